@@ -1,0 +1,69 @@
+//! The running service: HTTP server and inbox worker over one store.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::jobs::worker::Worker;
+use crate::metrics::Metrics;
+use crate::server::{self, AppState};
+use crate::store::Store;
+
+pub struct App {
+    pub state: AppState,
+    pub worker: Worker,
+}
+
+impl App {
+    /// Connects to the configured database and brings its schema up to date.
+    pub async fn connect(config: Config) -> anyhow::Result<App> {
+        let store = Store::connect(&config.database_url).await.map_err(|e| {
+            anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
+        })?;
+        store.migrate().await?;
+        Ok(App::new(config, store))
+    }
+
+    pub fn new(config: Config, store: Store) -> App {
+        let metrics = Arc::new(Metrics::new());
+        let inbox = Arc::new(Notify::new());
+        let worker = Worker::new(
+            store.clone(),
+            metrics.clone(),
+            config.worker.clone(),
+            inbox.clone(),
+        );
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            metrics,
+            inbox,
+        };
+        App { state, worker }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        server::router(self.state.clone())
+    }
+
+    /// Serves HTTP on `listener` and runs the worker until `shutdown` is cancelled,
+    /// then lets in-flight requests and the delivery being processed finish.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let worker = tokio::spawn(self.worker.clone().run(shutdown.clone()));
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await?;
+        shutdown.cancel();
+        worker.await?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! The `tokentally` command line: one file per subcommand.
+
+pub mod migrate;
+pub mod serve;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_CONFIG_FILE};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokentally",
+    version,
+    about = "Pays engineers for AI-assisted work that holds up.",
+    long_about = "tokentally attributes AI-assisted commits from git trailers, scores them \
+                  against outcomes (CI, reverts, follow-up fixes, deploys), keeps a token \
+                  ledger and posts a weekly digest to Discord.\n\n\
+                  Configuration comes from tokentally.toml and TOKENTALLY_* environment \
+                  variables (which win); see the README for every option."
+)]
+pub struct Cli {
+    /// Configuration file [default: ./tokentally.toml; created with a new webhook secret by `serve` on first run]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: webhook ingress, API and background worker.
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit (`serve` also applies them on start).
+    Migrate,
+}
+
+/// The process environment as a map, so configuration can be tested without touching it.
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Loads the configuration from `--config` (which must exist) or `./tokentally.toml` (if present).
+pub fn load_config(
+    explicit: Option<&PathBuf>,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<Config> {
+    let path = match explicit {
+        Some(path) if !path.exists() => {
+            anyhow::bail!("config file {} does not exist", path.display())
+        }
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+    };
+    Ok(Config::load(path.as_deref(), env)?)
+}
+
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(cli.config.as_ref(), args).await,
+        Command::Migrate => migrate::run(cli.config.as_ref()).await,
+    }
+}

@@ -1,0 +1,84 @@
+//! `tokentally serve`: the long-running service.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{init_tracing, load_config, process_env};
+use crate::app::App;
+use crate::config::{self, Config, DEFAULT_CONFIG_FILE};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; overrides `listen` and TOKENTALLY_LISTEN [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let env = process_env();
+    if config_path.is_none()
+        && !Path::new(DEFAULT_CONFIG_FILE).exists()
+        && !Config::env_configures_anything(&env)
+    {
+        config::write_first_run_file(Path::new(DEFAULT_CONFIG_FILE))?;
+        let shown = std::env::current_dir()
+            .map(|d| d.join(DEFAULT_CONFIG_FILE))
+            .unwrap_or_else(|_| PathBuf::from(DEFAULT_CONFIG_FILE));
+        eprintln!(
+            "tokentally: first run: wrote {} (mode 0600) with a new webhook secret; \
+             enter that secret in the GitHub webhook settings",
+            shown.display()
+        );
+    }
+    let mut config = load_config(config_path, &env)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_tracing(&config.log);
+    if config.github.webhook_secrets.is_empty() {
+        anyhow::bail!(
+            "no webhook secret is configured: set `github.webhook_secrets` in the config file \
+             or TOKENTALLY_GITHUB_WEBHOOK_SECRET"
+        );
+    }
+    let listen = config.listen;
+    let app = App::connect(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (`listen`): {e}"))?;
+    tracing::info!(
+        "listening on http://{}; GitHub webhooks go to /webhooks/github",
+        listener.local_addr()?
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    app.run(listener, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+}

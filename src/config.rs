@@ -1,0 +1,475 @@
+//! Configuration: `tokentally.toml` overlaid with `TOKENTALLY_*` environment variables.
+//!
+//! Environment variables win over the file. Unknown keys and bad values are
+//! errors that name the key (or the variable) so a typo never silently falls
+//! back to a default.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The file `serve` looks for when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "tokentally.toml";
+
+/// A secret value that never shows up in `Debug`/`Display` output or logs.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// `sqlite://FILE` or `postgres://…`.
+    pub database_url: String,
+    /// Log filter in `tracing` syntax (`info`, `tokentally=debug`, …).
+    pub log: String,
+    pub github: GithubConfig,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// Every secret is accepted, so a secret can be rotated without downtime.
+    pub webhook_secrets: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// How often an idle worker looks for deliveries stored by other replicas.
+    pub poll_interval_ms: u64,
+    /// Attempts before a delivery is marked failed for good.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with every attempt, capped at one hour.
+    pub retry_base_ms: u64,
+    /// How long a claimed delivery stays claimed before another worker may take it over.
+    pub lease_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://tokentally.db".to_string(),
+            log: "info".to_string(),
+            github: GithubConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll_interval_ms: 1000,
+            max_attempts: 8,
+            retry_base_ms: 5_000,
+            lease_seconds: 300,
+        }
+    }
+}
+
+/// How an environment variable's text becomes a TOML value.
+#[derive(Clone, Copy)]
+enum EnvKind {
+    Text,
+    Integer,
+    /// Comma-separated list of strings.
+    List,
+}
+
+/// Every environment variable that configures the service, and the key it sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("TOKENTALLY_LISTEN", "listen"),
+    ("TOKENTALLY_DATABASE_URL", "database_url"),
+    ("TOKENTALLY_LOG", "log"),
+    ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
+    (
+        "TOKENTALLY_WORKER_POLL_INTERVAL_MS",
+        "worker.poll_interval_ms",
+    ),
+    ("TOKENTALLY_WORKER_MAX_ATTEMPTS", "worker.max_attempts"),
+    ("TOKENTALLY_WORKER_RETRY_BASE_MS", "worker.retry_base_ms"),
+    ("TOKENTALLY_WORKER_LEASE_SECONDS", "worker.lease_seconds"),
+];
+
+fn env_kind(key: &str) -> EnvKind {
+    match key {
+        "github.webhook_secrets" => EnvKind::List,
+        k if k.starts_with("worker.") => EnvKind::Integer,
+        _ => EnvKind::Text,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid configuration: `{key}`{origin}: {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+    #[error("cannot write config file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Reads `path` (if given and present) and overlays the `TOKENTALLY_*` variables in `env`.
+    pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => read_table(path)?,
+            None => toml::Table::new(),
+        };
+        let from_env = overlay_env(&mut table, env)?;
+        let config = deserialize(table, &from_env)?;
+        config.validate(&from_env)?;
+        Ok(config)
+    }
+
+    /// True when any variable that configures the service is set.
+    pub fn env_configures_anything(env: &HashMap<String, String>) -> bool {
+        ENV_VARS.iter().any(|(var, _)| env.contains_key(*var))
+    }
+
+    fn validate(&self, from_env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: origin(from_env, key),
+            message: message.to_string(),
+        };
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres:// (for example sqlite://tokentally.db)",
+            ));
+        }
+        if self
+            .github
+            .webhook_secrets
+            .iter()
+            .any(|s| s.expose().trim().is_empty())
+        {
+            return Err(invalid(
+                "github.webhook_secrets",
+                "a secret must not be empty",
+            ));
+        }
+        if self.worker.max_attempts == 0 {
+            return Err(invalid("worker.max_attempts", "must be at least 1"));
+        }
+        if self.worker.lease_seconds == 0 {
+            return Err(invalid("worker.lease_seconds", "must be at least 1"));
+        }
+        if self.worker.poll_interval_ms == 0 {
+            return Err(invalid("worker.poll_interval_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// Writes the environment's values into the table; returns key → variable for error messages.
+fn overlay_env(
+    table: &mut toml::Table,
+    env: &HashMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut from_env = BTreeMap::new();
+    for (var, key) in ENV_VARS {
+        let Some(raw) = env.get(*var) else { continue };
+        let value = match env_kind(key) {
+            EnvKind::Text => toml::Value::String(raw.clone()),
+            EnvKind::List => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+            EnvKind::Integer => match raw.trim().parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => {
+                    return Err(ConfigError::Invalid {
+                        key: key.to_string(),
+                        origin: format!(" (from {var})"),
+                        message: format!("expected a whole number, got {raw:?}"),
+                    });
+                }
+            },
+        };
+        set_path(table, key, value);
+        from_env.insert(key.to_string(), var.to_string());
+    }
+    Ok(from_env)
+}
+
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().expect("a key has at least one part");
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        current = entry.as_table_mut().expect("just made a table");
+    }
+    current.insert(last.to_string(), value);
+}
+
+fn deserialize(
+    table: toml::Table,
+    from_env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigError> {
+    serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table)).map_err(|err| {
+        let key = err.path().to_string();
+        let message = err.inner().to_string();
+        let message = message.lines().next().unwrap_or_default().to_string();
+        ConfigError::Invalid {
+            origin: origin(from_env, &key),
+            key,
+            message,
+        }
+    })
+}
+
+fn origin(from_env: &BTreeMap<String, String>, key: &str) -> String {
+    from_env
+        .iter()
+        .find(|(k, _)| key == k.as_str() || key.starts_with(&format!("{k}[")))
+        .map(|(_, var)| format!(" (from {var})"))
+        .unwrap_or_default()
+}
+
+/// Creates a first-run config file with a random webhook secret, readable only by its owner.
+///
+/// Fails if the file already exists, so an existing secret is never replaced.
+pub fn write_first_run_file(path: &Path) -> Result<(), ConfigError> {
+    let secret = random_hex(32);
+    let text = format!(
+        "# tokentally configuration, written on first run.\n\
+         # Every option and its TOKENTALLY_* environment variable is listed in the README.\n\
+         listen = \"127.0.0.1:8080\"\n\
+         database_url = \"sqlite://tokentally.db\"\n\
+         \n\
+         [github]\n\
+         # Enter this value as the secret of the GitHub webhook. Add a second\n\
+         # secret to the list to rotate it without downtime.\n\
+         webhook_secrets = [\"{secret}\"]\n"
+    );
+    let write_err = |source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(write_err)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(write_err)?;
+    file.sync_all().map_err(write_err)
+}
+
+/// `bytes` random bytes from the operating system, hex-encoded.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system's random source works");
+    hex::encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://tokentally.db");
+        assert!(c.github.webhook_secrets.is_empty());
+        assert_eq!(c.worker.max_attempts, 8);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let f = file(
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://a.db\"\n\
+             [github]\nwebhook_secrets = [\"from-file\"]\n[worker]\nmax_attempts = 3\n",
+        );
+        let c = Config::load(
+            Some(f.path()),
+            &env(&[
+                ("TOKENTALLY_LISTEN", "127.0.0.1:9100"),
+                ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "new, old"),
+                ("TOKENTALLY_WORKER_MAX_ATTEMPTS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            c.database_url, "sqlite://a.db",
+            "file value kept where env is silent"
+        );
+        let secrets: Vec<&str> = c
+            .github
+            .webhook_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(secrets, ["new", "old"]);
+        assert_eq!(c.worker.max_attempts, 5);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = file("lisen = \"127.0.0.1:1\"\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`lisen`"), "{err}");
+
+        let f = file("[worker]\nmax_attempt = 3\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`worker.max_attempt`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let f = file("listen = \"not an address\"\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`listen`"), "{err}");
+
+        let f = file("[worker]\nmax_attempts = \"many\"\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`worker.max_attempts`"), "{err}");
+
+        let err = Config::load(None, &env(&[("TOKENTALLY_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`listen` (from TOKENTALLY_LISTEN)"), "{err}");
+
+        let err = Config::load(None, &env(&[("TOKENTALLY_WORKER_MAX_ATTEMPTS", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TOKENTALLY_WORKER_MAX_ATTEMPTS"), "{err}");
+
+        let err = Config::load(None, &env(&[("TOKENTALLY_DATABASE_URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`database_url` (from TOKENTALLY_DATABASE_URL)"),
+            "{err}"
+        );
+
+        let f = file("[worker]\nmax_attempts = 0\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`worker.max_attempts`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_file() {
+        let f = file("listen = \n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let f = file("[github]\nwebhook_secrets = [\"hunter2-very-secret\"]\n");
+        let c = Config::load(Some(f.path()), &env(&[])).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn first_run_file_is_private_and_loadable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_CONFIG_FILE);
+        write_first_run_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let c = Config::load(Some(&path), &env(&[])).unwrap();
+        assert_eq!(c.github.webhook_secrets.len(), 1);
+        assert_eq!(c.github.webhook_secrets[0].expose().len(), 64);
+        assert!(
+            write_first_run_file(&path).is_err(),
+            "never overwrites a secret"
+        );
+    }
+}

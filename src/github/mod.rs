@@ -1,0 +1,4 @@
+//! GitHub: webhook signatures and payloads turned into the project's own events.
+
+pub mod events;
+pub mod signature;

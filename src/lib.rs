@@ -1,0 +1,14 @@
+//! tokentally: pays engineers for AI-assisted work that holds up.
+//!
+//! Data flows one way: ingress (webhooks, CI signals) stores what arrives, a
+//! worker processes the inbox, and later stages attribute, score and report.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod github;
+pub mod jobs;
+pub mod metrics;
+pub mod server;
+pub mod store;

@@ -1,0 +1,128 @@
+//! Prometheus metrics of the process (OpenMetrics text at `GET /metrics`).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// What ingress did with a webhook request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Stored,
+    Duplicate,
+    Rejected,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<ResultLabel, Counter>,
+    inbox_processed: Family<OutcomeLabel, Counter>,
+    inbox_pending: Gauge,
+    request_duration: Family<RequestLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let deliveries = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "tokentally_webhook_deliveries",
+            "GitHub webhook requests by what ingress did with them",
+            deliveries.clone(),
+        );
+        let inbox_processed = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tokentally_inbox_processed",
+            "Deliveries finished by this process's worker, by outcome",
+            inbox_processed.clone(),
+        );
+        let inbox_pending = Gauge::default();
+        registry.register(
+            "tokentally_inbox_pending",
+            "Deliveries stored and not yet processed (all replicas)",
+            inbox_pending.clone(),
+        );
+        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(
+            new_latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "tokentally_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            request_duration.clone(),
+        );
+        Metrics {
+            registry,
+            deliveries,
+            inbox_processed,
+            inbox_pending,
+            request_duration,
+        }
+    }
+
+    pub fn delivery(&self, result: DeliveryResult) {
+        let result = match result {
+            DeliveryResult::Stored => "stored",
+            DeliveryResult::Duplicate => "duplicate",
+            DeliveryResult::Rejected => "rejected",
+        };
+        self.deliveries.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// `outcome` is `processed`, `ignored` or `failed`.
+    pub fn inbox_processed(&self, outcome: &'static str) {
+        self.inbox_processed
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.request_duration
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The metrics in OpenMetrics text format, with the inbox gauge set to `pending`.
+    pub fn render(&self, pending: i64) -> String {
+        self.inbox_pending.set(pending);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn new_latency_histogram() -> Histogram {
+    // 0.5 ms … ~4 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}

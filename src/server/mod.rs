@@ -1,0 +1,42 @@
+//! The HTTP side: router, shared state, handlers. Handlers verify, store and answer;
+//! everything slow happens in the worker.
+
+pub mod error;
+pub mod ops;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the worker when a delivery was stored.
+    pub inbox: Arc<Notify>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(webhook::receive))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        // The webhook handler enforces its own limit and answers 413 in JSON.
+        .layer(DefaultBodyLimit::disable())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::record_latency,
+        ))
+        .with_state(state)
+}

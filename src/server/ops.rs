@@ -1,0 +1,80 @@
+//! Operational endpoints: liveness, readiness and Prometheus metrics.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The process is up and serving requests.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The process can reach its database.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.store.ping().await {
+        Json(json!({ "status": "ready" })).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unreachable",
+            "the database does not answer",
+        )
+        .into_response()
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    // The gauge covers every replica, so it is read from the database at scrape time.
+    let pending = match state.store.count_unfinished_deliveries().await {
+        Ok(n) => n,
+        Err(err) => return ApiError::unavailable(err).into_response(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(pending),
+    )
+        .into_response()
+}
+
+/// Records each request's latency under its route pattern (not the raw path, which
+/// would make one time series per URL).
+pub async fn record_latency(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+pub async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}

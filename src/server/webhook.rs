@@ -1,0 +1,139 @@
+//! `POST /webhooks/github`: verify, store durably, answer. Processing happens in the worker.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::clock::now_ms;
+use crate::github::signature;
+use crate::metrics::DeliveryResult;
+use crate::store::deliveries::{Inserted, NewDelivery};
+
+/// GitHub caps payloads at 25 MiB; anything larger is not a GitHub delivery.
+pub const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
+
+/// The part of every payload ingress reads: enough to check it is a JSON object.
+#[derive(Deserialize)]
+struct Envelope {
+    action: Option<String>,
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let outcome = accept(&state, &headers, body).await;
+    let result = match &outcome {
+        Ok((StatusCode::ACCEPTED, _)) => DeliveryResult::Stored,
+        Ok(_) => DeliveryResult::Duplicate,
+        Err(_) => DeliveryResult::Rejected,
+    };
+    state.metrics.delivery(result);
+    match outcome {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("webhook bodies are limited to {MAX_WEBHOOK_BODY} bytes"),
+        )
+    };
+    if content_length(headers).is_some_and(|n| n > MAX_WEBHOOK_BODY as u64) {
+        return Err(too_large());
+    }
+    let body = to_bytes(body, MAX_WEBHOOK_BODY)
+        .await
+        .map_err(|_| too_large())?;
+
+    signature::verify(
+        header_str(headers, "x-hub-signature-256"),
+        &body,
+        &state.config.github.webhook_secrets,
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
+
+    let event = header_str(headers, "x-github-event")
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_event", "the X-GitHub-Event header is missing")
+        })?;
+    if event == "ping" {
+        // GitHub's check that the hook works: nothing to store or process.
+        return Ok((StatusCode::OK, json!({ "status": "pong" })));
+    }
+    let delivery_id = header_str(headers, "x-github-delivery")
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_delivery",
+                "the X-GitHub-Delivery header is missing",
+            )
+        })?;
+    let payload = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8 JSON"))?;
+    let envelope: Envelope = serde_json::from_str(payload).map_err(|e| {
+        let hint = if is_form_encoded(headers) {
+            " (the webhook's content type is application/x-www-form-urlencoded; set it to application/json)"
+        } else {
+            ""
+        };
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not a JSON object: {e}{hint}"),
+        )
+    })?;
+
+    let inserted = state
+        .store
+        .insert_delivery(&NewDelivery {
+            delivery_id,
+            event,
+            action: envelope.action.as_deref(),
+            hook_id: header_str(headers, "x-github-hook-id"),
+            payload,
+            received_at: now_ms(),
+        })
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(match inserted {
+        Inserted::Stored => {
+            state.inbox.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                json!({ "status": "stored", "delivery": delivery_id }),
+            )
+        }
+        Inserted::Duplicate => (
+            StatusCode::OK,
+            json!({ "status": "duplicate", "delivery": delivery_id }),
+        ),
+    })
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
+}
+
+fn is_form_encoded(headers: &HeaderMap) -> bool {
+    header_str(headers, header::CONTENT_TYPE.as_str())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+}

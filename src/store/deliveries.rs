@@ -1,0 +1,221 @@
+//! The webhook inbox: deliveries stored on receipt, claimed by workers under a
+//! lease, and finished as processed, ignored or failed.
+
+use super::{Backend, Result, Store};
+
+/// A delivery as ingress hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub delivery_id: &'a str,
+    pub event: &'a str,
+    pub action: Option<&'a str>,
+    pub hook_id: Option<&'a str>,
+    pub payload: &'a str,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Stored,
+    /// A delivery with this id was stored before; nothing was written.
+    Duplicate,
+}
+
+/// A delivery a worker holds the lease on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub payload: String,
+    /// Including this claim.
+    pub attempts: i64,
+}
+
+/// Where a delivery stands, for tests, the API and operators.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryStatus {
+    pub delivery_id: String,
+    pub event: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub processed_by: Option<String>,
+}
+
+/// Final states a worker leaves a delivery in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Processed,
+    Ignored,
+    Failed,
+}
+
+impl Finished {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finished::Processed => "processed",
+            Finished::Ignored => "ignored",
+            Finished::Failed => "failed",
+        }
+    }
+}
+
+// A delivery is claimable when it waits for its (next) attempt, or when the worker
+// that claimed it let the lease run out (it crashed or hung). The condition is
+// repeated in the outer UPDATE so that on PostgreSQL a concurrent claimer that
+// waited for the row lock re-checks it and backs off instead of claiming twice.
+const CLAIM_SQLITE: &str = "\
+UPDATE deliveries
+SET state = 'processing', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM deliveries
+    WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3)
+    ORDER BY id LIMIT 1)
+  AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3))
+RETURNING id, delivery_id, event, action, payload, attempts";
+
+const CLAIM_POSTGRES: &str = "\
+UPDATE deliveries
+SET state = 'processing', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM deliveries
+    WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3)
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+  AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3))
+RETURNING id, delivery_id, event, action, payload, attempts";
+
+impl Store {
+    /// Stores a delivery unless one with the same delivery id exists. Durable when it returns.
+    pub async fn insert_delivery(&self, d: &NewDelivery<'_>) -> Result<Inserted> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO deliveries (delivery_id, event, action, hook_id, payload, received_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (delivery_id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(d.delivery_id)
+        .bind(d.event)
+        .bind(d.action)
+        .bind(d.hook_id)
+        .bind(d.payload)
+        .bind(d.received_at)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(if row.is_some() {
+            Inserted::Stored
+        } else {
+            Inserted::Duplicate
+        })
+    }
+
+    /// Claims the oldest ready delivery for `owner` until `lease_until`; `None` when there is none.
+    pub async fn claim_delivery(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ClaimedDelivery>> {
+        let sql = match self.backend() {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let claimed = sqlx::query_as(sql)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(claimed)
+    }
+
+    /// Records the final state. Returns false when `owner` no longer holds the lease
+    /// (it ran out and another worker took the delivery over); nothing is written then.
+    pub async fn finish_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        state: Finished,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries
+             SET state = $1, last_error = $2, processed_at = $3, processed_by = $4,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = $5 AND lease_owner = $4 AND state = 'processing'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now)
+        .bind(owner)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts a delivery back in the queue for another attempt at `next_attempt_at`.
+    pub async fn retry_delivery_later(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries
+             SET state = 'pending', last_error = $1, next_attempt_at = $2,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = $3 AND lease_owner = $4 AND state = 'processing'",
+        )
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deliveries stored and not yet finished (waiting, retrying or being processed).
+    pub async fn count_unfinished_deliveries(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'processing')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+
+    pub async fn count_deliveries(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
+    pub async fn delivery_status(&self, delivery_id: &str) -> Result<Option<DeliveryStatus>> {
+        let status = sqlx::query_as(
+            "SELECT delivery_id, event, state, attempts, last_error, processed_by
+             FROM deliveries WHERE delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(status)
+    }
+
+    /// Every delivery's status, oldest first.
+    pub async fn all_delivery_statuses(&self) -> Result<Vec<DeliveryStatus>> {
+        let rows = sqlx::query_as(
+            "SELECT delivery_id, event, state, attempts, last_error, processed_by
+             FROM deliveries ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+}

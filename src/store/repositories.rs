@@ -1,0 +1,91 @@
+//! Repositories the service has heard of, keyed by `owner/name`.
+
+use super::{Result, Store};
+
+/// What an event tells about a repository; `None` fields leave the stored value alone.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryUpdate<'a> {
+    pub full_name: &'a str,
+    pub github_id: Option<i64>,
+    pub default_branch: Option<&'a str>,
+    pub clone_url: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Repository {
+    pub id: i64,
+    pub full_name: String,
+    pub github_id: Option<i64>,
+    pub default_branch: Option<String>,
+    pub clone_url: Option<String>,
+    pub installation_id: Option<i64>,
+}
+
+impl Store {
+    /// Creates the repository or refreshes what is known about it. Idempotent.
+    pub async fn upsert_repository(&self, r: &RepositoryUpdate<'_>, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO repositories (full_name, github_id, default_branch, clone_url, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (full_name) DO UPDATE SET
+                 github_id = COALESCE(excluded.github_id, repositories.github_id),
+                 default_branch = COALESCE(excluded.default_branch, repositories.default_branch),
+                 clone_url = COALESCE(excluded.clone_url, repositories.clone_url),
+                 updated_at = excluded.updated_at",
+        )
+        .bind(r.full_name)
+        .bind(r.github_id)
+        .bind(r.default_branch)
+        .bind(r.clone_url)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records which GitHub App installation covers the repository (`None`: it no longer does).
+    pub async fn set_repository_installation(
+        &self,
+        full_name: &str,
+        github_id: Option<i64>,
+        installation_id: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO repositories (full_name, github_id, installation_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (full_name) DO UPDATE SET
+                 github_id = COALESCE(excluded.github_id, repositories.github_id),
+                 installation_id = excluded.installation_id,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(full_name)
+        .bind(github_id)
+        .bind(installation_id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn repository(&self, full_name: &str) -> Result<Option<Repository>> {
+        let repo = sqlx::query_as(
+            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id
+             FROM repositories WHERE full_name = $1",
+        )
+        .bind(full_name)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(repo)
+    }
+
+    pub async fn repositories(&self) -> Result<Vec<Repository>> {
+        let repos = sqlx::query_as(
+            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id
+             FROM repositories ORDER BY full_name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(repos)
+    }
+}
