@@ -1,0 +1,236 @@
+//! The inbox worker: crash recovery, exactly-once processing with several
+//! workers, retries with back-off, permanent failures.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use tokentally::clock::now_ms;
+use tokentally::jobs::worker::Step;
+
+use crate::db_test;
+use crate::support::{self, TestDb, send, store, webhook};
+
+fn push_body(full_name: &str, after: &str) -> String {
+    serde_json::json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": after,
+        "commits": [],
+        "head_commit": null,
+        "repository": { "id": 7, "full_name": full_name, "default_branch": "main" },
+    })
+    .to_string()
+}
+
+async fn deliveries_left_by_a_crash_are_processed_after_restart(db: &TestDb) {
+    // First instance: stores deliveries, then "crashes" before its worker ran.
+    let first = support::app(db).await;
+    for i in 0..5 {
+        let reply = send(&first, webhook("push", &format!("p-{i}"), push_body("acme/api", "a"))).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+    // One delivery was claimed by a worker that died mid-way: its lease has run out.
+    let dead = store(&first)
+        .claim_delivery("dead-worker", now_ms(), now_ms() - 1)
+        .await
+        .unwrap()
+        .expect("a delivery to claim");
+    assert_eq!(dead.delivery_id, "p-0");
+    first.state.store.close().await;
+    drop(first);
+
+    // Second instance over the same database picks everything up.
+    let second = support::app(db).await;
+    assert_eq!(store(&second).count_unfinished_deliveries().await.unwrap(), 5);
+    assert_eq!(second.worker.drain().await.unwrap(), 5);
+    for i in 0..5 {
+        let status = store(&second)
+            .delivery_status(&format!("p-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.state, "processed", "p-{i}");
+        assert_eq!(status.processed_by.as_deref(), Some(second.worker.owner()));
+    }
+    assert_eq!(store(&second).count_unfinished_deliveries().await.unwrap(), 0);
+    assert!(store(&second).repository("acme/api").await.unwrap().is_some());
+}
+db_test!(deliveries_left_by_a_crash_are_processed_after_restart);
+
+async fn a_live_lease_is_not_taken_over(db: &TestDb) {
+    let app = support::app(db).await;
+    send(&app, webhook("push", "only", push_body("acme/api", "a"))).await;
+    let held = store(&app)
+        .claim_delivery("other-worker", now_ms(), now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    assert_eq!(app.worker.step().await.unwrap(), Step::Idle);
+    // The holder finishes; a stale worker cannot overwrite its outcome.
+    let ok = store(&app)
+        .finish_delivery(
+            held.unwrap().id,
+            "someone-else",
+            tokentally::store::deliveries::Finished::Failed,
+            Some("x"),
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert!(!ok, "only the lease holder records the outcome");
+}
+db_test!(a_live_lease_is_not_taken_over);
+
+async fn two_workers_process_each_delivery_exactly_once(db: &TestDb) {
+    let app_a = support::app(db).await;
+    let app_b = support::app(db).await;
+    for i in 0..200 {
+        let event = if i % 4 == 0 { "star" } else { "push" };
+        let body = push_body(&format!("acme/repo-{}", i % 10), "b");
+        let reply = send(&app_a, webhook(event, &format!("d-{i}"), body)).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+    let (a, b) = tokio::join!(
+        tokio::spawn({
+            let worker = app_a.worker.clone();
+            async move { worker.drain().await.unwrap() }
+        }),
+        tokio::spawn({
+            let worker = app_b.worker.clone();
+            async move { worker.drain().await.unwrap() }
+        }),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a + b, 200, "every delivery processed once in total (a={a}, b={b})");
+
+    let statuses = store(&app_a).all_delivery_statuses().await.unwrap();
+    assert_eq!(statuses.len(), 200);
+    for s in &statuses {
+        assert_eq!(s.attempts, 1, "{} claimed once", s.delivery_id);
+        let expected = if s.event == "star" { "ignored" } else { "processed" };
+        assert_eq!(s.state, expected, "{}", s.delivery_id);
+    }
+    let by_a = statuses
+        .iter()
+        .filter(|s| s.processed_by.as_deref() == Some(app_a.worker.owner()))
+        .count();
+    assert_eq!(by_a, a, "worker a's count matches what the database says it processed");
+    assert_eq!(store(&app_a).repositories().await.unwrap().len(), 10);
+}
+db_test!(two_workers_process_each_delivery_exactly_once);
+
+async fn malformed_payload_fails_at_once_with_the_place_it_broke(db: &TestDb) {
+    let app = support::app(db).await;
+    let body = r#"{"ref": 5, "before": "a", "after": "b", "repository": {"full_name": "x/y"}}"#;
+    assert_eq!(
+        send(&app, webhook("push", "bad", body)).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(app.worker.step().await.unwrap(), Step::Finished("failed"));
+    let status = store(&app).delivery_status("bad").await.unwrap().unwrap();
+    assert_eq!(status.state, "failed");
+    assert_eq!(status.attempts, 1, "retrying cannot fix a payload");
+    let error = status.last_error.unwrap();
+    assert!(error.contains("push payload does not parse at `ref`"), "{error}");
+}
+db_test!(malformed_payload_fails_at_once_with_the_place_it_broke);
+
+/// Makes writes to the repositories table fail the way they do when the database
+/// has trouble, or lets them through again.
+async fn break_repositories(db: &TestDb, broken: bool) {
+    let sql = match (db.is_postgres(), broken) {
+        (false, true) => {
+            "CREATE TRIGGER tt_break BEFORE INSERT ON repositories \
+             BEGIN SELECT RAISE(ABORT, 'repositories unavailable'); END;"
+        }
+        (false, false) => "DROP TRIGGER tt_break",
+        (true, true) => {
+            "CREATE OR REPLACE FUNCTION tt_break() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'repositories unavailable'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER tt_break BEFORE INSERT ON repositories \
+             FOR EACH ROW EXECUTE FUNCTION tt_break();"
+        }
+        (true, false) => "DROP TRIGGER tt_break ON repositories",
+    };
+    db.exec(sql).await;
+}
+
+async fn transient_failures_are_retried_with_backoff_then_given_up(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.worker.max_attempts = 3;
+    config.worker.retry_base_ms = 0;
+    let app = support::app_with(config).await;
+    send(&app, webhook("push", "r-1", push_body("acme/api", "a"))).await;
+    send(&app, webhook("push", "r-2", push_body("acme/web", "a"))).await;
+
+    break_repositories(db, true).await;
+    // r-1 fails, is put back and retried (back-off of 0 ms in this test) …
+    assert_eq!(app.worker.step().await.unwrap(), Step::Retrying);
+    let r1 = store(&app).delivery_status("r-1").await.unwrap().unwrap();
+    assert_eq!((r1.state.as_str(), r1.attempts), ("pending", 1));
+    assert!(r1.last_error.unwrap().contains("repositories"));
+    // … and once the database is healthy again it is processed.
+    break_repositories(db, false).await;
+    app.worker.drain().await.unwrap();
+    let r1 = store(&app).delivery_status("r-1").await.unwrap().unwrap();
+    assert_eq!((r1.state.as_str(), r1.attempts), ("processed", 2));
+
+    // A failure that persists ends as failed after max_attempts.
+    send(&app, webhook("push", "r-3", push_body("acme/ops", "a"))).await;
+    break_repositories(db, true).await;
+    let mut steps = Vec::new();
+    loop {
+        let step = app.worker.step().await.unwrap();
+        if step == Step::Idle {
+            break;
+        }
+        steps.push(step);
+    }
+    break_repositories(db, false).await;
+    assert_eq!(
+        steps,
+        [Step::Retrying, Step::Retrying, Step::Finished("failed")]
+    );
+    let r3 = store(&app).delivery_status("r-3").await.unwrap().unwrap();
+    assert_eq!((r3.state.as_str(), r3.attempts), ("failed", 3));
+}
+db_test!(transient_failures_are_retried_with_backoff_then_given_up);
+
+async fn backoff_delays_the_next_attempt(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.worker.retry_base_ms = 60_000;
+    let app = support::app_with(config).await;
+    send(&app, webhook("push", "slow", push_body("acme/api", "a"))).await;
+    break_repositories(db, true).await;
+    assert_eq!(app.worker.step().await.unwrap(), Step::Retrying);
+    break_repositories(db, false).await;
+    // Not ready again for a minute.
+    assert_eq!(app.worker.step().await.unwrap(), Step::Idle);
+    let status = store(&app).delivery_status("slow").await.unwrap().unwrap();
+    assert_eq!(status.state, "pending");
+}
+db_test!(backoff_delays_the_next_attempt);
+
+async fn running_service_processes_deliveries_as_they_arrive(db: &TestDb) {
+    let app = support::app(db).await;
+    let store = app.state.store.clone();
+    let router_app = Arc::new(support::app(db).await);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = tokio::spawn(app.run(listener, shutdown.clone()));
+
+    // Another instance stores; the running worker (polling) picks it up.
+    send(&router_app, webhook("push", "live", push_body("acme/live", "a"))).await;
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = store.delivery_status("live").await.unwrap().unwrap().state;
+        if state == "processed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "processed");
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+}
+db_test!(running_service_processes_deliveries_as_they_arrive);
