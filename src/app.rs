@@ -7,6 +7,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::inbox::Inbox;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::server::{self, AppState};
@@ -20,27 +21,30 @@ pub struct App {
 impl App {
     /// Connects to the configured database and brings its schema up to date.
     pub async fn connect(config: Config) -> anyhow::Result<App> {
-        let store = Store::connect(&config.database_url).await.map_err(|e| {
-            anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
-        })?;
+        let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
+            })?;
         store.migrate().await?;
         Ok(App::new(config, store))
     }
 
+    /// Must be called inside a tokio runtime (it starts the inbox writer).
     pub fn new(config: Config, store: Store) -> App {
         let metrics = Arc::new(Metrics::new());
-        let inbox = Arc::new(Notify::new());
+        let stored = Arc::new(Notify::new());
         let worker = Worker::new(
             store.clone(),
             metrics.clone(),
             config.worker.clone(),
-            inbox.clone(),
+            stored.clone(),
         );
         let state = AppState {
+            inbox: Inbox::start(store.clone(), stored),
             store,
             config: Arc::new(config),
             metrics,
-            inbox,
         };
         App { state, worker }
     }

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::SqliteSync;
+
 /// The file `serve` looks for when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "tokentally.toml";
 
@@ -43,6 +45,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://FILE` or `postgres://…`.
     pub database_url: String,
+    /// SQLite only: `normal` (survives a process crash) or `full` (also power loss, slower).
+    pub sqlite_synchronous: SqliteSync,
     /// Log filter in `tracing` syntax (`info`, `tokentally=debug`, …).
     pub log: String,
     pub github: GithubConfig,
@@ -74,6 +78,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://tokentally.db".to_string(),
+            sqlite_synchronous: SqliteSync::default(),
             log: "info".to_string(),
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
@@ -105,6 +110,7 @@ enum EnvKind {
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_LISTEN", "listen"),
     ("TOKENTALLY_DATABASE_URL", "database_url"),
+    ("TOKENTALLY_SQLITE_SYNCHRONOUS", "sqlite_synchronous"),
     ("TOKENTALLY_LOG", "log"),
     ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
     (
@@ -353,6 +359,9 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://tokentally.db");
         assert!(c.github.webhook_secrets.is_empty());
         assert_eq!(c.worker.max_attempts, 8);
+        assert_eq!(c.sqlite_synchronous, SqliteSync::Normal);
+        let c = Config::load(None, &env(&[("TOKENTALLY_SQLITE_SYNCHRONOUS", "full")])).unwrap();
+        assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
     }
 
     #[test]
@@ -418,6 +427,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`listen` (from TOKENTALLY_LISTEN)"), "{err}");
+
+        let err = Config::load(
+            None,
+            &env(&[("TOKENTALLY_SQLITE_SYNCHRONOUS", "sometimes")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`sqlite_synchronous` (from TOKENTALLY_SQLITE_SYNCHRONOUS)"),
+            "{err}"
+        );
 
         let err = Config::load(None, &env(&[("TOKENTALLY_WORKER_MAX_ATTEMPTS", "x")]))
             .unwrap_err()

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod github;
+pub mod inbox;
 pub mod jobs;
 pub mod metrics;
 pub mod server;

@@ -19,18 +19,26 @@ CREATE TABLE deliveries (
     event           TEXT    NOT NULL,          -- X-GitHub-Event
     action          TEXT,
     hook_id         TEXT,                      -- X-GitHub-Hook-ID
-    payload         TEXT    NOT NULL,
     received_at     BIGINT NOT NULL,
     state           TEXT    NOT NULL DEFAULT 'pending', -- pending|processing|processed|ignored|failed
     attempts        BIGINT NOT NULL DEFAULT 0,
+    -- When the delivery may next be claimed: its (retry) time while pending, the
+    -- end of the worker's lease while processing (a crashed worker's delivery
+    -- becomes claimable again then).
     next_attempt_at BIGINT NOT NULL,
     lease_owner     TEXT,
-    lease_until     BIGINT,
     last_error      TEXT,
     processed_by    TEXT,
     processed_at    BIGINT
 );
-CREATE INDEX deliveries_ready ON deliveries (state, next_attempt_at);
+-- Bodies live apart from the queue row, so the worker's small state updates do
+-- not rewrite a payload of many kilobytes each time.
+CREATE TABLE delivery_payloads (
+    id          BIGINT PRIMARY KEY REFERENCES deliveries (id),
+    payload     TEXT    NOT NULL
+);
+
+CREATE INDEX deliveries_ready ON deliveries (next_attempt_at) WHERE state IN ('pending', 'processing');
 
 CREATE TABLE people (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -8,7 +8,7 @@ use crate::store::Store;
 pub async fn run(config_path: Option<&PathBuf>) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
     init_tracing(&config.log);
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_with(&config.database_url, config.sqlite_synchronous).await?;
     store.migrate().await?;
     store.close().await;
     eprintln!("database schema is up to date");

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -21,8 +21,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
-    /// Wakes the worker when a delivery was stored.
-    pub inbox: Arc<Notify>,
+    /// Durable intake of webhook deliveries.
+    pub inbox: Inbox,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -81,9 +81,9 @@ async fn accept(
                 "the X-GitHub-Delivery header is missing",
             )
         })?;
-    let payload = std::str::from_utf8(&body)
+    let payload = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8 JSON"))?;
-    let envelope: Envelope = serde_json::from_str(payload).map_err(|e| {
+    let envelope: Envelope = serde_json::from_str(&payload).map_err(|e| {
         let hint = if is_form_encoded(headers) {
             " (the webhook's content type is application/x-www-form-urlencoded; set it to application/json)"
         } else {
@@ -96,25 +96,22 @@ async fn accept(
     })?;
 
     let inserted = state
-        .store
-        .insert_delivery(&NewDelivery {
-            delivery_id,
-            event,
-            action: envelope.action.as_deref(),
-            hook_id: header_str(headers, "x-github-hook-id"),
+        .inbox
+        .store(NewDelivery {
+            delivery_id: delivery_id.to_string(),
+            event: event.to_string(),
+            action: envelope.action,
+            hook_id: header_str(headers, "x-github-hook-id").map(str::to_string),
             payload,
             received_at: now_ms(),
         })
         .await
         .map_err(ApiError::unavailable)?;
     Ok(match inserted {
-        Inserted::Stored => {
-            state.inbox.notify_one();
-            (
-                StatusCode::ACCEPTED,
-                json!({ "status": "stored", "delivery": delivery_id }),
-            )
-        }
+        Inserted::Stored => (
+            StatusCode::ACCEPTED,
+            json!({ "status": "stored", "delivery": delivery_id }),
+        ),
         Inserted::Duplicate => (
             StatusCode::OK,
             json!({ "status": "duplicate", "delivery": delivery_id }),

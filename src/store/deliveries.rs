@@ -5,14 +5,20 @@ use super::{Backend, Result, Store};
 
 /// A delivery as ingress hands it to the store.
 #[derive(Debug, Clone)]
-pub struct NewDelivery<'a> {
-    pub delivery_id: &'a str,
-    pub event: &'a str,
-    pub action: Option<&'a str>,
-    pub hook_id: Option<&'a str>,
-    pub payload: &'a str,
+pub struct NewDelivery {
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub hook_id: Option<String>,
+    pub payload: String,
     pub received_at: i64,
 }
+
+const INSERT: &str = "\
+INSERT INTO deliveries (delivery_id, event, action, hook_id, received_at, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $5)
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING id";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -22,7 +28,7 @@ pub enum Inserted {
 }
 
 /// A delivery a worker holds the lease on.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub id: i64,
     pub delivery_id: String,
@@ -62,53 +68,61 @@ impl Finished {
     }
 }
 
-// A delivery is claimable when it waits for its (next) attempt, or when the worker
-// that claimed it let the lease run out (it crashed or hung). The condition is
-// repeated in the outer UPDATE so that on PostgreSQL a concurrent claimer that
-// waited for the row lock re-checks it and backs off instead of claiming twice.
+// A delivery is claimable when it is unfinished and its `next_attempt_at` has
+// passed: a pending one is due (again), a processing one's lease ran out (its
+// worker crashed or hung). The partial index on `next_attempt_at` makes finding
+// the next one O(log n). The condition is repeated in the outer UPDATE so that
+// on PostgreSQL a concurrent claimer that waited for the row lock re-checks it
+// and backs off instead of claiming twice.
 const CLAIM_SQLITE: &str = "\
 UPDATE deliveries
-SET state = 'processing', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+SET state = 'processing', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM deliveries
-    WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3)
-    ORDER BY id LIMIT 1)
-  AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3))
-RETURNING id, delivery_id, event, action, payload, attempts";
+    WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
+    ORDER BY next_attempt_at LIMIT 1)
+  AND state IN ('pending', 'processing') AND next_attempt_at <= $3
+RETURNING id, delivery_id, event, action, attempts";
 
 const CLAIM_POSTGRES: &str = "\
 UPDATE deliveries
-SET state = 'processing', lease_owner = $1, lease_until = $2, attempts = attempts + 1
+SET state = 'processing', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM deliveries
-    WHERE (state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3)
-    ORDER BY id LIMIT 1
+    WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
+    ORDER BY next_attempt_at LIMIT 1
     FOR UPDATE SKIP LOCKED)
-  AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'processing' AND lease_until < $3))
-RETURNING id, delivery_id, event, action, payload, attempts";
+  AND state IN ('pending', 'processing') AND next_attempt_at <= $3
+RETURNING id, delivery_id, event, action, attempts";
 
 impl Store {
-    /// Stores a delivery unless one with the same delivery id exists. Durable when it returns.
-    pub async fn insert_delivery(&self, d: &NewDelivery<'_>) -> Result<Inserted> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO deliveries (delivery_id, event, action, hook_id, payload, received_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (delivery_id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(d.delivery_id)
-        .bind(d.event)
-        .bind(d.action)
-        .bind(d.hook_id)
-        .bind(d.payload)
-        .bind(d.received_at)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(if row.is_some() {
-            Inserted::Stored
-        } else {
-            Inserted::Duplicate
-        })
+    /// Stores deliveries in one transaction (one disk sync for the lot), skipping
+    /// those whose delivery id was stored before. Durable when it returns.
+    pub async fn insert_deliveries(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>> {
+        let mut tx = self.pool().begin().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for d in batch {
+            let row: Option<(i64,)> = sqlx::query_as(INSERT)
+                .bind(&d.delivery_id)
+                .bind(&d.event)
+                .bind(&d.action)
+                .bind(&d.hook_id)
+                .bind(d.received_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((id,)) = row else {
+                results.push(Inserted::Duplicate);
+                continue;
+            };
+            sqlx::query("INSERT INTO delivery_payloads (id, payload) VALUES ($1, $2)")
+                .bind(id)
+                .bind(&d.payload)
+                .execute(&mut *tx)
+                .await?;
+            results.push(Inserted::Stored);
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     /// Claims the oldest ready delivery for `owner` until `lease_until`; `None` when there is none.
@@ -122,13 +136,28 @@ impl Store {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        let claimed = sqlx::query_as(sql)
+        let claimed: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
             .fetch_optional(self.pool())
             .await?;
-        Ok(claimed)
+        let Some((id, delivery_id, event, action, attempts)) = claimed else {
+            return Ok(None);
+        };
+        let (payload,): (String,) =
+            sqlx::query_as("SELECT payload FROM delivery_payloads WHERE id = $1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(Some(ClaimedDelivery {
+            id,
+            delivery_id,
+            event,
+            action,
+            payload,
+            attempts,
+        }))
     }
 
     /// Records the final state. Returns false when `owner` no longer holds the lease
@@ -144,7 +173,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE deliveries
              SET state = $1, last_error = $2, processed_at = $3, processed_by = $4,
-                 lease_owner = NULL, lease_until = NULL
+                 lease_owner = NULL
              WHERE id = $5 AND lease_owner = $4 AND state = 'processing'",
         )
         .bind(state.as_str())
@@ -168,7 +197,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE deliveries
              SET state = 'pending', last_error = $1, next_attempt_at = $2,
-                 lease_owner = NULL, lease_until = NULL
+                 lease_owner = NULL
              WHERE id = $3 AND lease_owner = $4 AND state = 'processing'",
         )
         .bind(error)

@@ -15,6 +15,8 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
+const SQLITE_CONNECTIONS: u32 = 1;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -22,6 +24,19 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// How SQLite makes a commit durable (ignored on PostgreSQL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// The commit is in the write-ahead log before it returns: it survives a crash
+    /// or kill of the process; the last commits may be lost if the machine loses power.
+    #[default]
+    Normal,
+    /// Every commit waits for the disk (fsync): survives power loss, at a much
+    /// higher latency per commit.
+    Full,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +58,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url`, creating a SQLite file if it does not exist yet.
+    /// Connects to `url` with default options, creating a SQLite file if it does not exist yet.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, SqliteSync::default()).await
+    }
+
+    /// Connects to `url`; `sqlite_sync` says how SQLite makes commits durable.
+    pub async fn connect_with(url: &str, sqlite_sync: SqliteSync) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             (Backend::Sqlite, sqlite_url_with_create(url))
@@ -55,30 +75,40 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool_options = match backend {
-            // SQLite has one writer; a few connections serve concurrent readers.
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the writer; the busy timeout makes
-                            // concurrent writers wait instead of failing.
-                            sqlx::raw_sql(
+            // SQLite has a single writer. One connection makes writers queue in the
+            // pool (first come, first served) instead of sleeping in SQLite's busy
+            // handler; the inbox's group commit keeps that one connection efficient.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(SQLITE_CONNECTIONS)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; the busy timeout makes
+                        // another process's writers wait instead of failing.
+                        let pragmas = match sqlite_sync {
+                            SqliteSync::Normal => {
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                            )
-                            .execute(conn)
-                            .await?;
-                            Ok(())
-                        })
+                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                                 PRAGMA wal_autocheckpoint = 16384;"
+                            }
+                            SqliteSync::Full => {
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                                 PRAGMA wal_autocheckpoint = 16384;"
+                            }
+                        };
+                        sqlx::raw_sql(pragmas).execute(conn).await?;
+                        Ok(())
                     })
-            }
+                }),
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        if backend == Backend::Sqlite {
+            spawn_wal_checkpoints(pool.clone(), options).await?;
+        }
         Ok(Store { pool, backend })
     }
 
@@ -107,6 +137,33 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Copies the SQLite write-ahead log into the database file every half second from
+/// a connection of its own. A checkpoint inside a commit (SQLite's default, every
+/// 1,000 pages) would stall that commit, and every request waiting on it, for as
+/// long as the copy and its disk sync take; a PASSIVE checkpoint here runs beside
+/// the writer. `wal_autocheckpoint` stays on at 16,384 pages as a safety net.
+async fn spawn_wal_checkpoints(pool: AnyPool, options: AnyConnectOptions) -> Result<()> {
+    let checkpointer = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&checkpointer)
+                .await
+            {
+                tracing::debug!(error = %err, "WAL checkpoint did not run");
+            }
+        }
+        checkpointer.close().await;
+    });
+    Ok(())
 }
 
 /// sqlx opens SQLite files read-write but does not create them unless asked (`mode=rwc`).

@@ -74,7 +74,11 @@ async fn first_run_writes_a_private_config_serves_and_stops_on_sigterm() {
     let addr = wait_listening(&mut child, &mut log);
 
     let config_path = dir.path().join("tokentally.toml");
-    let mode = std::fs::metadata(&config_path).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&config_path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let config = std::fs::read_to_string(&config_path).unwrap();
     let secret = config
@@ -86,10 +90,17 @@ async fn first_run_writes_a_private_config_serves_and_stops_on_sigterm() {
     let all_log = log.join("\n");
     assert!(all_log.contains("tokentally.toml"), "{all_log}");
     assert!(!all_log.contains(secret), "the secret is never printed");
-    assert!(dir.path().join("tokentally.db").exists(), "SQLite in the working directory");
+    assert!(
+        dir.path().join("tokentally.db").exists(),
+        "SQLite in the working directory"
+    );
 
     let client = reqwest::Client::new();
-    let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     // A delivery signed with the generated secret is accepted.
     let body = r#"{"action":"created"}"#;
@@ -126,7 +137,11 @@ async fn first_run_writes_a_private_config_serves_and_stops_on_sigterm() {
 #[test]
 fn config_errors_name_the_key_and_exit_non_zero() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "[github]\nwebhook_secret = \"x\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[github]\nwebhook_secret = \"x\"\n",
+    )
+    .unwrap();
     let out = tokentally()
         .current_dir(dir.path())
         .args(["serve", "--config", "bad.toml"])
@@ -153,7 +168,10 @@ fn config_errors_name_the_key_and_exit_non_zero() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TOKENTALLY_LISTEN"), "{stderr}");
-    assert!(!dir.path().join("tokentally.toml").exists(), "only serve writes a first-run file");
+    assert!(
+        !dir.path().join("tokentally.toml").exists(),
+        "only serve writes a first-run file"
+    );
 }
 
 #[test]
@@ -165,7 +183,11 @@ fn migrate_creates_the_schema() {
         .arg("migrate")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("m.db").exists());
 }
 

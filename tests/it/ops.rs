@@ -39,17 +39,33 @@ async fn metrics_count_deliveries_outcomes_and_latency(db: &TestDb) {
 
     let text = get(&app, "/metrics").await.text;
     let v = |series: &str| metric_value(&text, series);
-    assert_eq!(v("tokentally_webhook_deliveries_total{result=\"stored\"}"), Some(4.0), "{text}");
-    assert_eq!(v("tokentally_webhook_deliveries_total{result=\"duplicate\"}"), Some(1.0));
-    assert_eq!(v("tokentally_webhook_deliveries_total{result=\"rejected\"}"), Some(1.0));
+    assert_eq!(
+        v("tokentally_webhook_deliveries_total{result=\"stored\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        v("tokentally_webhook_deliveries_total{result=\"duplicate\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        v("tokentally_webhook_deliveries_total{result=\"rejected\"}"),
+        Some(1.0)
+    );
     assert_eq!(v("tokentally_inbox_pending"), Some(4.0));
 
     app.worker.drain().await.unwrap();
     let text = get(&app, "/metrics").await.text;
     let v = |series: &str| metric_value(&text, series);
     assert_eq!(v("tokentally_inbox_pending"), Some(0.0), "{text}");
-    assert_eq!(v("tokentally_inbox_processed_total{outcome=\"failed\"}"), Some(3.0));
-    assert_eq!(v("tokentally_inbox_processed_total{outcome=\"ignored\"}"), Some(1.0));
+    assert_eq!(
+        v("tokentally_inbox_processed_total{outcome=\"failed\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        v("tokentally_inbox_processed_total{outcome=\"ignored\"}"),
+        Some(1.0)
+    );
     let count = v(
         "tokentally_http_request_duration_seconds_count{method=\"POST\",route=\"/webhooks/github\",status=\"202\"}",
     );

@@ -21,12 +21,22 @@ async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
             assert_eq!(reply.status, StatusCode::OK, "{delivery}: {}", reply.text);
             continue;
         }
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{delivery}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "{delivery}: {}",
+            reply.text
+        );
         assert_eq!(reply.json["status"], "stored");
         stored += 1;
 
         let again = send(&app, webhook(event, &delivery, body.clone())).await;
-        assert_eq!(again.status, StatusCode::OK, "{delivery} redelivered: {}", again.text);
+        assert_eq!(
+            again.status,
+            StatusCode::OK,
+            "{delivery} redelivered: {}",
+            again.text
+        );
         assert_eq!(again.json["status"], "duplicate");
     }
     let pings = fixtures.iter().filter(|(e, _, _)| e == "ping").count();
@@ -71,7 +81,11 @@ async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
         .expect("repository recorded from the payloads");
     assert_eq!(repo.default_branch.as_deref(), Some("master"));
     assert_eq!(repo.github_id, Some(186853002));
-    assert!(repo.clone_url.unwrap().ends_with("Codertocat/Hello-World.git"));
+    assert!(
+        repo.clone_url
+            .unwrap()
+            .ends_with("Codertocat/Hello-World.git")
+    );
 }
 db_test!(every_fixture_is_accepted_stored_once_and_processed);
 
@@ -83,7 +97,11 @@ async fn installation_events_record_which_repositories_an_app_covers(db: &TestDb
         "repositories_added": [{ "id": 1, "full_name": "acme/api" }],
         "repositories_removed": [{ "id": 2, "full_name": "acme/old" }],
     });
-    let reply = send(&app, webhook("installation_repositories", "i-1", body.to_string())).await;
+    let reply = send(
+        &app,
+        webhook("installation_repositories", "i-1", body.to_string()),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     app.worker.drain().await.unwrap();
     let api = store(&app).repository("acme/api").await.unwrap().unwrap();
@@ -118,7 +136,10 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
         ),
         (
             "wrongly signed",
-            request(&[event, delivery, ("x-hub-signature-256", &wrong_sig)], body.clone()),
+            request(
+                &[event, delivery, ("x-hub-signature-256", &wrong_sig)],
+                body.clone(),
+            ),
             StatusCode::UNAUTHORIZED,
             "bad_signature",
         ),
@@ -128,7 +149,10 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
                 &[
                     event,
                     delivery,
-                    ("x-hub-signature", "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6"),
+                    (
+                        "x-hub-signature",
+                        "sha1=7d38cdd689735b008b3c702edd92eea23791c5f6",
+                    ),
                 ],
                 body.clone(),
             ),
@@ -137,13 +161,19 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
         ),
         (
             "signature of another body",
-            request(&[event, delivery, ("x-hub-signature-256", &good_sig)], b"{}".to_vec()),
+            request(
+                &[event, delivery, ("x-hub-signature-256", &good_sig)],
+                b"{}".to_vec(),
+            ),
             StatusCode::UNAUTHORIZED,
             "bad_signature",
         ),
         (
             "no event header",
-            request(&[delivery, ("x-hub-signature-256", &good_sig)], body.clone()),
+            request(
+                &[delivery, ("x-hub-signature-256", &good_sig)],
+                body.clone(),
+            ),
             StatusCode::BAD_REQUEST,
             "missing_event",
         ),
@@ -162,17 +192,31 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
     }
 
     // Not JSON, and JSON that is not an object: 400 saying what failed.
-    for bad in [b"this is not json".to_vec(), b"[1,2]".to_vec(), b"{\"a\":".to_vec()] {
+    for bad in [
+        b"this is not json".to_vec(),
+        b"[1,2]".to_vec(),
+        b"{\"a\":".to_vec(),
+    ] {
         let reply = send(&app, webhook("issues", "d-2", bad)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
         assert_eq!(reply.json["error"], "invalid_json");
-        assert!(reply.json["message"].as_str().unwrap().contains("not a JSON object"));
+        assert!(
+            reply.json["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a JSON object")
+        );
     }
 
     // Over 25 MiB: 413, whether announced by Content-Length or not.
     let huge = vec![b' '; 25 * 1024 * 1024 + 1];
     let reply = send(&app, webhook("push", "d-3", huge.clone())).await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
     assert_eq!(reply.json["error"], "payload_too_large");
     let streamed = Body::from_stream(futures_stream(huge));
     let reply = send(
@@ -183,7 +227,12 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
         ),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
 
     assert_eq!(store(&app).count_deliveries().await.unwrap(), 0);
 

@@ -26,7 +26,11 @@ async fn deliveries_left_by_a_crash_are_processed_after_restart(db: &TestDb) {
     // First instance: stores deliveries, then "crashes" before its worker ran.
     let first = support::app(db).await;
     for i in 0..5 {
-        let reply = send(&first, webhook("push", &format!("p-{i}"), push_body("acme/api", "a"))).await;
+        let reply = send(
+            &first,
+            webhook("push", &format!("p-{i}"), push_body("acme/api", "a")),
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::ACCEPTED);
     }
     // One delivery was claimed by a worker that died mid-way: its lease has run out.
@@ -41,7 +45,10 @@ async fn deliveries_left_by_a_crash_are_processed_after_restart(db: &TestDb) {
 
     // Second instance over the same database picks everything up.
     let second = support::app(db).await;
-    assert_eq!(store(&second).count_unfinished_deliveries().await.unwrap(), 5);
+    assert_eq!(
+        store(&second).count_unfinished_deliveries().await.unwrap(),
+        5
+    );
     assert_eq!(second.worker.drain().await.unwrap(), 5);
     for i in 0..5 {
         let status = store(&second)
@@ -52,8 +59,17 @@ async fn deliveries_left_by_a_crash_are_processed_after_restart(db: &TestDb) {
         assert_eq!(status.state, "processed", "p-{i}");
         assert_eq!(status.processed_by.as_deref(), Some(second.worker.owner()));
     }
-    assert_eq!(store(&second).count_unfinished_deliveries().await.unwrap(), 0);
-    assert!(store(&second).repository("acme/api").await.unwrap().is_some());
+    assert_eq!(
+        store(&second).count_unfinished_deliveries().await.unwrap(),
+        0
+    );
+    assert!(
+        store(&second)
+            .repository("acme/api")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 db_test!(deliveries_left_by_a_crash_are_processed_after_restart);
 
@@ -101,20 +117,31 @@ async fn two_workers_process_each_delivery_exactly_once(db: &TestDb) {
         }),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a + b, 200, "every delivery processed once in total (a={a}, b={b})");
+    assert_eq!(
+        a + b,
+        200,
+        "every delivery processed once in total (a={a}, b={b})"
+    );
 
     let statuses = store(&app_a).all_delivery_statuses().await.unwrap();
     assert_eq!(statuses.len(), 200);
     for s in &statuses {
         assert_eq!(s.attempts, 1, "{} claimed once", s.delivery_id);
-        let expected = if s.event == "star" { "ignored" } else { "processed" };
+        let expected = if s.event == "star" {
+            "ignored"
+        } else {
+            "processed"
+        };
         assert_eq!(s.state, expected, "{}", s.delivery_id);
     }
     let by_a = statuses
         .iter()
         .filter(|s| s.processed_by.as_deref() == Some(app_a.worker.owner()))
         .count();
-    assert_eq!(by_a, a, "worker a's count matches what the database says it processed");
+    assert_eq!(
+        by_a, a,
+        "worker a's count matches what the database says it processed"
+    );
     assert_eq!(store(&app_a).repositories().await.unwrap().len(), 10);
 }
 db_test!(two_workers_process_each_delivery_exactly_once);
@@ -131,7 +158,10 @@ async fn malformed_payload_fails_at_once_with_the_place_it_broke(db: &TestDb) {
     assert_eq!(status.state, "failed");
     assert_eq!(status.attempts, 1, "retrying cannot fix a payload");
     let error = status.last_error.unwrap();
-    assert!(error.contains("push payload does not parse at `ref`"), "{error}");
+    assert!(
+        error.contains("push payload does not parse at `ref`"),
+        "{error}"
+    );
 }
 db_test!(malformed_payload_fails_at_once_with_the_place_it_broke);
 
@@ -220,7 +250,11 @@ async fn running_service_processes_deliveries_as_they_arrive(db: &TestDb) {
     let running = tokio::spawn(app.run(listener, shutdown.clone()));
 
     // Another instance stores; the running worker (polling) picks it up.
-    send(&router_app, webhook("push", "live", push_body("acme/live", "a"))).await;
+    send(
+        &router_app,
+        webhook("push", "live", push_body("acme/live", "a")),
+    )
+    .await;
     let mut state = String::new();
     for _ in 0..100 {
         state = store.delivery_status("live").await.unwrap().unwrap().state;

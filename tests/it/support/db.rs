@@ -38,7 +38,9 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         admin_exec(&admin, &format!("CREATE DATABASE {name}")).await;
-        let (base, _) = admin.rsplit_once('/').expect("postgres URL has a database path");
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("postgres URL has a database path");
         Some(TestDb {
             url: format!("{base}/{name}"),
             _dir: None,
@@ -49,7 +51,11 @@ impl TestDb {
     /// Drops the PostgreSQL database (SQLite temp dirs go away on drop).
     pub async fn cleanup(self) {
         if let Some((admin, name)) = &self.pg {
-            admin_exec(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin_exec(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
         }
     }
 }
@@ -86,7 +92,11 @@ async fn drop_stale_databases(admin_url: &str) {
         let pid = name.split('_').nth(2).unwrap_or_default();
         let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
         if !alive {
-            admin_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin_exec(
+                admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
         }
     }
 }

@@ -19,8 +19,10 @@ pub use db::TestDb;
 pub const SECRET: &str = "test-webhook-secret";
 
 pub fn test_config(db: &TestDb) -> Config {
-    let mut config = Config::default();
-    config.database_url = db.url.clone();
+    let mut config = Config {
+        database_url: db.url.clone(),
+        ..Config::default()
+    };
     config.github.webhook_secrets = vec![Secret::new("rotated-out"), Secret::new(SECRET)];
     config.worker.retry_base_ms = 0;
     config
