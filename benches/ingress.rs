@@ -6,7 +6,8 @@
 //! - fixed rate: R requests/s offered for S seconds (open loop), for latency under load.
 //!
 //! `cargo bench --bench ingress` (env: BENCH_N, BENCH_CONCURRENCY, BENCH_RATE, BENCH_SECONDS,
-//! BENCH_SQLITE_SYNCHRONOUS=normal|full).
+//! BENCH_SQLITE_SYNCHRONOUS=normal|full, BENCH_DATABASE_URL=postgres://… to load PostgreSQL instead;
+//! point it at an empty database).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -45,7 +46,10 @@ fn start_server() -> Server {
         .current_dir(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("TOKENTALLY_DATABASE_URL", "sqlite://bench.db")
+        .env(
+            "TOKENTALLY_DATABASE_URL",
+            std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "sqlite://bench.db".into()),
+        )
         .env(
             "TOKENTALLY_SQLITE_SYNCHRONOUS",
             std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
@@ -148,8 +152,9 @@ async fn main() {
         body,
     });
     println!(
-        "payload {} bytes, SQLite synchronous={}, server pid {}",
+        "payload {} bytes, database {}, SQLite synchronous={}, server pid {}",
         poster.body.len(),
+        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "sqlite://bench.db".into()),
         std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
         server.child.id()
     );

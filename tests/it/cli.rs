@@ -204,3 +204,101 @@ fn help_describes_every_option() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+/// `serve` on a fresh SQLite database in `dir`, configured by environment.
+fn spawn_serve(dir: &std::path::Path) -> (Child, String) {
+    let mut child = tokentally()
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", crate::support::SECRET)
+        .env("TOKENTALLY_DATABASE_URL", "sqlite://crash.db")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = wait_listening(&mut child, &mut Vec::new());
+    (child, addr)
+}
+
+fn signed_post(addr: &str, delivery: &str, body: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/github"))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", delivery)
+        .header(
+            "x-hub-signature-256",
+            tokentally::github::signature::sign(crate::support::SECRET, body.as_bytes()),
+        )
+        .body(body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_deliveries_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_serve(dir.path());
+    let body = r#"{"ref":"refs/heads/main","before":"a","after":"b","repository":{"full_name":"acme/api"}}"#;
+    let posts = (0..100).map(|i| {
+        let request = signed_post(&addr, &format!("k-{i}"), body);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    // No graceful anything: the process dies at once.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let store = tokentally::store::Store::connect(&url).await.unwrap();
+    assert_eq!(store.count_deliveries().await.unwrap(), 100);
+    for i in 0..100 {
+        assert!(
+            store
+                .delivery_status(&format!("k-{i}"))
+                .await
+                .unwrap()
+                .is_some(),
+            "k-{i} acknowledged but lost"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_serve(dir.path());
+    let body = r#"{"ref":"refs/heads/main","before":"a","after":"b","repository":{"full_name":"acme/api"}}"#;
+    let signature = tokentally::github::signature::sign(crate::support::SECRET, body.as_bytes());
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-github-event: push\r\nx-github-delivery: in-flight\r\nx-hub-signature-256: {signature}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, rest) = body.split_at(20);
+    stream.write_all(first.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "waits for the request in flight"
+    );
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let store = tokentally::store::Store::connect(&url).await.unwrap();
+    assert!(store.delivery_status("in-flight").await.unwrap().is_some());
+}
