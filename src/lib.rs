@@ -4,6 +4,7 @@
 //! worker processes the inbox, and later stages attribute, score and report.
 
 pub mod app;
+pub mod attribution;
 pub mod cli;
 pub mod clock;
 pub mod config;
