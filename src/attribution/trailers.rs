@@ -211,10 +211,8 @@ fn read_trailer(
                 "{key}: {value:?} names no known AI tool; not counted as AI evidence"
             )),
         },
-        "made-with" => {
-            if !value.is_empty() {
-                ev.add_agent(registry.slug_for_name(value), None, source, key);
-            }
+        "made-with" if !value.is_empty() => {
+            ev.add_agent(registry.slug_for_name(value), None, source, key);
         }
         "fixes" => ev.fixes.push(value.to_string()),
         k if LINK_KEYS.contains(&k) => ev.links.push(value.to_string()),
@@ -355,7 +353,7 @@ pub fn parse_token_count(value: &str) -> Option<u64> {
     }
     let n: f64 = number.parse().ok()?;
     let total = (n * factor).round();
-    (total.is_finite() && total >= 0.0 && total < 1e15).then_some(total as u64)
+    (0.0..1e15).contains(&total).then_some(total as u64)
 }
 
 #[cfg(test)]
@@ -368,21 +366,23 @@ mod tests {
         read(&AgentRegistry::default(), message, HUMAN, HUMAN)
     }
 
-    fn agents(ev: &MessageEvidence) -> Vec<(String, Option<String>)> {
+    type AgentModel = (String, Option<String>);
+
+    fn agents(ev: &MessageEvidence) -> Vec<AgentModel> {
         ev.agents
             .iter()
             .map(|a| (a.agent.clone(), a.model.clone()))
             .collect()
     }
 
-    fn a(agent: &str, model: Option<&str>) -> (String, Option<String>) {
+    fn a(agent: &str, model: Option<&str>) -> AgentModel {
         (agent.to_string(), model.map(str::to_string))
     }
 
     /// The texts real tools write, and what they must attribute.
     #[test]
     fn conventions_of_real_tools() {
-        let cases: Vec<(&str, &str, Vec<(String, Option<String>)>)> = vec![
+        let cases: Vec<(&str, &str, Vec<AgentModel>)> = vec![
             (
                 "claude code",
                 "feat: add retry\n\nWrap the call.\n\n🤖 Generated with [Claude Code](https://claude.com/claude-code)\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
