@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::agents::AgentConfig;
+use crate::attribution::identity::PersonConfig;
+use crate::attribution::paths::{PathGlobs, PathRules};
 use crate::store::SqliteSync;
 
 /// The file `serve` looks for when `--config` is not given.
@@ -51,6 +54,18 @@ pub struct Config {
     pub log: String,
     pub github: GithubConfig,
     pub worker: WorkerConfig,
+    /// `[[agents]]`: agents beyond (or overriding) the built-in registry.
+    pub agents: Vec<AgentConfig>,
+    /// `[[people]]`: who owns which emails, GitHub login and Discord id.
+    pub people: Vec<PersonConfig>,
+    pub attribution: AttributionConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributionConfig {
+    /// `[attribution.paths]`: docs, tests, lockfiles, vendored, generated globs.
+    pub paths: PathGlobs,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -82,6 +97,9 @@ impl Default for Config {
             log: "info".to_string(),
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
+            agents: Vec::new(),
+            people: Vec::new(),
+            attribution: AttributionConfig::default(),
         }
     }
 }
@@ -196,6 +214,17 @@ impl Config {
                 "github.webhook_secrets",
                 "a secret must not be empty",
             ));
+        }
+        if let Err(err) = PathRules::new(&self.attribution.paths) {
+            return Err(invalid("attribution.paths", &err.to_string()));
+        }
+        for (i, agent) in self.agents.iter().enumerate() {
+            if agent.name.trim().is_empty() || agent.emails.is_empty() {
+                return Err(invalid(
+                    &format!("agents[{i}]"),
+                    "an agent needs a name and at least one email pattern",
+                ));
+            }
         }
         if self.worker.max_attempts == 0 {
             return Err(invalid("worker.max_attempts", "must be at least 1"));
@@ -457,6 +486,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`worker.max_attempts`"), "{err}");
+    }
+
+    #[test]
+    fn agents_people_and_paths() {
+        let f = file(
+            "[[agents]]\nname = \"internal-bot\"\nemails = [\"bot@corp.example\"]\n\
+             [[people]]\nname = \"maria\"\nemails = [\"maria@corp.example\"]\ngithub = \"mgarcia\"\n\
+             [attribution.paths]\ndocs = [\"handbook/**\"]\n",
+        );
+        let c = Config::load(Some(f.path()), &env(&[])).unwrap();
+        assert_eq!(c.agents[0].name, "internal-bot");
+        assert_eq!(c.people[0].github.as_deref(), Some("mgarcia"));
+        assert_eq!(c.attribution.paths.docs, ["handbook/**"]);
+        assert!(
+            !c.attribution.paths.tests.is_empty(),
+            "unset lists keep their defaults"
+        );
+
+        let f = file("[attribution.paths]\ntests = [\"a[\"]\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`attribution.paths`"), "{err}");
+        let f = file("[[people]]\nname = \"x\"\nmail = \"x@y\"\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("people[0].mail"), "{err}");
     }
 
     #[test]

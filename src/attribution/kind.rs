@@ -22,6 +22,8 @@ pub enum KindSource {
     Trailer,
     Conventional,
     Diff,
+    /// Nothing to go by (diff facts were skipped, or a merge commit): feature.
+    Default,
 }
 
 impl Kind {

@@ -2,5 +2,11 @@
 //! how large, and which earlier commits they revert or fix.
 
 pub mod agents;
+pub mod commit;
+pub mod diff;
+pub mod identity;
 pub mod kind;
+pub mod links;
+pub mod paths;
+pub mod scan;
 pub mod trailers;

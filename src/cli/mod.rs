@@ -1,6 +1,7 @@
 //! The `tokentally` command line: one file per subcommand.
 
 pub mod migrate;
+pub mod scan;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit (`serve` also applies them on start).
     Migrate,
+    /// Attribute the commits of a local repository (no server needed).
+    Scan(scan::ScanArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -71,5 +74,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(cli.config.as_ref(), args).await,
         Command::Migrate => migrate::run(cli.config.as_ref()).await,
+        Command::Scan(args) => scan::run(cli.config.as_ref(), args),
     }
 }

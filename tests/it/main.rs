@@ -4,5 +4,6 @@ mod support;
 
 mod cli;
 mod ops;
+mod scan;
 mod webhooks;
 mod worker;

@@ -2,6 +2,7 @@
 //! signed webhook requests.
 
 pub mod db;
+pub mod git;
 
 use std::path::{Path, PathBuf};
 

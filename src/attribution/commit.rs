@@ -1,0 +1,283 @@
+//! Attribution of one commit: evidence, credit, kind, diff facts and links.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, TimeZone};
+use git2::{Commit, Oid, Repository};
+use serde::Serialize;
+
+use super::agents::AgentRegistry;
+use super::diff::{DiffFacts, diff_facts};
+use super::identity::Directory;
+use super::kind::{Kind, KindSource};
+use super::links::{self, RevertRef};
+use super::paths::PathRules;
+use super::trailers::{self, AgentUse};
+
+/// Everything tokentally knows about a commit after attribution.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitRecord {
+    pub sha: String,
+    pub subject: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub committer_email: String,
+    /// Who is credited: the author, or the human behind an agent author.
+    pub person: String,
+    pub authored_at: String,
+    pub committed_at: String,
+    pub ai: bool,
+    pub agents: Vec<String>,
+    pub model: Option<String>,
+    pub kind: Kind,
+    pub kind_source: KindSource,
+    pub usage_tokens: Option<u64>,
+    pub files_changed: u64,
+    pub binary_files: u64,
+    pub lines_added: u64,
+    pub lines_deleted: u64,
+    pub lines_moved: u64,
+    pub lines_excluded: u64,
+    pub patch_id: Option<String>,
+    /// Full ids of the commits this one reverts.
+    pub reverts: Vec<String>,
+    /// Full ids of the commits this one fixes (`Fixes: <sha>`).
+    pub fixes: Vec<String>,
+    pub merge: bool,
+    /// Supporting session links (`Amp-Thread-ID`, `Copilot-Session`, …).
+    pub links: Vec<String>,
+    /// Each agent and where it was found.
+    pub evidence: Vec<AgentUse>,
+    pub warnings: Vec<String>,
+}
+
+/// The rules attribution applies (registry, path classes, people).
+#[derive(Debug, Clone, Default)]
+pub struct Attributor {
+    pub registry: AgentRegistry,
+    pub rules: PathRules,
+    pub directory: Directory,
+}
+
+/// Commits seen so far (oldest first), so reverts by subject or PR number resolve.
+#[derive(Debug, Default)]
+pub struct SeenCommits {
+    by_subject: HashMap<String, Oid>,
+    by_pull_request: HashMap<u64, Oid>,
+}
+
+impl SeenCommits {
+    pub fn remember(&mut self, oid: Oid, subject: &str) {
+        self.by_subject.insert(subject.to_string(), oid);
+        if let Some(n) = links::pull_request_number(subject) {
+            self.by_pull_request.insert(n, oid);
+        }
+    }
+}
+
+impl Attributor {
+    /// The rules a (validated) configuration sets.
+    pub fn from_config(config: &crate::config::Config) -> Attributor {
+        Attributor {
+            registry: AgentRegistry::new(&config.agents),
+            rules: PathRules::new(&config.attribution.paths)
+                .expect("path globs are checked when the configuration loads"),
+            directory: Directory::new(&config.people),
+        }
+    }
+
+    /// Attributes `commit`; `with_diff: false` skips diff facts (trailers-only, much faster).
+    pub fn attribute(
+        &self,
+        repo: &Repository,
+        commit: &Commit<'_>,
+        with_diff: bool,
+        seen: &SeenCommits,
+    ) -> CommitRecord {
+        let message = String::from_utf8_lossy(commit.message_bytes()).to_string();
+        let subject = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let author = commit.author();
+        let committer = commit.committer();
+        let author_name = author.name().unwrap_or_default().to_string();
+        let author_email = author.email().unwrap_or_default().to_string();
+        let committer_name = committer.name().unwrap_or_default();
+        let committer_email = committer.email().unwrap_or_default().to_string();
+
+        let mut ev = trailers::read(
+            &self.registry,
+            &message,
+            (&author_name, &author_email),
+            (committer_name, &committer_email),
+        );
+        let mut warnings = std::mem::take(&mut ev.warnings);
+        if ev.declared_not_ai && !ev.agents.is_empty() {
+            warnings.push(
+                "AI-Assisted says no, but the commit names an agent; counted as not assisted"
+                    .into(),
+            );
+        }
+        let ai = !ev.agents.is_empty() && !ev.declared_not_ai;
+
+        // An agent author is credited to the human behind it.
+        let credited_email = if self.registry.agent_for_email(&author_email).is_some() {
+            ev.humans
+                .iter()
+                .find(|h| !h.email.is_empty())
+                .map(|h| h.email.clone())
+                .or_else(|| {
+                    (self.registry.agent_for_email(&committer_email).is_none()
+                        && committer_email != "noreply@github.com")
+                        .then(|| committer_email.clone())
+                })
+                .unwrap_or_else(|| author_email.clone())
+        } else {
+            author_email.clone()
+        };
+
+        let merge = commit.parent_count() > 1;
+        let facts = if with_diff && !merge {
+            diff_facts(repo, commit, &self.rules).unwrap_or_else(|err| {
+                warnings.push(format!("diff could not be computed: {}", err.message()));
+                DiffFacts::default()
+            })
+        } else {
+            DiffFacts::default()
+        };
+        let (kind, kind_source) = if let Some(kind) = ev.declared_kind {
+            (kind, KindSource::Trailer)
+        } else if let Some(kind) = Kind::from_conventional_subject(&subject) {
+            (kind, KindSource::Conventional)
+        } else if with_diff && !merge {
+            (facts.kind(), KindSource::Diff)
+        } else {
+            (Kind::Feature, KindSource::Default)
+        };
+
+        let reverts = resolve_reverts(repo, &message, seen, &mut warnings);
+        let fixes = ev
+            .fixes
+            .iter()
+            .filter_map(|value| links::fixes_sha(value))
+            .filter_map(|sha| resolve_sha(repo, &sha, "Fixes:", &mut warnings))
+            .collect();
+
+        CommitRecord {
+            sha: commit.id().to_string(),
+            subject,
+            person: self.directory.person_for_email(&credited_email),
+            author_name,
+            author_email,
+            committer_email,
+            authored_at: rfc3339(author.when()),
+            committed_at: rfc3339(committer.when()),
+            ai,
+            agents: if ai {
+                ev.agents.iter().map(|a| a.agent.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            model: if ai {
+                ev.model().map(str::to_string)
+            } else {
+                None
+            },
+            kind,
+            kind_source,
+            usage_tokens: ev.usage_tokens,
+            files_changed: facts.files_changed,
+            binary_files: facts.binary_files,
+            lines_added: facts.lines_added,
+            lines_deleted: facts.lines_deleted,
+            lines_moved: facts.lines_moved,
+            lines_excluded: facts.lines_excluded,
+            patch_id: facts.patch_id,
+            reverts,
+            fixes,
+            merge,
+            links: ev.links,
+            evidence: ev.agents,
+            warnings,
+        }
+    }
+}
+
+fn resolve_reverts(
+    repo: &Repository,
+    message: &str,
+    seen: &SeenCommits,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for reference in links::revert_refs(message) {
+        let resolved = match &reference {
+            RevertRef::Sha(sha) => resolve_sha(repo, sha, "reverted commit", warnings),
+            RevertRef::PullRequest { repo: name, number } => {
+                let found = seen.by_pull_request.get(number).map(Oid::to_string);
+                if found.is_none() {
+                    warnings.push(format!(
+                        "reverts {name}#{number}, whose commit is not known"
+                    ));
+                }
+                found
+            }
+            RevertRef::Subject(subject) => {
+                let found = seen.by_subject.get(subject).map(Oid::to_string);
+                if found.is_none() {
+                    warnings.push(format!(
+                        "reverts {subject:?}, which matches no earlier subject"
+                    ));
+                }
+                found
+            }
+            RevertRef::Reapply(subject) => {
+                let revert = format!("Revert \"{subject}\"");
+                let found = seen.by_subject.get(&revert).map(Oid::to_string);
+                if found.is_none() {
+                    warnings.push(format!(
+                        "reapplies {subject:?}, but no revert of it is known"
+                    ));
+                }
+                found
+            }
+        };
+        if let Some(sha) = resolved
+            && !out.contains(&sha)
+        {
+            out.push(sha);
+        }
+    }
+    out
+}
+
+/// A full or abbreviated id → the full id of a commit in `repo`.
+fn resolve_sha(
+    repo: &Repository,
+    sha: &str,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    match repo.find_commit_by_prefix(sha) {
+        Ok(commit) => Some(commit.id().to_string()),
+        Err(err) => {
+            let why = if err.code() == git2::ErrorCode::Ambiguous {
+                "is ambiguous"
+            } else {
+                "is not in the repository"
+            };
+            warnings.push(format!("{what} {sha} {why}"));
+            None
+        }
+    }
+}
+
+fn rfc3339(time: git2::Time) -> String {
+    let offset = FixedOffset::east_opt(time.offset_minutes() * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    let when: Option<DateTime<FixedOffset>> = offset.timestamp_opt(time.seconds(), 0).single();
+    when.map(|t| t.to_rfc3339()).unwrap_or_default()
+}

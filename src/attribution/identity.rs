@@ -1,0 +1,99 @@
+//! Who a commit email belongs to: people configured in `[[people]]`, GitHub
+//! noreply addresses (`12345+login@users.noreply.github.com` → `login`), or
+//! else the address itself (unknown authors become people by email).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// `[[people]]` in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    pub name: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    pub github: Option<String>,
+    pub discord: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    people: Vec<PersonConfig>,
+    by_email: HashMap<String, usize>,
+    by_login: HashMap<String, usize>,
+}
+
+impl Directory {
+    pub fn new(people: &[PersonConfig]) -> Directory {
+        let mut dir = Directory {
+            people: people.to_vec(),
+            ..Directory::default()
+        };
+        for (i, person) in people.iter().enumerate() {
+            for email in &person.emails {
+                dir.by_email.insert(email.trim().to_lowercase(), i);
+            }
+            if let Some(login) = &person.github {
+                dir.by_login.insert(login.to_lowercase(), i);
+            }
+        }
+        dir
+    }
+
+    /// The key a person is known by: their configured name, their GitHub login, or
+    /// their email address (lower case).
+    pub fn person_for_email(&self, email: &str) -> String {
+        let email = email.trim().to_lowercase();
+        if let Some(i) = self.by_email.get(&email) {
+            return self.people[*i].name.clone();
+        }
+        if let Some(login) = github_login_from_email(&email) {
+            return match self.by_login.get(&login.to_lowercase()) {
+                Some(i) => self.people[*i].name.clone(),
+                None => login,
+            };
+        }
+        email
+    }
+}
+
+/// The login in a GitHub noreply address (`12345+login@…` or `login@…`).
+pub fn github_login_from_email(email: &str) -> Option<String> {
+    let local = email
+        .trim()
+        .to_lowercase()
+        .strip_suffix("@users.noreply.github.com")?
+        .to_string();
+    let login = local
+        .split_once('+')
+        .map(|(_, l)| l.to_string())
+        .unwrap_or(local);
+    (!login.is_empty()).then_some(login)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_logins_and_strangers() {
+        let dir = Directory::new(&[PersonConfig {
+            name: "maria".into(),
+            emails: vec!["Maria@Example.com".into()],
+            github: Some("mgarcia".into()),
+            discord: Some("123".into()),
+        }]);
+        assert_eq!(dir.person_for_email("maria@example.com"), "maria");
+        assert_eq!(
+            dir.person_for_email("999+MGarcia@users.noreply.github.com"),
+            "maria"
+        );
+        assert_eq!(
+            dir.person_for_email("5+kenji@users.noreply.github.com"),
+            "kenji"
+        );
+        assert_eq!(dir.person_for_email("sam@users.noreply.github.com"), "sam");
+        assert_eq!(dir.person_for_email("Lee@Corp.example"), "lee@corp.example");
+    }
+}
