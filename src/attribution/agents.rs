@@ -95,8 +95,8 @@ const FAMILY_WORDS: &[(&str, &str)] = &[
 
 #[derive(Debug, Clone)]
 pub struct AgentRegistry {
-    /// (lower-case pattern, slug); configured entries first so they override built-ins.
-    emails: Vec<(String, String)>,
+    /// (pattern, slug); configured entries first so they override built-ins.
+    emails: Vec<(Wildcard, String)>,
     /// Slugs of configured agents, recognised by name too.
     configured_names: Vec<String>,
 }
@@ -112,13 +112,13 @@ impl AgentRegistry {
         let mut emails = Vec::new();
         for agent in configured {
             for pattern in &agent.emails {
-                emails.push((pattern.to_lowercase(), agent.name.clone()));
+                emails.push((Wildcard::new(pattern), agent.name.clone()));
             }
         }
         emails.extend(
             BUILTIN_EMAILS
                 .iter()
-                .map(|(p, s)| (p.to_string(), s.to_string())),
+                .map(|(p, s)| (Wildcard::new(p), s.to_string())),
         );
         AgentRegistry {
             emails,
@@ -131,7 +131,7 @@ impl AgentRegistry {
         let email = email.trim().to_lowercase();
         self.emails
             .iter()
-            .find(|(pattern, _)| wildcard_match(pattern, &email))
+            .find(|(pattern, _)| pattern.matches(&email))
             .map(|(_, slug)| slug.as_str())
     }
 
@@ -176,24 +176,45 @@ pub fn slugify(text: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-/// `*` matches any run of characters; everything else matches itself.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
+/// A lower-case pattern where `*` matches any run of characters, split once at
+/// the stars so matching an email allocates nothing.
+#[derive(Debug, Clone)]
+struct Wildcard {
+    parts: Vec<String>,
+}
+
+impl Wildcard {
+    fn new(pattern: &str) -> Wildcard {
+        Wildcard {
+            parts: pattern
+                .to_lowercase()
+                .split('*')
+                .map(str::to_string)
+                .collect(),
         }
     }
-    true
+
+    fn matches(&self, text: &str) -> bool {
+        let parts = &self.parts;
+        if parts.len() == 1 {
+            return parts[0] == text;
+        }
+        let (first, last) = (&parts[0], &parts[parts.len() - 1]);
+        if text.len() < first.len() + last.len()
+            || !text.starts_with(first.as_str())
+            || !text.ends_with(last.as_str())
+        {
+            return false;
+        }
+        let mut rest = &text[first.len()..text.len() - last.len()];
+        for middle in &parts[1..parts.len() - 1] {
+            match rest.find(middle.as_str()) {
+                Some(at) => rest = &rest[at + middle.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -298,11 +319,14 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("a*c", "abc"));
-        assert!(wildcard_match("a*c", "ac"));
-        assert!(wildcard_match("*x*", "abxcd"));
-        assert!(!wildcard_match("a*c", "ab"));
-        assert!(!wildcard_match("ab*ba", "aba"));
+        let m = |p: &str, t: &str| Wildcard::new(p).matches(t);
+        assert!(m("a*c", "abc"));
+        assert!(m("a*c", "ac"));
+        assert!(m("*x*", "abxcd"));
+        assert!(m("A*C", "abc"), "patterns are case-insensitive");
+        assert!(!m("a*c", "ab"));
+        assert!(!m("ab*ba", "aba"));
+        assert!(!m("abc", "abcd"));
         assert_eq!(slugify("  Claude Opus 4.6 "), "claude-opus-4.6");
     }
 }

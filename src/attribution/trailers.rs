@@ -624,4 +624,66 @@ mod tests {
             }]
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Pieces real messages are made of, including the awkward ones.
+        const PIECES: &[&str] = &[
+            "Co-authored-by: Claude <noreply@anthropic.com>",
+            "Co-Authored-By: aider (gpt-5) <aider@aider.chat>>",
+            "co-authored-by: <",
+            "Co-authored-by: >x@y<",
+            "AI-Tokens: 12.4k",
+            "AI-Tokens: 99999999999999999999999M",
+            "AI-Tokens: .k",
+            "AI-Assisted: (",
+            "AI-Assisted: x (",
+            "AI-Kind: ",
+            "Assisted-by: :",
+            "Assisted-by: a:b c",
+            "Generated-by: ",
+            "Made-with:",
+            "Fixes: ",
+            "Fixes: abcdef0 (\"x\")",
+            "This reverts commit 0123456789abcdef.",
+            "Revert \"",
+            "Reapply \"\"",
+            "  indented: value",
+            ":",
+            "",
+            "\u{0}",
+            "é: ü",
+            "Signed-off-by: A <a@b>",
+        ];
+
+        proptest! {
+            #[test]
+            fn reading_never_panics(message in ".*", name in ".*", email in ".*") {
+                let _ = read(&AgentRegistry::default(), &message, (&name, &email), (&name, &email));
+                let _ = crate::attribution::links::revert_refs(&message);
+                let _ = crate::attribution::links::fixes_sha(&message);
+                let _ = parse_token_count(&message);
+                let _ = model_from_name("claude-code", &name);
+            }
+
+            #[test]
+            fn trailer_shaped_messages_never_panic(
+                lines in proptest::collection::vec(proptest::sample::select(PIECES), 0..12),
+                noise in ".{0,20}",
+            ) {
+                let message = format!("{noise}\n\n{}", lines.join("\n"));
+                let ev = read(&AgentRegistry::default(), &message, ("a", "b"), ("c", "d"));
+                // One entry per agent, whatever the message repeats.
+                let mut agents: Vec<&str> = ev.agents.iter().map(|a| a.agent.as_str()).collect();
+                let before = agents.len();
+                agents.dedup();
+                agents.sort();
+                agents.dedup();
+                prop_assert_eq!(agents.len(), before);
+            }
+        }
+    }
 }

@@ -1,0 +1,213 @@
+//! Attribution speed on a large history: `tokentally scan --format jsonl` (with diff
+//! facts, and `--no-diff`) against `git log --numstat --format='%H %(trailers)'` on
+//! the same repository, in the same run.
+//!
+//! No network here, so the repository is synthetic: BENCH_COMMITS (default 50,000)
+//! commits over 400 files made with `git fast-import`, a third of them carrying
+//! agent trailers, with renames, reverts and `Fixes:` links sprinkled in. It is
+//! built once under target/bench-repos and reused. BENCH_REPO=PATH scans an
+//! existing repository instead.
+//!
+//! `cargo bench --bench scan`
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// A small deterministic generator (no dependency needed for a benchmark's dice).
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const TRAILERS: &[&str] = &[
+    "Co-Authored-By: Claude Opus 4.5 <noreply@anthropic.com>",
+    "Co-authored-by: aider (gpt-5.4) <aider@aider.chat>",
+    "Co-authored-by: Copilot <175728472+Copilot@users.noreply.github.com>",
+    "AI-Assisted: cursor\nAI-Kind: refactor\nAI-Tokens: 12.4k",
+    "Assisted-by: Claude:claude-3-opus coccinelle",
+];
+
+fn build_repo(path: &Path, commits: usize) {
+    std::fs::create_dir_all(path).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(path)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "--bare", "-b", "main"]);
+    let mut import = Command::new("git")
+        .current_dir(path)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufWriter::new(import.stdin.take().unwrap());
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+    let files = 400usize;
+    // Each file: the version number of each of its lines.
+    let mut contents: Vec<Vec<u32>> = (0..files).map(|_| vec![0; 40]).collect();
+    let mut names: Vec<String> = (0..files)
+        .map(|i| format!("src/mod{}/file{i}.rs", i % 20))
+        .collect();
+    let mut time = 1_600_000_000u64;
+    for n in 0..commits {
+        time += 600 + dice.below(3600);
+        let mut message = match dice.below(6) {
+            0 => format!("fix: handle case {n}"),
+            1 => format!("feat: add option {n}"),
+            2 => format!("refactor: tidy module {n}"),
+            _ => format!("Update component {n}"),
+        };
+        if n > 10 && dice.below(50) == 0 {
+            message = format!("Revert \"Update component {}\"", n - 5);
+        }
+        message.push_str("\n\nSome explanation of the change.\n");
+        if dice.below(3) == 0 {
+            message.push('\n');
+            message.push_str(TRAILERS[dice.below(TRAILERS.len() as u64) as usize]);
+            message.push('\n');
+        }
+        writeln!(out, "commit refs/heads/main").unwrap();
+        writeln!(out, "mark :{}", n + 1).unwrap();
+        let who = dice.below(30);
+        writeln!(out, "author Dev {who} <dev{who}@example.com> {time} +0000").unwrap();
+        writeln!(
+            out,
+            "committer Dev {who} <dev{who}@example.com> {time} +0000"
+        )
+        .unwrap();
+        writeln!(out, "data {}\n{message}", message.len()).unwrap();
+        if dice.below(200) == 0 && n > 0 {
+            let f = dice.below(files as u64) as usize;
+            let new = format!("src/moved/file{f}_{n}.rs");
+            writeln!(out, "R {} {new}", names[f]).unwrap();
+            names[f] = new;
+        }
+        // The root commit creates every file; later ones touch one to three.
+        let touched: Vec<usize> = if n == 0 {
+            (0..files).collect()
+        } else {
+            (0..1 + dice.below(3))
+                .map(|_| dice.below(files as u64) as usize)
+                .collect()
+        };
+        for f in touched {
+            let lines = &mut contents[f];
+            for _ in 0..1 + dice.below(6) {
+                let i = dice.below(lines.len() as u64) as usize;
+                lines[i] += 1;
+            }
+            if dice.below(4) == 0 {
+                lines.push(0);
+            }
+            let body: String = lines
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("    let value_{i} = compute({i}, {v}); // line {i}\n"))
+                .collect();
+            writeln!(
+                out,
+                "M 100644 inline {}\ndata {}\n{body}",
+                names[f],
+                body.len()
+            )
+            .unwrap();
+        }
+        writeln!(out).unwrap();
+    }
+    drop(out);
+    assert!(import.wait().unwrap().success());
+}
+
+/// Runs the command with its output discarded; returns the seconds it took.
+fn time(mut command: Command) -> f64 {
+    let started = Instant::now();
+    let status = command.stdout(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{command:?}");
+    started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let commits: usize = std::env::var("BENCH_COMMITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let repo = match std::env::var("BENCH_REPO") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/bench-repos")
+                .join(format!("synthetic-{commits}.git"));
+            if !path.join("HEAD").exists() {
+                eprintln!(
+                    "building a {commits}-commit repository at {} …",
+                    path.display()
+                );
+                let _ = std::fs::remove_dir_all(&path);
+                build_repo(&path, commits);
+            }
+            path
+        }
+    };
+    let count: usize = String::from_utf8(
+        Command::new("git")
+            .current_dir(&repo)
+            .args(["rev-list", "--count", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    println!("repository {} with {count} commits", repo.display());
+
+    let tokentally = env!("CARGO_BIN_EXE_tokentally");
+    let mut git_log = Command::new("git");
+    git_log
+        .current_dir(&repo)
+        .args(["log", "--numstat", "--format=%H %(trailers)"]);
+    let git_secs = time(git_log);
+    let mut scan = Command::new(tokentally);
+    scan.args(["scan", repo.to_str().unwrap(), "--format", "jsonl"]);
+    let scan_secs = time(scan);
+    let mut no_diff = Command::new(tokentally);
+    no_diff.args([
+        "scan",
+        repo.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--no-diff",
+    ]);
+    let no_diff_secs = time(no_diff);
+
+    let rate = |secs: f64| count as f64 / secs;
+    println!(
+        "git log --numstat --format='%H %(trailers)': {git_secs:.2} s = {:.0} commits/s",
+        rate(git_secs)
+    );
+    println!(
+        "tokentally scan --format jsonl (diff facts): {scan_secs:.2} s = {:.0} commits/s ({:.2}x git log's time)",
+        rate(scan_secs),
+        scan_secs / git_secs
+    );
+    println!(
+        "tokentally scan --format jsonl --no-diff: {no_diff_secs:.2} s = {:.0} commits/s",
+        rate(no_diff_secs)
+    );
+}
