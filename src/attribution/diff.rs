@@ -1,12 +1,18 @@
 //! Diff facts of one commit against its first parent (root commits against the
 //! empty tree): files, lines added/deleted, lines that only moved, lines in
-//! excluded paths, binary files, and the patch-id.
+//! excluded paths, binary files, and a patch-id.
+//!
+//! The patch-id is tokentally's own: a hash of each changed file's path and
+//! changed lines with whitespace removed, combined independently of file order
+//! (the idea of `git patch-id --stable`, not its exact bytes). Equal changes get
+//! equal ids wherever they land.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::Path;
 
-use git2::{Commit, Delta, DiffFindOptions, DiffOptions, Repository};
+use git2::{Commit, DiffOptions, ObjectType, Oid, Patch, Repository, Tree};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::kind::Kind;
 use super::paths::{PathClass, PathRules};
@@ -70,6 +76,13 @@ impl DiffFacts {
 /// anything about moved code.
 const MIN_MOVED_LINE: usize = 4;
 
+/// A file whose blob differs between the parent's tree and the commit's tree.
+struct FileChange {
+    path: String,
+    old: Option<Oid>,
+    new: Option<Oid>,
+}
+
 pub fn diff_facts(
     repo: &Repository,
     commit: &Commit<'_>,
@@ -80,97 +93,215 @@ pub fn diff_facts(
         0 => None,
         _ => Some(commit.parent(0)?.tree()?),
     };
-    let mut options = DiffOptions::new();
-    options.ignore_submodules(true);
-    let mut diff = repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))?;
-    diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+    let mut changes = Vec::new();
+    changed_files(repo, parent_tree.as_ref(), Some(&tree), "", &mut changes)?;
 
-    let facts = RefCell::new(DiffFacts::default());
-    // Normalised content of deleted and added lines, to find lines that only moved.
-    let deleted: RefCell<HashMap<Vec<u8>, u64>> = RefCell::new(HashMap::new());
-    let added: RefCell<HashMap<Vec<u8>, u64>> = RefCell::new(HashMap::new());
-    // The class of the file being walked, and whether it is a rename.
-    let current = RefCell::new((PathClass::Code, false));
+    let mut facts = DiffFacts::default();
+    let mut file_ids: Vec<[u8; 32]> = Vec::with_capacity(changes.len());
+    let mut added_lines: HashMap<&[u8], u64> = HashMap::new();
+    let mut deleted_lines: HashMap<&[u8], u64> = HashMap::new();
 
-    let mut file_cb = |delta: git2::DiffDelta<'_>, _progress: f32| {
-        let path = delta
-            .new_file()
-            .path()
-            .or_else(|| delta.old_file().path())
-            .map(|p| p.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let class = rules.classify(&path);
-        *current.borrow_mut() = (class, delta.status() == Delta::Renamed);
-        let mut f = facts.borrow_mut();
-        f.files_changed += 1;
-        match class {
-            PathClass::Excluded => f.classes.excluded += 1,
-            PathClass::Docs => f.classes.docs += 1,
-            PathClass::Tests => f.classes.tests += 1,
-            PathClass::Code => f.classes.code += 1,
-        }
-        if delta.status() == Delta::Renamed {
-            f.classes.renamed += 1;
+    // Exact renames: a blob deleted at one path and added unchanged at another.
+    let mut renamed = vec![false; changes.len()];
+    for i in 0..changes.len() {
+        let Some(old) = changes[i].old.filter(|_| changes[i].new.is_none()) else {
+            continue;
+        };
+        if let Some(j) = (0..changes.len())
+            .find(|&j| !renamed[j] && changes[j].old.is_none() && changes[j].new == Some(old))
+        {
+            renamed[i] = true;
+            renamed[j] = true;
+            let class = count_file(&mut facts, rules, &changes[j].path);
+            facts.classes.renamed += 1;
             if class != PathClass::Excluded {
-                // The lines the rename carried unchanged count as moved.
-                let carried = repo
-                    .find_blob(delta.old_file().id())
+                facts.lines_moved += repo
+                    .find_blob(old)
                     .map(|b| count_lines(b.content()))
                     .unwrap_or(0);
-                f.lines_moved += carried;
+            }
+            let mut h = Sha256::new();
+            h.update(b"rename\0");
+            h.update(changes[i].path.as_bytes());
+            h.update(b"\0");
+            h.update(changes[j].path.as_bytes());
+            file_ids.push(h.finalize().into());
+        }
+    }
+
+    let blobs: Vec<(Option<git2::Blob<'_>>, Option<git2::Blob<'_>>)> = changes
+        .iter()
+        .map(|c| {
+            let find = |id: Option<Oid>| id.map(|id| repo.find_blob(id)).transpose();
+            Ok((find(c.old)?, find(c.new)?))
+        })
+        .collect::<Result<_, git2::Error>>()?;
+    let mut options = DiffOptions::new();
+    options.context_lines(0);
+    for (i, change) in changes.iter().enumerate() {
+        if renamed[i] {
+            continue;
+        }
+        let class = count_file(&mut facts, rules, &change.path);
+        let (old, new) = &blobs[i];
+        let old = old.as_ref().map(|b| b.content()).unwrap_or_default();
+        let new = new.as_ref().map(|b| b.content()).unwrap_or_default();
+        let path = Path::new(&change.path);
+        let patch = Patch::from_buffers(old, Some(path), new, Some(path), Some(&mut options))?;
+        let mut file_hash = Sha256::new();
+        file_hash.update(change.path.as_bytes());
+        if patch.delta().flags().is_binary() {
+            facts.binary_files += 1;
+            file_hash.update(b"\0binary\0");
+            file_hash.update(change.old.map(|o| o.to_string()).unwrap_or_default());
+            file_hash.update(change.new.map(|o| o.to_string()).unwrap_or_default());
+            file_ids.push(file_hash.finalize().into());
+            continue;
+        }
+        for hunk in 0..patch.num_hunks() {
+            for n in 0..patch.num_lines_in_hunk(hunk)? {
+                let line = patch.line_in_hunk(hunk, n)?;
+                let origin = line.origin();
+                if origin != '+' && origin != '-' {
+                    continue;
+                }
+                // The patch-id ignores whitespace, like `git patch-id`.
+                file_hash.update([origin as u8]);
+                file_hash.update(
+                    line.content()
+                        .iter()
+                        .copied()
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect::<Vec<u8>>(),
+                );
+                if class == PathClass::Excluded {
+                    facts.lines_excluded += 1;
+                    continue;
+                }
+                let (count, side) = if origin == '+' {
+                    (&mut facts.lines_added, &mut added_lines)
+                } else {
+                    (&mut facts.lines_deleted, &mut deleted_lines)
+                };
+                *count += 1;
+                // Content borrowed from the blobs, which outlive these maps.
+                let content = trimmed_slice(line.content(), old, new);
+                if let Some(content) = content
+                    && content.len() >= MIN_MOVED_LINE
+                {
+                    *side.entry(content).or_insert(0) += 1;
+                }
             }
         }
-        true
-    };
-    let mut binary_cb = |_delta: git2::DiffDelta<'_>, _binary: git2::DiffBinary<'_>| {
-        facts.borrow_mut().binary_files += 1;
-        true
-    };
-    let mut line_cb = |_delta: git2::DiffDelta<'_>,
-                       _hunk: Option<git2::DiffHunk<'_>>,
-                       line: git2::DiffLine<'_>| {
-        let origin = line.origin();
-        if origin != '+' && origin != '-' {
-            return true;
-        }
-        let mut f = facts.borrow_mut();
-        let (class, renamed) = *current.borrow();
-        if class == PathClass::Excluded {
-            f.lines_excluded += 1;
-            return true;
-        }
-        if renamed && origin == '-' {
-            // Deleted from the renamed file: not carried by the rename after all.
-            f.lines_moved = f.lines_moved.saturating_sub(1);
-        }
-        let content = line.content().trim_ascii();
-        let side = if origin == '+' {
-            f.lines_added += 1;
-            &added
-        } else {
-            f.lines_deleted += 1;
-            &deleted
-        };
-        if content.len() >= MIN_MOVED_LINE {
-            *side.borrow_mut().entry(content.to_vec()).or_insert(0) += 1;
-        }
-        true
-    };
-    diff.foreach(&mut file_cb, Some(&mut binary_cb), None, Some(&mut line_cb))?;
+        file_ids.push(file_hash.finalize().into());
+    }
 
-    let mut facts = facts.into_inner();
-    let deleted = deleted.into_inner();
-    let in_both: u64 = added
-        .into_inner()
+    let in_both: u64 = added_lines
         .iter()
-        .map(|(line, n)| (*n).min(deleted.get(line).copied().unwrap_or(0)))
+        .map(|(line, n)| (*n).min(deleted_lines.get(line).copied().unwrap_or(0)))
         .sum();
     facts.lines_moved += in_both;
     facts.moved_pairs = in_both;
-    if facts.files_changed > 0 {
-        facts.patch_id = Some(diff.patchid(None)?.to_string());
+    if !file_ids.is_empty() {
+        // Order-independent across files, like `git patch-id --stable`.
+        file_ids.sort();
+        let mut id = Sha256::new();
+        for f in &file_ids {
+            id.update(f);
+        }
+        facts.patch_id = Some(hex::encode(&id.finalize()[..20]));
     }
     Ok(facts)
+}
+
+fn count_file(facts: &mut DiffFacts, rules: &PathRules, path: &str) -> PathClass {
+    let class = rules.classify(path);
+    facts.files_changed += 1;
+    match class {
+        PathClass::Excluded => facts.classes.excluded += 1,
+        PathClass::Docs => facts.classes.docs += 1,
+        PathClass::Tests => facts.classes.tests += 1,
+        PathClass::Code => facts.classes.code += 1,
+    }
+    class
+}
+
+/// The trimmed line as a slice of whichever blob it came from (so it can be kept
+/// without copying); `None` if it is from neither.
+fn trimmed_slice<'b>(line: &[u8], old: &'b [u8], new: &'b [u8]) -> Option<&'b [u8]> {
+    let trimmed = line.trim_ascii();
+    for buffer in [old, new] {
+        let range = buffer.as_ptr_range();
+        if range.contains(&trimmed.as_ptr())
+            || (trimmed.is_empty() && range.contains(&line.as_ptr()))
+        {
+            let start = trimmed.as_ptr() as usize - buffer.as_ptr() as usize;
+            return buffer.get(start..start + trimmed.len());
+        }
+    }
+    None
+}
+
+/// Collects the blobs that differ between two trees, descending only into
+/// subtrees whose ids differ (libgit2's tree diff walks every entry of both trees).
+fn changed_files(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: Option<&Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<FileChange>,
+) -> Result<(), git2::Error> {
+    let entries = |tree: Option<&Tree<'_>>| -> HashMap<Vec<u8>, (Oid, Option<ObjectType>)> {
+        tree.map(|t| {
+            t.iter()
+                .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind())))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let old_entries = entries(old);
+    let new_entries = entries(new);
+    let mut names: Vec<&Vec<u8>> = old_entries.keys().chain(new_entries.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let before = old_entries.get(name).copied();
+        let after = new_entries.get(name).copied();
+        if before.map(|b| b.0) == after.map(|a| a.0) {
+            continue;
+        }
+        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
+        let as_tree =
+            |side: Option<(Oid, Option<ObjectType>)>| -> Result<Option<Tree<'_>>, git2::Error> {
+                match side {
+                    Some((id, Some(ObjectType::Tree))) => Ok(Some(repo.find_tree(id)?)),
+                    _ => Ok(None),
+                }
+            };
+        let as_blob = |side: Option<(Oid, Option<ObjectType>)>| match side {
+            Some((id, Some(ObjectType::Blob))) => Some(id),
+            _ => None, // absent, a tree, or a submodule commit
+        };
+        let (old_tree, new_tree) = (as_tree(before)?, as_tree(after)?);
+        if old_tree.is_some() || new_tree.is_some() {
+            changed_files(
+                repo,
+                old_tree.as_ref(),
+                new_tree.as_ref(),
+                &format!("{path}/"),
+                out,
+            )?;
+        }
+        let (old_blob, new_blob) = (as_blob(before), as_blob(after));
+        if old_blob.is_some() || new_blob.is_some() {
+            out.push(FileChange {
+                path,
+                old: old_blob,
+                new: new_blob,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn count_lines(content: &[u8]) -> u64 {
