@@ -60,13 +60,17 @@ impl TestDb {
     }
 }
 
-async fn admin_exec(admin_url: &str, sql: &str) {
+async fn connect(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    let pool = AnyPoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(1)
-        .connect(admin_url)
+        .connect(url)
         .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {POSTGRES_ENV}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot reach the test database {url}: {e}"))
+}
+
+async fn admin_exec(admin_url: &str, sql: &str) {
+    let pool = connect(admin_url).await;
     sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
         .execute(&pool)
         .await
@@ -76,12 +80,7 @@ async fn admin_exec(admin_url: &str, sql: &str) {
 
 /// Databases left by test processes that died before cleaning up.
 async fn drop_stale_databases(admin_url: &str) {
-    sqlx::any::install_default_drivers();
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {POSTGRES_ENV}: {e}"));
+    let pool = connect(admin_url).await;
     let names: Vec<(String,)> =
         sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'tt_test_%'")
             .fetch_all(&pool)
