@@ -6,8 +6,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::attribution::commit::Attributor;
+use crate::attribution::mirror::Mirrors;
 use crate::config::Config;
 use crate::inbox::Inbox;
+use crate::jobs::handlers::HandlerContext;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::server::{self, AppState};
@@ -34,12 +37,15 @@ impl App {
     pub fn new(config: Config, store: Store) -> App {
         let metrics = Arc::new(Metrics::new());
         let stored = Arc::new(Notify::new());
-        let worker = Worker::new(
-            store.clone(),
-            metrics.clone(),
-            config.worker.clone(),
-            stored.clone(),
-        );
+        let ctx = Arc::new(HandlerContext {
+            store: store.clone(),
+            mirrors: config
+                .mirrors
+                .enabled
+                .then(|| Arc::new(Mirrors::new(&config.data_dir, config.github.token.clone()))),
+            attributor: Arc::new(Attributor::from_config(&config)),
+        });
+        let worker = Worker::new(ctx, metrics.clone(), config.worker.clone(), stored.clone());
         let state = AppState {
             inbox: Inbox::start(store.clone(), stored),
             store,

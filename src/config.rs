@@ -50,6 +50,9 @@ pub struct Config {
     pub database_url: String,
     /// SQLite only: `normal` (survives a process crash) or `full` (also power loss, slower).
     pub sqlite_synchronous: SqliteSync,
+    /// Where repository mirrors are kept.
+    pub data_dir: PathBuf,
+    pub mirrors: MirrorsConfig,
     /// Log filter in `tracing` syntax (`info`, `tokentally=debug`, …).
     pub log: String,
     pub github: GithubConfig,
@@ -68,11 +71,26 @@ pub struct AttributionConfig {
     pub paths: PathGlobs,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MirrorsConfig {
+    /// Fetch repositories on push and pull_request events and attribute their commits.
+    pub enabled: bool,
+}
+
+impl Default for MirrorsConfig {
+    fn default() -> Self {
+        MirrorsConfig { enabled: true }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GithubConfig {
     /// Every secret is accepted, so a secret can be rotated without downtime.
     pub webhook_secrets: Vec<Secret>,
+    /// Token for fetching private repositories over HTTPS (and, later, the API).
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +112,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://tokentally.db".to_string(),
             sqlite_synchronous: SqliteSync::default(),
+            data_dir: PathBuf::from("tokentally-data"),
+            mirrors: MirrorsConfig::default(),
             log: "info".to_string(),
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
@@ -120,6 +140,8 @@ impl Default for WorkerConfig {
 enum EnvKind {
     Text,
     Integer,
+    /// `true`/`false` (also 1/0, yes/no).
+    Bool,
     /// Comma-separated list of strings.
     List,
 }
@@ -129,8 +151,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_LISTEN", "listen"),
     ("TOKENTALLY_DATABASE_URL", "database_url"),
     ("TOKENTALLY_SQLITE_SYNCHRONOUS", "sqlite_synchronous"),
+    ("TOKENTALLY_DATA_DIR", "data_dir"),
+    ("TOKENTALLY_MIRRORS_ENABLED", "mirrors.enabled"),
     ("TOKENTALLY_LOG", "log"),
     ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
+    ("TOKENTALLY_GITHUB_TOKEN", "github.token"),
     (
         "TOKENTALLY_WORKER_POLL_INTERVAL_MS",
         "worker.poll_interval_ms",
@@ -143,6 +168,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 fn env_kind(key: &str) -> EnvKind {
     match key {
         "github.webhook_secrets" => EnvKind::List,
+        "mirrors.enabled" => EnvKind::Bool,
         k if k.starts_with("worker.") => EnvKind::Integer,
         _ => EnvKind::Text,
     }
@@ -268,6 +294,17 @@ fn overlay_env(
                     .map(|s| toml::Value::String(s.to_string()))
                     .collect(),
             ),
+            EnvKind::Bool => match raw.trim().to_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+                "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: key.to_string(),
+                        origin: format!(" (from {var})"),
+                        message: format!("expected true or false, got {raw:?}"),
+                    });
+                }
+            },
             EnvKind::Integer => match raw.trim().parse::<i64>() {
                 Ok(n) => toml::Value::Integer(n),
                 Err(_) => {
@@ -389,6 +426,10 @@ mod tests {
         assert!(c.github.webhook_secrets.is_empty());
         assert_eq!(c.worker.max_attempts, 8);
         assert_eq!(c.sqlite_synchronous, SqliteSync::Normal);
+        assert!(c.mirrors.enabled);
+        let c = Config::load(None, &env(&[("TOKENTALLY_MIRRORS_ENABLED", "false")])).unwrap();
+        assert!(!c.mirrors.enabled);
+        assert!(Config::load(None, &env(&[("TOKENTALLY_MIRRORS_ENABLED", "maybe")])).is_err());
         let c = Config::load(None, &env(&[("TOKENTALLY_SQLITE_SYNCHRONOUS", "full")])).unwrap();
         assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
     }
@@ -527,9 +568,16 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let f = file("[github]\nwebhook_secrets = [\"hunter2-very-secret\"]\n");
+        let f = file(
+            "[github]\nwebhook_secrets = [\"hunter2-very-secret\"]\ntoken = \"ghp_tokenvalue\"\n",
+        );
         let c = Config::load(Some(f.path()), &env(&[])).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{c:?}").contains("ghp_tokenvalue"));
+        assert_eq!(
+            c.github.token.as_ref().map(Secret::expose),
+            Some("ghp_tokenvalue")
+        );
     }
 
     #[cfg(unix)]

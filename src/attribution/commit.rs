@@ -38,6 +38,8 @@ pub struct CommitRecord {
     pub lines_deleted: u64,
     pub lines_moved: u64,
     pub lines_excluded: u64,
+    /// What counts for size: added + deleted, less moved lines and excluded paths.
+    pub changed_lines: u64,
     pub patch_id: Option<String>,
     /// Full ids of the commits this one reverts.
     pub reverts: Vec<String>,
@@ -195,6 +197,7 @@ impl Attributor {
             lines_deleted: facts.lines_deleted,
             lines_moved: facts.lines_moved,
             lines_excluded: facts.lines_excluded,
+            changed_lines: facts.changed_lines(),
             patch_id: facts.patch_id,
             reverts,
             fixes,

@@ -26,6 +26,17 @@ pub enum KindSource {
     Default,
 }
 
+impl KindSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindSource::Trailer => "trailer",
+            KindSource::Conventional => "conventional",
+            KindSource::Diff => "diff",
+            KindSource::Default => "default",
+        }
+    }
+}
+
 impl Kind {
     pub const ALL: [Kind; 8] = [
         Kind::Feature,

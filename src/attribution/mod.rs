@@ -7,6 +7,7 @@ pub mod diff;
 pub mod identity;
 pub mod kind;
 pub mod links;
+pub mod mirror;
 pub mod paths;
 pub mod scan;
 pub mod trailers;

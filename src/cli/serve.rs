@@ -46,6 +46,8 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
         );
     }
     let listen = config.listen;
+    let shutdown = CancellationToken::new();
+    stop_on_signal(shutdown.clone())?;
     let app = App::connect(config).await?;
     let listener = TcpListener::bind(listen)
         .await
@@ -54,31 +56,34 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
         "listening on http://{}; GitHub webhooks go to /webhooks/github",
         listener.local_addr()?
     );
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
     app.run(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Cancels `shutdown` on Ctrl-C or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Cancels `shutdown` on Ctrl-C or SIGTERM. The handlers are installed before this
+/// returns, so a signal that arrives right after start-up is not lost (the
+/// default action would kill the process without a graceful stop).
+fn stop_on_signal(shutdown: CancellationToken) -> std::io::Result<()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+            tracing::info!("shutting down: finishing in-flight requests");
+            shutdown.cancel();
+        });
     }
-    tracing::info!("shutting down: finishing in-flight requests");
-    shutdown.cancel();
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.cancel();
+    });
+    Ok(())
 }

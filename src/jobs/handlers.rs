@@ -3,10 +3,23 @@
 //! Every handler is idempotent: a delivery processed twice (a lease that ran out
 //! mid-way, a redelivery with a new id) leaves the same state as once.
 
+use std::sync::Arc;
+
+use crate::attribution::commit::Attributor;
+use crate::attribution::links::pull_request_number;
+use crate::attribution::mirror::{self, KnownState, Mirrors};
 use crate::clock::now_ms;
-use crate::github::events::{GithubEvent, InstallationEvent};
+use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::store::Store;
 use crate::store::repositories::RepositoryUpdate;
+
+/// What handlers work with.
+pub struct HandlerContext {
+    pub store: Store,
+    /// `None` when mirrors are disabled (`mirrors.enabled = false`).
+    pub mirrors: Option<Arc<Mirrors>>,
+    pub attributor: Arc<Attributor>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -32,13 +45,13 @@ impl From<crate::store::StoreError> for HandlerError {
     }
 }
 
-pub async fn handle(store: &Store, event: &GithubEvent) -> Result<Handled, HandlerError> {
+pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled, HandlerError> {
     if let GithubEvent::Unhandled(_) = event {
         return Ok(Handled::Ignored);
     }
     let now = now_ms();
     if let Some(repo) = event.repository() {
-        store
+        ctx.store
             .upsert_repository(
                 &RepositoryUpdate {
                     full_name: &repo.full_name,
@@ -50,10 +63,102 @@ pub async fn handle(store: &Store, event: &GithubEvent) -> Result<Handled, Handl
             )
             .await?;
     }
-    if let GithubEvent::Installation(installation) = event {
-        record_installation(store, installation, now).await?;
+    match event {
+        GithubEvent::Installation(installation) => {
+            record_installation(&ctx.store, installation, now).await?
+        }
+        GithubEvent::Push(push) => sync_repository(ctx, &push.repository, Vec::new()).await?,
+        GithubEvent::PullRequest(pr)
+            if matches!(
+                pr.action.as_str(),
+                "opened" | "reopened" | "synchronize" | "closed"
+            ) =>
+        {
+            let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
+            sync_repository(ctx, &pr.repository, head).await?
+        }
+        _ => {}
     }
     Ok(Handled::Processed)
+}
+
+/// Fetches the repository's mirror and stores what is new: landed commits once,
+/// commits of open pull requests as not landed, and commits that have landed since.
+async fn sync_repository(
+    ctx: &HandlerContext,
+    repo: &RepositoryRef,
+    pr_heads: Vec<(i64, String)>,
+) -> Result<(), HandlerError> {
+    let Some(mirrors) = &ctx.mirrors else {
+        return Ok(());
+    };
+    let Some(stored) = ctx.store.repository(&repo.full_name).await? else {
+        return Ok(());
+    };
+    let Some(url) = stored.clone_url.clone() else {
+        tracing::warn!(repository = %repo.full_name, "no clone URL known; commits not attributed");
+        return Ok(());
+    };
+    let default_branch = stored
+        .default_branch
+        .clone()
+        .unwrap_or_else(|| "main".to_string());
+    let path = mirrors
+        .path_for(&repo.full_name)
+        .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+
+    let _one_at_a_time = mirrors.lock(&repo.full_name).await;
+    let known = KnownState {
+        commits: ctx
+            .store
+            .known_commits(stored.id)
+            .await?
+            .into_iter()
+            .collect(),
+        landed_tip: ctx.store.landed_tip(stored.id).await?,
+        landed_subjects: ctx.store.landed_subjects(stored.id).await?,
+    };
+    let request = mirror::SyncRequest {
+        path,
+        full_name: repo.full_name.clone(),
+        url,
+        default_branch,
+        token: mirrors.token().map(|t| t.expose().to_string()),
+        known,
+        pr_heads,
+    };
+    let attributor = ctx.attributor.clone();
+    let outcome = tokio::task::spawn_blocking(move || mirror::sync(&request, &attributor))
+        .await
+        .map_err(|e| HandlerError::Transient(anyhow::anyhow!("mirror task failed: {e}")))?
+        .map_err(|e| HandlerError::Transient(e.into()))?;
+
+    let now = now_ms();
+    for record in &outcome.landed {
+        let pr = pull_request_number(&record.subject).map(|n| n as i64);
+        ctx.store
+            .upsert_commit(stored.id, record, true, pr, now)
+            .await?;
+    }
+    for sha in &outcome.now_landed {
+        ctx.store.mark_landed(stored.id, sha, now).await?;
+    }
+    for (number, record) in &outcome.pull_requests {
+        ctx.store
+            .upsert_commit(stored.id, record, false, Some(*number), now)
+            .await?;
+    }
+    // Only after everything above is stored: a crash before this re-walks, idempotently.
+    if let Some(head) = &outcome.default_head {
+        ctx.store.set_landed_tip(stored.id, head).await?;
+    }
+    tracing::info!(
+        repository = %repo.full_name,
+        landed = outcome.landed.len() + outcome.now_landed.len(),
+        pull_request_commits = outcome.pull_requests.len(),
+        "mirror synced"
+    );
+    Ok(())
 }
 
 async fn record_installation(

@@ -9,12 +9,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::handlers::{self, Handled, HandlerError};
+use super::handlers::{self, Handled, HandlerContext, HandlerError};
 use crate::clock::now_ms;
 use crate::config::{WorkerConfig, random_hex};
 use crate::github::events;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::deliveries::{ClaimedDelivery, Finished};
 
 /// The longest wait between two attempts at one delivery.
@@ -22,7 +21,7 @@ const MAX_BACKOFF_MS: u64 = 60 * 60 * 1000;
 
 #[derive(Clone)]
 pub struct Worker {
-    store: Store,
+    ctx: Arc<HandlerContext>,
     metrics: Arc<Metrics>,
     config: WorkerConfig,
     /// Unique per worker, so a lease can tell its holder apart from a later one.
@@ -42,14 +41,14 @@ pub enum Step {
 
 impl Worker {
     pub fn new(
-        store: Store,
+        ctx: Arc<HandlerContext>,
         metrics: Arc<Metrics>,
         config: WorkerConfig,
         wake: Arc<Notify>,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), random_hex(4));
         Worker {
-            store,
+            ctx,
             metrics,
             config,
             owner,
@@ -101,13 +100,14 @@ impl Worker {
         let now = now_ms();
         let lease_until = now + (self.config.lease_seconds * 1000) as i64;
         let Some(delivery) = self
+            .ctx
             .store
             .claim_delivery(&self.owner, now, lease_until)
             .await?
         else {
             return Ok(Step::Idle);
         };
-        let outcome = process(&self.store, &delivery).await;
+        let outcome = process(&self.ctx, &delivery).await;
         self.record(&delivery, outcome).await
     }
 
@@ -131,6 +131,7 @@ impl Worker {
                         "delivery failed; will retry"
                     );
                     let kept = self
+                        .ctx
                         .store
                         .retry_delivery_later(
                             delivery.id,
@@ -155,6 +156,7 @@ impl Worker {
             );
         }
         let kept = self
+            .ctx
             .store
             .finish_delivery(delivery.id, &self.owner, state, error.as_deref(), now)
             .await?;
@@ -166,10 +168,13 @@ impl Worker {
     }
 }
 
-async fn process(store: &Store, delivery: &ClaimedDelivery) -> Result<Handled, HandlerError> {
+async fn process(
+    ctx: &HandlerContext,
+    delivery: &ClaimedDelivery,
+) -> Result<Handled, HandlerError> {
     let event = events::parse(&delivery.event, &delivery.payload)
         .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    handlers::handle(store, &event).await
+    handlers::handle(ctx, &event).await
 }
 
 /// `base × 2^(attempt-1)`, capped at one hour.

@@ -6,6 +6,7 @@
 //! decodes: 64-bit integers (times are epoch milliseconds, amounts
 //! milli-tokens) and text.
 
+pub mod commits;
 pub mod deliveries;
 pub mod repositories;
 

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod mirror;
 mod ops;
 mod scan;
 mod webhooks;

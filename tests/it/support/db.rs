@@ -11,7 +11,8 @@ pub const POSTGRES_ENV: &str = "TOKENTALLY_TEST_POSTGRES_URL";
 
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    /// Holds the SQLite file and the service's data directory (mirrors).
+    dir: tempfile::TempDir,
     pg: Option<(String, String)>, // (admin url, database name)
 }
 
@@ -19,11 +20,7 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        TestDb {
-            url,
-            _dir: Some(dir),
-            pg: None,
-        }
+        TestDb { url, dir, pg: None }
     }
 
     /// A new, empty PostgreSQL database, or `None` when no server is configured.
@@ -43,7 +40,7 @@ impl TestDb {
             .expect("postgres URL has a database path");
         Some(TestDb {
             url: format!("{base}/{name}"),
-            _dir: None,
+            dir: tempfile::tempdir().expect("temp dir"),
             pg: Some((admin, name)),
         })
     }
@@ -128,6 +125,11 @@ macro_rules! db_test {
 }
 
 impl TestDb {
+    /// The service's data directory for this test.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }

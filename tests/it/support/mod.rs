@@ -22,8 +22,12 @@ pub const SECRET: &str = "test-webhook-secret";
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config {
         database_url: db.url.clone(),
+        data_dir: db.data_dir(),
         ..Config::default()
     };
+    // Fixture payloads name repositories on github.com, which tests never reach;
+    // tests of mirrors turn them on with local remotes.
+    config.mirrors.enabled = false;
     config.github.webhook_secrets = vec![Secret::new("rotated-out"), Secret::new(SECRET)];
     config.worker.retry_base_ms = 0;
     config

@@ -1,0 +1,141 @@
+//! Attributed commits, landed or not.
+
+use super::{Result, Store};
+use crate::attribution::commit::CommitRecord;
+
+/// A stored commit, as tests and later stages read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredCommit {
+    pub sha: String,
+    pub subject: String,
+    pub person: String,
+    pub ai: i64,
+    pub agents: String,
+    pub kind: String,
+    pub landed: i64,
+    pub pull_request: Option<i64>,
+    pub merge: i64,
+    pub record: String,
+}
+
+impl Store {
+    /// Stores a commit's attribution once per repository. A commit seen again keeps
+    /// its first attribution; it can become landed, never un-landed.
+    pub async fn upsert_commit(
+        &self,
+        repository_id: i64,
+        record: &CommitRecord,
+        landed: bool,
+        pull_request: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        let authored_at = chrono::DateTime::parse_from_rfc3339(&record.authored_at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        let json = |v: &Vec<String>| serde_json::to_string(v).expect("strings serialise");
+        sqlx::query(
+            "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
+                 agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
+                 landed, landed_at, pull_request, first_seen_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+             ON CONFLICT (repository_id, sha) DO UPDATE SET
+                 landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
+                 landed_at = COALESCE(commits.landed_at, excluded.landed_at),
+                 pull_request = COALESCE(commits.pull_request, excluded.pull_request)",
+        )
+        .bind(repository_id)
+        .bind(&record.sha)
+        .bind(&record.subject)
+        .bind(&record.person)
+        .bind(&record.author_email)
+        .bind(authored_at)
+        .bind(i64::from(record.ai))
+        .bind(json(&record.agents))
+        .bind(&record.model)
+        .bind(record.kind.as_str())
+        .bind(record.kind_source.as_str())
+        .bind(record.usage_tokens.map(|n| n as i64))
+        .bind(record.changed_lines as i64)
+        .bind(&record.patch_id)
+        .bind(i64::from(record.merge))
+        .bind(serde_json::to_string(record).expect("records serialise"))
+        .bind(i64::from(landed))
+        .bind(landed.then_some(now))
+        .bind(pull_request)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks commits already stored (from a pull request) as landed.
+    pub async fn mark_landed(&self, repository_id: i64, sha: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE commits SET landed = 1, landed_at = COALESCE(landed_at, $1)
+             WHERE repository_id = $2 AND sha = $3",
+        )
+        .bind(now)
+        .bind(repository_id)
+        .bind(sha)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// sha → landed, for every commit stored for the repository.
+    pub async fn known_commits(&self, repository_id: i64) -> Result<Vec<(String, bool)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT sha, landed FROM commits WHERE repository_id = $1")
+                .bind(repository_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sha, landed)| (sha, landed == 1))
+            .collect())
+    }
+
+    /// Subjects of landed commits, oldest first (reverts by subject resolve against them).
+    pub async fn landed_subjects(&self, repository_id: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query_as(
+            "SELECT sha, subject FROM commits WHERE repository_id = $1 AND landed = 1
+             ORDER BY authored_at, id",
+        )
+        .bind(repository_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn set_landed_tip(&self, repository_id: i64, tip: &str) -> Result<()> {
+        sqlx::query("UPDATE repositories SET landed_tip = $1 WHERE id = $2")
+            .bind(tip)
+            .bind(repository_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn landed_tip(&self, repository_id: i64) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT landed_tip FROM repositories WHERE id = $1")
+                .bind(repository_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(tip,)| tip))
+    }
+
+    /// Every stored commit of a repository, oldest first.
+    pub async fn commits(&self, full_name: &str) -> Result<Vec<StoredCommit>> {
+        let rows = sqlx::query_as(
+            "SELECT c.sha, c.subject, c.person, c.ai, c.agents, c.kind, c.landed, c.pull_request,
+                    c.merge, c.record
+             FROM commits c JOIN repositories r ON r.id = c.repository_id
+             WHERE r.full_name = $1 ORDER BY c.authored_at, c.id",
+        )
+        .bind(full_name)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+}

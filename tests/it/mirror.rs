@@ -1,0 +1,247 @@
+//! Mirrors inside the service: a bare "GitHub" remote made by the test, push and
+//! pull_request events, a force push, an open PR, its merge and a deleted branch.
+//! Each commit is stored once, with the right landed state.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use axum::http::StatusCode;
+use tokentally::jobs::worker::Step;
+
+use crate::db_test;
+use crate::support::git::{TestRepo, lines};
+use crate::support::{self, TestDb, send, store, webhook};
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Remote { dir }
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
+fn repository(remote: &Remote) -> serde_json::Value {
+    serde_json::json!({
+        "id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": remote.url()
+    })
+}
+
+fn push_event(remote: &Remote, git_ref: &str, after: &str, forced: bool) -> String {
+    serde_json::json!({
+        "ref": git_ref, "before": ZERO, "after": after, "forced": forced,
+        "deleted": after == ZERO, "created": false, "commits": [],
+        "repository": repository(remote),
+    })
+    .to_string()
+}
+
+fn pull_request_event(remote: &Remote, action: &str, number: i64, head: &str) -> String {
+    serde_json::json!({
+        "action": action, "number": number,
+        "pull_request": {
+            "number": number, "state": "open", "merged": false,
+            "head": { "ref": "feature", "sha": head },
+            "base": { "ref": "main", "sha": ZERO },
+        },
+        "repository": repository(remote),
+    })
+    .to_string()
+}
+
+/// sha → (landed, pull request, ai, merge)
+async fn stored(app: &tokentally::app::App) -> HashMap<String, (bool, Option<i64>, bool, bool)> {
+    store(app)
+        .commits("acme/api")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.sha,
+                (c.landed == 1, c.pull_request, c.ai == 1, c.merge == 1),
+            )
+        })
+        .collect()
+}
+
+async fn deliver(app: &tokentally::app::App, event: &str, id: &str, body: String) {
+    let reply = send(app, webhook(event, id, body)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    app.worker.drain().await.unwrap();
+    let status = store(app).delivery_status(id).await.unwrap().unwrap();
+    assert_eq!(status.state, "processed", "{id}: {:?}", status.last_error);
+}
+
+async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    let app = support::app_with(config).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+
+    // Two commits pushed to the default branch.
+    work.write("src/a.rs", lines("a", 5));
+    let a = work.commit("feat: a\n\nCo-Authored-By: Claude <noreply@anthropic.com>");
+    work.write("src/b.rs", lines("b", 5));
+    let b = work.commit("fix: b");
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "push-1",
+        push_event(&remote, "refs/heads/main", &b, false),
+    )
+    .await;
+    let commits = stored(&app).await;
+    assert_eq!(commits.len(), 2);
+    assert_eq!(commits[&a], (true, None, true, false));
+    assert_eq!(commits[&b], (true, None, false, false));
+    assert!(db.data_dir().join("mirrors/acme/api.git/HEAD").exists());
+    let record: serde_json::Value =
+        serde_json::from_str(&store(&app).commits("acme/api").await.unwrap()[0].record).unwrap();
+    assert_eq!(record["agents"], serde_json::json!(["claude-code"]));
+    assert_eq!(record["lines_added"], 5);
+
+    // One more: only it is new.
+    work.write("src/c.rs", lines("c", 5));
+    let c = work.commit("feat: c");
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "push-2",
+        push_event(&remote, "refs/heads/main", &c, false),
+    )
+    .await;
+    assert_eq!(stored(&app).await.len(), 3);
+
+    // Force push: c leaves the branch, d replaces it. Nothing is duplicated or lost.
+    work.git(&["reset", "-q", "--hard", &b]);
+    work.write("src/d.rs", lines("d", 5));
+    let d = work.commit("feat: d\n\nAI-Assisted: aider");
+    work.git(&["push", "-q", "-f", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "push-3",
+        push_event(&remote, "refs/heads/main", &d, true),
+    )
+    .await;
+    let commits = stored(&app).await;
+    assert_eq!(commits.len(), 4);
+    assert_eq!(commits[&d], (true, None, true, false));
+    assert!(
+        commits[&c].0,
+        "a commit that landed stays attributed after a force push"
+    );
+
+    // An open pull request: its commit is stored, not landed.
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("src/e.rs", lines("e", 5));
+    let e = work.commit("feat: e\n\nCo-authored-by: Cursor Agent <cursoragent@cursor.com>");
+    work.git(&["push", "-q", "origin", "feature"]);
+    remote.git(&["update-ref", "refs/pull/7/head", &e]);
+    deliver(
+        &app,
+        "pull_request",
+        "pr-1",
+        pull_request_event(&remote, "opened", 7, &e),
+    )
+    .await;
+    let commits = stored(&app).await;
+    assert_eq!(commits.len(), 5);
+    assert_eq!(commits[&e], (false, Some(7), true, false));
+
+    // Merged: the PR's commit lands (once), and the merge commit is recorded as a merge.
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7 from acme/feature",
+        "feature",
+    ]);
+    let merge = work.head();
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "push-4",
+        push_event(&remote, "refs/heads/main", &merge, false),
+    )
+    .await;
+    let commits = stored(&app).await;
+    assert_eq!(commits.len(), 6);
+    assert_eq!(commits[&e], (true, Some(7), true, false));
+    assert_eq!(commits[&merge], (true, Some(7), false, true));
+
+    // The branch is deleted: nothing is lost. A redelivery under a new id changes nothing.
+    work.git(&["push", "-q", "origin", "--delete", "feature"]);
+    remote.git(&["update-ref", "-d", "refs/pull/7/head"]);
+    deliver(
+        &app,
+        "push",
+        "push-5",
+        push_event(&remote, "refs/heads/feature", ZERO, false),
+    )
+    .await;
+    deliver(
+        &app,
+        "push",
+        "push-4-again",
+        push_event(&remote, "refs/heads/main", &merge, false),
+    )
+    .await;
+    let after = stored(&app).await;
+    assert_eq!(after, commits);
+}
+db_test!(mirror_stores_each_commit_once_with_its_landed_state);
+
+async fn an_unreachable_remote_is_retried(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    let app = support::app_with(config).await;
+    let missing = db.data_dir().join("no-such-remote");
+    let body = serde_json::json!({
+        "ref": "refs/heads/main", "before": ZERO, "after": ZERO, "commits": [],
+        "repository": { "full_name": "acme/gone", "default_branch": "main",
+                        "clone_url": format!("file://{}", missing.display()) },
+    });
+    send(&app, webhook("push", "gone", body.to_string())).await;
+    assert_eq!(app.worker.step().await.unwrap(), Step::Retrying);
+    let status = store(&app).delivery_status("gone").await.unwrap().unwrap();
+    assert_eq!(status.state, "pending");
+    assert!(
+        status
+            .last_error
+            .unwrap()
+            .contains("cannot fetch acme/gone")
+    );
+}
+db_test!(an_unreachable_remote_is_retried);
