@@ -5,6 +5,9 @@
 //! used to read the model and to recognise agents named in free-text trailers
 //! (`Assisted-by:`, `Generated-by:`, `AI-Assisted:`).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::Deserialize;
 
 /// An agent configured in `[[agents]]`: its slug and the email patterns (`*` wildcard).
@@ -93,12 +96,28 @@ const FAMILY_WORDS: &[(&str, &str)] = &[
     ("grok", "grok"),
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AgentRegistry {
     /// (pattern, slug); configured entries first so they override built-ins.
     emails: Vec<(Wildcard, String)>,
     /// Slugs of configured agents, recognised by name too.
     configured_names: Vec<String>,
+    /// Email as written → index of the matching pattern. A history has few distinct
+    /// emails and many commits, so each is matched against the patterns once.
+    memo: Mutex<HashMap<String, Option<usize>>>,
+}
+
+/// Past this many distinct emails the memo starts over, so it cannot grow without bound.
+const MEMO_LIMIT: usize = 100_000;
+
+impl Clone for AgentRegistry {
+    fn clone(&self) -> Self {
+        AgentRegistry {
+            emails: self.emails.clone(),
+            configured_names: self.configured_names.clone(),
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl Default for AgentRegistry {
@@ -123,16 +142,26 @@ impl AgentRegistry {
         AgentRegistry {
             emails,
             configured_names: configured.iter().map(|a| a.name.to_lowercase()).collect(),
+            memo: Mutex::new(HashMap::new()),
         }
     }
 
     /// The agent an email belongs to.
     pub fn agent_for_email(&self, email: &str) -> Option<&str> {
-        let email = email.trim().to_lowercase();
-        self.emails
-            .iter()
-            .find(|(pattern, _)| pattern.matches(&email))
-            .map(|(_, slug)| slug.as_str())
+        let mut memo = self.memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = match memo.get(email) {
+            Some(index) => *index,
+            None => {
+                let lower = email.trim().to_lowercase();
+                let index = self.emails.iter().position(|(pattern, _)| pattern.matches(&lower));
+                if memo.len() >= MEMO_LIMIT {
+                    memo.clear();
+                }
+                memo.insert(email.to_string(), index);
+                index
+            }
+        };
+        index.map(|i| self.emails[i].1.as_str())
     }
 
     /// The slug an agent name in a trailer means (`Claude` → `claude-code`); unknown

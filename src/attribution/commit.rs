@@ -96,7 +96,7 @@ impl Attributor {
         with_diff: bool,
         seen: &SeenCommits,
     ) -> CommitRecord {
-        let message = String::from_utf8_lossy(commit.message_bytes()).to_string();
+        let message = String::from_utf8_lossy(commit.message_bytes());
         let subject = message
             .lines()
             .next()

@@ -135,7 +135,7 @@ pub fn read(
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
-        if key.to_lowercase() != "co-authored-by" || key.starts_with(char::is_whitespace) {
+        if !key.eq_ignore_ascii_case("co-authored-by") {
             continue;
         }
         let value = value.trim();
