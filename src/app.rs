@@ -30,6 +30,9 @@ impl App {
                 anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
             })?;
         store.migrate().await?;
+        store
+            .sync_configured_people(&config.people, crate::clock::now_ms())
+            .await?;
         Ok(App::new(config, store))
     }
 

@@ -42,9 +42,11 @@ CREATE INDEX deliveries_ready ON deliveries (next_attempt_at) WHERE state IN ('p
 
 CREATE TABLE people (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    person_key   TEXT    NOT NULL UNIQUE,   -- configured name, GitHub login, or email
     display_name TEXT    NOT NULL,
-    github_login TEXT    UNIQUE,
+    github_login TEXT,
     discord_id   TEXT,
+    configured   BIGINT NOT NULL DEFAULT 0,  -- 1: from [[people]] in the configuration
     created_at   BIGINT NOT NULL
 );
 

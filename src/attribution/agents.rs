@@ -148,12 +148,18 @@ impl AgentRegistry {
 
     /// The agent an email belongs to.
     pub fn agent_for_email(&self, email: &str) -> Option<&str> {
-        let mut memo = self.memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let index = match memo.get(email) {
             Some(index) => *index,
             None => {
                 let lower = email.trim().to_lowercase();
-                let index = self.emails.iter().position(|(pattern, _)| pattern.matches(&lower));
+                let index = self
+                    .emails
+                    .iter()
+                    .position(|(pattern, _)| pattern.matches(&lower));
                 if memo.len() >= MEMO_LIMIT {
                     memo.clear();
                 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::attribution::commit::Attributor;
 use crate::attribution::links::pull_request_number;
 use crate::attribution::mirror::{self, KnownState, Mirrors};
+use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::store::Store;
@@ -134,6 +135,22 @@ async fn sync_repository(
         .map_err(|e| HandlerError::Transient(e.into()))?;
 
     let now = now_ms();
+    let everyone = outcome
+        .landed
+        .iter()
+        .chain(outcome.pull_requests.iter().map(|(_, record)| record));
+    for record in everyone {
+        // An agent author's name and email are the agent's, not the credited human's.
+        let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
+        let (name, email) = if agent_author {
+            ("", "")
+        } else {
+            (record.author_name.as_str(), record.author_email.as_str())
+        };
+        ctx.store
+            .ensure_person(&record.person, name, email, now)
+            .await?;
+    }
     for record in &outcome.landed {
         let pr = pull_request_number(&record.subject).map(|n| n as i64);
         ctx.store

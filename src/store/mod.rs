@@ -8,6 +8,7 @@
 
 pub mod commits;
 pub mod deliveries;
+pub mod people;
 pub mod repositories;
 
 use std::str::FromStr;

@@ -245,3 +245,77 @@ async fn an_unreachable_remote_is_retried(db: &TestDb) {
     );
 }
 db_test!(an_unreachable_remote_is_retried);
+
+async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
+    use tokentally::attribution::identity::PersonConfig;
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    config.people = vec![PersonConfig {
+        name: "alice".into(),
+        emails: vec!["Alice@Example.com".into()],
+        github: Some("alice-gh".into()),
+        discord: Some("4242".into()),
+    }];
+    let app = support::app_with(config.clone()).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    work.write("a.rs", lines("a", 3));
+    work.commit("feat: a");
+    work.write("b.rs", lines("b", 3));
+    work.commit_as(("Bob Builder", "bob@example.com"), "feat: b");
+    work.write("c.rs", lines("c", 3));
+    let c = work.commit_as(
+        ("Copilot", "198982749+Copilot@users.noreply.github.com"),
+        "feat: c\n\nCo-authored-by: octocat <583231+octocat@users.noreply.github.com>",
+    );
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "people-1",
+        push_event(&remote, "refs/heads/main", &c, false),
+    )
+    .await;
+
+    let people = store(&app).people().await.unwrap();
+    let summary: Vec<(String, String, Vec<String>, Option<String>, bool)> = people
+        .into_iter()
+        .map(|p| (p.key, p.display_name, p.emails, p.discord_id, p.configured))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "alice".into(),
+                "alice".into(),
+                vec!["alice@example.com".into()],
+                Some("4242".into()),
+                true
+            ),
+            (
+                "bob@example.com".into(),
+                "Bob Builder".into(),
+                vec!["bob@example.com".into()],
+                None,
+                false
+            ),
+            ("octocat".into(), "octocat".into(), vec![], None, false),
+        ]
+    );
+
+    // Configuring Bob later moves his email to the configured person.
+    config.people.push(PersonConfig {
+        name: "bob".into(),
+        emails: vec!["bob@example.com".into()],
+        github: None,
+        discord: None,
+    });
+    let app = support::app_with(config).await;
+    let people = store(&app).people().await.unwrap();
+    let bob = people.iter().find(|p| p.key == "bob").unwrap();
+    assert_eq!(bob.emails, ["bob@example.com"]);
+    let inferred = people.iter().find(|p| p.key == "bob@example.com").unwrap();
+    assert!(inferred.emails.is_empty());
+}
+db_test!(people_come_from_configuration_and_from_commits);

@@ -1,0 +1,118 @@
+//! People and the identities (emails) they are known by.
+
+use super::{Result, Store};
+use crate::attribution::identity::PersonConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub key: String,
+    pub display_name: String,
+    pub github_login: Option<String>,
+    pub discord_id: Option<String>,
+    pub configured: bool,
+    /// Email identities, sorted.
+    pub emails: Vec<String>,
+}
+
+impl Store {
+    /// Writes the `[[people]]` of the configuration: names, GitHub logins, Discord ids
+    /// and emails (an email first seen as its own person moves to the configured one).
+    pub async fn sync_configured_people(&self, people: &[PersonConfig], now: i64) -> Result<()> {
+        for person in people {
+            sqlx::query(
+                "INSERT INTO people (person_key, display_name, github_login, discord_id, configured, created_at)
+                 VALUES ($1, $1, $2, $3, 1, $4)
+                 ON CONFLICT (person_key) DO UPDATE SET
+                     github_login = excluded.github_login, discord_id = excluded.discord_id,
+                     configured = 1",
+            )
+            .bind(&person.name)
+            .bind(&person.github)
+            .bind(&person.discord)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            for email in &person.emails {
+                self.link_email(&person.name, email, true, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the person a commit is credited to exists, known by `email`.
+    /// Unknown authors become people by themselves; nothing configured is overwritten.
+    pub async fn ensure_person(
+        &self,
+        key: &str,
+        display_name: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO people (person_key, display_name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (person_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(if display_name.is_empty() {
+            key
+        } else {
+            display_name
+        })
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        if !email.is_empty() {
+            self.link_email(key, email, false, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that `email` belongs to the person `key`; `reassign` moves it from
+    /// another person (configuration wins over what was inferred).
+    async fn link_email(&self, key: &str, email: &str, reassign: bool, now: i64) -> Result<()> {
+        let sql = if reassign {
+            "INSERT INTO identities (person_id, kind, value, created_at)
+             SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
+             ON CONFLICT (kind, value) DO UPDATE SET person_id = excluded.person_id"
+        } else {
+            "INSERT INTO identities (person_id, kind, value, created_at)
+             SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
+             ON CONFLICT (kind, value) DO NOTHING"
+        };
+        sqlx::query(sql)
+            .bind(key)
+            .bind(email.trim().to_lowercase())
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Everyone, by key, with their emails.
+    pub async fn people(&self) -> Result<Vec<PersonRow>> {
+        let rows: Vec<(String, String, Option<String>, Option<String>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT p.person_key, p.display_name, p.github_login, p.discord_id, p.configured, i.value
+             FROM people p LEFT JOIN identities i ON i.person_id = p.id AND i.kind = 'email'
+             ORDER BY p.person_key, i.value",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut people: Vec<PersonRow> = Vec::new();
+        for (key, display_name, github_login, discord_id, configured, email) in rows {
+            if people.last().map(|p| &p.key) != Some(&key) {
+                people.push(PersonRow {
+                    key,
+                    display_name,
+                    github_login,
+                    discord_id,
+                    configured: configured == 1,
+                    emails: Vec::new(),
+                });
+            }
+            if let Some(email) = email {
+                people.last_mut().expect("pushed above").emails.push(email);
+            }
+        }
+        Ok(people)
+    }
+}
