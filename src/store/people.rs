@@ -14,6 +14,16 @@ pub struct PersonRow {
     pub emails: Vec<String>,
 }
 
+/// key, display name, GitHub login, Discord id, configured, one email (or none).
+type PersonEmailRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
 impl Store {
     /// Writes the `[[people]]` of the configuration: names, GitHub logins, Discord ids
     /// and emails (an email first seen as its own person moves to the configured one).
@@ -90,7 +100,7 @@ impl Store {
 
     /// Everyone, by key, with their emails.
     pub async fn people(&self) -> Result<Vec<PersonRow>> {
-        let rows: Vec<(String, String, Option<String>, Option<String>, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<PersonEmailRow> = sqlx::query_as(
             "SELECT p.person_key, p.display_name, p.github_login, p.discord_id, p.configured, i.value
              FROM people p LEFT JOIN identities i ON i.person_id = p.id AND i.kind = 'email'
              ORDER BY p.person_key, i.value",
