@@ -248,6 +248,7 @@ db_test!(an_unreachable_remote_is_retried);
 
 async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     use tokentally::attribution::identity::PersonConfig;
+    use tokentally::store::people::PersonRow;
     let mut config = support::test_config(db);
     config.mirrors.enabled = true;
     config.people = vec![PersonConfig {
@@ -279,28 +280,27 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     .await;
 
     let people = store(&app).people().await.unwrap();
-    let summary: Vec<(String, String, Vec<String>, Option<String>, bool)> = people
-        .into_iter()
-        .map(|p| (p.key, p.display_name, p.emails, p.discord_id, p.configured))
-        .collect();
+    let person =
+        |key: &str, name: &str, emails: &[&str], discord: Option<&str>, configured| PersonRow {
+            key: key.into(),
+            display_name: name.into(),
+            github_login: (key == "alice").then(|| "alice-gh".into()),
+            discord_id: discord.map(Into::into),
+            configured,
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+        };
     assert_eq!(
-        summary,
+        people,
         [
-            (
-                "alice".into(),
-                "alice".into(),
-                vec!["alice@example.com".into()],
-                Some("4242".into()),
-                true
-            ),
-            (
-                "bob@example.com".into(),
-                "Bob Builder".into(),
-                vec!["bob@example.com".into()],
+            person("alice", "alice", &["alice@example.com"], Some("4242"), true),
+            person(
+                "bob@example.com",
+                "Bob Builder",
+                &["bob@example.com"],
                 None,
                 false
             ),
-            ("octocat".into(), "octocat".into(), vec![], None, false),
+            person("octocat", "octocat", &[], None, false),
         ]
     );
 
