@@ -8,9 +8,11 @@
 //! equal ids wherever they land.
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use git2::{Commit, DiffOptions, ObjectType, Oid, Patch, Repository, Tree};
+use std::cmp::Ordering;
+
+use git2::{Commit, ObjectType, Oid, Repository, Tree, TreeEntry};
+use imara_diff::{Algorithm, Diff, InternedInput};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -136,8 +138,6 @@ pub fn diff_facts(
             Ok((find(c.old)?, find(c.new)?))
         })
         .collect::<Result<_, git2::Error>>()?;
-    let mut options = DiffOptions::new();
-    options.context_lines(0);
     for (i, change) in changes.iter().enumerate() {
         if renamed[i] {
             continue;
@@ -146,11 +146,9 @@ pub fn diff_facts(
         let (old, new) = &blobs[i];
         let old = old.as_ref().map(|b| b.content()).unwrap_or_default();
         let new = new.as_ref().map(|b| b.content()).unwrap_or_default();
-        let path = Path::new(&change.path);
-        let patch = Patch::from_buffers(old, Some(path), new, Some(path), Some(&mut options))?;
         let mut file_hash = Sha256::new();
         file_hash.update(change.path.as_bytes());
-        if patch.delta().flags().is_binary() {
+        if is_binary(old) || is_binary(new) {
             facts.binary_files += 1;
             file_hash.update(b"\0binary\0");
             file_hash.update(change.old.map(|o| o.to_string()).unwrap_or_default());
@@ -158,18 +156,23 @@ pub fn diff_facts(
             file_ids.push(file_hash.finalize().into());
             continue;
         }
-        for hunk in 0..patch.num_hunks() {
-            for n in 0..patch.num_lines_in_hunk(hunk)? {
-                let line = patch.line_in_hunk(hunk, n)?;
-                let origin = line.origin();
-                if origin != '+' && origin != '-' {
-                    continue;
-                }
+        // Myers, as `git diff` uses by default, so the counts match git's.
+        let input = InternedInput::new(old, new);
+        let diff = Diff::compute(Algorithm::Myers, &input);
+        for hunk in diff.hunks() {
+            let removed = hunk
+                .before
+                .clone()
+                .map(|t| ('-', input.interner[input.before[t as usize]]));
+            let added = hunk
+                .after
+                .clone()
+                .map(|t| ('+', input.interner[input.after[t as usize]]));
+            for (origin, line) in removed.chain(added) {
                 // The patch-id ignores whitespace, like `git patch-id`.
                 file_hash.update([origin as u8]);
                 file_hash.update(
-                    line.content()
-                        .iter()
+                    line.iter()
                         .copied()
                         .filter(|b| !b.is_ascii_whitespace())
                         .collect::<Vec<u8>>(),
@@ -184,11 +187,8 @@ pub fn diff_facts(
                     (&mut facts.lines_deleted, &mut deleted_lines)
                 };
                 *count += 1;
-                // Content borrowed from the blobs, which outlive these maps.
-                let content = trimmed_slice(line.content(), old, new);
-                if let Some(content) = content
-                    && content.len() >= MIN_MOVED_LINE
-                {
+                let content = line.trim_ascii();
+                if content.len() >= MIN_MOVED_LINE {
                     *side.entry(content).or_insert(0) += 1;
                 }
             }
@@ -226,20 +226,9 @@ fn count_file(facts: &mut DiffFacts, rules: &PathRules, path: &str) -> PathClass
     class
 }
 
-/// The trimmed line as a slice of whichever blob it came from (so it can be kept
-/// without copying); `None` if it is from neither.
-fn trimmed_slice<'b>(line: &[u8], old: &'b [u8], new: &'b [u8]) -> Option<&'b [u8]> {
-    let trimmed = line.trim_ascii();
-    for buffer in [old, new] {
-        let range = buffer.as_ptr_range();
-        if range.contains(&trimmed.as_ptr())
-            || (trimmed.is_empty() && range.contains(&line.as_ptr()))
-        {
-            let start = trimmed.as_ptr() as usize - buffer.as_ptr() as usize;
-            return buffer.get(start..start + trimmed.len());
-        }
-    }
-    None
+/// Git's test: a NUL byte in the first 8,000 bytes makes a file binary.
+fn is_binary(content: &[u8]) -> bool {
+    content[..content.len().min(8000)].contains(&0)
 }
 
 /// Collects the blobs that differ between two trees, descending only into
@@ -251,39 +240,46 @@ fn changed_files(
     prefix: &str,
     out: &mut Vec<FileChange>,
 ) -> Result<(), git2::Error> {
-    let entries = |tree: Option<&Tree<'_>>| -> HashMap<Vec<u8>, (Oid, Option<ObjectType>)> {
-        tree.map(|t| {
-            t.iter()
-                .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind())))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let old_entries = entries(old);
-    let new_entries = entries(new);
-    let mut names: Vec<&Vec<u8>> = old_entries.keys().chain(new_entries.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let before = old_entries.get(name).copied();
-        let after = new_entries.get(name).copied();
-        if before.map(|b| b.0) == after.map(|a| a.0) {
+    // Both trees list their entries in git's order, so one merge pass pairs them.
+    let mut old_entries = old.map(|t| t.iter()).into_iter().flatten().peekable();
+    let mut new_entries = new.map(|t| t.iter()).into_iter().flatten().peekable();
+    loop {
+        let order = match (old_entries.peek(), new_entries.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(o), Some(n)) => git_order(o, n),
+        };
+        let (before, after) = match order {
+            Ordering::Less => (old_entries.next(), None),
+            Ordering::Greater => (None, new_entries.next()),
+            Ordering::Equal => (old_entries.next(), new_entries.next()),
+        };
+        if let (Some(b), Some(a)) = (&before, &after)
+            && b.id() == a.id()
+        {
             continue;
         }
-        let path = format!("{prefix}{}", String::from_utf8_lossy(name));
-        let as_tree =
-            |side: Option<(Oid, Option<ObjectType>)>| -> Result<Option<Tree<'_>>, git2::Error> {
-                match side {
-                    Some((id, Some(ObjectType::Tree))) => Ok(Some(repo.find_tree(id)?)),
-                    _ => Ok(None),
-                }
-            };
-        let as_blob = |side: Option<(Oid, Option<ObjectType>)>| match side {
-            Some((id, Some(ObjectType::Blob))) => Some(id),
-            _ => None, // absent, a tree, or a submodule commit
+        let entry = before
+            .as_ref()
+            .or(after.as_ref())
+            .expect("one side has the entry");
+        let path = format!("{prefix}{}", String::from_utf8_lossy(entry.name_bytes()));
+        let is_tree = |e: &Option<TreeEntry<'_>>| {
+            e.as_ref()
+                .is_some_and(|e| e.kind() == Some(ObjectType::Tree))
         };
-        let (old_tree, new_tree) = (as_tree(before)?, as_tree(after)?);
-        if old_tree.is_some() || new_tree.is_some() {
+        if is_tree(&before) || is_tree(&after) {
+            let old_tree = before
+                .as_ref()
+                .filter(|_| is_tree(&before))
+                .map(|e| repo.find_tree(e.id()))
+                .transpose()?;
+            let new_tree = after
+                .as_ref()
+                .filter(|_| is_tree(&after))
+                .map(|e| repo.find_tree(e.id()))
+                .transpose()?;
             changed_files(
                 repo,
                 old_tree.as_ref(),
@@ -291,17 +287,38 @@ fn changed_files(
                 &format!("{path}/"),
                 out,
             )?;
-        }
-        let (old_blob, new_blob) = (as_blob(before), as_blob(after));
-        if old_blob.is_some() || new_blob.is_some() {
-            out.push(FileChange {
-                path,
-                old: old_blob,
-                new: new_blob,
-            });
+        } else {
+            // Blobs (files and symlinks); submodule commits are not ours to count.
+            let blob = |e: &Option<TreeEntry<'_>>| {
+                e.as_ref()
+                    .filter(|e| e.kind() == Some(ObjectType::Blob))
+                    .map(|e| e.id())
+            };
+            let (old_blob, new_blob) = (blob(&before), blob(&after));
+            if old_blob.is_some() || new_blob.is_some() {
+                out.push(FileChange {
+                    path,
+                    old: old_blob,
+                    new: new_blob,
+                });
+            }
         }
     }
     Ok(())
+}
+
+/// Git's tree-entry order: by name bytes, a tree's name compared as if it ended in `/`.
+fn git_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> Ordering {
+    let (x, y) = (a.name_bytes(), b.name_bytes());
+    let common = x.len().min(y.len());
+    x[..common].cmp(&y[..common]).then_with(|| {
+        let next = |name: &[u8], entry: &TreeEntry<'_>| match name.get(common) {
+            Some(c) => *c,
+            None if entry.kind() == Some(ObjectType::Tree) => b'/',
+            None => 0,
+        };
+        next(x, a).cmp(&next(y, b))
+    })
 }
 
 fn count_lines(content: &[u8]) -> u64 {

@@ -156,6 +156,13 @@ fn history() -> (TestRepo, HashMap<&'static str, String>) {
         "kernel",
         repo.commit_as(("Jane Doe (aider)", "jane@example.com"), "mm: fix leak\n\nAssisted-by: Claude:claude-3-opus coccinelle sparse\nSigned-off-by: Jane Doe <jane@example.com>"),
     );
+    // A file replaced by a directory of the same name (tree order puts "thing" before "thing/").
+    repo.write("src/thing", lines("thing", 3));
+    repo.write("src/thing.rs", lines("sibling", 2));
+    ids.insert("thing_file", repo.commit("Add thing"));
+    std::fs::remove_file(repo.path().join("src/thing")).unwrap();
+    repo.write("src/thing/inner.rs", lines("inner", 4));
+    ids.insert("thing_dir", repo.commit("Make thing a module"));
     (repo, ids)
 }
 
@@ -298,6 +305,19 @@ fn scan_reports_every_fact_field_by_field() {
     );
 
     assert_eq!(get("human_claude")["ai"], false);
+    let thing = get("thing_dir");
+    assert_eq!(
+        thing["files_changed"], 2,
+        "the file removed and the new file in the directory"
+    );
+    assert_eq!(
+        (
+            thing["lines_added"].as_u64(),
+            thing["lines_deleted"].as_u64()
+        ),
+        (Some(4), Some(3))
+    );
+    assert_eq!(get("thing_file")["files_changed"], 2);
     let kernel = get("kernel");
     assert_eq!(
         kernel["agents"],
