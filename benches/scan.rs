@@ -196,6 +196,16 @@ fn main() {
     ]);
     let no_diff_secs = time(no_diff);
 
+    // For scale: git's own walk, and git's trailers-only log.
+    let mut rev_list = Command::new("git");
+    rev_list.current_dir(&repo).args(["rev-list", "HEAD"]);
+    let rev_list_secs = time(rev_list);
+    let mut git_trailers = Command::new("git");
+    git_trailers
+        .current_dir(&repo)
+        .args(["log", "--format=%H %(trailers)"]);
+    let git_trailers_secs = time(git_trailers);
+
     let rate = |secs: f64| count as f64 / secs;
     println!(
         "git log --numstat --format='%H %(trailers)': {git_secs:.2} s = {:.0} commits/s",
@@ -209,5 +219,10 @@ fn main() {
     println!(
         "tokentally scan --format jsonl --no-diff: {no_diff_secs:.2} s = {:.0} commits/s",
         rate(no_diff_secs)
+    );
+    println!(
+        "for scale: git rev-list HEAD {rev_list_secs:.2} s = {:.0} commits/s; git log --format='%H %(trailers)' {git_trailers_secs:.2} s = {:.0} commits/s",
+        rate(rev_list_secs),
+        rate(git_trailers_secs)
     );
 }
