@@ -55,6 +55,8 @@ fn start_server() -> Server {
             std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
         )
         .env("TOKENTALLY_LOG", "warn,tokentally=info")
+        // The fixture payload names a github.com repository: never fetch it.
+        .env("TOKENTALLY_MIRRORS_ENABLED", "false")
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
