@@ -13,6 +13,7 @@ use crate::inbox::Inbox;
 use crate::jobs::handlers::HandlerContext;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
+use crate::server::rate_limit::RateLimiter;
 use crate::server::{self, AppState};
 use crate::store::Store;
 
@@ -51,6 +52,7 @@ impl App {
         let worker = Worker::new(ctx, metrics.clone(), config.worker.clone(), stored.clone());
         let state = AppState {
             inbox: Inbox::start(store.clone(), stored),
+            rate_limiter: Arc::new(RateLimiter::new(config.api.rate_limit_per_minute)),
             store,
             config: Arc::new(config),
             metrics,

@@ -57,6 +57,7 @@ pub struct Config {
     pub log: String,
     pub github: GithubConfig,
     pub worker: WorkerConfig,
+    pub api: ApiConfig,
     /// `[[agents]]`: agents beyond (or overriding) the built-in registry.
     pub agents: Vec<AgentConfig>,
     /// `[[people]]`: who owns which emails, GitHub login and Discord id.
@@ -69,6 +70,21 @@ pub struct Config {
 pub struct AttributionConfig {
     /// `[attribution.paths]`: docs, tests, lockfiles, vendored, generated globs.
     pub paths: PathGlobs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Requests each API token may make per minute (429 with Retry-After beyond).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            rate_limit_per_minute: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +133,7 @@ impl Default for Config {
             log: "info".to_string(),
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
+            api: ApiConfig::default(),
             agents: Vec::new(),
             people: Vec::new(),
             attribution: AttributionConfig::default(),
@@ -169,7 +186,7 @@ fn env_kind(key: &str) -> EnvKind {
     match key {
         "github.webhook_secrets" => EnvKind::List,
         "mirrors.enabled" => EnvKind::Bool,
-        k if k.starts_with("worker.") => EnvKind::Integer,
+        k if k.starts_with("worker.") || k.starts_with("api.") => EnvKind::Integer,
         _ => EnvKind::Text,
     }
 }
@@ -251,6 +268,9 @@ impl Config {
                     "an agent needs a name and at least one email pattern",
                 ));
             }
+        }
+        if self.api.rate_limit_per_minute == 0 {
+            return Err(invalid("api.rate_limit_per_minute", "must be at least 1"));
         }
         if self.worker.max_attempts == 0 {
             return Err(invalid("worker.max_attempts", "must be at least 1"));

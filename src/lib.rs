@@ -3,6 +3,7 @@
 //! Data flows one way: ingress (webhooks, CI signals) stores what arrives, a
 //! worker processes the inbox, and later stages attribute, score and report.
 
+pub mod api_token;
 pub mod app;
 pub mod attribution;
 pub mod cli;

@@ -3,6 +3,7 @@
 pub mod migrate;
 pub mod scan;
 pub mod serve;
+pub mod token;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub enum Command {
     Migrate,
     /// Attribute the commits of a local repository (no server needed).
     Scan(scan::ScanArgs),
+    /// Manage API tokens for CI pipelines.
+    Token(token::TokenArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -75,5 +78,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(cli.config.as_ref(), args).await,
         Command::Migrate => migrate::run(cli.config.as_ref()).await,
         Command::Scan(args) => scan::run(cli.config.as_ref(), args),
+        Command::Token(args) => token::run(cli.config.as_ref(), args).await,
     }
 }

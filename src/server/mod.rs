@@ -1,8 +1,10 @@
 //! The HTTP side: router, shared state, handlers. Handlers verify, store and answer;
 //! everything slow happens in the worker.
 
+pub mod api;
 pub mod error;
 pub mod ops;
+pub mod rate_limit;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::config::Config;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use rate_limit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,11 +26,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Durable intake of webhook deliveries.
     pub inbox: Inbox,
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/github", post(webhook::receive))
+        .route("/api/v1/signals", post(api::post_signal))
+        .route(
+            "/api/v1/commits/{owner}/{name}/{sha}/signals",
+            get(api::commit_signals),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

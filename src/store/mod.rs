@@ -10,6 +10,8 @@ pub mod commits;
 pub mod deliveries;
 pub mod people;
 pub mod repositories;
+pub mod signals;
+pub mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -68,6 +68,21 @@ impl Store {
         Ok(())
     }
 
+    /// The repository's id, creating it if it was never heard of (a CI signal can
+    /// arrive before any webhook).
+    pub async fn ensure_repository(&self, full_name: &str, now: i64) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO repositories (full_name, created_at, updated_at) VALUES ($1, $2, $2)
+             ON CONFLICT (full_name) DO UPDATE SET full_name = repositories.full_name
+             RETURNING id",
+        )
+        .bind(full_name)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
     pub async fn repository(&self, full_name: &str) -> Result<Option<Repository>> {
         let repo = sqlx::query_as(
             "SELECT id, full_name, github_id, default_branch, clone_url, installation_id

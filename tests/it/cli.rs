@@ -302,3 +302,85 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     let store = tokentally::store::Store::connect(&url).await.unwrap();
     assert!(store.delivery_status("in-flight").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_commands_show_a_token_once_and_store_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        tokentally()
+            .current_dir(dir.path())
+            .env("TOKENTALLY_DATABASE_URL", "sqlite://tokens.db")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "github-ci",
+        "--repo",
+        "acme/api",
+        "--repo",
+        "acme/web",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("tt_") && token.len() == 67, "{token}");
+
+    let again = run(&["token", "create", "--name", "github-ci", "--all-repos"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let bad = run(&["token", "create", "--name", "x", "--repo", "not-a-repo"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("owner/name"));
+    assert!(
+        run(&["token", "create", "--name", "x"]).status.code() == Some(2),
+        "a scope is required"
+    );
+
+    let list = run(&["token", "list"]);
+    let listing = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        listing.contains("github-ci") && listing.contains("acme/api, acme/web"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&token[3..]));
+    let db_bytes = std::fs::read(dir.path().join("tokens.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("tokens.db-wal")).unwrap_or_default();
+    for bytes in [&db_bytes, &wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token itself is never stored"
+        );
+    }
+
+    // The token works against the service over the same database, until revoked.
+    let url = format!("sqlite://{}", dir.path().join("tokens.db").display());
+    let db_config = tokentally::config::Config {
+        database_url: url,
+        ..tokentally::config::Config::default()
+    };
+    let app = tokentally::app::App::connect(db_config.clone())
+        .await
+        .unwrap();
+    let post = |token: &str| {
+        axum::http::Request::post("/api/v1/signals")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(
+                r#"{"repo":"acme/web","sha":"0123abc","signal":"ci","status":"pass"}"#,
+            ))
+            .unwrap()
+    };
+    assert_eq!(crate::support::send(&app, post(&token)).await.status, 201);
+    assert!(run(&["token", "revoke", "github-ci"]).status.success());
+    assert_eq!(crate::support::send(&app, post(&token)).await.status, 401);
+    let listing = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(listing.contains("revoked"), "{listing}");
+    let gone = run(&["token", "revoke", "github-ci"]);
+    assert_eq!(gone.status.code(), Some(2));
+}

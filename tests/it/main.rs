@@ -6,5 +6,6 @@ mod cli;
 mod mirror;
 mod ops;
 mod scan;
+mod signals;
 mod webhooks;
 mod worker;

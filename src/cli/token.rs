@@ -1,0 +1,131 @@
+//! `tokentally token create|list|revoke`: API tokens for CI pipelines.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{load_config, process_env};
+use crate::api_token;
+use crate::clock::now_ms;
+use crate::server::api::valid_repo;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored)
+    Create {
+        /// A unique name, e.g. the pipeline that uses it
+        #[arg(long)]
+        name: String,
+        /// A repository (owner/name) the token may report for; repeat for several
+        #[arg(
+            long = "repo",
+            value_name = "OWNER/NAME",
+            required_unless_present = "all_repos"
+        )]
+        repos: Vec<String>,
+        /// Let the token report for every repository
+        #[arg(long, conflicts_with = "repos")]
+        all_repos: bool,
+    },
+    /// List tokens (names and scopes, never the tokens)
+    List,
+    /// Revoke a token by name
+    Revoke { name: String },
+}
+
+pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Result<()> {
+    let config = load_config(config_path, &process_env())?;
+    let store = Store::connect_with(&config.database_url, config.sqlite_synchronous).await?;
+    store.migrate().await?;
+    let result = match args.command {
+        TokenCommand::Create {
+            name,
+            repos,
+            all_repos,
+        } => create(&store, &name, repos, all_repos).await,
+        TokenCommand::List => list(&store).await,
+        TokenCommand::Revoke { name } => {
+            if store.revoke_token(&name, now_ms()).await? {
+                eprintln!("revoked token {name:?}");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "there is no live token named {name:?} (see `tokentally token list`)"
+                ))
+            }
+        }
+    };
+    store.close().await;
+    result
+}
+
+async fn create(
+    store: &Store,
+    name: &str,
+    repos: Vec<String>,
+    all_repos: bool,
+) -> anyhow::Result<()> {
+    if name.trim().is_empty() {
+        anyhow::bail!("--name must not be empty");
+    }
+    if let Some(bad) = repos.iter().find(|r| !valid_repo(r)) {
+        anyhow::bail!("--repo {bad:?} is not of the form owner/name");
+    }
+    let scope = if all_repos {
+        vec!["*".to_string()]
+    } else {
+        repos
+    };
+    let token = api_token::generate();
+    if !store
+        .create_token(name, &api_token::hash(&token), &scope, now_ms())
+        .await?
+    {
+        anyhow::bail!(
+            "a token named {name:?} exists already; pick another name or revoke it first"
+        );
+    }
+    // The token on stdout alone, so `$(tokentally token create …)` captures it.
+    println!("{token}");
+    eprintln!(
+        "created token {name:?} for {}; it is shown only this once",
+        if all_repos {
+            "all repositories".to_string()
+        } else {
+            scope.join(", ")
+        }
+    );
+    Ok(())
+}
+
+async fn list(store: &Store) -> anyhow::Result<()> {
+    println!(
+        "{:<24} {:<10} {:<25} repositories",
+        "name", "state", "created"
+    );
+    for token in store.tokens().await? {
+        let created = chrono::DateTime::from_timestamp_millis(token.created_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let state = if token.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        };
+        println!(
+            "{:<24} {:<10} {:<25} {}",
+            token.name,
+            state,
+            created,
+            token.repositories.join(", ")
+        );
+    }
+    Ok(())
+}

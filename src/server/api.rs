@@ -1,0 +1,305 @@
+//! The CI signal API: `POST /api/v1/signals` and
+//! `GET /api/v1/commits/{owner}/{name}/{sha}/signals`, behind bearer tokens.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::api_token;
+use crate::clock::now_ms;
+use crate::store::signals::{NewSignal, SignalInsert, SignalRow};
+use crate::store::tokens::TokenRow;
+
+/// Signal bodies are small; anything larger is a mistake.
+pub const MAX_SIGNAL_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalRequest {
+    repo: String,
+    sha: String,
+    signal: String,
+    status: String,
+    value: Option<f64>,
+    url: Option<String>,
+    key: Option<String>,
+}
+
+/// A signal as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct SignalView {
+    pub id: i64,
+    pub sha: String,
+    pub signal: String,
+    pub status: String,
+    pub value: Option<f64>,
+    pub url: Option<String>,
+    pub source: String,
+    pub context: Option<String>,
+    pub attempt: Option<i64>,
+    pub key: Option<String>,
+    pub occurred_at: String,
+}
+
+impl From<SignalRow> for SignalView {
+    fn from(row: SignalRow) -> Self {
+        SignalView {
+            id: row.id,
+            sha: row.sha,
+            signal: row.name,
+            status: row.status,
+            value: row.value,
+            url: row.url,
+            source: row.source,
+            context: row.context,
+            attempt: row.attempt,
+            key: row.idempotency_key,
+            occurred_at: chrono::DateTime::from_timestamp_millis(row.occurred_at)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The live token the request carries, after the rate limit; 401/429 otherwise.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TokenRow, ApiError> {
+    let unauthorized =
+        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("send the API token as Authorization: Bearer <token>"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
+    let row = state
+        .store
+        .token_by_hash(&api_token::hash(token))
+        .await
+        .map_err(ApiError::unavailable)?
+        .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
+    state
+        .rate_limiter
+        .check(&row.name)
+        .map_err(|retry_after| ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "rate_limited",
+            message: format!(
+                "token {:?} is limited to {} requests per minute; retry in {retry_after} s",
+                row.name, state.config.api.rate_limit_per_minute
+            ),
+            retry_after: Some(retry_after),
+        })?;
+    Ok(row)
+}
+
+fn forbidden(token: &TokenRow, repo: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("token {:?} is not scoped to {repo}", token.name),
+    )
+}
+
+fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        format!("`{field}`: {message}"),
+    )
+}
+
+pub fn valid_repo(repo: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(repo.split_once('/'), Some((owner, name)) if ok(owner) && ok(name))
+}
+
+pub fn valid_sha(sha: &str) -> bool {
+    (7..=40).contains(&sha.len()) && sha.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn validate(req: &SignalRequest) -> Result<(), ApiError> {
+    if !valid_repo(&req.repo) {
+        return Err(unprocessable("repo", "expected owner/name"));
+    }
+    if !valid_sha(&req.sha) {
+        return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
+    }
+    let name_ok = !req.signal.is_empty()
+        && req.signal.len() <= 64
+        && req
+            .signal
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'));
+    if !name_ok {
+        return Err(unprocessable(
+            "signal",
+            "expected ci, deploy, incident or a custom name of up to 64 lower-case letters, digits, _ - .",
+        ));
+    }
+    if req.status != "pass" && req.status != "fail" {
+        return Err(unprocessable("status", "expected pass or fail"));
+    }
+    if req.value.is_some_and(|v| !v.is_finite()) {
+        return Err(unprocessable("value", "expected a finite number"));
+    }
+    if let Some(url) = &req.url
+        && (url.len() > 2048 || !(url.starts_with("https://") || url.starts_with("http://")))
+    {
+        return Err(unprocessable(
+            "url",
+            "expected an http(s) URL of at most 2048 characters",
+        ));
+    }
+    if let Some(key) = &req.key
+        && (key.is_empty() || key.len() > 200)
+    {
+        return Err(unprocessable("key", "expected 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+pub async fn post_signal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match record_signal(&state, &headers, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn record_signal(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let token = authenticate(state, headers).await?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("signal bodies are limited to {MAX_SIGNAL_BODY} bytes"),
+        )
+    };
+    let body = to_bytes(body, MAX_SIGNAL_BODY)
+        .await
+        .map_err(|_| too_large())?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let req: SignalRequest = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            unprocessable(&path, inner)
+        } else {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        }
+    })?;
+    validate(&req)?;
+    if !token.allows(&req.repo) {
+        return Err(forbidden(&token, &req.repo));
+    }
+
+    let now = now_ms();
+    let repository_id = state
+        .store
+        .ensure_repository(&req.repo, now)
+        .await
+        .map_err(ApiError::unavailable)?;
+    // The same key with the same content is a replay; with other content, a conflict.
+    let body_hash = hex::encode(Sha256::digest(&body));
+    let outcome = state
+        .store
+        .insert_signal(&NewSignal {
+            repository_id,
+            sha: req.sha.to_lowercase(),
+            name: req.signal,
+            status: req.status,
+            value: req.value,
+            url: req.url,
+            source: format!("api:{}", token.name),
+            context: None,
+            attempt: None,
+            idempotency_key: req.key,
+            body_hash: Some(body_hash),
+            occurred_at: now,
+            received_at: now,
+        })
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(match outcome {
+        SignalInsert::Created(row) => (
+            StatusCode::CREATED,
+            Json(json!({ "signal": SignalView::from(row) })),
+        )
+            .into_response(),
+        SignalInsert::Replayed(row) => (
+            StatusCode::OK,
+            Json(json!({ "signal": SignalView::from(row), "replayed": true })),
+        )
+            .into_response(),
+        SignalInsert::Conflict(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "key_conflict",
+            "this idempotency key was already used with a different body; use a new key",
+        )
+        .into_response(),
+    })
+}
+
+pub async fn commit_signals(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((owner, name, sha)): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = authenticate(&state, &headers).await?;
+    let repo = format!("{owner}/{name}");
+    if !valid_repo(&repo) {
+        return Err(unprocessable("repo", "expected owner/name"));
+    }
+    if !valid_sha(&sha) {
+        return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
+    }
+    if !token.allows(&repo) {
+        return Err(forbidden(&token, &repo));
+    }
+    let Some(repository) = state
+        .store
+        .repository(&repo)
+        .await
+        .map_err(ApiError::unavailable)?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no repository {repo} is known"),
+        ));
+    };
+    let signals = state
+        .store
+        .signals_for_commit(repository.id, &sha.to_lowercase())
+        .await
+        .map_err(ApiError::unavailable)?;
+    let signals: Vec<SignalView> = signals.into_iter().map(SignalView::from).collect();
+    Ok(Json(
+        json!({ "repo": repo, "sha": sha.to_lowercase(), "signals": signals }),
+    ))
+}

@@ -1,0 +1,122 @@
+//! Outcome signals reported for commits.
+
+use super::{Result, Store};
+
+/// A signal to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSignal {
+    pub repository_id: i64,
+    pub sha: String,
+    pub name: String,
+    pub status: String,
+    pub value: Option<f64>,
+    pub url: Option<String>,
+    pub source: String,
+    pub context: Option<String>,
+    pub attempt: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub body_hash: Option<String>,
+    pub occurred_at: i64,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SignalRow {
+    pub id: i64,
+    pub sha: String,
+    pub name: String,
+    pub status: String,
+    pub value: Option<f64>,
+    pub url: Option<String>,
+    pub source: String,
+    pub context: Option<String>,
+    pub attempt: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub body_hash: Option<String>,
+    pub occurred_at: i64,
+    pub received_at: i64,
+}
+
+/// What storing a signal did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalInsert {
+    Created(SignalRow),
+    /// The idempotency key was used before with the same body: the first signal.
+    Replayed(SignalRow),
+    /// The idempotency key was used before with another body: nothing was written.
+    Conflict(SignalRow),
+}
+
+impl Store {
+    /// Stores a signal once per idempotency key (signals without a key are all stored).
+    pub async fn insert_signal(&self, s: &NewSignal) -> Result<SignalInsert> {
+        let created: Option<SignalRow> = sqlx::query_as(
+            "INSERT INTO signals (repository_id, sha, name, status, value, url, source, context,
+                 attempt, idempotency_key, body_hash, occurred_at, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (repository_id, idempotency_key) DO NOTHING
+             RETURNING id, sha, name, status, value, url, source, context, attempt,
+                 idempotency_key, body_hash, occurred_at, received_at",
+        )
+        .bind(s.repository_id)
+        .bind(&s.sha)
+        .bind(&s.name)
+        .bind(&s.status)
+        .bind(s.value)
+        .bind(&s.url)
+        .bind(&s.source)
+        .bind(&s.context)
+        .bind(s.attempt)
+        .bind(&s.idempotency_key)
+        .bind(&s.body_hash)
+        .bind(s.occurred_at)
+        .bind(s.received_at)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = created {
+            return Ok(SignalInsert::Created(row));
+        }
+        let existing: SignalRow = sqlx::query_as(
+            "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
+                 body_hash, occurred_at, received_at
+             FROM signals WHERE repository_id = $1 AND idempotency_key = $2",
+        )
+        .bind(s.repository_id)
+        .bind(&s.idempotency_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(if existing.body_hash == s.body_hash {
+            SignalInsert::Replayed(existing)
+        } else {
+            SignalInsert::Conflict(existing)
+        })
+    }
+
+    /// Signals recorded for a commit, matching abbreviated ids either way
+    /// (a signal for `abc1234` belongs to `abc1234…`, and a query by prefix finds full ids).
+    pub async fn signals_for_commit(
+        &self,
+        repository_id: i64,
+        sha: &str,
+    ) -> Result<Vec<SignalRow>> {
+        let rows = sqlx::query_as(
+            "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
+                 body_hash, occurred_at, received_at
+             FROM signals
+             WHERE repository_id = $1 AND ($2 LIKE sha || '%' OR sha LIKE $2 || '%')
+             ORDER BY occurred_at, id",
+        )
+        .bind(repository_id)
+        .bind(sha)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn count_signals(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signals")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,88 @@
+//! API tokens: stored as SHA-256 hashes, scoped to repositories, revocable.
+
+use super::{Result, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub name: String,
+    /// `owner/name` entries, or `*` for every repository.
+    pub repositories: Vec<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub fn allows(&self, repository: &str) -> bool {
+        self.repositories
+            .iter()
+            .any(|r| r == "*" || r.eq_ignore_ascii_case(repository))
+    }
+}
+
+type Row = (String, String, i64, Option<i64>);
+
+fn to_token((name, repositories, created_at, revoked_at): Row) -> TokenRow {
+    TokenRow {
+        name,
+        repositories: serde_json::from_str(&repositories).unwrap_or_default(),
+        created_at,
+        revoked_at,
+    }
+}
+
+impl Store {
+    /// Stores a new token's hash; `false` if the name is taken.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        repositories: &[String],
+        now: i64,
+    ) -> Result<bool> {
+        let repositories = serde_json::to_string(repositories).expect("strings serialise");
+        let done = sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, repositories, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(repositories)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The live (not revoked) token with this hash.
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT name, repositories, created_at, revoked_at FROM api_tokens
+             WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(to_token))
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT name, repositories, created_at, revoked_at FROM api_tokens ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(to_token).collect())
+    }
+
+    /// Revokes a token by name; `false` if there is no live token of that name.
+    pub async fn revoke_token(&self, name: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

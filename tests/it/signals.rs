@@ -1,0 +1,295 @@
+//! The CI signal API and its tokens.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use tokentally::api_token;
+use tokentally::app::App;
+use tokentally::clock::now_ms;
+
+use crate::db_test;
+use crate::support::{self, Reply, TestDb, send, store};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+async fn token_for(app: &App, name: &str, repos: &[&str]) -> String {
+    let token = api_token::generate();
+    let repos: Vec<String> = repos.iter().map(|r| r.to_string()).collect();
+    assert!(
+        store(app)
+            .create_token(name, &api_token::hash(&token), &repos, now_ms())
+            .await
+            .unwrap()
+    );
+    token
+}
+
+fn post(token: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post("/api/v1/signals").header("content-type", "application/json");
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(body.into()).unwrap()
+}
+
+fn signal(repo: &str, sha: &str, key: Option<&str>) -> String {
+    let mut body = serde_json::json!({
+        "repo": repo, "sha": sha, "signal": "ci", "status": "pass",
+        "url": "https://ci.example/run/1",
+    });
+    if let Some(key) = key {
+        body["key"] = key.into();
+    }
+    body.to_string()
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, code: &str, mentions: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(reply.json["error"], code, "{}", reply.text);
+    let message = reply.json["message"].as_str().unwrap();
+    assert!(
+        message.contains(mentions),
+        "{message:?} should mention {mentions:?}"
+    );
+}
+
+async fn every_error_path_answers_clearly_and_stores_nothing(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "ci", &["acme/api"]).await;
+    let revoked = token_for(&app, "old", &["acme/api"]).await;
+    store(&app).revoke_token("old", now_ms()).await.unwrap();
+    let good = signal("acme/api", SHA, None);
+
+    let reply = send(&app, post(None, good.clone())).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized", "Bearer");
+    let basic = Request::post("/api/v1/signals")
+        .header("authorization", "Basic abc")
+        .body(Body::from(good.clone()))
+        .unwrap();
+    assert_error(
+        &send(&app, basic).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Bearer",
+    );
+    let reply = send(&app, post(Some("tt_not-a-token"), good.clone())).await;
+    assert_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "unknown or revoked",
+    );
+    let reply = send(&app, post(Some(&revoked), good.clone())).await;
+    assert_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "unknown or revoked",
+    );
+
+    let t = Some(token.as_str());
+    assert_error(
+        &send(&app, post(t, "not json")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        "not valid JSON",
+    );
+    let cases = [
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","status":"pass"}"#,
+            "signal",
+        ),
+        (&*signal("acme/api", "xyz", None), "`sha`"),
+        (&*signal("acme/api", "0123ab", None), "`sha`"),
+        (&*signal("acme", SHA, None), "`repo`"),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"green"}"#,
+            "`status`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"CI!","status":"pass"}"#,
+            "`signal`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","url":"ftp://x"}"#,
+            "`url`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","value":"high"}"#,
+            "value",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","colour":"red"}"#,
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = send(&app, post(t, body.to_string())).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.text
+        );
+        assert!(
+            reply.json["message"].as_str().unwrap().contains(field),
+            "{body}: {}",
+            reply.text
+        );
+    }
+    let reply = send(&app, post(t, signal("acme/other", SHA, None))).await;
+    assert_error(&reply, StatusCode::FORBIDDEN, "forbidden", "acme/other");
+    let huge = format!(
+        r#"{{"repo":"acme/api","sha":"{SHA}","signal":"ci","status":"pass","url":"https://x/{}"}}"#,
+        "a".repeat(70_000)
+    );
+    assert_error(
+        &send(&app, post(t, huge)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "65536",
+    );
+
+    assert_eq!(store(&app).count_signals().await.unwrap(), 0);
+    let reply = send(&app, post(t, good)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.json["signal"]["source"], "api:ci");
+    assert_eq!(store(&app).count_signals().await.unwrap(), 1);
+}
+db_test!(every_error_path_answers_clearly_and_stores_nothing);
+
+async fn keys_make_replays_idempotent_and_conflicts_loud(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "ci", &["*"]).await;
+    let t = Some(token.as_str());
+    let first = send(&app, post(t, signal("acme/api", SHA, Some("run-1")))).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = send(&app, post(t, signal("acme/api", SHA, Some("run-1")))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(
+        again.json["signal"], first.json["signal"],
+        "answers as the first time did"
+    );
+    let other = send(&app, post(t, signal("acme/api", &SHA[..8], Some("run-1")))).await;
+    assert_error(
+        &other,
+        StatusCode::CONFLICT,
+        "key_conflict",
+        "different body",
+    );
+    // Without a key every report is a new signal; the same key in another repo is another signal.
+    send(&app, post(t, signal("acme/api", SHA, None))).await;
+    send(&app, post(t, signal("acme/api", SHA, None))).await;
+    let elsewhere = send(&app, post(t, signal("acme/web", SHA, Some("run-1")))).await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED);
+    assert_eq!(store(&app).count_signals().await.unwrap(), 4);
+}
+db_test!(keys_make_replays_idempotent_and_conflicts_loud);
+
+async fn signals_for_unknown_and_abbreviated_shas_are_kept_and_found(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "ci", &["acme/api"]).await;
+    let t = Some(token.as_str());
+    // Reported by abbreviated sha before anything is known about the repository.
+    let body =
+        r#"{"repo":"acme/api","sha":"0123456789AB","signal":"deploy","status":"fail","value":2.5}"#;
+    assert_eq!(send(&app, post(t, body)).await.status, StatusCode::CREATED);
+    send(&app, post(t, signal("acme/api", SHA, Some("k")))).await;
+    send(&app, post(t, signal("acme/api", "fedcba9876543210", None))).await;
+
+    let get = |sha: &str, token: &str| {
+        Request::get(format!("/api/v1/commits/acme/api/{sha}/signals"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let reply = send(&app, get(SHA, &token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let signals = reply.json["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 2, "{}", reply.text);
+    assert_eq!(signals[0]["signal"], "deploy");
+    assert_eq!(signals[0]["sha"], "0123456789ab");
+    assert_eq!(signals[0]["value"], 2.5);
+    assert_eq!(signals[1]["key"], "k");
+    // By prefix too.
+    let reply = send(&app, get("0123456", &token)).await;
+    assert_eq!(reply.json["signals"].as_array().unwrap().len(), 2);
+
+    let other = token_for(&app, "web", &["acme/web"]).await;
+    assert_eq!(
+        send(&app, get(SHA, &other)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let all = token_for(&app, "all", &["*"]).await;
+    let missing = Request::get(format!("/api/v1/commits/acme/nope/{SHA}/signals"))
+        .header("authorization", format!("Bearer {all}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, missing).await.status, StatusCode::NOT_FOUND);
+}
+db_test!(signals_for_unknown_and_abbreviated_shas_are_kept_and_found);
+
+async fn each_token_is_rate_limited(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.api.rate_limit_per_minute = 3;
+    let app = support::app_with(config).await;
+    let token = token_for(&app, "ci", &["*"]).await;
+    let other = token_for(&app, "other", &["*"]).await;
+    for _ in 0..3 {
+        let reply = send(&app, post(Some(&token), signal("acme/api", SHA, None))).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+    }
+    let request = post(Some(&token), signal("acme/api", SHA, None));
+    let response = tower::ServiceExt::oneshot(app.router(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let reply = send(&app, post(Some(&other), signal("acme/api", SHA, None))).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "another token has its own budget"
+    );
+    assert_eq!(store(&app).count_signals().await.unwrap(), 4);
+}
+db_test!(each_token_is_rate_limited);
+
+async fn concurrent_clients_store_each_signal_once(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.api.rate_limit_per_minute = 100_000;
+    let app = std::sync::Arc::new(support::app_with(config).await);
+    let token = token_for(&app, "ci", &["*"]).await;
+    let mut clients = Vec::new();
+    for client in 0..20 {
+        let app = app.clone();
+        let token = token.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let key = format!("c{client}-{i}");
+                // Every signal is sent twice: the replay must not store it again.
+                for _ in 0..2 {
+                    let reply = send(
+                        &app,
+                        post(Some(&token), signal("acme/api", SHA, Some(&key))),
+                    )
+                    .await;
+                    assert!(
+                        reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+                        "{}",
+                        reply.text
+                    );
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(store(&app).count_signals().await.unwrap(), 1000);
+}
+db_test!(concurrent_clients_store_each_signal_once);
