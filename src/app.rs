@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attribution::commit::Attributor;
 use crate::attribution::mirror::Mirrors;
 use crate::config::Config;
+use crate::github::outcomes::CiRules;
 use crate::inbox::Inbox;
 use crate::jobs::handlers::HandlerContext;
 use crate::jobs::worker::Worker;
@@ -43,6 +44,8 @@ impl App {
         let stored = Arc::new(Notify::new());
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
+            ci_rules: CiRules::new(&config.signals.ci)
+                .expect("CI globs are checked when the configuration loads"),
             mirrors: config
                 .mirrors
                 .enabled

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::attribution::agents::AgentConfig;
 use crate::attribution::identity::PersonConfig;
 use crate::attribution::paths::{PathGlobs, PathRules};
+use crate::github::outcomes::{CiRules, CiSignalConfig};
 use crate::store::SqliteSync;
 
 /// The file `serve` looks for when `--config` is not given.
@@ -58,6 +59,7 @@ pub struct Config {
     pub github: GithubConfig,
     pub worker: WorkerConfig,
     pub api: ApiConfig,
+    pub signals: SignalsConfig,
     /// `[[agents]]`: agents beyond (or overriding) the built-in registry.
     pub agents: Vec<AgentConfig>,
     /// `[[people]]`: who owns which emails, GitHub login and Discord id.
@@ -70,6 +72,13 @@ pub struct Config {
 pub struct AttributionConfig {
     /// `[attribution.paths]`: docs, tests, lockfiles, vendored, generated globs.
     pub paths: PathGlobs,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// `[signals.ci]`: which checks count as CI and how conclusions map to pass/fail.
+    pub ci: CiSignalConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +143,7 @@ impl Default for Config {
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
             api: ApiConfig::default(),
+            signals: SignalsConfig::default(),
             agents: Vec::new(),
             people: Vec::new(),
             attribution: AttributionConfig::default(),
@@ -257,6 +267,9 @@ impl Config {
                 "github.webhook_secrets",
                 "a secret must not be empty",
             ));
+        }
+        if let Err(err) = CiRules::new(&self.signals.ci) {
+            return Err(invalid("signals.ci", &err.to_string()));
         }
         if let Err(err) = PathRules::new(&self.attribution.paths) {
             return Err(invalid("attribution.paths", &err.to_string()));

@@ -228,6 +228,7 @@ pub struct WorkflowRunEvent {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatusEvent {
+    pub id: Option<i64>,
     pub sha: String,
     /// pending | success | failure | error
     pub state: String,

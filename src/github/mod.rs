@@ -1,4 +1,5 @@
 //! GitHub: webhook signatures and payloads turned into the project's own events.
 
 pub mod events;
+pub mod outcomes;
 pub mod signature;

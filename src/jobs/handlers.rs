@@ -11,12 +11,15 @@ use crate::attribution::mirror::{self, KnownState, Mirrors};
 use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
+use crate::github::outcomes::{self, CiRules, Outcome};
 use crate::store::Store;
 use crate::store::repositories::RepositoryUpdate;
+use crate::store::signals::NewSignal;
 
 /// What handlers work with.
 pub struct HandlerContext {
     pub store: Store,
+    pub ci_rules: CiRules,
     /// `None` when mirrors are disabled (`mirrors.enabled = false`).
     pub mirrors: Option<Arc<Mirrors>>,
     pub attributor: Arc<Attributor>,
@@ -64,6 +67,9 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
             )
             .await?;
     }
+    if let Some(outcome) = outcomes::outcome(event, &ctx.ci_rules) {
+        record_outcome(&ctx.store, &outcome, now).await?;
+    }
     match event {
         GithubEvent::Installation(installation) => {
             record_installation(&ctx.store, installation, now).await?
@@ -81,6 +87,74 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
         _ => {}
     }
     Ok(Handled::Processed)
+}
+
+/// Stores a CI or deploy result. Re-runs are numbered so "green on the first run"
+/// and "green after a failure" can be told apart.
+async fn record_outcome(store: &Store, o: &Outcome, now: i64) -> Result<(), HandlerError> {
+    let repository_id = store.ensure_repository(&o.repo, now).await?;
+    let sha = o.sha.to_lowercase();
+    let attempt = match o.attempt {
+        Some(attempt) => attempt,
+        None => {
+            1 + store
+                .count_signals_for(repository_id, &sha, o.name, &o.context)
+                .await?
+        }
+    };
+    store
+        .insert_signal(&NewSignal {
+            repository_id,
+            sha,
+            name: o.name.to_string(),
+            status: o.status.to_string(),
+            value: None,
+            url: o.url.clone(),
+            source: o.source.to_string(),
+            context: Some(o.context.clone()),
+            attempt: Some(attempt),
+            idempotency_key: Some(o.key.clone()),
+            body_hash: None,
+            occurred_at: now,
+            received_at: now,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Signals a landed commit implies for others: `reverted` on each commit it
+/// reverts, `fixed_later` on each commit its `Fixes:` names.
+async fn record_links(
+    store: &Store,
+    repository_id: i64,
+    record: &crate::attribution::commit::CommitRecord,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let links = record
+        .reverts
+        .iter()
+        .map(|target| ("reverted", target))
+        .chain(record.fixes.iter().map(|target| ("fixed_later", target)));
+    for (name, target) in links {
+        store
+            .insert_signal(&NewSignal {
+                repository_id,
+                sha: target.clone(),
+                name: name.to_string(),
+                status: "fail".to_string(),
+                value: None,
+                url: None,
+                source: "git".to_string(),
+                context: Some(record.sha.clone()),
+                attempt: None,
+                idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
+                body_hash: None,
+                occurred_at: now,
+                received_at: now,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Fetches the repository's mirror and stores what is new: landed commits once,
@@ -156,6 +230,7 @@ async fn sync_repository(
         ctx.store
             .upsert_commit(stored.id, record, true, pr, now)
             .await?;
+        record_links(&ctx.store, stored.id, record, now).await?;
     }
     for sha in &outcome.now_landed {
         ctx.store.mark_landed(stored.id, sha, now).await?;

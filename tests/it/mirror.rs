@@ -319,3 +319,54 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     assert!(inferred.emails.is_empty());
 }
 db_test!(people_come_from_configuration_and_from_commits);
+
+async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    let app = support::app_with(config).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    work.write("x.rs", lines("x", 4));
+    let x = work.commit("feat: x\n\nCo-Authored-By: Claude <noreply@anthropic.com>");
+    work.git(&["revert", "--no-edit", &x]);
+    let revert = work.head();
+    work.write("x.rs", lines("x2", 4));
+    let fix = work.commit(&format!(
+        "fix: x again\n\nFixes: {} (\"feat: x\")",
+        &x[..12]
+    ));
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "links",
+        push_event(&remote, "refs/heads/main", &fix, false),
+    )
+    .await;
+    // Redelivered: still one of each.
+    deliver(
+        &app,
+        "push",
+        "links-again",
+        push_event(&remote, "refs/heads/main", &fix, false),
+    )
+    .await;
+
+    let repo = store(&app).repository("acme/api").await.unwrap().unwrap();
+    let signals: Vec<(String, String, Option<String>)> = store(&app)
+        .signals_for_commit(repo.id, &x)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.status, s.context))
+        .collect();
+    assert_eq!(
+        signals,
+        [
+            ("reverted".to_string(), "fail".to_string(), Some(revert)),
+            ("fixed_later".to_string(), "fail".to_string(), Some(fix)),
+        ]
+    );
+}
+db_test!(landed_reverts_and_fixes_become_signals);

@@ -293,3 +293,83 @@ async fn concurrent_clients_store_each_signal_once(db: &TestDb) {
     assert_eq!(store(&app).count_signals().await.unwrap(), 1000);
 }
 db_test!(concurrent_clients_store_each_signal_once);
+
+async fn github_events_become_signals_once(db: &TestDb) {
+    let app = support::app(db).await;
+    let deliveries = [
+        ("check_run", "completed.payload.json"),
+        ("check_run", "completed.1.payload.json"),
+        ("check_run", "created.payload.json"),
+        ("status", "payload.json"),
+        ("deployment_status", "payload.json"),
+        ("deployment_status", "gh-pages.payload.json"),
+        ("workflow_run", "completed.payload.json"),
+    ];
+    for (event, file) in deliveries {
+        let body = std::fs::read(support::fixtures_dir().join(event).join(file)).unwrap();
+        let reply = send(
+            &app,
+            support::webhook(event, &format!("{event}/{file}"), body),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED);
+    }
+    app.worker.drain().await.unwrap();
+    // GitHub redelivering an event under a new delivery id adds nothing.
+    let body =
+        std::fs::read(support::fixtures_dir().join("check_run/completed.payload.json")).unwrap();
+    send(&app, support::webhook("check_run", "redelivered", body)).await;
+    app.worker.drain().await.unwrap();
+
+    let repo = store(&app)
+        .repository("Codertocat/Hello-World")
+        .await
+        .unwrap()
+        .unwrap();
+    let summary = |rows: Vec<tokentally::store::signals::SignalRow>| -> Vec<(String, String, Option<String>, Option<i64>)> {
+        rows.into_iter().map(|s| (s.name, s.status, s.context, s.attempt)).collect()
+    };
+    let checks = store(&app)
+        .signals_for_commit(repo.id, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(checks),
+        [
+            (
+                "ci".into(),
+                "pass".into(),
+                Some("Octocoders-linter".into()),
+                Some(1)
+            ),
+            (
+                "ci".into(),
+                "fail".into(),
+                Some("Octocoders-linter".into()),
+                Some(2)
+            ),
+        ]
+    );
+    let status = store(&app)
+        .signals_for_commit(repo.id, "6113728f27ae82c7b1a177c8d03f9e96e0adf246")
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(status),
+        [("ci".into(), "pass".into(), Some("default".into()), Some(1))]
+    );
+    let deploy = store(&app)
+        .signals_for_commit(repo.id, "f95f852bd8fca8fcc58a9a2d6c842781e32a215e")
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(deploy),
+        [(
+            "deploy".into(),
+            "pass".into(),
+            Some("production".into()),
+            Some(1)
+        )]
+    );
+}
+db_test!(github_events_become_signals_once);

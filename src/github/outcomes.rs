@@ -1,0 +1,346 @@
+//! Outcome signals read from GitHub events: CI results (`check_suite`,
+//! `check_run`, `workflow_run`, `status`) and deployments (`deployment_status`).
+//! Pure: the worker stores what these functions return.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use super::events::GithubEvent;
+
+/// `[signals.ci]`: which checks count as CI, and which conclusions pass or fail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CiSignalConfig {
+    /// Check, status or workflow names (globs) that count as CI.
+    pub include: Vec<String>,
+    /// Names that never count (a linter bot, a coverage reporter, …).
+    pub exclude: Vec<String>,
+    pub pass: Vec<String>,
+    pub fail: Vec<String>,
+}
+
+impl Default for CiSignalConfig {
+    fn default() -> Self {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        CiSignalConfig {
+            include: strings(&["*"]),
+            exclude: Vec::new(),
+            pass: strings(&["success", "neutral", "skipped"]),
+            fail: strings(&[
+                "failure",
+                "timed_out",
+                "cancelled",
+                "action_required",
+                "startup_failure",
+                "stale",
+            ]),
+        }
+    }
+}
+
+/// One signal an event carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub repo: String,
+    pub sha: String,
+    /// `ci` or `deploy`.
+    pub name: &'static str,
+    /// `pass` or `fail`.
+    pub status: &'static str,
+    /// The check, status context, workflow or environment.
+    pub context: String,
+    /// The run attempt when GitHub says (workflow runs); else counted by the store.
+    pub attempt: Option<i64>,
+    pub url: Option<String>,
+    /// Unique per result, so a redelivered event stores nothing new.
+    pub key: String,
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct CiRules {
+    include: GlobSet,
+    exclude: GlobSet,
+    pass: Vec<String>,
+    fail: Vec<String>,
+}
+
+impl Default for CiRules {
+    fn default() -> Self {
+        CiRules::new(&CiSignalConfig::default()).expect("default globs are valid")
+    }
+}
+
+impl CiRules {
+    pub fn new(config: &CiSignalConfig) -> Result<CiRules, globset::Error> {
+        let build = |patterns: &[String]| -> Result<GlobSet, globset::Error> {
+            let mut builder = GlobSetBuilder::new();
+            for p in patterns {
+                builder.add(Glob::new(p)?);
+            }
+            builder.build()
+        };
+        Ok(CiRules {
+            include: build(&config.include)?,
+            exclude: build(&config.exclude)?,
+            pass: config.pass.clone(),
+            fail: config.fail.clone(),
+        })
+    }
+
+    fn counts(&self, name: &str) -> bool {
+        self.include.is_match(name) && !self.exclude.is_match(name)
+    }
+
+    fn status_for(&self, conclusion: &str) -> Option<&'static str> {
+        if self.pass.iter().any(|c| c == conclusion) {
+            Some("pass")
+        } else if self.fail.iter().any(|c| c == conclusion) {
+            Some("fail")
+        } else {
+            None
+        }
+    }
+}
+
+/// The signal `event` carries, if any: only completed runs and final states count,
+/// so a `queued` arriving after its `completed` changes nothing.
+pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
+    match event {
+        GithubEvent::CheckSuite(e) if e.action == "completed" => {
+            let suite = &e.check_suite;
+            let context = suite
+                .app
+                .as_ref()
+                .and_then(|a| a.slug.clone().or(a.name.clone()))
+                .unwrap_or_else(|| "check_suite".to_string());
+            let conclusion = suite.conclusion.as_deref()?;
+            let status = rules.status_for(conclusion)?;
+            rules.counts(&context).then(|| Outcome {
+                repo: e.repository.full_name.clone(),
+                sha: suite.head_sha.clone(),
+                name: "ci",
+                status,
+                key: format!("github:check_suite:{}:{conclusion}", suite.id),
+                context,
+                attempt: None,
+                url: None,
+                source: "github:check_suite",
+            })
+        }
+        GithubEvent::CheckRun(e) if e.action == "completed" => {
+            let run = &e.check_run;
+            let conclusion = run.conclusion.as_deref()?;
+            let status = rules.status_for(conclusion)?;
+            rules.counts(&run.name).then(|| Outcome {
+                repo: e.repository.full_name.clone(),
+                sha: run.head_sha.clone(),
+                name: "ci",
+                status,
+                context: run.name.clone(),
+                attempt: None,
+                url: run.html_url.clone(),
+                key: format!("github:check_run:{}:{conclusion}", run.id),
+                source: "github:check_run",
+            })
+        }
+        GithubEvent::WorkflowRun(e) if e.action == "completed" => {
+            let run = &e.workflow_run;
+            let conclusion = run.conclusion.as_deref()?;
+            let status = rules.status_for(conclusion)?;
+            let context = run
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "workflow".to_string());
+            let attempt = run.run_attempt.unwrap_or(1);
+            rules.counts(&context).then(|| Outcome {
+                repo: e.repository.full_name.clone(),
+                sha: run.head_sha.clone(),
+                name: "ci",
+                status,
+                key: format!("github:workflow_run:{}:{attempt}", run.id),
+                context,
+                attempt: Some(attempt),
+                url: run.html_url.clone(),
+                source: "github:workflow_run",
+            })
+        }
+        GithubEvent::Status(e) => {
+            let status = match e.state.as_str() {
+                "success" => "pass",
+                "failure" | "error" => "fail",
+                _ => return None, // pending
+            };
+            let key = match e.id {
+                Some(id) => format!("github:status:{id}"),
+                None => format!("github:status:{}:{}:{}", e.sha, e.context, e.state),
+            };
+            rules.counts(&e.context).then(|| Outcome {
+                repo: e.repository.full_name.clone(),
+                sha: e.sha.clone(),
+                name: "ci",
+                status,
+                context: e.context.clone(),
+                attempt: None,
+                url: e.target_url.clone(),
+                key,
+                source: "github:status",
+            })
+        }
+        GithubEvent::DeploymentStatus(e) => {
+            let status = match e.deployment_status.state.as_str() {
+                "success" => "pass",
+                "failure" | "error" => "fail",
+                _ => return None, // queued, in_progress, pending, inactive
+            };
+            Some(Outcome {
+                repo: e.repository.full_name.clone(),
+                sha: e.deployment.sha.clone(),
+                name: "deploy",
+                status,
+                context: e
+                    .deployment_status
+                    .environment
+                    .clone()
+                    .or(e.deployment.environment.clone())
+                    .unwrap_or_else(|| "deployment".to_string()),
+                attempt: None,
+                url: e.deployment_status.target_url.clone(),
+                key: format!("github:deployment_status:{}", e.deployment_status.id),
+                source: "github:deployment_status",
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::events::parse;
+
+    fn fixture(event: &str, file: &str) -> GithubEvent {
+        let path = format!(
+            "{}/../shared/fixtures/github-webhooks/{event}/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        parse(event, &text).unwrap()
+    }
+
+    fn summary(o: Option<Outcome>) -> Option<(&'static str, &'static str, String, Option<i64>)> {
+        o.map(|o| (o.name, o.status, o.context, o.attempt))
+    }
+
+    #[test]
+    fn real_payloads() {
+        let rules = CiRules::default();
+        let s = |name, status, context: &str, attempt| {
+            Some((name, status, context.to_string(), attempt))
+        };
+        let cases = [
+            (
+                "check_suite",
+                "completed.payload.json",
+                s("ci", "pass", "octocoders-linter", None),
+            ),
+            (
+                "check_suite",
+                "completed.1.payload.json",
+                s("ci", "pass", "github-actions", None),
+            ),
+            ("check_suite", "requested.payload.json", None),
+            ("check_suite", "rerequested.payload.json", None),
+            (
+                "check_run",
+                "completed.payload.json",
+                s("ci", "pass", "Octocoders-linter", None),
+            ),
+            (
+                "check_run",
+                "completed.1.payload.json",
+                s("ci", "fail", "Octocoders-linter", None),
+            ),
+            ("check_run", "created.payload.json", None),
+            ("check_run", "rerequested.payload.json", None),
+            (
+                "workflow_run",
+                "completed.payload.json",
+                s("ci", "pass", "workflow", Some(1)),
+            ),
+            ("workflow_run", "requested.payload.json", None),
+            (
+                "workflow_run",
+                "requested.with-conclusion.payload.json",
+                None,
+            ),
+            ("status", "payload.json", s("ci", "pass", "default", None)),
+            (
+                "deployment_status",
+                "payload.json",
+                s("deploy", "pass", "production", None),
+            ),
+            ("deployment_status", "gh-pages.payload.json", None),
+        ];
+        for (event, file, expected) in cases {
+            assert_eq!(
+                summary(outcome(&fixture(event, file), &rules)),
+                expected,
+                "{event}/{file}"
+            );
+        }
+        let status = outcome(&fixture("status", "payload.json"), &rules).unwrap();
+        assert_eq!(status.sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+        assert_eq!(status.repo, "Codertocat/Hello-World");
+        assert_eq!(status.key, "github:status:6805126730");
+    }
+
+    fn workflow_run(id: i64, attempt: i64, conclusion: &str, name: &str) -> GithubEvent {
+        let body = serde_json::json!({
+            "action": "completed",
+            "workflow_run": { "id": id, "name": name, "head_sha": "abc1234", "status": "completed",
+                              "conclusion": conclusion, "run_attempt": attempt },
+            "repository": { "full_name": "acme/api" },
+        });
+        parse("workflow_run", &body.to_string()).unwrap()
+    }
+
+    #[test]
+    fn reruns_cancellations_and_excluded_names() {
+        let rules = CiRules::default();
+        let first = outcome(&workflow_run(9, 1, "failure", "tests"), &rules).unwrap();
+        let rerun = outcome(&workflow_run(9, 2, "success", "tests"), &rules).unwrap();
+        assert_eq!((first.status, first.attempt), ("fail", Some(1)));
+        assert_eq!((rerun.status, rerun.attempt), ("pass", Some(2)));
+        assert_ne!(first.key, rerun.key, "each attempt is its own signal");
+        assert_eq!(
+            outcome(&workflow_run(9, 1, "cancelled", "tests"), &rules)
+                .unwrap()
+                .status,
+            "fail"
+        );
+        assert_eq!(
+            outcome(&workflow_run(9, 1, "skipped", "tests"), &rules)
+                .unwrap()
+                .status,
+            "pass"
+        );
+        assert!(outcome(&workflow_run(9, 1, "weird", "tests"), &rules).is_none());
+
+        let rules = CiRules::new(&CiSignalConfig {
+            exclude: vec!["lint*".into(), "Octocoders-*".into()],
+            ..CiSignalConfig::default()
+        })
+        .unwrap();
+        assert!(outcome(&workflow_run(9, 1, "failure", "lint-bot"), &rules).is_none());
+        assert!(outcome(&workflow_run(9, 1, "failure", "tests"), &rules).is_some());
+        assert!(outcome(&fixture("check_run", "completed.1.payload.json"), &rules).is_none());
+        let only_tests = CiRules::new(&CiSignalConfig {
+            include: vec!["test*".into()],
+            ..CiSignalConfig::default()
+        })
+        .unwrap();
+        assert!(outcome(&workflow_run(9, 1, "failure", "deploy-docs"), &only_tests).is_none());
+    }
+}
