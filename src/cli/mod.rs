@@ -1,6 +1,7 @@
 //! The `tokentally` command line: one file per subcommand.
 
 pub mod migrate;
+pub mod report;
 pub mod scan;
 pub mod serve;
 pub mod token;
@@ -42,6 +43,8 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Manage API tokens for CI pipelines.
     Token(token::TokenArgs),
+    /// Report an outcome signal from a CI pipeline (repo and sha default from the CI's environment).
+    Report(report::ReportArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -79,5 +82,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(cli.config.as_ref()).await,
         Command::Scan(args) => scan::run(cli.config.as_ref(), args),
         Command::Token(args) => token::run(cli.config.as_ref(), args).await,
+        Command::Report(args) => report::run(cli.config.as_ref(), args).await,
     }
 }
