@@ -1,5 +1,6 @@
-//! Webhook ingress load test: starts `tokentally serve` on SQLite in a temporary
-//! directory and posts signed deliveries to it over loopback.
+//! Ingress load test: starts `tokentally serve` on SQLite in a temporary directory
+//! and posts signed webhook deliveries, then CI signals with a bearer token, to it
+//! over loopback.
 //!
 //! Two runs:
 //! - saturation: N deliveries from C concurrent clients, as fast as they are answered;
@@ -46,10 +47,8 @@ fn start_server() -> Server {
         .current_dir(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", SECRET)
-        .env(
-            "TOKENTALLY_DATABASE_URL",
-            std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "sqlite://bench.db".into()),
-        )
+        .env("TOKENTALLY_DATABASE_URL", database_url())
+        .env("TOKENTALLY_API_RATE_LIMIT_PER_MINUTE", "100000000")
         .env(
             "TOKENTALLY_SQLITE_SYNCHRONOUS",
             std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
@@ -91,28 +90,46 @@ fn payload() -> Vec<u8> {
     })
 }
 
+enum Mode {
+    /// Signed `push` deliveries to `/webhooks/github`.
+    Webhook { body: Vec<u8>, signature: String },
+    /// CI signals to `/api/v1/signals` with a bearer token.
+    Signal { token: String },
+}
+
 struct Poster {
     client: reqwest::Client,
-    url: String,
-    body: Vec<u8>,
-    signature: String,
+    base: String,
+    mode: Mode,
 }
 
 impl Poster {
-    async fn post(&self, delivery: &str) -> Duration {
+    async fn post(&self, id: &str) -> Duration {
         let started = Instant::now();
-        let response = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("x-github-event", "push")
-            .header("x-github-delivery", delivery)
-            .header("x-hub-signature-256", &self.signature)
-            .body(self.body.clone())
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(response.status(), 202, "delivery {delivery} not stored");
+        let request = match &self.mode {
+            Mode::Webhook { body, signature } => self
+                .client
+                .post(format!("{}/webhooks/github", self.base))
+                .header("content-type", "application/json")
+                .header("x-github-event", "push")
+                .header("x-github-delivery", id)
+                .header("x-hub-signature-256", signature)
+                .body(body.clone()),
+            Mode::Signal { token } => self
+                .client
+                .post(format!("{}/api/v1/signals", self.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"repo":"acme/api","sha":"0123456789abcdef0123456789abcdef01234567","signal":"ci","status":"pass","key":"{id}"}}"#
+                )),
+        };
+        let response = request.send().await.expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "{id}: {}",
+            response.status()
+        );
         started.elapsed()
     }
 }
@@ -135,35 +152,18 @@ fn report(name: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
     );
 }
 
-#[tokio::main]
-async fn main() {
-    let total = env_or("BENCH_N", 20_000);
-    let concurrency = env_or("BENCH_CONCURRENCY", 32);
-    let rate = env_or("BENCH_RATE", 500);
-    let seconds = env_or("BENCH_SECONDS", 10);
-
-    let server = start_server();
-    let body = payload();
-    let poster = Arc::new(Poster {
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency as usize * 2)
-            .build()
-            .unwrap(),
-        url: format!("http://{}/webhooks/github", server.addr),
-        signature: sign(SECRET, &body),
-        body,
-    });
-    println!(
-        "payload {} bytes, database {}, SQLite synchronous={}, server pid {}",
-        poster.body.len(),
-        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "sqlite://bench.db".into()),
-        std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
-        server.child.id()
-    );
-
+/// 500/s offered (open loop), then saturation; prints both.
+async fn run_phases(
+    name: &str,
+    poster: Arc<Poster>,
+    total: u64,
+    concurrency: u64,
+    rate: u64,
+    seconds: u64,
+) {
     // Warm-up: connections, page cache, prepared statements.
     for i in 0..200 {
-        poster.post(&format!("warm-{i}")).await;
+        poster.post(&format!("{name}-warm-{i}")).await;
     }
 
     // Fixed offered rate (open loop: requests are sent on schedule, not when the last one ended).
@@ -175,16 +175,15 @@ async fn main() {
     for i in 0..count {
         ticker.tick().await;
         let poster = poster.clone();
-        tasks.push(tokio::spawn(async move {
-            poster.post(&format!("rate-{i}")).await
-        }));
+        let id = format!("{name}-rate-{i}");
+        tasks.push(tokio::spawn(async move { poster.post(&id).await }));
     }
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.push(task.await.unwrap());
     }
     report(
-        &format!("fixed rate ({rate}/s offered)"),
+        &format!("{name}: fixed rate ({rate}/s offered)"),
         latencies,
         started.elapsed(),
     );
@@ -196,6 +195,7 @@ async fn main() {
     for _ in 0..concurrency {
         let poster = poster.clone();
         let next = next.clone();
+        let name = name.to_string();
         clients.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -203,7 +203,7 @@ async fn main() {
                 if i >= total {
                     break latencies;
                 }
-                latencies.push(poster.post(&format!("sat-{i}")).await);
+                latencies.push(poster.post(&format!("{name}-sat-{i}")).await);
             }
         }));
     }
@@ -212,8 +212,68 @@ async fn main() {
         latencies.extend(client.await.unwrap());
     }
     report(
-        &format!("saturation ({concurrency} clients, after the fixed-rate run)"),
+        &format!("{name}: saturation ({concurrency} clients, after the fixed-rate run)"),
         latencies,
         started.elapsed(),
     );
+}
+
+#[tokio::main]
+async fn main() {
+    let total = env_or("BENCH_N", 20_000);
+    let concurrency = env_or("BENCH_CONCURRENCY", 32);
+    let rate = env_or("BENCH_RATE", 500);
+    let seconds = env_or("BENCH_SECONDS", 10);
+
+    let server = start_server();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize * 2)
+        .build()
+        .unwrap();
+    let base = format!("http://{}", server.addr);
+    let body = payload();
+    println!(
+        "payload {} bytes, database {}, SQLite synchronous={}, server pid {}",
+        body.len(),
+        database_url(),
+        std::env::var("BENCH_SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "normal".into()),
+        server.child.id()
+    );
+    let webhooks = Arc::new(Poster {
+        client: client.clone(),
+        base: base.clone(),
+        mode: Mode::Webhook {
+            signature: sign(SECRET, &body),
+            body,
+        },
+    });
+    run_phases("webhooks", webhooks, total, concurrency, rate, seconds).await;
+
+    let token = create_token(&server);
+    let signals = Arc::new(Poster {
+        client,
+        base,
+        mode: Mode::Signal { token },
+    });
+    run_phases("signals", signals, total, concurrency, rate, seconds).await;
+}
+
+fn database_url() -> String {
+    std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "sqlite://bench.db".into())
+}
+
+/// `tokentally token create` against the server's database, as an admin would.
+fn create_token(server: &Server) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .current_dir(server._dir.path())
+        .args(["token", "create", "--name", "bench", "--all-repos"])
+        .env("TOKENTALLY_DATABASE_URL", database_url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -10,13 +10,14 @@ use crate::attribution::commit::Attributor;
 use crate::attribution::mirror::Mirrors;
 use crate::config::Config;
 use crate::github::outcomes::CiRules;
-use crate::inbox::Inbox;
+use crate::group_commit::GroupCommit;
 use crate::jobs::handlers::HandlerContext;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::server::rate_limit::RateLimiter;
 use crate::server::{self, AppState};
 use crate::store::Store;
+use crate::store::deliveries::Inserted;
 
 pub struct App {
     pub state: AppState,
@@ -54,7 +55,35 @@ impl App {
         });
         let worker = Worker::new(ctx, metrics.clone(), config.worker.clone(), stored.clone());
         let state = AppState {
-            inbox: Inbox::start(store.clone(), stored),
+            inbox: {
+                let store = store.clone();
+                GroupCommit::start(move |batch| {
+                    let (store, stored) = (store.clone(), stored.clone());
+                    async move {
+                        let results = store
+                            .insert_deliveries(&batch)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        if results.contains(&Inserted::Stored) {
+                            // Wake the worker: there is something to process.
+                            stored.notify_one();
+                        }
+                        Ok(results)
+                    }
+                })
+            },
+            signals: {
+                let store = store.clone();
+                GroupCommit::start(move |batch| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .insert_signals(&batch)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                })
+            },
             rate_limiter: Arc::new(RateLimiter::new(config.api.rate_limit_per_minute)),
             store,
             config: Arc::new(config),

@@ -184,6 +184,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
     ("TOKENTALLY_GITHUB_TOKEN", "github.token"),
     (
+        "TOKENTALLY_API_RATE_LIMIT_PER_MINUTE",
+        "api.rate_limit_per_minute",
+    ),
+    (
         "TOKENTALLY_WORKER_POLL_INTERVAL_MS",
         "worker.poll_interval_ms",
     ),
@@ -463,6 +467,13 @@ mod tests {
         let c = Config::load(None, &env(&[("TOKENTALLY_MIRRORS_ENABLED", "false")])).unwrap();
         assert!(!c.mirrors.enabled);
         assert!(Config::load(None, &env(&[("TOKENTALLY_MIRRORS_ENABLED", "maybe")])).is_err());
+        assert_eq!(c.api.rate_limit_per_minute, 60);
+        let c = Config::load(
+            None,
+            &env(&[("TOKENTALLY_API_RATE_LIMIT_PER_MINUTE", "600")]),
+        )
+        .unwrap();
+        assert_eq!(c.api.rate_limit_per_minute, 600);
         let c = Config::load(None, &env(&[("TOKENTALLY_SQLITE_SYNCHRONOUS", "full")])).unwrap();
         assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
     }

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod github;
-pub mod inbox;
+pub mod group_commit;
 pub mod jobs;
 pub mod metrics;
 pub mod server;

@@ -221,14 +221,14 @@ async fn record_signal(
     let now = now_ms();
     let repository_id = state
         .store
-        .ensure_repository(&req.repo, now)
+        .repository_id(&req.repo, now)
         .await
         .map_err(ApiError::unavailable)?;
     // The same key with the same content is a replay; with other content, a conflict.
     let body_hash = hex::encode(Sha256::digest(&body));
     let outcome = state
-        .store
-        .insert_signal(&NewSignal {
+        .signals
+        .submit(NewSignal {
             repository_id,
             sha: req.sha.to_lowercase(),
             name: req.signal,

@@ -14,9 +14,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::config::Config;
-use crate::inbox::Inbox;
+use crate::group_commit::GroupCommit;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::deliveries::{Inserted, NewDelivery};
+use crate::store::signals::{NewSignal, SignalInsert};
 use rate_limit::RateLimiter;
 
 #[derive(Clone)]
@@ -25,7 +27,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     /// Durable intake of webhook deliveries.
-    pub inbox: Inbox,
+    pub inbox: GroupCommit<NewDelivery, Inserted>,
+    /// Durable intake of CI signals.
+    pub signals: GroupCommit<NewSignal, SignalInsert>,
     pub rate_limiter: Arc<RateLimiter>,
 }
 

@@ -97,7 +97,7 @@ async fn accept(
 
     let inserted = state
         .inbox
-        .store(NewDelivery {
+        .submit(NewDelivery {
             delivery_id: delivery_id.to_string(),
             event: event.to_string(),
             action: envelope.action,

@@ -68,6 +68,20 @@ impl Store {
         Ok(())
     }
 
+    /// The repository's id, read first and created only when missing (a read is
+    /// much cheaper than a write on SQLite's single writer).
+    pub async fn repository_id(&self, full_name: &str, now: i64) -> Result<i64> {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM repositories WHERE full_name = $1")
+                .bind(full_name)
+                .fetch_optional(self.pool())
+                .await?;
+        match found {
+            Some((id,)) => Ok(id),
+            None => self.ensure_repository(full_name, now).await,
+        }
+    }
+
     /// The repository's id, creating it if it was never heard of (a CI signal can
     /// arrive before any webhook).
     pub async fn ensure_repository(&self, full_name: &str, now: i64) -> Result<i64> {
