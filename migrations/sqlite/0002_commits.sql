@@ -7,6 +7,8 @@ CREATE TABLE commits (
     sha             TEXT    NOT NULL,
     subject         TEXT    NOT NULL,
     person          TEXT    NOT NULL,
+    credit          TEXT    NOT NULL,           -- author | co_author | committer | agent
+    merged_by       TEXT,                       -- GitHub login of whoever merged its pull request
     author_email    TEXT    NOT NULL,
     authored_at     INTEGER NOT NULL,           -- epoch milliseconds
     ai              INTEGER NOT NULL,           -- 0 | 1

@@ -24,6 +24,8 @@ pub struct CommitRecord {
     pub committer_email: String,
     /// Who is credited: the author, or the human behind an agent author.
     pub person: String,
+    /// Why `person` is credited.
+    pub credit: Credit,
     pub authored_at: String,
     pub committed_at: String,
     pub ai: bool,
@@ -51,6 +53,32 @@ pub struct CommitRecord {
     /// Each agent and where it was found.
     pub evidence: Vec<AgentUse>,
     pub warnings: Vec<String>,
+}
+
+/// Where the credit for a commit comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credit {
+    /// A human authored it.
+    Author,
+    /// An agent authored it; the human co-author is credited.
+    CoAuthor,
+    /// An agent authored it with no human co-author; the committer is credited
+    /// until the person who merged its pull request is known.
+    Committer,
+    /// Nobody but agents: the agent's address stands in until a merger is known.
+    Agent,
+}
+
+impl Credit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credit::Author => "author",
+            Credit::CoAuthor => "co_author",
+            Credit::Committer => "committer",
+            Credit::Agent => "agent",
+        }
+    }
 }
 
 /// The rules attribution applies (registry, path classes, people).
@@ -125,20 +153,19 @@ impl Attributor {
         }
         let ai = !ev.agents.is_empty() && !ev.declared_not_ai;
 
-        // An agent author is credited to the human behind it.
-        let credited_email = if self.registry.agent_for_email(&author_email).is_some() {
-            ev.humans
-                .iter()
-                .find(|h| !h.email.is_empty())
-                .map(|h| h.email.clone())
-                .or_else(|| {
-                    (self.registry.agent_for_email(&committer_email).is_none()
-                        && committer_email != "noreply@github.com")
-                        .then(|| committer_email.clone())
-                })
-                .unwrap_or_else(|| author_email.clone())
+        // An agent author is credited to the human co-author, else (once known) the
+        // person who merged the pull request, else the committer.
+        let (credited_email, credit) = if self.registry.agent_for_email(&author_email).is_some() {
+            let human = ev.humans.iter().find(|h| !h.email.is_empty());
+            let committer_is_human = self.registry.agent_for_email(&committer_email).is_none()
+                && committer_email != "noreply@github.com";
+            match human {
+                Some(h) => (h.email.clone(), Credit::CoAuthor),
+                None if committer_is_human => (committer_email.clone(), Credit::Committer),
+                None => (author_email.clone(), Credit::Agent),
+            }
         } else {
-            author_email.clone()
+            (author_email.clone(), Credit::Author)
         };
 
         let merge = commit.parent_count() > 1;
@@ -172,6 +199,7 @@ impl Attributor {
             sha: commit.id().to_string(),
             subject,
             person: self.directory.person_for_email(&credited_email),
+            credit,
             author_name,
             author_email,
             committer_email,

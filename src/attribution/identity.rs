@@ -58,6 +58,16 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// The key of the person with this GitHub login (configured name, else the login).
+    pub fn person_for_login(&self, login: &str) -> String {
+        match self.by_login.get(&login.to_lowercase()) {
+            Some(i) => self.people[*i].name.clone(),
+            None => login.to_string(),
+        }
+    }
+}
+
 /// The login in a GitHub noreply address (`12345+login@…` or `login@…`).
 pub fn github_login_from_email(email: &str) -> Option<String> {
     let local = email

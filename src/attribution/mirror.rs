@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use git2::{AutotagOption, Cred, FetchOptions, FetchPrune, Oid, RemoteCallbacks, Repository, Sort};
 
 use super::commit::{Attributor, CommitRecord, SeenCommits};
+use super::links::pull_request_number;
 use crate::config::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +52,9 @@ pub struct KnownState {
 #[derive(Debug, Default)]
 pub struct SyncOutcome {
     pub default_head: Option<String>,
-    /// New commits on the default branch, oldest first.
-    pub landed: Vec<CommitRecord>,
+    /// New commits on the default branch, oldest first, with the pull request that
+    /// brought each in (from its `(#N)` subject or a `Merge pull request #N` merge).
+    pub landed: Vec<(Option<i64>, CommitRecord)>,
     /// Commits stored before (from a pull request) that are now on the default branch.
     pub now_landed: Vec<String>,
     /// New commits of pull requests, with the pull-request number.
@@ -173,15 +175,22 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
     {
         walk.hide(tip).map_err(git)?;
     }
-    for oid in walk {
-        let commit = repo.find_commit(oid.map_err(git)?).map_err(git)?;
+    let new_on_default: Vec<Oid> = walk.collect::<Result<_, _>>().map_err(git)?;
+    let pull_requests = merged_pull_requests(&repo, &new_on_default).map_err(git)?;
+    for oid in new_on_default {
+        let commit = repo.find_commit(oid).map_err(git)?;
         let sha = commit.id().to_string();
         match known.commits.get(&sha) {
             Some(true) => {}
             Some(false) => outcome.now_landed.push(sha),
-            None => outcome
-                .landed
-                .push(attributor.attribute(&repo, &commit, true, &seen)),
+            None => {
+                let record = attributor.attribute(&repo, &commit, true, &seen);
+                let number = pull_requests
+                    .get(&oid)
+                    .copied()
+                    .or_else(|| pull_request_number(&record.subject).map(|n| n as i64));
+                outcome.landed.push((number, record));
+            }
         }
         seen.remember(
             commit.id(),
@@ -230,6 +239,34 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         }
     }
     Ok(outcome)
+}
+
+/// For each `Merge pull request #N` merge among `commits`: the commits it brought
+/// in (reachable from its second parent, not from its first) belong to PR N.
+fn merged_pull_requests(
+    repo: &Repository,
+    commits: &[Oid],
+) -> Result<HashMap<Oid, i64>, git2::Error> {
+    let mut numbers = HashMap::new();
+    for oid in commits {
+        let merge = repo.find_commit(*oid)?;
+        if merge.parent_count() < 2 {
+            continue;
+        }
+        let subject =
+            String::from_utf8_lossy(merge.summary_bytes().unwrap_or_default()).to_string();
+        let Some(number) = pull_request_number(&subject).map(|n| n as i64) else {
+            continue;
+        };
+        numbers.insert(*oid, number);
+        let mut walk = repo.revwalk()?;
+        walk.push(merge.parent_id(1)?)?;
+        walk.hide(merge.parent_id(0)?)?;
+        for brought in walk {
+            numbers.entry(brought?).or_insert(number);
+        }
+    }
+    Ok(numbers)
 }
 
 enum OpenError {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use crate::attribution::commit::Attributor;
-use crate::attribution::links::pull_request_number;
 use crate::attribution::mirror::{self, KnownState, Mirrors};
 use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
@@ -82,11 +81,42 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
             ) =>
         {
             let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
-            sync_repository(ctx, &pr.repository, head).await?
+            sync_repository(ctx, &pr.repository, head).await?;
+            if pr.action == "closed" && pr.pull_request.merged {
+                record_merge(ctx, pr, now).await?;
+            }
         }
         _ => {}
     }
     Ok(Handled::Processed)
+}
+
+/// A merged pull request: who merged it is credited for its agent-only commits.
+async fn record_merge(
+    ctx: &HandlerContext,
+    pr: &crate::github::events::PullRequestEvent,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let Some(merger) = &pr.pull_request.merged_by else {
+        return Ok(());
+    };
+    let repository_id = ctx
+        .store
+        .ensure_repository(&pr.repository.full_name, now)
+        .await?;
+    let person = ctx.attributor.directory.person_for_login(&merger.login);
+    ctx.store
+        .ensure_person(&person, &merger.login, "", now)
+        .await?;
+    ctx.store
+        .record_merge(
+            repository_id,
+            pr.number,
+            pr.pull_request.merge_commit_sha.as_deref(),
+            &person,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Stores a CI or deploy result. Re-runs are numbered so "green on the first run"
@@ -212,6 +242,7 @@ async fn sync_repository(
     let everyone = outcome
         .landed
         .iter()
+        .map(|(_, record)| record)
         .chain(outcome.pull_requests.iter().map(|(_, record)| record));
     for record in everyone {
         // An agent author's name and email are the agent's, not the credited human's.
@@ -225,8 +256,8 @@ async fn sync_repository(
             .ensure_person(&record.person, name, email, now)
             .await?;
     }
-    for record in &outcome.landed {
-        let pr = pull_request_number(&record.subject).map(|n| n as i64);
+    for (pr, record) in &outcome.landed {
+        let pr = *pr;
         ctx.store
             .upsert_commit(stored.id, record, true, pr, now)
             .await?;

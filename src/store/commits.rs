@@ -9,6 +9,7 @@ pub struct StoredCommit {
     pub sha: String,
     pub subject: String,
     pub person: String,
+    pub merged_by: Option<String>,
     pub ai: i64,
     pub agents: String,
     pub kind: String,
@@ -36,8 +37,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
                  agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
-                 landed, landed_at, pull_request, first_seen_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                 landed, landed_at, pull_request, first_seen_at, credit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT (repository_id, sha) DO UPDATE SET
                  landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
                  landed_at = COALESCE(commits.landed_at, excluded.landed_at),
@@ -63,6 +64,30 @@ impl Store {
         .bind(landed.then_some(now))
         .bind(pull_request)
         .bind(now)
+        .bind(record.credit.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records who merged pull request `number` (landed as `merge_sha`): its commits
+    /// that had no human to credit (agent author, no human co-author) go to the merger.
+    pub async fn record_merge(
+        &self,
+        repository_id: i64,
+        number: i64,
+        merge_sha: Option<&str>,
+        merged_by: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE commits SET merged_by = $1,
+                 person = CASE WHEN credit IN ('committer', 'agent') THEN $1 ELSE person END
+             WHERE repository_id = $2 AND (pull_request = $3 OR sha = $4)",
+        )
+        .bind(merged_by)
+        .bind(repository_id)
+        .bind(number)
+        .bind(merge_sha)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -128,7 +153,7 @@ impl Store {
     /// Every stored commit of a repository, oldest first.
     pub async fn commits(&self, full_name: &str) -> Result<Vec<StoredCommit>> {
         let rows = sqlx::query_as(
-            "SELECT c.sha, c.subject, c.person, c.ai, c.agents, c.kind, c.landed, c.pull_request,
+            "SELECT c.sha, c.subject, c.person, c.merged_by, c.ai, c.agents, c.kind, c.landed, c.pull_request,
                     c.merge, c.record
              FROM commits c JOIN repositories r ON r.id = c.repository_id
              WHERE r.full_name = $1 ORDER BY c.authored_at, c.id",

@@ -370,3 +370,76 @@ async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
     );
 }
 db_test!(landed_reverts_and_fixes_become_signals);
+
+async fn the_merger_is_credited_for_agent_only_commits(db: &TestDb) {
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    let app = support::app_with(config).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    work.write("base.rs", lines("base", 3));
+    work.commit("chore: base");
+    work.git(&["push", "-q", "origin", "main"]);
+
+    work.git(&["checkout", "-q", "-b", "copilot/fix"]);
+    work.write("bot.rs", lines("bot", 4));
+    let agent_only = work.commit_as(
+        ("Copilot", "198982749+Copilot@users.noreply.github.com"),
+        "Fix the parser",
+    );
+    work.write("bot2.rs", lines("bot2", 4));
+    let with_human = work.commit_as(
+        ("Copilot", "198982749+Copilot@users.noreply.github.com"),
+        "Add tests\n\nCo-authored-by: octocat <583231+octocat@users.noreply.github.com>",
+    );
+    work.git(&["push", "-q", "origin", "copilot/fix"]);
+    remote.git(&["update-ref", "refs/pull/9/head", &with_human]);
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge pull request #9 from acme/copilot/fix",
+        "copilot/fix",
+    ]);
+    let merge = work.head();
+    work.git(&["push", "-q", "origin", "main"]);
+
+    let closed = serde_json::json!({
+        "action": "closed", "number": 9,
+        "pull_request": {
+            "number": 9, "state": "closed", "merged": true, "merge_commit_sha": merge,
+            "merged_by": { "login": "maintainer" },
+            "head": { "ref": "copilot/fix", "sha": with_human },
+            "base": { "ref": "main", "sha": ZERO },
+        },
+        "repository": repository(&remote),
+    });
+    deliver(&app, "pull_request", "merged-9", closed.to_string()).await;
+
+    let commits = store(&app).commits("acme/api").await.unwrap();
+    let get = |sha: &str| commits.iter().find(|c| c.sha == sha).unwrap();
+    assert_eq!(
+        get(&agent_only).person,
+        "maintainer",
+        "no human co-author: the merger"
+    );
+    assert_eq!(get(&agent_only).merged_by.as_deref(), Some("maintainer"));
+    assert_eq!(
+        get(&with_human).person,
+        "octocat",
+        "the human co-author keeps the credit"
+    );
+    assert_eq!(get(&agent_only).landed, 1);
+    assert!(
+        store(&app)
+            .people()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.key == "maintainer")
+    );
+}
+db_test!(the_merger_is_credited_for_agent_only_commits);
