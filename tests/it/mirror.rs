@@ -443,3 +443,61 @@ async fn the_merger_is_credited_for_agent_only_commits(db: &TestDb) {
     );
 }
 db_test!(the_merger_is_credited_for_agent_only_commits);
+
+async fn a_signal_for_an_unknown_commit_is_found_once_it_lands(db: &TestDb) {
+    use axum::body::Body;
+    use axum::http::Request;
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    let app = support::app_with(config).await;
+    let token = tokentally::api_token::generate();
+    let scope = vec!["acme/api".to_string()];
+    store(&app)
+        .create_token(
+            "ci",
+            &tokentally::api_token::hash(&token),
+            &scope,
+            tokentally::clock::now_ms(),
+        )
+        .await
+        .unwrap();
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    work.write("a.rs", lines("a", 3));
+    let sha = work.commit("feat: a\n\nAI-Assisted: claude-code");
+
+    // CI reports before the push reaches tokentally, by abbreviated sha.
+    let body = format!(
+        r#"{{"repo":"acme/api","sha":"{}","signal":"ci","status":"pass"}}"#,
+        &sha[..9]
+    );
+    let request = Request::post("/api/v1/signals")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(send(&app, request).await.status, StatusCode::CREATED);
+    assert!(store(&app).commits("acme/api").await.unwrap().is_empty());
+
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "late-push",
+        push_event(&remote, "refs/heads/main", &sha, false),
+    )
+    .await;
+    let commits = store(&app).commits("acme/api").await.unwrap();
+    assert_eq!(
+        (commits[0].sha.as_str(), commits[0].landed),
+        (sha.as_str(), 1)
+    );
+    let request = Request::get(format!("/api/v1/commits/acme/api/{sha}/signals"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.json["signals"][0]["signal"], "ci", "{}", reply.text);
+    assert_eq!(reply.json["signals"][0]["sha"], &sha[..9]);
+}
+db_test!(a_signal_for_an_unknown_commit_is_found_once_it_lands);
