@@ -88,6 +88,21 @@ async fn stored(app: &tokentally::app::App) -> HashMap<String, (bool, Option<i64
         .collect()
 }
 
+fn mirrors_on(db: &TestDb) -> tokentally::config::Config {
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true;
+    config
+}
+
+/// The service with mirrors on, a bare "GitHub" remote, and a work tree pushing to it.
+async fn mirrored(db: &TestDb) -> (tokentally::app::App, Remote, TestRepo) {
+    let app = support::app_with(mirrors_on(db)).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    (app, remote, work)
+}
+
 async fn deliver(app: &tokentally::app::App, event: &str, id: &str, body: String) {
     let reply = send(app, webhook(event, id, body)).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
@@ -97,12 +112,7 @@ async fn deliver(app: &tokentally::app::App, event: &str, id: &str, body: String
 }
 
 async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    let app = support::app_with(config).await;
-    let remote = Remote::new();
-    let work = TestRepo::new();
-    work.git(&["remote", "add", "origin", &remote.url()]);
+    let (app, remote, work) = mirrored(db).await;
 
     // Two commits pushed to the default branch.
     work.write("src/a.rs", lines("a", 5));
@@ -224,9 +234,7 @@ async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
 db_test!(mirror_stores_each_commit_once_with_its_landed_state);
 
 async fn an_unreachable_remote_is_retried(db: &TestDb) {
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    let app = support::app_with(config).await;
+    let app = support::app_with(mirrors_on(db)).await;
     let missing = db.data_dir().join("no-such-remote");
     let body = serde_json::json!({
         "ref": "refs/heads/main", "before": ZERO, "after": ZERO, "commits": [],
@@ -249,8 +257,7 @@ db_test!(an_unreachable_remote_is_retried);
 async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     use tokentally::attribution::identity::PersonConfig;
     use tokentally::store::people::PersonRow;
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
+    let mut config = mirrors_on(db);
     config.people = vec![PersonConfig {
         name: "alice".into(),
         emails: vec!["Alice@Example.com".into()],
@@ -321,12 +328,7 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
 db_test!(people_come_from_configuration_and_from_commits);
 
 async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    let app = support::app_with(config).await;
-    let remote = Remote::new();
-    let work = TestRepo::new();
-    work.git(&["remote", "add", "origin", &remote.url()]);
+    let (app, remote, work) = mirrored(db).await;
     work.write("x.rs", lines("x", 4));
     let x = work.commit("feat: x\n\nCo-Authored-By: Claude <noreply@anthropic.com>");
     work.git(&["revert", "--no-edit", &x]);
@@ -372,12 +374,7 @@ async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
 db_test!(landed_reverts_and_fixes_become_signals);
 
 async fn the_merger_is_credited_for_agent_only_commits(db: &TestDb) {
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    let app = support::app_with(config).await;
-    let remote = Remote::new();
-    let work = TestRepo::new();
-    work.git(&["remote", "add", "origin", &remote.url()]);
+    let (app, remote, work) = mirrored(db).await;
     work.write("base.rs", lines("base", 3));
     work.commit("chore: base");
     work.git(&["push", "-q", "origin", "main"]);
@@ -447,9 +444,7 @@ db_test!(the_merger_is_credited_for_agent_only_commits);
 async fn a_signal_for_an_unknown_commit_is_found_once_it_lands(db: &TestDb) {
     use axum::body::Body;
     use axum::http::Request;
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    let app = support::app_with(config).await;
+    let app = support::app_with(mirrors_on(db)).await;
     let token = tokentally::api_token::generate();
     let scope = vec!["acme/api".to_string()];
     store(&app)
