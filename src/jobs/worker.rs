@@ -107,8 +107,35 @@ impl Worker {
         else {
             return Ok(Step::Idle);
         };
-        let outcome = process(&self.ctx, &delivery).await;
+        let outcome = self.process_keeping_lease(&delivery).await;
         self.record(&delivery, outcome).await
+    }
+
+    /// Processes the delivery, extending the lease every third of its length so a
+    /// slow handler (a first clone of a large repository) is not taken over by
+    /// another worker while it still runs.
+    async fn process_keeping_lease(
+        &self,
+        delivery: &ClaimedDelivery,
+    ) -> Result<Handled, HandlerError> {
+        let lease_ms = self.config.lease_seconds * 1000;
+        let mut renew = tokio::time::interval(Duration::from_millis((lease_ms / 3).max(1)));
+        renew.tick().await; // the first tick is immediate
+        let work = process(&self.ctx, delivery);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                _ = renew.tick() => {
+                    let until = now_ms() + lease_ms as i64;
+                    match self.ctx.store.extend_lease(delivery.id, &self.owner, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(delivery = %delivery.delivery_id, "lease lost while processing"),
+                        Err(err) => tracing::warn!(delivery = %delivery.delivery_id, error = %err, "cannot extend the lease"),
+                    }
+                }
+            }
+        }
     }
 
     async fn record(

@@ -160,6 +160,21 @@ impl Store {
         }))
     }
 
+    /// Pushes the lease of a delivery `owner` is still processing out to `until`.
+    /// Returns false when `owner` no longer holds it.
+    pub async fn extend_lease(&self, id: i64, owner: &str, until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $1
+             WHERE id = $2 AND lease_owner = $3 AND state = 'processing'",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records the final state. Returns false when `owner` no longer holds the lease
     /// (it ran out and another worker took the delivery over); nothing is written then.
     pub async fn finish_delivery(

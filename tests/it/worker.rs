@@ -268,3 +268,33 @@ async fn running_service_processes_deliveries_as_they_arrive(db: &TestDb) {
     running.await.unwrap().unwrap();
 }
 db_test!(running_service_processes_deliveries_as_they_arrive);
+
+async fn a_renewed_lease_is_not_taken_over(db: &TestDb) {
+    let app = support::app(db).await;
+    send(&app, webhook("push", "slow", push_body("acme/api", "a"))).await;
+    let claimed = store(&app)
+        .claim_delivery("slow-worker", now_ms(), now_ms() + 200)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store(&app)
+            .extend_lease(claimed.id, "slow-worker", now_ms() + 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store(&app)
+            .extend_lease(claimed.id, "someone-else", now_ms() + 60_000)
+            .await
+            .unwrap(),
+        "only the holder renews"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.worker.step().await.unwrap(),
+        Step::Idle,
+        "the original lease has run out, the renewed one has not"
+    );
+}
+db_test!(a_renewed_lease_is_not_taken_over);
