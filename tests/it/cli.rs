@@ -59,17 +59,22 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// `serve` in `dir` with no configuration at all, as on a fresh machine.
+fn serve_unconfigured(dir: &std::path::Path) -> Child {
+    tokentally()
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_writes_a_private_config_serves_and_stops_on_sigterm() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokentally()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_unconfigured(dir.path());
     let mut log = Vec::new();
     let addr = wait_listening(&mut child, &mut log);
 
@@ -122,12 +127,7 @@ async fn first_run_writes_a_private_config_serves_and_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 
     // A second run reuses the file instead of writing a new secret.
-    let mut child = tokentally()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_unconfigured(dir.path());
     let mut log = Vec::new();
     wait_listening(&mut child, &mut log);
     assert!(terminate(&mut child).success());
