@@ -11,9 +11,12 @@ use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::github::outcomes::{self, CiRules, Outcome};
-use crate::store::Store;
 use crate::store::repositories::RepositoryUpdate;
 use crate::store::signals::NewSignal;
+use crate::store::{Store, StoreTx};
+
+/// Rows written per transaction when a sync stores what it found.
+const SYNC_CHUNK: usize = 250;
 
 /// What handlers work with.
 pub struct HandlerContext {
@@ -155,7 +158,7 @@ async fn record_outcome(store: &Store, o: &Outcome, now: i64) -> Result<(), Hand
 /// Signals a landed commit implies for others: `reverted` on each commit it
 /// reverts, `fixed_later` on each commit its `Fixes:` names.
 async fn record_links(
-    store: &Store,
+    tx: &mut StoreTx,
     repository_id: i64,
     record: &crate::attribution::commit::CommitRecord,
     now: i64,
@@ -166,23 +169,22 @@ async fn record_links(
         .map(|target| ("reverted", target))
         .chain(record.fixes.iter().map(|target| ("fixed_later", target)));
     for (name, target) in links {
-        store
-            .insert_signal(&NewSignal {
-                repository_id,
-                sha: target.clone(),
-                name: name.to_string(),
-                status: "fail".to_string(),
-                value: None,
-                url: None,
-                source: "git".to_string(),
-                context: Some(record.sha.clone()),
-                attempt: None,
-                idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
-                body_hash: None,
-                occurred_at: now,
-                received_at: now,
-            })
-            .await?;
+        tx.insert_signal(&NewSignal {
+            repository_id,
+            sha: target.clone(),
+            name: name.to_string(),
+            status: "fail".to_string(),
+            value: None,
+            url: None,
+            source: "git".to_string(),
+            context: Some(record.sha.clone()),
+            attempt: None,
+            idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
+            body_hash: None,
+            occurred_at: now,
+            received_at: now,
+        })
+        .await?;
     }
     Ok(())
 }
@@ -239,38 +241,42 @@ async fn sync_repository(
         .map_err(|e| HandlerError::Transient(e.into()))?;
 
     let now = now_ms();
-    let everyone = outcome
+    // Landed commits, then pull-request previews, in transactions of a few hundred
+    // rows: a first sync of a long history is one disk sync per chunk, not per row,
+    // and the single SQLite writer is shared with ingress between chunks.
+    let landed = outcome
         .landed
         .iter()
-        .map(|(_, record)| record)
-        .chain(outcome.pull_requests.iter().map(|(_, record)| record));
-    for record in everyone {
-        // An agent author's name and email are the agent's, not the credited human's.
-        let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
-        let (name, email) = if agent_author {
-            ("", "")
-        } else {
-            (record.author_name.as_str(), record.author_email.as_str())
-        };
-        ctx.store
-            .ensure_person(&record.person, name, email, now)
-            .await?;
+        .map(|(pr, record)| (true, *pr, record));
+    let previews = outcome
+        .pull_requests
+        .iter()
+        .map(|(number, record)| (false, Some(*number), record));
+    let all: Vec<_> = landed.chain(previews).collect();
+    for chunk in all.chunks(SYNC_CHUNK) {
+        let mut tx = ctx.store.begin().await?;
+        for (landed, pr, record) in chunk {
+            // An agent author's name and email are the agent's, not the credited human's.
+            let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
+            let (name, email) = if agent_author {
+                ("", "")
+            } else {
+                (record.author_name.as_str(), record.author_email.as_str())
+            };
+            tx.ensure_person(&record.person, name, email, now).await?;
+            tx.upsert_commit(stored.id, record, *landed, *pr, now)
+                .await?;
+            if *landed {
+                record_links(&mut tx, stored.id, record, now).await?;
+            }
+        }
+        tx.commit().await?;
     }
-    for (pr, record) in &outcome.landed {
-        let pr = *pr;
-        ctx.store
-            .upsert_commit(stored.id, record, true, pr, now)
-            .await?;
-        record_links(&ctx.store, stored.id, record, now).await?;
-    }
+    let mut tx = ctx.store.begin().await?;
     for sha in &outcome.now_landed {
-        ctx.store.mark_landed(stored.id, sha, now).await?;
+        tx.mark_landed(stored.id, sha, now).await?;
     }
-    for (number, record) in &outcome.pull_requests {
-        ctx.store
-            .upsert_commit(stored.id, record, false, Some(*number), now)
-            .await?;
-    }
+    tx.commit().await?;
     // Only after everything above is stored: a crash before this re-walks, idempotently.
     if let Some(head) = &outcome.default_head {
         ctx.store.set_landed_tip(stored.id, head).await?;

@@ -1,6 +1,8 @@
 //! Attributed commits, landed or not.
 
-use super::{Result, Store};
+use sqlx::AnyConnection;
+
+use super::{Result, Store, StoreTx};
 use crate::attribution::commit::CommitRecord;
 
 /// A stored commit, as tests and later stages read it.
@@ -30,44 +32,8 @@ impl Store {
         pull_request: Option<i64>,
         now: i64,
     ) -> Result<()> {
-        let authored_at = chrono::DateTime::parse_from_rfc3339(&record.authored_at)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(0);
-        let json = |v: &Vec<String>| serde_json::to_string(v).expect("strings serialise");
-        sqlx::query(
-            "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
-                 agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
-                 landed, landed_at, pull_request, first_seen_at, credit)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-             ON CONFLICT (repository_id, sha) DO UPDATE SET
-                 landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
-                 landed_at = COALESCE(commits.landed_at, excluded.landed_at),
-                 pull_request = COALESCE(commits.pull_request, excluded.pull_request)",
-        )
-        .bind(repository_id)
-        .bind(&record.sha)
-        .bind(&record.subject)
-        .bind(&record.person)
-        .bind(&record.author_email)
-        .bind(authored_at)
-        .bind(i64::from(record.ai))
-        .bind(json(&record.agents))
-        .bind(&record.model)
-        .bind(record.kind.as_str())
-        .bind(record.kind_source.as_str())
-        .bind(record.usage_tokens.map(|n| n as i64))
-        .bind(record.changed_lines as i64)
-        .bind(&record.patch_id)
-        .bind(i64::from(record.merge))
-        .bind(serde_json::to_string(record).expect("records serialise"))
-        .bind(i64::from(landed))
-        .bind(landed.then_some(now))
-        .bind(pull_request)
-        .bind(now)
-        .bind(record.credit.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        upsert_commit(&mut conn, repository_id, record, landed, pull_request, now).await
     }
 
     /// Records who merged pull request `number` (landed as `merge_sha`): its commits
@@ -95,16 +61,8 @@ impl Store {
 
     /// Marks commits already stored (from a pull request) as landed.
     pub async fn mark_landed(&self, repository_id: i64, sha: &str, now: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE commits SET landed = 1, landed_at = COALESCE(landed_at, $1)
-             WHERE repository_id = $2 AND sha = $3",
-        )
-        .bind(now)
-        .bind(repository_id)
-        .bind(sha)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        mark_landed(&mut conn, repository_id, sha, now).await
     }
 
     /// sha → landed, for every commit stored for the repository.
@@ -162,5 +120,97 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows)
+    }
+}
+
+/// See [`Store::upsert_commit`].
+async fn upsert_commit(
+    conn: &mut AnyConnection,
+    repository_id: i64,
+    record: &CommitRecord,
+    landed: bool,
+    pull_request: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let authored_at = chrono::DateTime::parse_from_rfc3339(&record.authored_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0);
+    let json = |v: &Vec<String>| serde_json::to_string(v).expect("strings serialise");
+    sqlx::query(
+        "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
+             agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
+             landed, landed_at, pull_request, first_seen_at, credit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         ON CONFLICT (repository_id, sha) DO UPDATE SET
+             landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
+             landed_at = COALESCE(commits.landed_at, excluded.landed_at),
+             pull_request = COALESCE(commits.pull_request, excluded.pull_request)",
+    )
+    .bind(repository_id)
+    .bind(&record.sha)
+    .bind(&record.subject)
+    .bind(&record.person)
+    .bind(&record.author_email)
+    .bind(authored_at)
+    .bind(i64::from(record.ai))
+    .bind(json(&record.agents))
+    .bind(&record.model)
+    .bind(record.kind.as_str())
+    .bind(record.kind_source.as_str())
+    .bind(record.usage_tokens.map(|n| n as i64))
+    .bind(record.changed_lines as i64)
+    .bind(&record.patch_id)
+    .bind(i64::from(record.merge))
+    .bind(serde_json::to_string(record).expect("records serialise"))
+    .bind(i64::from(landed))
+    .bind(landed.then_some(now))
+    .bind(pull_request)
+    .bind(now)
+    .bind(record.credit.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_landed(
+    conn: &mut AnyConnection,
+    repository_id: i64,
+    sha: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE commits SET landed = 1, landed_at = COALESCE(landed_at, $1)
+         WHERE repository_id = $2 AND sha = $3",
+    )
+    .bind(now)
+    .bind(repository_id)
+    .bind(sha)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl StoreTx {
+    pub async fn upsert_commit(
+        &mut self,
+        repository_id: i64,
+        record: &CommitRecord,
+        landed: bool,
+        pull_request: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        upsert_commit(
+            self.conn(),
+            repository_id,
+            record,
+            landed,
+            pull_request,
+            now,
+        )
+        .await
+    }
+
+    pub async fn mark_landed(&mut self, repository_id: i64, sha: &str, now: i64) -> Result<()> {
+        mark_landed(self.conn(), repository_id, sha, now).await
     }
 }

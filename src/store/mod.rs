@@ -141,6 +141,29 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Starts a transaction: what is written through it lands together, in one commit.
+    pub async fn begin(&self) -> Result<StoreTx> {
+        Ok(StoreTx {
+            tx: self.pool.begin().await?,
+        })
+    }
+}
+
+/// Writes that commit together (one disk sync for many rows).
+pub struct StoreTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// Copies the SQLite write-ahead log into the database file every half second from

@@ -1,6 +1,8 @@
 //! People and the identities (emails) they are known by.
 
-use super::{Result, Store};
+use sqlx::AnyConnection;
+
+use super::{Result, Store, StoreTx};
 use crate::attribution::identity::PersonConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,44 +60,13 @@ impl Store {
         email: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO people (person_key, display_name, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (person_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(if display_name.is_empty() {
-            key
-        } else {
-            display_name
-        })
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        if !email.is_empty() {
-            self.link_email(key, email, false, now).await?;
-        }
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        ensure_person(&mut conn, key, display_name, email, now).await
     }
 
-    /// Records that `email` belongs to the person `key`; `reassign` moves it from
-    /// another person (configuration wins over what was inferred).
     async fn link_email(&self, key: &str, email: &str, reassign: bool, now: i64) -> Result<()> {
-        let sql = if reassign {
-            "INSERT INTO identities (person_id, kind, value, created_at)
-             SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
-             ON CONFLICT (kind, value) DO UPDATE SET person_id = excluded.person_id"
-        } else {
-            "INSERT INTO identities (person_id, kind, value, created_at)
-             SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
-             ON CONFLICT (kind, value) DO NOTHING"
-        };
-        sqlx::query(sql)
-            .bind(key)
-            .bind(email.trim().to_lowercase())
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        link_email(&mut conn, key, email, reassign, now).await
     }
 
     /// Everyone, by key, with their emails.
@@ -125,4 +96,70 @@ impl Store {
         }
         Ok(people)
     }
+}
+
+impl StoreTx {
+    /// See [`Store::ensure_person`].
+    pub async fn ensure_person(
+        &mut self,
+        key: &str,
+        display_name: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<()> {
+        ensure_person(self.conn(), key, display_name, email, now).await
+    }
+}
+
+async fn ensure_person(
+    conn: &mut AnyConnection,
+    key: &str,
+    display_name: &str,
+    email: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO people (person_key, display_name, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (person_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(if display_name.is_empty() {
+        key
+    } else {
+        display_name
+    })
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if !email.is_empty() {
+        link_email(conn, key, email, false, now).await?;
+    }
+    Ok(())
+}
+
+/// Records that `email` belongs to the person `key`; `reassign` moves it from
+/// another person (configuration wins over what was inferred).
+async fn link_email(
+    conn: &mut AnyConnection,
+    key: &str,
+    email: &str,
+    reassign: bool,
+    now: i64,
+) -> Result<()> {
+    let sql = if reassign {
+        "INSERT INTO identities (person_id, kind, value, created_at)
+         SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
+         ON CONFLICT (kind, value) DO UPDATE SET person_id = excluded.person_id"
+    } else {
+        "INSERT INTO identities (person_id, kind, value, created_at)
+         SELECT id, 'email', $2, $3 FROM people WHERE person_key = $1
+         ON CONFLICT (kind, value) DO NOTHING"
+    };
+    sqlx::query(sql)
+        .bind(key)
+        .bind(email.trim().to_lowercase())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

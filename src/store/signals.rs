@@ -1,6 +1,8 @@
 //! Outcome signals reported for commits.
 
-use super::{Result, Store};
+use sqlx::AnyConnection;
+
+use super::{Result, Store, StoreTx};
 
 /// A signal to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,50 +58,10 @@ impl Store {
 
     /// Stores signals in one transaction; one result per signal, in order.
     pub async fn insert_signals(&self, batch: &[NewSignal]) -> Result<Vec<SignalInsert>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let mut results = Vec::with_capacity(batch.len());
         for s in batch {
-            let created: Option<SignalRow> = sqlx::query_as(
-                "INSERT INTO signals (repository_id, sha, name, status, value, url, source, context,
-                     attempt, idempotency_key, body_hash, occurred_at, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT (repository_id, idempotency_key) DO NOTHING
-                 RETURNING id, sha, name, status, value, url, source, context, attempt,
-                     idempotency_key, body_hash, occurred_at, received_at",
-            )
-            .bind(s.repository_id)
-            .bind(&s.sha)
-            .bind(&s.name)
-            .bind(&s.status)
-            .bind(s.value)
-            .bind(&s.url)
-            .bind(&s.source)
-            .bind(&s.context)
-            .bind(s.attempt)
-            .bind(&s.idempotency_key)
-            .bind(&s.body_hash)
-            .bind(s.occurred_at)
-            .bind(s.received_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = created {
-                results.push(SignalInsert::Created(row));
-                continue;
-            }
-            let existing: SignalRow = sqlx::query_as(
-                "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
-                     body_hash, occurred_at, received_at
-                 FROM signals WHERE repository_id = $1 AND idempotency_key = $2",
-            )
-            .bind(s.repository_id)
-            .bind(&s.idempotency_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            results.push(if existing.body_hash == s.body_hash {
-                SignalInsert::Replayed(existing)
-            } else {
-                SignalInsert::Conflict(existing)
-            });
+            results.push(tx.insert_signal(s).await?);
         }
         tx.commit().await?;
         Ok(results)
@@ -153,4 +115,54 @@ impl Store {
             .await?;
         Ok(n)
     }
+}
+
+impl StoreTx {
+    /// See [`Store::insert_signal`].
+    pub async fn insert_signal(&mut self, s: &NewSignal) -> Result<SignalInsert> {
+        insert_signal(self.conn(), s).await
+    }
+}
+
+async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<SignalInsert> {
+    let created: Option<SignalRow> = sqlx::query_as(
+        "INSERT INTO signals (repository_id, sha, name, status, value, url, source, context,
+             attempt, idempotency_key, body_hash, occurred_at, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (repository_id, idempotency_key) DO NOTHING
+         RETURNING id, sha, name, status, value, url, source, context, attempt,
+             idempotency_key, body_hash, occurred_at, received_at",
+    )
+    .bind(s.repository_id)
+    .bind(&s.sha)
+    .bind(&s.name)
+    .bind(&s.status)
+    .bind(s.value)
+    .bind(&s.url)
+    .bind(&s.source)
+    .bind(&s.context)
+    .bind(s.attempt)
+    .bind(&s.idempotency_key)
+    .bind(&s.body_hash)
+    .bind(s.occurred_at)
+    .bind(s.received_at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = created {
+        return Ok(SignalInsert::Created(row));
+    }
+    let existing: SignalRow = sqlx::query_as(
+        "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
+             body_hash, occurred_at, received_at
+         FROM signals WHERE repository_id = $1 AND idempotency_key = $2",
+    )
+    .bind(s.repository_id)
+    .bind(&s.idempotency_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if existing.body_hash == s.body_hash {
+        SignalInsert::Replayed(existing)
+    } else {
+        SignalInsert::Conflict(existing)
+    })
 }
