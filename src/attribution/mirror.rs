@@ -59,6 +59,8 @@ pub struct SyncOutcome {
     pub now_landed: Vec<String>,
     /// New commits of pull requests, with the pull-request number.
     pub pull_requests: Vec<(i64, CommitRecord)>,
+    /// How long the fetch took (the rest of the sync is walking and attributing).
+    pub fetch_time: std::time::Duration,
 }
 
 impl Mirrors {
@@ -142,12 +144,17 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         },
         OpenError::Git(e) => git(e),
     })?;
+    let started = std::time::Instant::now();
     fetch(&repo, url, token).map_err(|e| MirrorError::Fetch {
         name: full_name.to_string(),
         message: e.message().to_string(),
     })?;
+    let fetch_time = started.elapsed();
 
-    let mut outcome = SyncOutcome::default();
+    let mut outcome = SyncOutcome {
+        fetch_time,
+        ..SyncOutcome::default()
+    };
     let head = match repo.find_reference(&format!("refs/heads/{default_branch}")) {
         Ok(reference) => reference.peel_to_commit().map_err(git)?.id(),
         // An empty repository, or the default branch is not pushed yet.

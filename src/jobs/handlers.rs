@@ -235,11 +235,13 @@ async fn sync_repository(
         pr_heads,
     };
     let attributor = ctx.attributor.clone();
+    let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || mirror::sync(&request, &attributor))
         .await
         .map_err(|e| HandlerError::Transient(anyhow::anyhow!("mirror task failed: {e}")))?
         .map_err(|e| HandlerError::Transient(e.into()))?;
 
+    let synced = started.elapsed();
     let now = now_ms();
     // Landed commits, then pull-request previews, in transactions of a few hundred
     // rows: a first sync of a long history is one disk sync per chunk, not per row,
@@ -285,6 +287,9 @@ async fn sync_repository(
         repository = %repo.full_name,
         landed = outcome.landed.len() + outcome.now_landed.len(),
         pull_request_commits = outcome.pull_requests.len(),
+        fetch_ms = outcome.fetch_time.as_millis() as u64,
+        attribute_ms = synced.saturating_sub(outcome.fetch_time).as_millis() as u64,
+        store_ms = started.elapsed().saturating_sub(synced).as_millis() as u64,
         "mirror synced"
     );
     Ok(())
