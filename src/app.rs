@@ -45,6 +45,7 @@ impl App {
         let stored = Arc::new(Notify::new());
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
+            metrics: metrics.clone(),
             ci_rules: CiRules::new(&config.signals.ci)
                 .expect("CI globs are checked when the configuration loads"),
             mirrors: config

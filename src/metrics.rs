@@ -20,6 +20,12 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabels {
+    source: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
     route: String,
@@ -40,6 +46,9 @@ pub struct Metrics {
     inbox_processed: Family<OutcomeLabel, Counter>,
     inbox_pending: Gauge,
     request_duration: Family<RequestLabels, Histogram>,
+    signals: Family<SignalLabels, Counter>,
+    mirror_syncs: Family<OutcomeLabel, Counter>,
+    mirror_sync_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -77,12 +86,34 @@ impl Metrics {
             "HTTP request latency by route and status",
             request_duration.clone(),
         );
+        let signals = Family::<SignalLabels, Counter>::default();
+        registry.register(
+            "tokentally_signals",
+            "Outcome signals received, by source (api, github, git) and result (created, replayed, conflict)",
+            signals.clone(),
+        );
+        let mirror_syncs = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tokentally_mirror_syncs",
+            "Repository mirror fetches and walks, by outcome (ok, failed)",
+            mirror_syncs.clone(),
+        );
+        // 10 ms … ~10 min: a first clone of a long history takes minutes.
+        let mirror_sync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "tokentally_mirror_sync_duration_seconds",
+            "Time to fetch a mirror, attribute what is new and store it",
+            mirror_sync_duration.clone(),
+        );
         Metrics {
             registry,
             deliveries,
             inbox_processed,
             inbox_pending,
             request_duration,
+            signals,
+            mirror_syncs,
+            mirror_sync_duration,
         }
     }
 
@@ -100,6 +131,21 @@ impl Metrics {
         self.inbox_processed
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    /// `source`: api | github | git; `result`: created | replayed | conflict.
+    pub fn signal(&self, source: &'static str, result: &'static str) {
+        self.signals
+            .get_or_create(&SignalLabels { source, result })
+            .inc();
+    }
+
+    pub fn mirror_sync(&self, ok: bool, elapsed: Duration) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.mirror_syncs
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+        self.mirror_sync_duration.observe(elapsed.as_secs_f64());
     }
 
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

@@ -11,8 +11,9 @@ use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::github::outcomes::{self, CiRules, Outcome};
+use crate::metrics::Metrics;
 use crate::store::repositories::RepositoryUpdate;
-use crate::store::signals::NewSignal;
+use crate::store::signals::{NewSignal, SignalInsert};
 use crate::store::{Store, StoreTx};
 
 /// Rows written per transaction when a sync stores what it found.
@@ -21,6 +22,7 @@ const SYNC_CHUNK: usize = 250;
 /// What handlers work with.
 pub struct HandlerContext {
     pub store: Store,
+    pub metrics: Arc<Metrics>,
     pub ci_rules: CiRules,
     /// `None` when mirrors are disabled (`mirrors.enabled = false`).
     pub mirrors: Option<Arc<Mirrors>>,
@@ -70,13 +72,14 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
             .await?;
     }
     if let Some(outcome) = outcomes::outcome(event, &ctx.ci_rules) {
-        record_outcome(&ctx.store, &outcome, now).await?;
+        let stored = record_outcome(&ctx.store, &outcome, now).await?;
+        ctx.metrics.signal("github", stored.as_str());
     }
     match event {
         GithubEvent::Installation(installation) => {
             record_installation(&ctx.store, installation, now).await?
         }
-        GithubEvent::Push(push) => sync_repository(ctx, &push.repository, Vec::new()).await?,
+        GithubEvent::Push(push) => sync_measured(ctx, &push.repository, Vec::new()).await?,
         GithubEvent::PullRequest(pr)
             if matches!(
                 pr.action.as_str(),
@@ -84,7 +87,7 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
             ) =>
         {
             let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
-            sync_repository(ctx, &pr.repository, head).await?;
+            sync_measured(ctx, &pr.repository, head).await?;
             if pr.action == "closed" && pr.pull_request.merged {
                 record_merge(ctx, pr, now).await?;
             }
@@ -124,7 +127,11 @@ async fn record_merge(
 
 /// Stores a CI or deploy result. Re-runs are numbered so "green on the first run"
 /// and "green after a failure" can be told apart.
-async fn record_outcome(store: &Store, o: &Outcome, now: i64) -> Result<(), HandlerError> {
+async fn record_outcome(
+    store: &Store,
+    o: &Outcome,
+    now: i64,
+) -> Result<SignalInsert, HandlerError> {
     let repository_id = store.ensure_repository(&o.repo, now).await?;
     let sha = o.sha.to_lowercase();
     let attempt = match o.attempt {
@@ -135,7 +142,7 @@ async fn record_outcome(store: &Store, o: &Outcome, now: i64) -> Result<(), Hand
                 .await?
         }
     };
-    store
+    let stored = store
         .insert_signal(&NewSignal {
             repository_id,
             sha,
@@ -152,7 +159,7 @@ async fn record_outcome(store: &Store, o: &Outcome, now: i64) -> Result<(), Hand
             received_at: now,
         })
         .await?;
-    Ok(())
+    Ok(stored)
 }
 
 /// Signals a landed commit implies for others: `reverted` on each commit it
@@ -187,6 +194,21 @@ async fn record_links(
         .await?;
     }
     Ok(())
+}
+
+/// [`sync_repository`], counted and timed in the metrics.
+async fn sync_measured(
+    ctx: &HandlerContext,
+    repo: &RepositoryRef,
+    pr_heads: Vec<(i64, String)>,
+) -> Result<(), HandlerError> {
+    if ctx.mirrors.is_none() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let result = sync_repository(ctx, repo, pr_heads).await;
+    ctx.metrics.mirror_sync(result.is_ok(), started.elapsed());
+    result
 }
 
 /// Fetches the repository's mirror and stores what is new: landed commits once,

@@ -245,6 +245,7 @@ async fn record_signal(
         })
         .await
         .map_err(ApiError::unavailable)?;
+    state.metrics.signal("api", outcome.as_str());
     Ok(match outcome {
         SignalInsert::Created(row) => (
             StatusCode::CREATED,

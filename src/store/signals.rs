@@ -49,6 +49,17 @@ pub enum SignalInsert {
     Conflict(SignalRow),
 }
 
+impl SignalInsert {
+    /// `created`, `replayed` or `conflict` (for metrics and logs).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SignalInsert::Created(_) => "created",
+            SignalInsert::Replayed(_) => "replayed",
+            SignalInsert::Conflict(_) => "conflict",
+        }
+    }
+}
+
 impl Store {
     /// Stores a signal once per idempotency key (signals without a key are all stored).
     pub async fn insert_signal(&self, s: &NewSignal) -> Result<SignalInsert> {

@@ -230,6 +230,17 @@ async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
     .await;
     let after = stored(&app).await;
     assert_eq!(after, commits);
+    let metrics = support::get(&app, "/metrics").await.text;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tokentally_mirror_syncs_total{outcome=\"ok\"} 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tokentally_mirror_sync_duration_seconds_count 7"),
+        "{metrics}"
+    );
 }
 db_test!(mirror_stores_each_commit_once_with_its_landed_state);
 

@@ -182,6 +182,14 @@ async fn keys_make_replays_idempotent_and_conflicts_loud(db: &TestDb) {
     let elsewhere = send(&app, post(t, signal("acme/web", SHA, Some("run-1")))).await;
     assert_eq!(elsewhere.status, StatusCode::CREATED);
     assert_eq!(store(&app).count_signals().await.unwrap(), 4);
+    let metrics = support::get(&app, "/metrics").await.text;
+    for line in [
+        "tokentally_signals_total{source=\"api\",result=\"created\"} 4",
+        "tokentally_signals_total{source=\"api\",result=\"replayed\"} 1",
+        "tokentally_signals_total{source=\"api\",result=\"conflict\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 db_test!(keys_make_replays_idempotent_and_conflicts_loud);
 
