@@ -166,6 +166,7 @@ async fn record_outcome(
 /// reverts, `fixed_later` on each commit its `Fixes:` names.
 async fn record_links(
     tx: &mut StoreTx,
+    metrics: &Metrics,
     repository_id: i64,
     record: &crate::attribution::commit::CommitRecord,
     now: i64,
@@ -176,22 +177,24 @@ async fn record_links(
         .map(|target| ("reverted", target))
         .chain(record.fixes.iter().map(|target| ("fixed_later", target)));
     for (name, target) in links {
-        tx.insert_signal(&NewSignal {
-            repository_id,
-            sha: target.clone(),
-            name: name.to_string(),
-            status: "fail".to_string(),
-            value: None,
-            url: None,
-            source: "git".to_string(),
-            context: Some(record.sha.clone()),
-            attempt: None,
-            idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
-            body_hash: None,
-            occurred_at: now,
-            received_at: now,
-        })
-        .await?;
+        let stored = tx
+            .insert_signal(&NewSignal {
+                repository_id,
+                sha: target.clone(),
+                name: name.to_string(),
+                status: "fail".to_string(),
+                value: None,
+                url: None,
+                source: "git".to_string(),
+                context: Some(record.sha.clone()),
+                attempt: None,
+                idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
+                body_hash: None,
+                occurred_at: now,
+                received_at: now,
+            })
+            .await?;
+        metrics.signal("git", stored.as_str());
     }
     Ok(())
 }
@@ -291,7 +294,7 @@ async fn sync_repository(
             tx.upsert_commit(stored.id, record, *landed, *pr, now)
                 .await?;
             if *landed {
-                record_links(&mut tx, stored.id, record, now).await?;
+                record_links(&mut tx, &ctx.metrics, stored.id, record, now).await?;
             }
         }
         tx.commit().await?;

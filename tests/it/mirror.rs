@@ -381,6 +381,13 @@ async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
             ("fixed_later".to_string(), "fail".to_string(), Some(fix)),
         ]
     );
+    let metrics = support::get(&app, "/metrics").await.text;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tokentally_signals_total{source=\"git\",result=\"created\"} 2"),
+        "{metrics}"
+    );
 }
 db_test!(landed_reverts_and_fixes_become_signals);
 
