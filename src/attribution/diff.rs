@@ -47,7 +47,6 @@ pub struct ClassCounts {
     pub docs: u64,
     pub tests: u64,
     pub excluded: u64,
-    pub renamed: u64,
 }
 
 impl DiffFacts {
@@ -115,7 +114,6 @@ pub fn diff_facts(
             renamed[i] = true;
             renamed[j] = true;
             let class = count_file(&mut facts, rules, &changes[j].path);
-            facts.classes.renamed += 1;
             if class != PathClass::Excluded {
                 facts.lines_moved += repo
                     .find_blob(old)

@@ -60,20 +60,21 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let summary = match args.format {
-        Format::Jsonl => scan(&args.path, &options, &attributor, |record| {
-            serde_json::to_writer(&mut out, &record)?;
-            out.write_all(b"\n")
-        })?,
+    match args.format {
+        Format::Jsonl => {
+            scan(&args.path, &options, &attributor, |record| {
+                serde_json::to_writer(&mut out, &record)?;
+                out.write_all(b"\n")
+            })?;
+        }
         Format::Json => {
             let mut all = Vec::new();
-            let summary = scan(&args.path, &options, &attributor, |record| {
+            scan(&args.path, &options, &attributor, |record| {
                 all.push(record);
                 Ok(())
             })?;
             serde_json::to_writer_pretty(&mut out, &all)?;
             out.write_all(b"\n")?;
-            summary
         }
         Format::Table => {
             let mut header_written = false;
@@ -88,11 +89,9 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
                 write_header(&mut out)?;
             }
             write_summary(&mut out, &summary)?;
-            summary
         }
-    };
+    }
     out.flush()?;
-    drop(summary);
     Ok(())
 }
 
