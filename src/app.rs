@@ -1,19 +1,24 @@
 //! The running service: HTTP server and inbox worker over one store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::attribution::commit::Attributor;
-use crate::attribution::mirror::Mirrors;
+use crate::attribution::mirror::{self, Mirrors};
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::git::remote::RemotePolicy;
 use crate::github::outcomes::CiRules;
 use crate::group_commit::GroupCommit;
+use crate::health::Health;
 use crate::jobs::handlers::HandlerContext;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
+use crate::server::body::BodyLimits;
 use crate::server::rate_limit::RateLimiter;
 use crate::server::{self, AppState};
 use crate::store::Store;
@@ -22,11 +27,18 @@ use crate::store::deliveries::Inserted;
 pub struct App {
     pub state: AppState,
     pub worker: Worker,
+    /// The group-commit writers: if one ends while the service runs, it is fatal.
+    writers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
 }
 
 impl App {
     /// Connects to the configured database and brings its schema up to date.
     pub async fn connect(config: Config) -> anyhow::Result<App> {
+        App::connect_with_clock(config, crate::clock::system()).await
+    }
+
+    /// [`App::connect`] with a clock of the caller's (tests move time by hand).
+    pub async fn connect_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
             .await
             .map_err(|e| {
@@ -36,82 +48,143 @@ impl App {
         store
             .sync_configured_people(&config.people, crate::clock::now_ms())
             .await?;
-        Ok(App::new(config, store))
+        Ok(App::new(config, store, clock))
     }
 
     /// Must be called inside a tokio runtime (it starts the inbox writer).
-    pub fn new(config: Config, store: Store) -> App {
+    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> App {
+        mirror::configure_libgit2(
+            config.mirrors.connect_timeout_seconds * 1000,
+            config.mirrors.timeout_seconds * 1000,
+        );
         let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::new());
         let stored = Arc::new(Notify::new());
+        let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
             metrics: metrics.clone(),
             ci_rules: CiRules::new(&config.signals.ci)
                 .expect("CI globs are checked when the configuration loads"),
-            mirrors: config
-                .mirrors
-                .enabled
-                .then(|| Arc::new(Mirrors::new(&config.data_dir, config.github.token.clone()))),
+            mirrors: config.mirrors.enabled.then(|| {
+                Arc::new(Mirrors::new(
+                    &config.data_dir,
+                    config.github.token.clone(),
+                    policy,
+                ))
+            }),
             attributor: Arc::new(Attributor::from_config(&config)),
+            github_api_url: config.github.api_url.clone(),
         });
-        let worker = Worker::new(ctx, metrics.clone(), config.worker.clone(), stored.clone());
+        let worker = Worker::new(
+            ctx,
+            metrics.clone(),
+            config.worker.clone(),
+            stored.clone(),
+            clock,
+            health.clone(),
+        );
+        let (inbox, inbox_writer) = {
+            let store = store.clone();
+            GroupCommit::start(move |batch| {
+                let (store, stored) = (store.clone(), stored.clone());
+                async move {
+                    let results = store
+                        .insert_deliveries(&batch)
+                        .await
+                        .map_err(|e| e.to_string());
+                    if let Ok(results) = &results
+                        && results
+                            .iter()
+                            .any(|r| matches!(r, Inserted::Stored | Inserted::Requeued))
+                    {
+                        // Wake the worker: there is something to process.
+                        stored.notify_one();
+                    }
+                    (batch, results)
+                }
+            })
+        };
+        let (signals, signals_writer) = {
+            let store = store.clone();
+            GroupCommit::start(move |batch| {
+                let store = store.clone();
+                async move {
+                    let results = store
+                        .insert_signals(&batch)
+                        .await
+                        .map_err(|e| e.to_string());
+                    (batch, results)
+                }
+            })
+        };
         let state = AppState {
-            inbox: {
-                let store = store.clone();
-                GroupCommit::start(move |batch| {
-                    let (store, stored) = (store.clone(), stored.clone());
-                    async move {
-                        let results = store
-                            .insert_deliveries(&batch)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        if results.contains(&Inserted::Stored) {
-                            // Wake the worker: there is something to process.
-                            stored.notify_one();
-                        }
-                        Ok(results)
-                    }
-                })
-            },
-            signals: {
-                let store = store.clone();
-                GroupCommit::start(move |batch| {
-                    let store = store.clone();
-                    async move {
-                        store
-                            .insert_signals(&batch)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                })
-            },
+            inbox,
+            signals,
             rate_limiter: Arc::new(RateLimiter::new(config.api.rate_limit_per_minute)),
+            body_limits: BodyLimits::new(
+                Duration::from_secs(config.http.body_timeout_seconds),
+                config.http.max_large_bodies,
+            ),
+            health,
             store,
             config: Arc::new(config),
             metrics,
         };
-        App { state, worker }
+        App {
+            state,
+            worker,
+            writers: vec![
+                ("inbox writer", inbox_writer),
+                ("signal writer", signals_writer),
+            ],
+        }
     }
 
     pub fn router(&self) -> axum::Router {
         server::router(self.state.clone())
     }
 
-    /// Serves HTTP on `listener` and runs the worker until `shutdown` is cancelled,
-    /// then lets in-flight requests and the delivery being processed finish.
+    /// Serves HTTP on `listener` and runs the worker until `shutdown` is cancelled
+    /// (then in-flight work gets the grace period), or until a background task
+    /// dies for good: then it stops the same way and returns the error, so the
+    /// process exits non-zero instead of lingering half-alive.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let health = self.state.health.clone();
+        for (name, writer) in self.writers {
+            let health = health.clone();
+            // A writer ends normally only once every handle is gone (after `run`).
+            tokio::spawn(async move {
+                if let Err(err) = writer.await {
+                    health.fail(name, format!("died: {err}"));
+                }
+            });
+        }
         let worker = tokio::spawn(self.worker.clone().run(shutdown.clone()));
-        let router = self.router();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await?;
+        let router = server::router(self.state.clone());
+        let fatal = {
+            let (health, shutdown) = (health.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let reason = health.fatal().await;
+                tracing::error!(%reason, "a background task failed for good; stopping");
+                shutdown.cancel();
+            })
+        };
+        server::listener::serve(listener, router, &self.state.config.http, shutdown.clone()).await;
         shutdown.cancel();
-        worker.await?;
+        fatal.abort();
+        let grace = Duration::from_secs(self.state.config.http.shutdown_grace_seconds);
+        if tokio::time::timeout(grace, worker).await.is_err() {
+            tracing::warn!("the worker did not stop within the grace period");
+        }
         self.state.store.close().await;
-        Ok(())
+        match health.fatal_reason() {
+            Some(reason) => anyhow::bail!("stopped because {reason}"),
+            None => Ok(()),
+        }
     }
 }

@@ -58,6 +58,7 @@ pub struct Config {
     pub log: String,
     pub github: GithubConfig,
     pub worker: WorkerConfig,
+    pub http: HttpConfig,
     pub api: ApiConfig,
     pub signals: SignalsConfig,
     /// `[[agents]]`: agents beyond (or overriding) the built-in registry.
@@ -101,21 +102,75 @@ impl Default for ApiConfig {
 pub struct MirrorsConfig {
     /// Fetch repositories on push and pull_request events and attribute their commits.
     pub enabled: bool,
+    /// URL prefixes a `clone_url` must start with to be fetched; empty: the GitHub
+    /// web host of `github.api_url` only. `file://` and paths only when listed.
+    pub allowed_remotes: Vec<String>,
+    /// Seconds to wait for a remote to accept a connection.
+    pub connect_timeout_seconds: u64,
+    /// Seconds a remote may stay silent during a fetch before it is given up on.
+    pub timeout_seconds: u64,
 }
 
 impl Default for MirrorsConfig {
     fn default() -> Self {
-        MirrorsConfig { enabled: true }
+        MirrorsConfig {
+            enabled: true,
+            allowed_remotes: Vec::new(),
+            connect_timeout_seconds: 10,
+            timeout_seconds: 60,
+        }
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[http]`: limits that keep slow or hostile clients from holding the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Seconds a client has to send the request line and headers; an idle
+    /// keep-alive connection is closed after the same time.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send the whole body.
+    pub body_timeout_seconds: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Bodies over 1 MiB read at once (each up to 25 MiB); more wait their turn.
+    pub max_large_bodies: usize,
+    /// Seconds a shutdown waits for in-flight requests before it closes them.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            max_connections: 512,
+            max_large_bodies: 4,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GithubConfig {
     /// Every secret is accepted, so a secret can be rotated without downtime.
     pub webhook_secrets: Vec<Secret>,
     /// Token for fetching private repositories over HTTPS (and, later, the API).
     pub token: Option<Secret>,
+    /// GitHub's REST API; its web host is where mirrors are fetched from and the
+    /// only host the token is sent to.
+    pub api_url: String,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            webhook_secrets: Vec::new(),
+            token: None,
+            api_url: "https://api.github.com".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,8 +182,13 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// First retry delay; doubles with every attempt, capped at one hour.
     pub retry_base_ms: u64,
-    /// How long a claimed delivery stays claimed before another worker may take it over.
+    /// How long a claimed delivery stays claimed before another worker may take it
+    /// over; renewed every third of it while the work runs.
     pub lease_seconds: u64,
+    /// Deliveries processed at once (mirror syncs stay one at a time per repository).
+    pub concurrency: usize,
+    /// The longest one attempt at a delivery may take before it is abandoned and retried.
+    pub delivery_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -142,6 +202,7 @@ impl Default for Config {
             log: "info".to_string(),
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
+            http: HttpConfig::default(),
             api: ApiConfig::default(),
             signals: SignalsConfig::default(),
             agents: Vec::new(),
@@ -157,7 +218,9 @@ impl Default for WorkerConfig {
             poll_interval_ms: 1000,
             max_attempts: 8,
             retry_base_ms: 5_000,
-            lease_seconds: 300,
+            lease_seconds: 30,
+            concurrency: 4,
+            delivery_timeout_seconds: 900,
         }
     }
 }
@@ -180,9 +243,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_SQLITE_SYNCHRONOUS", "sqlite_synchronous"),
     ("TOKENTALLY_DATA_DIR", "data_dir"),
     ("TOKENTALLY_MIRRORS_ENABLED", "mirrors.enabled"),
+    (
+        "TOKENTALLY_MIRRORS_ALLOWED_REMOTES",
+        "mirrors.allowed_remotes",
+    ),
+    (
+        "TOKENTALLY_MIRRORS_CONNECT_TIMEOUT_SECONDS",
+        "mirrors.connect_timeout_seconds",
+    ),
+    (
+        "TOKENTALLY_MIRRORS_TIMEOUT_SECONDS",
+        "mirrors.timeout_seconds",
+    ),
     ("TOKENTALLY_LOG", "log"),
     ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
     ("TOKENTALLY_GITHUB_TOKEN", "github.token"),
+    ("TOKENTALLY_GITHUB_API_URL", "github.api_url"),
     (
         "TOKENTALLY_API_RATE_LIMIT_PER_MINUTE",
         "api.rate_limit_per_minute",
@@ -194,13 +270,38 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_WORKER_MAX_ATTEMPTS", "worker.max_attempts"),
     ("TOKENTALLY_WORKER_RETRY_BASE_MS", "worker.retry_base_ms"),
     ("TOKENTALLY_WORKER_LEASE_SECONDS", "worker.lease_seconds"),
+    ("TOKENTALLY_WORKER_CONCURRENCY", "worker.concurrency"),
+    (
+        "TOKENTALLY_WORKER_DELIVERY_TIMEOUT_SECONDS",
+        "worker.delivery_timeout_seconds",
+    ),
+    (
+        "TOKENTALLY_HTTP_HEADER_TIMEOUT_SECONDS",
+        "http.header_timeout_seconds",
+    ),
+    (
+        "TOKENTALLY_HTTP_BODY_TIMEOUT_SECONDS",
+        "http.body_timeout_seconds",
+    ),
+    ("TOKENTALLY_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+    ("TOKENTALLY_HTTP_MAX_LARGE_BODIES", "http.max_large_bodies"),
+    (
+        "TOKENTALLY_HTTP_SHUTDOWN_GRACE_SECONDS",
+        "http.shutdown_grace_seconds",
+    ),
 ];
 
 fn env_kind(key: &str) -> EnvKind {
     match key {
-        "github.webhook_secrets" => EnvKind::List,
+        "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
         "mirrors.enabled" => EnvKind::Bool,
-        k if k.starts_with("worker.") || k.starts_with("api.") => EnvKind::Integer,
+        k if k.starts_with("worker.")
+            || k.starts_with("api.")
+            || k.starts_with("http.")
+            || k.ends_with("_seconds") =>
+        {
+            EnvKind::Integer
+        }
         _ => EnvKind::Text,
     }
 }
@@ -286,6 +387,11 @@ impl Config {
                 ));
             }
         }
+        for (i, person) in self.people.iter().enumerate() {
+            if let Some(why) = crate::attribution::identity::invalid_person_name(&person.name) {
+                return Err(invalid(&format!("people[{i}].name"), why));
+            }
+        }
         if self.api.rate_limit_per_minute == 0 {
             return Err(invalid("api.rate_limit_per_minute", "must be at least 1"));
         }
@@ -297,6 +403,45 @@ impl Config {
         }
         if self.worker.poll_interval_ms == 0 {
             return Err(invalid("worker.poll_interval_ms", "must be at least 1"));
+        }
+        let at_least_one = [
+            ("worker.concurrency", self.worker.concurrency as u64),
+            (
+                "worker.delivery_timeout_seconds",
+                self.worker.delivery_timeout_seconds,
+            ),
+            (
+                "mirrors.connect_timeout_seconds",
+                self.mirrors.connect_timeout_seconds,
+            ),
+            ("mirrors.timeout_seconds", self.mirrors.timeout_seconds),
+            (
+                "http.header_timeout_seconds",
+                self.http.header_timeout_seconds,
+            ),
+            ("http.body_timeout_seconds", self.http.body_timeout_seconds),
+            ("http.max_connections", self.http.max_connections as u64),
+            ("http.max_large_bodies", self.http.max_large_bodies as u64),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        for remote in &self.mirrors.allowed_remotes {
+            if remote.trim().is_empty() || remote.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "mirrors.allowed_remotes",
+                    "an entry must be a URL prefix such as https://github.com/ or file:///srv/git/",
+                ));
+            }
+        }
+        let api = self.github.api_url.as_str();
+        if !(api.starts_with("https://") || api.starts_with("http://")) {
+            return Err(invalid(
+                "github.api_url",
+                "must be an http(s) URL such as https://api.github.com",
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,10 @@
 //! writer task commits everything that arrived while the previous commit was
 //! running, in one transaction. Under light load a batch is a single item and
 //! adds no delay. Webhook deliveries and CI signals both come in this way.
+//!
+//! One bad item never fails the others: when a batch's transaction fails, each
+//! item is written again in a transaction of its own, so only the item that
+//! cannot be stored gets the error (and a database that is down fails them all).
 
 use std::future::Future;
 
@@ -34,24 +38,37 @@ pub struct NotStored(String);
 
 impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
     /// Starts the writer task. `write` stores a batch in one transaction and returns
-    /// one result per item, in order. The task ends when every handle is dropped.
-    pub fn start<F, Fut>(write: F) -> Self
+    /// the batch with one result per item, in order. The task ends when every
+    /// handle is dropped; its handle says whether it ended early (a panic).
+    pub fn start<F, Fut>(write: F) -> (Self, tokio::task::JoinHandle<()>)
     where
         F: Fn(Vec<I>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<O>, String>> + Send,
+        Fut: Future<Output = (Vec<I>, Result<Vec<O>, String>)> + Send,
     {
         let (queue, mut requests) = mpsc::channel::<(I, Reply<O>)>(4 * MAX_BATCH);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
+                let several = items.len() > 1;
                 match write(items).await {
-                    Ok(results) => {
+                    (_, Ok(results)) => {
                         for (reply, result) in replies.into_iter().zip(results) {
                             let _ = reply.send(Ok(result));
                         }
                     }
-                    Err(message) => {
+                    (items, Err(_)) if several => {
+                        // Find the culprit: each item alone.
+                        for (item, reply) in items.into_iter().zip(replies) {
+                            let (_, result) = write(vec![item]).await;
+                            let result = result.and_then(|mut r| {
+                                r.pop()
+                                    .ok_or_else(|| "the writer returned no result".into())
+                            });
+                            let _ = reply.send(result);
+                        }
+                    }
+                    (_, Err(message)) => {
                         for reply in replies {
                             let _ = reply.send(Err(message.clone()));
                         }
@@ -59,7 +76,7 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
                 }
             }
         });
-        GroupCommit { queue }
+        (GroupCommit { queue }, task)
     }
 
     /// Submits one item and waits until it is committed (or the commit failed).

@@ -37,6 +37,8 @@ struct RequestLabels {
 pub enum DeliveryResult {
     Stored,
     Duplicate,
+    /// A redelivery of a delivery that had failed for good: queued again.
+    Requeued,
     Rejected,
 }
 
@@ -49,6 +51,7 @@ pub struct Metrics {
     signals: Family<SignalLabels, Counter>,
     mirror_syncs: Family<OutcomeLabel, Counter>,
     mirror_sync_duration: Histogram,
+    worker_restarts: Counter,
 }
 
 impl Default for Metrics {
@@ -105,7 +108,14 @@ impl Metrics {
             "Time to fetch a mirror, attribute what is new and store it",
             mirror_sync_duration.clone(),
         );
+        let worker_restarts = Counter::default();
+        registry.register(
+            "tokentally_worker_restarts",
+            "Worker loops restarted after they died",
+            worker_restarts.clone(),
+        );
         Metrics {
+            worker_restarts,
             registry,
             deliveries,
             inbox_processed,
@@ -121,9 +131,14 @@ impl Metrics {
         let result = match result {
             DeliveryResult::Stored => "stored",
             DeliveryResult::Duplicate => "duplicate",
+            DeliveryResult::Requeued => "requeued",
             DeliveryResult::Rejected => "rejected",
         };
         self.deliveries.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn worker_restart(&self) {
+        self.worker_restarts.inc();
     }
 
     /// `outcome` is `processed`, `ignored` or `failed`.

@@ -73,6 +73,14 @@ impl DiffFacts {
     }
 }
 
+/// Blobs larger than this are counted as binary files, never loaded or diffed:
+/// a generated 200 MB file must not cost a scan its memory or its time.
+pub const MAX_DIFF_BLOB_BYTES: usize = 1024 * 1024;
+
+/// Trees nested deeper than this are not descended into (a hostile history can
+/// nest thousands of levels to exhaust the stack).
+pub const MAX_TREE_DEPTH: usize = 64;
+
 /// Lines shorter than this (after trimming) are too common (`}`, `end`) to say
 /// anything about moved code.
 const MIN_MOVED_LINE: usize = 4;
@@ -95,7 +103,18 @@ pub fn diff_facts(
         _ => Some(commit.parent(0)?.tree()?),
     };
     let mut changes = Vec::new();
-    changed_files(repo, parent_tree.as_ref(), Some(&tree), "", &mut changes)?;
+    changed_files(repo, parent_tree.as_ref(), Some(&tree), "", 0, &mut changes)?;
+    let odb = repo.odb()?;
+    let too_large = |id: Option<Oid>| {
+        id.is_some_and(|id| {
+            odb.read_header(id)
+                .is_ok_and(|(size, _)| size > MAX_DIFF_BLOB_BYTES)
+        })
+    };
+    let large: Vec<bool> = changes
+        .iter()
+        .map(|c| too_large(c.old) || too_large(c.new))
+        .collect();
 
     let mut facts = DiffFacts::default();
     let mut file_ids: Vec<[u8; 32]> = Vec::with_capacity(changes.len());
@@ -114,7 +133,7 @@ pub fn diff_facts(
             renamed[i] = true;
             renamed[j] = true;
             let class = count_file(&mut facts, rules, &changes[j].path);
-            if class != PathClass::Excluded {
+            if class != PathClass::Excluded && !large[i] {
                 facts.lines_moved += repo
                     .find_blob(old)
                     .map(|b| count_lines(b.content()))
@@ -131,7 +150,11 @@ pub fn diff_facts(
 
     let blobs: Vec<(Option<git2::Blob<'_>>, Option<git2::Blob<'_>>)> = changes
         .iter()
-        .map(|c| {
+        .zip(&large)
+        .map(|(c, large)| {
+            if *large {
+                return Ok((None, None));
+            }
             let find = |id: Option<Oid>| id.map(|id| repo.find_blob(id)).transpose();
             Ok((find(c.old)?, find(c.new)?))
         })
@@ -146,7 +169,7 @@ pub fn diff_facts(
         let new = new.as_ref().map(|b| b.content()).unwrap_or_default();
         let mut file_hash = Sha256::new();
         file_hash.update(change.path.as_bytes());
-        if is_binary(old) || is_binary(new) {
+        if large[i] || is_binary(old) || is_binary(new) {
             facts.binary_files += 1;
             file_hash.update(b"\0binary\0");
             file_hash.update(change.old.map(|o| o.to_string()).unwrap_or_default());
@@ -236,8 +259,12 @@ fn changed_files(
     old: Option<&Tree<'_>>,
     new: Option<&Tree<'_>>,
     prefix: &str,
+    depth: usize,
     out: &mut Vec<FileChange>,
 ) -> Result<(), git2::Error> {
+    if depth > MAX_TREE_DEPTH {
+        return Ok(());
+    }
     // Both trees list their entries in git's order, so one merge pass pairs them.
     let mut old_entries = old.map(|t| t.iter()).into_iter().flatten().peekable();
     let mut new_entries = new.map(|t| t.iter()).into_iter().flatten().peekable();
@@ -283,6 +310,7 @@ fn changed_files(
                 old_tree.as_ref(),
                 new_tree.as_ref(),
                 &format!("{path}/"),
+                depth + 1,
                 out,
             )?;
         } else {

@@ -1,6 +1,11 @@
 //! Who a commit email belongs to: people configured in `[[people]]`, GitHub
-//! noreply addresses (`12345+login@users.noreply.github.com` → `login`), or
+//! noreply addresses (`12345+login@users.noreply.github.com` → `@login`), or
 //! else the address itself (unknown authors become people by email).
+//!
+//! The three kinds of key never collide: configured names contain no `@`,
+//! GitHub logins are written `@login`, and emails have an `@` after their first
+//! character. So a stranger whose login is `maria` is `@maria`, never the
+//! configured person `maria` (and never gets her Discord id).
 
 use std::collections::HashMap;
 
@@ -51,7 +56,7 @@ impl Directory {
         if let Some(login) = github_login_from_email(&email) {
             return match self.by_login.get(&login.to_lowercase()) {
                 Some(i) => self.people[*i].name.clone(),
-                None => login,
+                None => login_key(&login),
             };
         }
         email
@@ -59,12 +64,33 @@ impl Directory {
 }
 
 impl Directory {
-    /// The key of the person with this GitHub login (configured name, else the login).
+    /// The key of the person with this GitHub login (configured name, else `@login`).
     pub fn person_for_login(&self, login: &str) -> String {
         match self.by_login.get(&login.to_lowercase()) {
             Some(i) => self.people[*i].name.clone(),
-            None => login.to_string(),
+            None => login_key(login),
         }
+    }
+}
+
+/// The key of a person known only by a GitHub login: `@login`, lower case
+/// (GitHub logins are case-insensitive).
+pub fn login_key(login: &str) -> String {
+    format!("@{}", login.trim_start_matches('@').to_lowercase())
+}
+
+/// Why a configured person's name cannot be a key, if it cannot.
+pub fn invalid_person_name(name: &str) -> Option<&'static str> {
+    if name.trim().is_empty() {
+        Some("a person needs a name")
+    } else if name.contains('@') {
+        Some(
+            "a configured name may not contain `@` (that would read as a GitHub login or an email)",
+        )
+    } else if name.chars().any(char::is_control) {
+        Some("a configured name may not contain control characters")
+    } else {
+        None
     }
 }
 
@@ -101,9 +127,31 @@ mod tests {
         );
         assert_eq!(
             dir.person_for_email("5+kenji@users.noreply.github.com"),
-            "kenji"
+            "@kenji"
         );
-        assert_eq!(dir.person_for_email("sam@users.noreply.github.com"), "sam");
+        assert_eq!(dir.person_for_email("sam@users.noreply.github.com"), "@sam");
         assert_eq!(dir.person_for_email("Lee@Corp.example"), "lee@corp.example");
+        assert_eq!(dir.person_for_login("MGarcia"), "maria");
+        assert_eq!(dir.person_for_login("Kenji"), "@kenji");
+    }
+
+    #[test]
+    fn a_stranger_named_like_a_configured_person_stays_a_stranger() {
+        let dir = Directory::new(&[PersonConfig {
+            name: "maria".into(),
+            emails: vec![],
+            github: Some("mgarcia".into()),
+            discord: Some("123".into()),
+        }]);
+        // GitHub user "maria" is somebody else than the configured maria.
+        assert_eq!(dir.person_for_login("maria"), "@maria");
+        assert_eq!(
+            dir.person_for_email("7+maria@users.noreply.github.com"),
+            "@maria"
+        );
+        assert!(invalid_person_name("maria").is_none());
+        assert!(invalid_person_name("@maria").is_some());
+        assert!(invalid_person_name("m@x.org").is_some());
+        assert!(invalid_person_name(" ").is_some());
     }
 }

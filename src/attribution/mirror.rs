@@ -7,20 +7,32 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use git2::{AutotagOption, Cred, FetchOptions, FetchPrune, Oid, RemoteCallbacks, Repository, Sort};
+use git2::{
+    AutotagOption, Cred, ErrorClass, ErrorCode, FetchOptions, FetchPrune, Oid, RemoteCallbacks,
+    Repository, Sort,
+};
 
 use super::commit::{Attributor, CommitRecord, SeenCommits};
 use super::links::pull_request_number;
 use crate::config::Secret;
+use crate::git::remote::RemotePolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
     #[error("repository name {0:?} is not of the form owner/name")]
     BadName(String),
     #[error("cannot fetch {name}: {message}")]
-    Fetch { name: String, message: String },
+    Fetch {
+        name: String,
+        message: String,
+        /// The remote does not exist or its scheme is not supported: retrying cannot help.
+        permanent: bool,
+    },
+    #[error("sync of {0} was cancelled (deadline passed, lease lost or shutting down)")]
+    Cancelled(String),
     #[error("git error in the mirror of {name}: {message}")]
     Git { name: String, message: String },
     #[error("cannot create the mirror directory {path}: {source}")]
@@ -34,6 +46,7 @@ pub enum MirrorError {
 pub struct Mirrors {
     root: PathBuf,
     token: Option<Secret>,
+    policy: RemotePolicy,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -48,6 +61,20 @@ pub struct KnownState {
     pub landed_subjects: Vec<(String, String)>,
 }
 
+impl MirrorError {
+    /// True when retrying the same sync cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            MirrorError::BadName(_)
+                | MirrorError::Fetch {
+                    permanent: true,
+                    ..
+                }
+        )
+    }
+}
+
 /// What a sync found.
 #[derive(Debug, Default)]
 pub struct SyncOutcome {
@@ -59,21 +86,33 @@ pub struct SyncOutcome {
     pub now_landed: Vec<String>,
     /// New commits of pull requests, with the pull-request number.
     pub pull_requests: Vec<(i64, CommitRecord)>,
+    /// Commits that were on the default branch at the last sync and no longer are
+    /// (a force push removed them): they are no longer landed.
+    pub unlanded: Vec<String>,
     /// How long the fetch took (the rest of the sync is walking and attributing).
     pub fetch_time: std::time::Duration,
 }
 
 impl Mirrors {
-    pub fn new(data_dir: &Path, token: Option<Secret>) -> Mirrors {
+    pub fn new(data_dir: &Path, token: Option<Secret>, policy: RemotePolicy) -> Mirrors {
         Mirrors {
             root: data_dir.join("mirrors"),
             token,
+            policy,
             locks: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Which remotes may be fetched, and where the token may go.
+    pub fn policy(&self) -> &RemotePolicy {
+        &self.policy
+    }
+
     /// The mirror's path: `<data_dir>/mirrors/<owner>/<name>.git`.
+    /// Repository names are case-insensitive on GitHub: `Acme/API` and `acme/api`
+    /// share one mirror.
     pub fn path_for(&self, full_name: &str) -> Result<PathBuf, MirrorError> {
+        let full_name = full_name.to_ascii_lowercase();
         let valid = |part: &str| {
             !part.is_empty()
                 && part != "."
@@ -96,7 +135,7 @@ impl Mirrors {
             .locks
             .lock()
             .expect("mirror lock table")
-            .entry(full_name.to_string())
+            .entry(full_name.to_ascii_lowercase())
             .or_default()
             .clone();
         lock.lock_owned().await
@@ -114,11 +153,17 @@ pub struct SyncRequest {
     pub full_name: String,
     pub url: String,
     pub default_branch: String,
-    /// HTTPS credentials (GitHub token), if any.
+    /// HTTPS credentials (GitHub token), if any; sent only where `token_prefix` says.
     pub token: Option<String>,
+    /// The URL prefix the token may be sent to (`https://github.com/`).
+    pub token_prefix: Option<String>,
     pub known: KnownState,
-    /// (number, head sha) of the pull requests an event named.
+    /// (number, head sha) of the pull requests an event named: only these pull
+    /// requests are fetched and walked, so a sync's cost does not grow with every
+    /// pull request ever opened.
     pub pr_heads: Vec<(i64, String)>,
+    /// Set from outside to stop the sync (deadline, lost lease, shutdown).
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// Fetches the mirror and attributes what is new.
@@ -129,10 +174,19 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         url,
         default_branch,
         token,
+        token_prefix,
         known,
         pr_heads,
+        cancel,
     } = request;
-    let token = token.as_deref();
+    let token = token
+        .as_deref()
+        .filter(|_| token_prefix.as_deref().is_some_and(|p| url.starts_with(p)));
+    let cancelled = || {
+        cancel
+            .load(Ordering::Relaxed)
+            .then(|| MirrorError::Cancelled(full_name.to_string()))
+    };
     let git = |e: git2::Error| MirrorError::Git {
         name: full_name.to_string(),
         message: e.message().to_string(),
@@ -145,9 +199,21 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         OpenError::Git(e) => git(e),
     })?;
     let started = std::time::Instant::now();
-    fetch(&repo, url, token).map_err(|e| MirrorError::Fetch {
-        name: full_name.to_string(),
-        message: e.message().to_string(),
+    let mut refspecs = vec![format!(
+        "+refs/heads/{default_branch}:refs/heads/{default_branch}"
+    )];
+    for (number, _) in pr_heads {
+        refspecs.push(format!("+refs/pull/{number}/head:refs/pull/{number}/head"));
+    }
+    fetch(&repo, url, token, &refspecs, cancel).map_err(|e| {
+        if let Some(cancelled) = cancelled() {
+            return cancelled;
+        }
+        MirrorError::Fetch {
+            name: full_name.to_string(),
+            message: e.message().to_string(),
+            permanent: is_permanent_fetch_error(&e),
+        }
     })?;
     let fetch_time = started.elapsed();
 
@@ -169,22 +235,43 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         }
     }
 
+    let last_tip = known
+        .landed_tip
+        .as_deref()
+        .and_then(|t| Oid::from_str(t).ok())
+        .filter(|tip| repo.find_commit(*tip).is_ok());
+
+    // A force push: what the last tip reached and the new head does not is no
+    // longer landed. (The old objects stay in the mirror until a gc.)
+    if let Some(tip) = last_tip
+        && tip != head
+        && !repo.graph_descendant_of(head, tip).map_err(git)?
+    {
+        let mut walk = repo.revwalk().map_err(git)?;
+        walk.push(tip).map_err(git)?;
+        walk.hide(head).map_err(git)?;
+        for oid in walk {
+            let sha = oid.map_err(git)?.to_string();
+            if known.commits.get(&sha) == Some(&true) {
+                outcome.unlanded.push(sha);
+            }
+        }
+    }
+
     // Landed: reachable from the default branch, not yet attributed as landed.
     let mut walk = repo.revwalk().map_err(git)?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME | Sort::REVERSE)
         .map_err(git)?;
     walk.push(head).map_err(git)?;
-    if let Some(tip) = known
-        .landed_tip
-        .as_deref()
-        .and_then(|t| Oid::from_str(t).ok())
-        && repo.find_commit(tip).is_ok()
-    {
+    if let Some(tip) = last_tip {
         walk.hide(tip).map_err(git)?;
     }
     let new_on_default: Vec<Oid> = walk.collect::<Result<_, _>>().map_err(git)?;
     let pull_requests = merged_pull_requests(&repo, &new_on_default).map_err(git)?;
     for oid in new_on_default {
+        if let Some(cancelled) = cancelled() {
+            return Err(cancelled);
+        }
         let commit = repo.find_commit(oid).map_err(git)?;
         let sha = commit.id().to_string();
         match known.commits.get(&sha) {
@@ -205,22 +292,15 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         );
     }
 
-    // Pull requests: commits of refs/pull/N/head (and heads named by the event)
-    // that are not on the default branch.
+    // Pull requests the event named: commits of refs/pull/N/head (and the head
+    // sha the event gives) that are not on the default branch.
     let mut heads: Vec<(i64, Oid)> = Vec::new();
-    for reference in repo.references_glob("refs/pull/*/head").map_err(git)? {
-        let reference = reference.map_err(git)?;
-        let number = reference
-            .name()
-            .ok()
-            .and_then(|n| n.strip_prefix("refs/pull/"))
-            .and_then(|n| n.strip_suffix("/head"))
-            .and_then(|n| n.parse().ok());
-        if let (Some(number), Ok(commit)) = (number, reference.peel_to_commit()) {
-            heads.push((number, commit.id()));
-        }
-    }
     for (number, sha) in pr_heads {
+        if let Ok(reference) = repo.find_reference(&format!("refs/pull/{number}/head"))
+            && let Ok(commit) = reference.peel_to_commit()
+        {
+            heads.push((*number, commit.id()));
+        }
         if let Ok(oid) = Oid::from_str(sha)
             && repo.find_commit(oid).is_ok()
         {
@@ -235,6 +315,9 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         walk.push(tip).map_err(git)?;
         walk.hide(head).map_err(git)?;
         for oid in walk {
+            if let Some(cancelled) = cancelled() {
+                return Err(cancelled);
+            }
             let oid = oid.map_err(git)?;
             if known.commits.contains_key(&oid.to_string()) || !taken.insert(oid) {
                 continue;
@@ -289,8 +372,16 @@ fn open_or_init(path: &Path) -> Result<Repository, OpenError> {
     Repository::init_bare(path).map_err(OpenError::Git)
 }
 
-/// Fetches every branch and pull-request head, pruning what the remote deleted.
-fn fetch(repo: &Repository, url: &str, token: Option<&str>) -> Result<(), git2::Error> {
+/// Fetches `refspecs` (the default branch and the pull requests an event named),
+/// pruning what the remote deleted. `token` goes out once: if the remote refuses
+/// it, libgit2 would ask again and again, so a second request gives up.
+fn fetch(
+    repo: &Repository,
+    url: &str,
+    token: Option<&str>,
+    refspecs: &[String],
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), git2::Error> {
     let mut remote = match repo.find_remote("origin") {
         Ok(remote) if remote.url().ok() == Some(url) => remote,
         Ok(_) => {
@@ -303,21 +394,55 @@ fn fetch(repo: &Repository, url: &str, token: Option<&str>) -> Result<(), git2::
     if let Some(token) = token {
         // GitHub accepts a token as the password of any user name over HTTPS.
         let token = token.to_string();
+        let asked = AtomicUsize::new(0);
         callbacks.credentials(move |_url, _user, _allowed| {
+            if asked.fetch_add(1, Ordering::Relaxed) > 0 {
+                return Err(git2::Error::new(
+                    ErrorCode::Auth,
+                    ErrorClass::Http,
+                    "the remote refused the GitHub token (`github.token`)",
+                ));
+            }
             Cred::userpass_plaintext("x-access-token", &token)
         });
     }
+    // libgit2 calls these while data flows; returning false aborts the fetch.
+    let keep_going = cancel.clone();
+    callbacks.transfer_progress(move |_| !keep_going.load(Ordering::Relaxed));
+    let keep_going = cancel.clone();
+    callbacks.sideband_progress(move |_| !keep_going.load(Ordering::Relaxed));
     let mut options = FetchOptions::new();
     options
         .remote_callbacks(callbacks)
         .prune(FetchPrune::On)
         .download_tags(AutotagOption::None);
-    remote.fetch(
-        &[
-            "+refs/heads/*:refs/heads/*",
-            "+refs/pull/*/head:refs/pull/*/head",
-        ],
-        Some(&mut options),
-        None,
-    )
+    remote.fetch(refspecs, Some(&mut options), None)
 }
+
+/// A remote that does not exist, or a scheme libgit2 cannot speak: the same
+/// fetch will fail the same way every time.
+fn is_permanent_fetch_error(e: &git2::Error) -> bool {
+    let message = e.message().to_ascii_lowercase();
+    e.code() == ErrorCode::NotFound
+        || message.contains("unsupported url protocol")
+        || message.contains("failed to resolve path")
+        || message.contains("unexpected http status code: 404")
+        || message.contains("repository not found")
+}
+
+/// Process-wide libgit2 limits: connect and read timeouts for remotes (a remote
+/// that accepts and never answers must not hang a worker), and a bounded object
+/// cache (libgit2's default of 256 MiB dominated a long scan's memory).
+pub fn configure_libgit2(connect_timeout_ms: u64, read_timeout_ms: u64) {
+    let clamp = |ms: u64| ms.min(i32::MAX as u64) as i32;
+    // SAFETY: these set global libgit2 options; they are called before any
+    // repository is opened by this process's workers and are idempotent.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(clamp(connect_timeout_ms));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(clamp(read_timeout_ms));
+        let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
+    }
+}
+
+/// libgit2's object cache limit for this process.
+pub const OBJECT_CACHE_BYTES: isize = 16 * 1024 * 1024;

@@ -81,7 +81,8 @@ async fn create(
     let scope = if all_repos {
         vec!["*".to_string()]
     } else {
-        repos
+        // GitHub repository names are case-insensitive.
+        repos.iter().map(|r| r.to_ascii_lowercase()).collect()
     };
     let token = api_token::generate();
     if !store

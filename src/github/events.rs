@@ -79,6 +79,35 @@ pub struct RepositoryRef {
     pub full_name: String,
     pub default_branch: Option<String>,
     pub clone_url: Option<String>,
+    /// When the last push happened: epoch seconds in push events, RFC 3339 elsewhere.
+    pub pushed_at: Option<EventTime>,
+}
+
+/// A time as GitHub writes it in payloads: RFC 3339 text, or (in a few places
+/// such as `repository.pushed_at` of push events) epoch seconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum EventTime {
+    Seconds(i64),
+    Text(String),
+}
+
+impl EventTime {
+    /// Epoch milliseconds; an error naming the value when it is not a time.
+    pub fn to_ms(&self) -> Result<i64, String> {
+        match self {
+            EventTime::Seconds(s) if *s > 0 => Ok(s.saturating_mul(1000)),
+            EventTime::Seconds(s) => Err(format!("{s} is not a time")),
+            EventTime::Text(text) => parse_time(text),
+        }
+    }
+}
+
+/// Epoch milliseconds of an RFC 3339 time (`2019-05-15T15:20:55Z`, `…+00:00`).
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -170,6 +199,7 @@ pub struct CheckSuite {
     pub status: Option<String>,
     pub conclusion: Option<String>,
     pub app: Option<AppRef>,
+    pub updated_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -217,6 +247,7 @@ pub struct WorkflowRun {
     pub run_attempt: Option<i64>,
     pub event: Option<String>,
     pub html_url: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -235,6 +266,8 @@ pub struct StatusEvent {
     pub context: String,
     pub target_url: Option<String>,
     pub description: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
     pub repository: RepositoryRef,
 }
 
@@ -254,6 +287,8 @@ pub struct DeploymentStatus {
     pub state: String,
     pub environment: Option<String>,
     pub target_url: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

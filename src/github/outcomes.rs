@@ -5,7 +5,7 @@
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use super::events::GithubEvent;
+use super::events::{GithubEvent, parse_time};
 
 /// `[signals.ci]`: which checks count as CI, and which conclusions pass or fail.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,7 +17,23 @@ pub struct CiSignalConfig {
     pub exclude: Vec<String>,
     pub pass: Vec<String>,
     pub fail: Vec<String>,
+    /// Conclusions that say nothing about the commit: a run cancelled because a
+    /// newer push superseded it. Stored as `neutral`; scoring ignores them.
+    pub neutral: Vec<String>,
 }
+
+/// Every conclusion GitHub sends for check suites, check runs and workflow runs.
+pub const CONCLUSIONS: &[&str] = &[
+    "success",
+    "failure",
+    "neutral",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "action_required",
+    "startup_failure",
+    "stale",
+];
 
 impl Default for CiSignalConfig {
     fn default() -> Self {
@@ -26,14 +42,8 @@ impl Default for CiSignalConfig {
             include: strings(&["*"]),
             exclude: Vec::new(),
             pass: strings(&["success", "neutral", "skipped"]),
-            fail: strings(&[
-                "failure",
-                "timed_out",
-                "cancelled",
-                "action_required",
-                "startup_failure",
-                "stale",
-            ]),
+            fail: strings(&["failure", "timed_out", "action_required", "startup_failure"]),
+            neutral: strings(&["cancelled", "stale"]),
         }
     }
 }
@@ -45,7 +55,7 @@ pub struct Outcome {
     pub sha: String,
     /// `ci` or `deploy`.
     pub name: &'static str,
-    /// `pass` or `fail`.
+    /// `pass`, `fail` or `neutral`.
     pub status: &'static str,
     /// The check, status context, workflow or environment.
     pub context: String,
@@ -55,6 +65,21 @@ pub struct Outcome {
     /// Unique per result, so a redelivered event stores nothing new.
     pub key: String,
     pub source: &'static str,
+    /// When it happened, from the payload (epoch ms); `None` when the payload has
+    /// no time (the delivery's arrival time is used then).
+    pub occurred_at: Option<i64>,
+}
+
+/// A payload whose outcome cannot be trusted: retrying will not change that.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeError {
+    #[error("`{field}` is not a commit id (40 hexadecimal digits): {value:?}")]
+    BadSha { field: &'static str, value: String },
+    #[error("`{field}`: {message}")]
+    BadTime {
+        field: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +88,7 @@ pub struct CiRules {
     exclude: GlobSet,
     pass: Vec<String>,
     fail: Vec<String>,
+    neutral: Vec<String>,
 }
 
 impl Default for CiRules {
@@ -85,6 +111,7 @@ impl CiRules {
             exclude: build(&config.exclude)?,
             pass: config.pass.clone(),
             fail: config.fail.clone(),
+            neutral: config.neutral.clone(),
         })
     }
 
@@ -97,15 +124,87 @@ impl CiRules {
             Some("pass")
         } else if self.fail.iter().any(|c| c == conclusion) {
             Some("fail")
+        } else if self.neutral.iter().any(|c| c == conclusion) {
+            Some("neutral")
         } else {
             None
         }
     }
 }
 
-/// The signal `event` carries, if any: only completed runs and final states count,
-/// so a `queued` arriving after its `completed` changes nothing.
-pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
+/// The signal `event` carries, if any, checked: its sha must be a full commit id
+/// and its time must parse. Names are cleaned of control characters.
+pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Result<Option<Outcome>, OutcomeError> {
+    let Some(mut found) = raw_outcome(event, rules) else {
+        return Ok(None);
+    };
+    let sha = found.sha.to_ascii_lowercase();
+    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OutcomeError::BadSha {
+            field: "sha",
+            value: found.sha.chars().take(80).collect(),
+        });
+    }
+    found.sha = sha;
+    found.context = clean_text(&found.context, 200);
+    found.url = found.url.map(|u| clean_text(&u, 2048));
+    found.key = clean_text(&found.key, 400);
+    found.occurred_at = match event_time(event) {
+        Some((field, text)) => {
+            Some(parse_time(text).map_err(|message| OutcomeError::BadTime { field, message })?)
+        }
+        None => None,
+    };
+    Ok(Some(found))
+}
+
+/// The payload field that says when the outcome happened, and its text.
+fn event_time(event: &GithubEvent) -> Option<(&'static str, &str)> {
+    match event {
+        GithubEvent::CheckSuite(e) => e
+            .check_suite
+            .updated_at
+            .as_deref()
+            .map(|t| ("check_suite.updated_at", t)),
+        GithubEvent::CheckRun(e) => e
+            .check_run
+            .completed_at
+            .as_deref()
+            .map(|t| ("check_run.completed_at", t)),
+        GithubEvent::WorkflowRun(e) => e
+            .workflow_run
+            .updated_at
+            .as_deref()
+            .map(|t| ("workflow_run.updated_at", t)),
+        GithubEvent::Status(e) => e
+            .updated_at
+            .as_deref()
+            .map(|t| ("updated_at", t))
+            .or(e.created_at.as_deref().map(|t| ("created_at", t))),
+        GithubEvent::DeploymentStatus(e) => {
+            let status = &e.deployment_status;
+            status
+                .updated_at
+                .as_deref()
+                .map(|t| ("deployment_status.updated_at", t))
+                .or(status
+                    .created_at
+                    .as_deref()
+                    .map(|t| ("deployment_status.created_at", t)))
+        }
+        _ => None,
+    }
+}
+
+/// Text from a payload made safe to store: control characters (NUL included,
+/// which PostgreSQL refuses) dropped, at most `max` characters.
+pub fn clean_text(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// Only completed runs and final states count, so a `queued` arriving after its
+/// `completed` changes nothing.
+fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
     match event {
         GithubEvent::CheckSuite(e) if e.action == "completed" => {
             let suite = &e.check_suite;
@@ -126,6 +225,7 @@ pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
                 attempt: None,
                 url: None,
                 source: "github:check_suite",
+                occurred_at: None,
             })
         }
         GithubEvent::CheckRun(e) if e.action == "completed" => {
@@ -142,6 +242,7 @@ pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
                 url: run.html_url.clone(),
                 key: format!("github:check_run:{}:{conclusion}", run.id),
                 source: "github:check_run",
+                occurred_at: None,
             })
         }
         GithubEvent::WorkflowRun(e) if e.action == "completed" => {
@@ -164,6 +265,7 @@ pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
                 attempt: Some(attempt),
                 url: run.html_url.clone(),
                 source: "github:workflow_run",
+                occurred_at: None,
             })
         }
         GithubEvent::Status(e) => {
@@ -186,6 +288,7 @@ pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
                 url: e.target_url.clone(),
                 key,
                 source: "github:status",
+                occurred_at: None,
             })
         }
         GithubEvent::DeploymentStatus(e) => {
@@ -209,6 +312,7 @@ pub fn outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
                 url: e.deployment_status.target_url.clone(),
                 key: format!("github:deployment_status:{}", e.deployment_status.id),
                 source: "github:deployment_status",
+                occurred_at: None,
             })
         }
         _ => None,
@@ -285,21 +389,68 @@ mod tests {
         ];
         for (event, file, expected) in cases {
             assert_eq!(
-                summary(outcome(&fixture(event, file), &rules)),
+                summary(outcome(&fixture(event, file), &rules).unwrap()),
                 expected,
                 "{event}/{file}"
             );
         }
-        let status = outcome(&fixture("status", "payload.json"), &rules).unwrap();
+        let status = outcome(&fixture("status", "payload.json"), &rules)
+            .unwrap()
+            .unwrap();
         assert_eq!(status.sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
         assert_eq!(status.repo, "Codertocat/Hello-World");
         assert_eq!(status.key, "github:status:6805126730");
+        // Event time from the payload, not the time it was processed.
+        assert_eq!(status.occurred_at, Some(1_557_933_655_000)); // 2019-05-15T15:20:55Z
+        let run = outcome(&fixture("check_run", "completed.payload.json"), &rules)
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.occurred_at, Some(1_557_933_672_000)); // 15:21:12Z
+    }
+
+    #[test]
+    fn bad_shas_and_times_are_refused_and_names_cleaned() {
+        let rules = CiRules::default();
+        for sha in [
+            "",
+            "%",
+            "_______",
+            "abc1234",
+            "zz6113728f27ae82c7b1a177c8d03f9e96e0adf2",
+        ] {
+            let body = serde_json::json!({
+                "sha": sha, "state": "success", "context": "ci",
+                "repository": { "full_name": "acme/api" },
+            });
+            let event = parse("status", &body.to_string()).unwrap();
+            assert!(
+                matches!(outcome(&event, &rules), Err(OutcomeError::BadSha { .. })),
+                "{sha:?} must be refused"
+            );
+        }
+        let body = serde_json::json!({
+            "sha": "6113728F27AE82C7B1A177C8D03F9E96E0ADF246", "state": "failure",
+            "context": "c\u{0}i\u{7}", "updated_at": "yesterday",
+            "repository": { "full_name": "acme/api" },
+        });
+        let event = parse("status", &body.to_string()).unwrap();
+        let err = outcome(&event, &rules).unwrap_err();
+        assert!(err.to_string().contains("updated_at"), "{err}");
+        let body = serde_json::json!({
+            "sha": "6113728F27AE82C7B1A177C8D03F9E96E0ADF246", "state": "failure",
+            "context": "c\u{0}i\u{7}", "repository": { "full_name": "acme/api" },
+        });
+        let event = parse("status", &body.to_string()).unwrap();
+        let found = outcome(&event, &rules).unwrap().unwrap();
+        assert_eq!(found.sha, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+        assert_eq!(found.context, "ci");
+        assert_eq!(found.occurred_at, None, "no time in the payload");
     }
 
     fn workflow_run(id: i64, attempt: i64, conclusion: &str, name: &str) -> GithubEvent {
         let body = serde_json::json!({
             "action": "completed",
-            "workflow_run": { "id": id, "name": name, "head_sha": "abc1234", "status": "completed",
+            "workflow_run": { "id": id, "name": name, "head_sha": "6113728f27ae82c7b1a177c8d03f9e96e0adf246", "status": "completed",
                               "conclusion": conclusion, "run_attempt": attempt },
             "repository": { "full_name": "acme/api" },
         });
@@ -309,16 +460,18 @@ mod tests {
     #[test]
     fn reruns_cancellations_and_excluded_names() {
         let rules = CiRules::default();
+        let outcome = |e: &GithubEvent, r: &CiRules| super::outcome(e, r).unwrap();
         let first = outcome(&workflow_run(9, 1, "failure", "tests"), &rules).unwrap();
         let rerun = outcome(&workflow_run(9, 2, "success", "tests"), &rules).unwrap();
         assert_eq!((first.status, first.attempt), ("fail", Some(1)));
         assert_eq!((rerun.status, rerun.attempt), ("pass", Some(2)));
         assert_ne!(first.key, rerun.key, "each attempt is its own signal");
+        // Cancelled (typically superseded by a newer push) says nothing about the commit.
         assert_eq!(
             outcome(&workflow_run(9, 1, "cancelled", "tests"), &rules)
                 .unwrap()
                 .status,
-            "fail"
+            "neutral"
         );
         assert_eq!(
             outcome(&workflow_run(9, 1, "skipped", "tests"), &rules)

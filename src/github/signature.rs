@@ -21,15 +21,7 @@ pub enum SignatureError {
 
 /// Checks `header` (the `X-Hub-Signature-256` value) against every secret.
 pub fn verify(header: Option<&str>, body: &[u8], secrets: &[Secret]) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex_digest = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
-    let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
-    if expected.len() != 32 {
-        return Err(SignatureError::Malformed);
-    }
+    let expected = digest(header)?;
     // Check every secret, so the time taken does not tell which one matched.
     let mut matched = false;
     for secret in secrets {
@@ -43,6 +35,26 @@ pub fn verify(header: Option<&str>, body: &[u8], secrets: &[Secret]) -> Result<(
     } else {
         Err(SignatureError::Mismatch)
     }
+}
+
+/// Checks the header's form before the body is read, so a request that cannot
+/// be signed is refused without costing its body's memory.
+pub fn precheck(header: Option<&str>) -> Result<(), SignatureError> {
+    digest(header).map(|_| ())
+}
+
+/// The 32 bytes of `sha256=<64 hex digits>`.
+fn digest(header: Option<&str>) -> Result<Vec<u8>, SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_digest = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
+    let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
+    if expected.len() != 32 {
+        return Err(SignatureError::Malformed);
+    }
+    Ok(expected)
 }
 
 /// The `X-Hub-Signature-256` value GitHub would send for `body` signed with `secret`.

@@ -4,11 +4,13 @@
 //! mid-way, a redelivery with a new id) leaves the same state as once.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::attribution::commit::Attributor;
 use crate::attribution::mirror::{self, KnownState, Mirrors};
 use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
+use crate::github::events::PullRequestEvent;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::github::outcomes::{self, CiRules, Outcome};
 use crate::metrics::Metrics;
@@ -27,6 +29,8 @@ pub struct HandlerContext {
     /// `None` when mirrors are disabled (`mirrors.enabled = false`).
     pub mirrors: Option<Arc<Mirrors>>,
     pub attributor: Arc<Attributor>,
+    /// `github.api_url`: its web host is the only place the token is sent.
+    pub github_api_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,30 @@ impl From<crate::store::StoreError> for HandlerError {
     }
 }
 
-pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled, HandlerError> {
+/// What a handler knows about the delivery besides its event.
+#[derive(Clone)]
+pub struct DeliveryContext {
+    /// When the delivery arrived (epoch ms): the event's time when its payload
+    /// carries none.
+    pub received_at: i64,
+    /// Set when the work must stop (deadline passed, lease lost, shutdown).
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl DeliveryContext {
+    pub fn new(received_at: i64) -> DeliveryContext {
+        DeliveryContext {
+            received_at,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+pub async fn handle(
+    ctx: &HandlerContext,
+    event: &GithubEvent,
+    delivery: &DeliveryContext,
+) -> Result<Handled, HandlerError> {
     if let GithubEvent::Unhandled(_) = event {
         return Ok(Handled::Ignored);
     }
@@ -71,23 +98,37 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
             )
             .await?;
     }
-    if let Some(outcome) = outcomes::outcome(event, &ctx.ci_rules) {
-        let stored = record_outcome(&ctx.store, &outcome, now).await?;
+    let outcome = outcomes::outcome(event, &ctx.ci_rules)
+        .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+    if let Some(outcome) = outcome {
+        let occurred_at = outcome.occurred_at.unwrap_or(delivery.received_at);
+        let stored = record_outcome(&ctx.store, &outcome, occurred_at, now).await?;
         ctx.metrics.signal("github", stored.as_str());
     }
     match event {
         GithubEvent::Installation(installation) => {
             record_installation(&ctx.store, installation, now).await?
         }
-        GithubEvent::Push(push) => sync_measured(ctx, &push.repository, Vec::new()).await?,
+        GithubEvent::Push(push) => {
+            // Commits land when the push happened, not when the sync ran (a retry
+            // can come an hour later, in another week).
+            let pushed_at = match &push.repository.pushed_at {
+                Some(t) => t
+                    .to_ms()
+                    .map_err(|e| HandlerError::Permanent(format!("`repository.pushed_at`: {e}")))?,
+                None => delivery.received_at,
+            };
+            sync_measured(ctx, &push.repository, Vec::new(), pushed_at, delivery).await?
+        }
         GithubEvent::PullRequest(pr)
             if matches!(
                 pr.action.as_str(),
                 "opened" | "reopened" | "synchronize" | "closed"
             ) =>
         {
+            let landed_at = merged_at(pr)?.unwrap_or(delivery.received_at);
             let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
-            sync_measured(ctx, &pr.repository, head).await?;
+            sync_measured(ctx, &pr.repository, head, landed_at, delivery).await?;
             if pr.action == "closed" && pr.pull_request.merged {
                 record_merge(ctx, pr, now).await?;
             }
@@ -95,6 +136,16 @@ pub async fn handle(ctx: &HandlerContext, event: &GithubEvent) -> Result<Handled
         _ => {}
     }
     Ok(Handled::Processed)
+}
+
+/// When a merged pull request was merged, from its payload.
+fn merged_at(pr: &PullRequestEvent) -> Result<Option<i64>, HandlerError> {
+    match (&pr.pull_request.merged_at, pr.pull_request.merged) {
+        (Some(text), true) => crate::github::events::parse_time(text)
+            .map(Some)
+            .map_err(|e| HandlerError::Permanent(format!("`pull_request.merged_at`: {e}"))),
+        _ => Ok(None),
+    }
 }
 
 /// A merged pull request: who merged it is credited for its agent-only commits.
@@ -119,6 +170,7 @@ async fn record_merge(
             repository_id,
             pr.number,
             pr.pull_request.merge_commit_sha.as_deref(),
+            &merger.login,
             &person,
         )
         .await?;
@@ -130,10 +182,11 @@ async fn record_merge(
 async fn record_outcome(
     store: &Store,
     o: &Outcome,
+    occurred_at: i64,
     now: i64,
 ) -> Result<SignalInsert, HandlerError> {
     let repository_id = store.ensure_repository(&o.repo, now).await?;
-    let sha = o.sha.to_lowercase();
+    let sha = o.sha.clone();
     let attempt = match o.attempt {
         Some(attempt) => attempt,
         None => {
@@ -155,7 +208,7 @@ async fn record_outcome(
             attempt: Some(attempt),
             idempotency_key: Some(o.key.clone()),
             body_hash: None,
-            occurred_at: now,
+            occurred_at,
             received_at: now,
         })
         .await?;
@@ -163,12 +216,14 @@ async fn record_outcome(
 }
 
 /// Signals a landed commit implies for others: `reverted` on each commit it
-/// reverts, `fixed_later` on each commit its `Fixes:` names.
+/// reverts, `fixed_later` on each commit its `Fixes:` names, at the time the
+/// linking commit landed.
 async fn record_links(
     tx: &mut StoreTx,
     metrics: &Metrics,
     repository_id: i64,
     record: &crate::attribution::commit::CommitRecord,
+    landed_at: i64,
     now: i64,
 ) -> Result<(), HandlerError> {
     let links = record
@@ -190,7 +245,7 @@ async fn record_links(
                 attempt: None,
                 idempotency_key: Some(format!("git:{name}:{}:{target}", record.sha)),
                 body_hash: None,
-                occurred_at: now,
+                occurred_at: landed_at,
                 received_at: now,
             })
             .await?;
@@ -204,22 +259,28 @@ async fn sync_measured(
     ctx: &HandlerContext,
     repo: &RepositoryRef,
     pr_heads: Vec<(i64, String)>,
+    landed_at: i64,
+    delivery: &DeliveryContext,
 ) -> Result<(), HandlerError> {
     if ctx.mirrors.is_none() {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let result = sync_repository(ctx, repo, pr_heads).await;
+    let result = sync_repository(ctx, repo, pr_heads, landed_at, delivery).await;
     ctx.metrics.mirror_sync(result.is_ok(), started.elapsed());
     result
 }
 
-/// Fetches the repository's mirror and stores what is new: landed commits once,
-/// commits of open pull requests as not landed, and commits that have landed since.
+/// Fetches the repository's mirror and stores what is new: landed commits once
+/// (landed at `landed_at`, the time of the push or merge), commits of open pull
+/// requests as not landed, commits that have landed since, and commits a force
+/// push took off the default branch.
 async fn sync_repository(
     ctx: &HandlerContext,
     repo: &RepositoryRef,
     pr_heads: Vec<(i64, String)>,
+    landed_at: i64,
+    delivery: &DeliveryContext,
 ) -> Result<(), HandlerError> {
     let Some(mirrors) = &ctx.mirrors else {
         return Ok(());
@@ -238,6 +299,18 @@ async fn sync_repository(
     let path = mirrors
         .path_for(&repo.full_name)
         .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+    // A refused remote fails the delivery at once: no retry can make it allowed.
+    mirrors
+        .policy()
+        .check(&url)
+        .map_err(|e| HandlerError::Permanent(e.to_string()))?;
+    let token = mirrors
+        .token()
+        .filter(|_| mirrors.policy().sends_token_to(&url))
+        .map(|t| t.expose().to_string());
+    let token_prefix = token
+        .as_ref()
+        .map(|_| crate::git::remote::github_web_url(&ctx.github_api_url));
 
     let _one_at_a_time = mirrors.lock(&repo.full_name).await;
     let known = KnownState {
@@ -255,16 +328,24 @@ async fn sync_repository(
         full_name: repo.full_name.clone(),
         url,
         default_branch,
-        token: mirrors.token().map(|t| t.expose().to_string()),
+        token,
+        token_prefix,
         known,
         pr_heads,
+        cancel: delivery.cancel.clone(),
     };
     let attributor = ctx.attributor.clone();
     let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || mirror::sync(&request, &attributor))
         .await
         .map_err(|e| HandlerError::Transient(anyhow::anyhow!("mirror task failed: {e}")))?
-        .map_err(|e| HandlerError::Transient(e.into()))?;
+        .map_err(|e| {
+            if e.is_permanent() {
+                HandlerError::Permanent(e.to_string())
+            } else {
+                HandlerError::Transient(e.into())
+            }
+        })?;
 
     let synced = started.elapsed();
     let now = now_ms();
@@ -291,17 +372,28 @@ async fn sync_repository(
                 (record.author_name.as_str(), record.author_email.as_str())
             };
             tx.ensure_person(&record.person, name, email, now).await?;
-            tx.upsert_commit(stored.id, record, *landed, *pr, now)
+            let landed_at = landed.then_some(landed_at);
+            tx.upsert_commit(stored.id, record, landed_at, *pr, now)
                 .await?;
-            if *landed {
-                record_links(&mut tx, &ctx.metrics, stored.id, record, now).await?;
+            if let Some(landed_at) = landed_at {
+                record_links(&mut tx, &ctx.metrics, stored.id, record, landed_at, now).await?;
             }
         }
         tx.commit().await?;
     }
     let mut tx = ctx.store.begin().await?;
     for sha in &outcome.now_landed {
-        tx.mark_landed(stored.id, sha, now).await?;
+        tx.mark_landed(stored.id, sha, landed_at).await?;
+    }
+    let reason = format!(
+        "no longer on {} (force-pushed away)",
+        stored
+            .default_branch
+            .as_deref()
+            .unwrap_or("the default branch")
+    );
+    for sha in &outcome.unlanded {
+        tx.mark_unlanded(stored.id, sha, landed_at, &reason).await?;
     }
     tx.commit().await?;
     // Only after everything above is stored: a crash before this re-walks, idempotently.
@@ -311,6 +403,7 @@ async fn sync_repository(
     tracing::info!(
         repository = %repo.full_name,
         landed = outcome.landed.len() + outcome.now_landed.len(),
+        unlanded = outcome.unlanded.len(),
         pull_request_commits = outcome.pull_requests.len(),
         fetch_ms = outcome.fetch_time.as_millis() as u64,
         attribute_ms = synced.saturating_sub(outcome.fetch_time).as_millis() as u64,

@@ -1,23 +1,35 @@
 //! The inbox worker: claims stored deliveries under a lease, turns them into
 //! events, runs the handlers and records the outcome, retrying failures with
-//! exponential back-off. Several workers (threads or replicas) may share one
+//! exponential back-off. Several workers (tasks or replicas) may share one
 //! database: the claim is a single conditional `UPDATE … RETURNING`.
+//!
+//! Nothing a delivery does can take the worker down or hang it: the handler runs
+//! in a task of its own (a panic is a failed attempt), under a deadline, and is
+//! stopped when its lease is lost. A delivery claimed more than `max_attempts`
+//! times (the process crashed while handling it, again and again) is failed at
+//! claim time. The loops are supervised and restarted; if they keep dying the
+//! process is marked fatal (see [`crate::health`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::handlers::{self, Handled, HandlerContext, HandlerError};
-use crate::clock::now_ms;
+use super::handlers::{self, DeliveryContext, Handled, HandlerContext, HandlerError};
+use crate::clock::Clock;
 use crate::config::{WorkerConfig, random_hex};
 use crate::github::events;
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::store::deliveries::{ClaimedDelivery, Finished};
 
 /// The longest wait between two attempts at one delivery.
 const MAX_BACKOFF_MS: u64 = 60 * 60 * 1000;
+/// A worker loop that dies this many times within [`RESTART_WINDOW`] is given up on.
+const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -27,6 +39,8 @@ pub struct Worker {
     /// Unique per worker, so a lease can tell its holder apart from a later one.
     owner: String,
     wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
 }
 
 /// What one step of the worker did.
@@ -35,7 +49,8 @@ pub enum Step {
     Idle,
     Finished(&'static str),
     Retrying,
-    /// The lease ran out before the outcome could be written; another worker owns it.
+    /// The lease ran out or was taken over before the outcome could be written;
+    /// the work was stopped and another worker owns the delivery.
     LostLease,
 }
 
@@ -45,6 +60,8 @@ impl Worker {
         metrics: Arc<Metrics>,
         config: WorkerConfig,
         wake: Arc<Notify>,
+        clock: Arc<dyn Clock>,
+        health: Arc<Health>,
     ) -> Self {
         let owner = format!("{}-{}", std::process::id(), random_hex(4));
         Worker {
@@ -53,6 +70,8 @@ impl Worker {
             config,
             owner,
             wake,
+            clock,
+            health,
         }
     }
 
@@ -60,12 +79,54 @@ impl Worker {
         &self.owner
     }
 
-    /// Runs until `shutdown` is cancelled; a delivery being processed is finished first.
+    /// Runs `worker.concurrency` supervised loops until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(worker = %self.owner, "inbox worker started");
+        tracing::info!(worker = %self.owner, concurrency = self.config.concurrency, "inbox worker started");
+        let mut loops = tokio::task::JoinSet::new();
+        for slot in 0..self.config.concurrency {
+            loops.spawn(self.clone().supervised(slot, shutdown.clone()));
+        }
+        while loops.join_next().await.is_some() {}
+        tracing::info!(worker = %self.owner, "inbox worker stopped");
+    }
+
+    /// One loop, restarted when it panics; given up on (fatal) when it keeps dying.
+    async fn supervised(self, slot: usize, shutdown: CancellationToken) {
+        let mut deaths: Vec<std::time::Instant> = Vec::new();
+        loop {
+            let run = tokio::spawn(self.clone().run_loop(shutdown.clone()));
+            match run.await {
+                Ok(()) => return,
+                Err(err) => {
+                    let now = std::time::Instant::now();
+                    deaths.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+                    deaths.push(now);
+                    self.metrics.worker_restart();
+                    tracing::error!(worker = %self.owner, slot, error = %err, "worker loop died; restarting");
+                    if deaths.len() >= MAX_RESTARTS {
+                        self.health.fail(
+                            "worker",
+                            format!("worker loop {slot} died {MAX_RESTARTS} times within a minute: {err}"),
+                        );
+                        return;
+                    }
+                    self.health.set_problem(
+                        "worker",
+                        format!("worker loop {slot} restarted after: {err}"),
+                    );
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn run_loop(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !shutdown.is_cancelled() {
-            match self.step().await {
+            match self.step_until(&shutdown).await {
                 Ok(Step::Idle) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -83,7 +144,6 @@ impl Worker {
                 }
             }
         }
-        tracing::info!(worker = %self.owner, "inbox worker stopped");
     }
 
     /// Processes deliveries until none is ready; returns how many steps did work.
@@ -97,8 +157,13 @@ impl Worker {
 
     /// Claims and processes at most one delivery.
     pub async fn step(&self) -> crate::store::Result<Step> {
-        let now = now_ms();
-        let lease_until = now + (self.config.lease_seconds * 1000) as i64;
+        self.step_until(&CancellationToken::new()).await
+    }
+
+    /// [`Worker::step`], stopping the work (to be retried) when `shutdown` is cancelled.
+    pub async fn step_until(&self, shutdown: &CancellationToken) -> crate::store::Result<Step> {
+        let now = self.clock.now_ms();
+        let lease_until = now + self.lease_ms() as i64;
         let Some(delivery) = self
             .ctx
             .store
@@ -107,32 +172,85 @@ impl Worker {
         else {
             return Ok(Step::Idle);
         };
-        let outcome = self.process_keeping_lease(&delivery).await;
+        if delivery.attempts > i64::from(self.config.max_attempts) {
+            // Claimed again and again without an outcome: the process died while
+            // handling it each time. Stop before it takes the process down again.
+            let message = format!(
+                "gave up after {} attempts without an outcome (the process stopped or \
+                 lost the lease while handling it each time)",
+                delivery.attempts - 1
+            );
+            let outcome = Err(HandlerError::Permanent(message));
+            return self.record(&delivery, outcome).await;
+        }
+        let outcome = match self.process_keeping_lease(&delivery, shutdown).await {
+            Some(outcome) => outcome,
+            None => return Ok(Step::LostLease),
+        };
         self.record(&delivery, outcome).await
     }
 
-    /// Processes the delivery, extending the lease every third of its length so a
-    /// slow handler (a first clone of a large repository) is not taken over by
-    /// another worker while it still runs.
+    fn lease_ms(&self) -> u64 {
+        self.config.lease_seconds * 1000
+    }
+
+    /// Processes the delivery in a task of its own, renewing the lease every third
+    /// of its length. `None` when the lease was lost (the work is stopped, nothing
+    /// is recorded: the new holder decides).
     async fn process_keeping_lease(
         &self,
         delivery: &ClaimedDelivery,
-    ) -> Result<Handled, HandlerError> {
-        let lease_ms = self.config.lease_seconds * 1000;
+        shutdown: &CancellationToken,
+    ) -> Option<Result<Handled, HandlerError>> {
+        let lease_ms = self.lease_ms();
+        let context = DeliveryContext::new(delivery.received_at);
+        let cancel = context.cancel.clone();
+        let mut work = tokio::spawn(process(self.ctx.clone(), delivery.clone(), context));
+        let stop = |work: &tokio::task::JoinHandle<_>| {
+            // git2 checks the flag between objects; the task is aborted at its next await.
+            cancel.store(true, Ordering::Relaxed);
+            work.abort();
+        };
         let mut renew = tokio::time::interval(Duration::from_millis((lease_ms / 3).max(1)));
         renew.tick().await; // the first tick is immediate
-        let work = process(&self.ctx, delivery);
-        tokio::pin!(work);
+        let deadline =
+            tokio::time::sleep(Duration::from_secs(self.config.delivery_timeout_seconds));
+        tokio::pin!(deadline);
         loop {
             tokio::select! {
-                outcome = &mut work => return outcome,
+                joined = &mut work => {
+                    return Some(match joined {
+                        Ok(outcome) => outcome,
+                        Err(err) if err.is_panic() => Err(HandlerError::Transient(anyhow::anyhow!(
+                            "the handler panicked: {}", panic_message(err)
+                        ))),
+                        Err(err) => Err(HandlerError::Transient(anyhow::anyhow!("the handler was stopped: {err}"))),
+                    });
+                }
                 _ = renew.tick() => {
-                    let until = now_ms() + lease_ms as i64;
+                    let until = self.clock.now_ms() + lease_ms as i64;
                     match self.ctx.store.extend_lease(delivery.id, &self.owner, until).await {
                         Ok(true) => {}
-                        Ok(false) => tracing::warn!(delivery = %delivery.delivery_id, "lease lost while processing"),
+                        Ok(false) => {
+                            tracing::warn!(delivery = %delivery.delivery_id, "lease lost while processing; stopping the work");
+                            stop(&work);
+                            return None;
+                        }
                         Err(err) => tracing::warn!(delivery = %delivery.delivery_id, error = %err, "cannot extend the lease"),
                     }
+                }
+                _ = &mut deadline => {
+                    stop(&work);
+                    return Some(Err(HandlerError::Transient(anyhow::anyhow!(
+                        "the delivery took longer than worker.delivery_timeout_seconds ({} s) and was stopped",
+                        self.config.delivery_timeout_seconds
+                    ))));
+                }
+                _ = shutdown.cancelled() => {
+                    stop(&work);
+                    return Some(Err(HandlerError::Transient(anyhow::anyhow!(
+                        "stopped by a shutdown; it will be retried"
+                    ))));
                 }
             }
         }
@@ -143,7 +261,7 @@ impl Worker {
         delivery: &ClaimedDelivery,
         outcome: Result<Handled, HandlerError>,
     ) -> crate::store::Result<Step> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (state, error) = match outcome {
             Ok(Handled::Processed) => (Finished::Processed, None),
             Ok(Handled::Ignored) => (Finished::Ignored, None),
@@ -196,12 +314,22 @@ impl Worker {
 }
 
 async fn process(
-    ctx: &HandlerContext,
-    delivery: &ClaimedDelivery,
+    ctx: Arc<HandlerContext>,
+    delivery: ClaimedDelivery,
+    context: DeliveryContext,
 ) -> Result<Handled, HandlerError> {
     let event = events::parse(&delivery.event, &delivery.payload)
         .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    handlers::handle(ctx, &event).await
+    handlers::handle(&ctx, &event, &context).await
+}
+
+fn panic_message(err: tokio::task::JoinError) -> String {
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
 }
 
 /// `base × 2^(attempt-1)`, capped at one hour.

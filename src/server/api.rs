@@ -2,7 +2,7 @@
 //! `GET /api/v1/commits/{owner}/{name}/{sha}/signals`, behind bearer tokens.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use crate::store::tokens::TokenRow;
 /// Signal bodies are small; anything larger is a mistake.
 pub const MAX_SIGNAL_BODY: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct SignalRequest {
     repo: String,
@@ -48,6 +48,26 @@ pub struct SignalView {
     pub occurred_at: String,
 }
 
+/// Signal names only tokentally itself records (from git history).
+pub const RESERVED_SIGNALS: &[&str] = &["reverted", "fixed_later"];
+
+/// How an API token's idempotency key is stored: keys belong to the token that
+/// used them, so another token's key is never a replay.
+fn stored_key(token: &TokenRow, key: &str) -> String {
+    format!("api:{}:{key}", token.id)
+}
+
+/// The key as its token sent it (`api:<token id>:<key>` → `<key>`).
+fn shown_key(stored: String) -> String {
+    match stored
+        .strip_prefix("api:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((id, key)) if id.bytes().all(|b| b.is_ascii_digit()) => key.to_string(),
+        _ => stored,
+    }
+}
+
 impl From<SignalRow> for SignalView {
     fn from(row: SignalRow) -> Self {
         SignalView {
@@ -60,7 +80,7 @@ impl From<SignalRow> for SignalView {
             source: row.source,
             context: row.context,
             attempt: row.attempt,
-            key: row.idempotency_key,
+            key: row.idempotency_key.map(shown_key),
             occurred_at: chrono::DateTime::from_timestamp_millis(row.occurred_at)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
@@ -133,6 +153,22 @@ pub fn valid_sha(sha: &str) -> bool {
 }
 
 fn validate(req: &SignalRequest) -> Result<(), ApiError> {
+    let strings = [
+        ("repo", Some(&req.repo)),
+        ("sha", Some(&req.sha)),
+        ("signal", Some(&req.signal)),
+        ("status", Some(&req.status)),
+        ("url", req.url.as_ref()),
+        ("key", req.key.as_ref()),
+    ];
+    for (field, value) in strings {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(unprocessable(
+                field,
+                "control characters (NUL, newlines, …) are not allowed",
+            ));
+        }
+    }
     if !valid_repo(&req.repo) {
         return Err(unprocessable("repo", "expected owner/name"));
     }
@@ -151,19 +187,32 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
             "expected ci, deploy, incident or a custom name of up to 64 lower-case letters, digits, _ - .",
         ));
     }
+    if RESERVED_SIGNALS.contains(&req.signal.as_str()) {
+        return Err(unprocessable(
+            "signal",
+            format!(
+                "{:?} is recorded by tokentally from git history and cannot be reported",
+                req.signal
+            ),
+        ));
+    }
     if req.status != "pass" && req.status != "fail" {
         return Err(unprocessable("status", "expected pass or fail"));
     }
     if req.value.is_some_and(|v| !v.is_finite()) {
         return Err(unprocessable("value", "expected a finite number"));
     }
-    if let Some(url) = &req.url
-        && (url.len() > 2048 || !(url.starts_with("https://") || url.starts_with("http://")))
-    {
-        return Err(unprocessable(
-            "url",
-            "expected an http(s) URL of at most 2048 characters",
-        ));
+    if let Some(url) = &req.url {
+        let parsed = url::Url::parse(url).ok();
+        let http = parsed
+            .as_ref()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if url.len() > 2048 || !http || url.chars().any(char::is_whitespace) {
+            return Err(unprocessable(
+                "url",
+                "expected an http(s) URL of at most 2048 characters",
+            ));
+        }
     }
     if let Some(key) = &req.key
         && (key.is_empty() || key.len() > 200)
@@ -190,17 +239,18 @@ async fn record_signal(
     body: Body,
 ) -> Result<Response, ApiError> {
     let token = authenticate(state, headers).await?;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("signal bodies are limited to {MAX_SIGNAL_BODY} bytes"),
-        )
-    };
-    let body = to_bytes(body, MAX_SIGNAL_BODY)
-        .await
-        .map_err(|_| too_large())?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let read = state
+        .body_limits
+        .read(headers, body, MAX_SIGNAL_BODY)
+        .await?;
+    let body = read.bytes.as_slice();
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body must be a JSON object: {\"repo\": …, \"sha\": …, \"signal\": …, \"status\": …}",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
     let req: SignalRequest = serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -214,6 +264,10 @@ async fn record_signal(
         }
     })?;
     validate(&req)?;
+    let mut req = req;
+    // Repository names are case-insensitive on GitHub; shas are hex.
+    req.repo = req.repo.to_ascii_lowercase();
+    req.sha = req.sha.to_ascii_lowercase();
     if !token.allows(&req.repo) {
         return Err(forbidden(&token, &req.repo));
     }
@@ -224,13 +278,16 @@ async fn record_signal(
         .repository_id(&req.repo, now)
         .await
         .map_err(ApiError::unavailable)?;
-    // The same key with the same content is a replay; with other content, a conflict.
-    let body_hash = hex::encode(Sha256::digest(&body));
+    // The same key with the same request is a replay, however its JSON was
+    // written (field order, spacing, sha case); with another request, a conflict.
+    let body_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&req).expect("a request serialises"),
+    ));
     let outcome = state
         .signals
         .submit(NewSignal {
             repository_id,
-            sha: req.sha.to_lowercase(),
+            sha: req.sha,
             name: req.signal,
             status: req.status,
             value: req.value,
@@ -238,7 +295,7 @@ async fn record_signal(
             source: format!("api:{}", token.name),
             context: None,
             attempt: None,
-            idempotency_key: req.key,
+            idempotency_key: req.key.map(|k| stored_key(&token, &k)),
             body_hash: Some(body_hash),
             occurred_at: now,
             received_at: now,
@@ -272,7 +329,7 @@ pub async fn commit_signals(
     Path((owner, name, sha)): Path<(String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let token = authenticate(&state, &headers).await?;
-    let repo = format!("{owner}/{name}");
+    let repo = format!("{owner}/{name}").to_ascii_lowercase();
     if !valid_repo(&repo) {
         return Err(unprocessable("repo", "expected owner/name"));
     }

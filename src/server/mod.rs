@@ -2,7 +2,9 @@
 //! everything slow happens in the worker.
 
 pub mod api;
+pub mod body;
 pub mod error;
+pub mod listener;
 pub mod ops;
 pub mod rate_limit;
 pub mod webhook;
@@ -31,6 +33,10 @@ pub struct AppState {
     /// Durable intake of CI signals.
     pub signals: GroupCommit<NewSignal, SignalInsert>,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Size, time and concurrency limits for request bodies.
+    pub body_limits: body::BodyLimits,
+    /// Background tasks' problems, for `/readyz`.
+    pub health: Arc<crate::health::Health>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -17,18 +17,26 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can reach its database.
+/// The process can reach its database and its background tasks are alive.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    if state.store.ping().await {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        ApiError::new(
+    if !state.store.ping().await {
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unreachable",
             "the database does not answer",
         )
-        .into_response()
+        .into_response();
     }
+    let problems = state.health.problems();
+    if let Some(fatal) = state.health.fatal_reason() {
+        let body = json!({
+            "error": "not_ready",
+            "message": format!("a background task failed for good: {fatal}"),
+            "problems": problems,
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({ "status": "ready", "problems": problems })).into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

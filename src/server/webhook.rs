@@ -1,7 +1,7 @@
 //! `POST /webhooks/github`: verify, store durably, answer. Processing happens in the worker.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,9 @@ use crate::store::deliveries::{Inserted, NewDelivery};
 /// GitHub caps payloads at 25 MiB; anything larger is not a GitHub delivery.
 pub const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
 
+/// GitHub's delivery ids are GUIDs (36 characters); this leaves room for other senders.
+pub const MAX_DELIVERY_ID: usize = 200;
+
 /// The part of every payload ingress reads: enough to check it is a JSON object.
 #[derive(Deserialize)]
 struct Envelope {
@@ -27,6 +30,9 @@ struct Envelope {
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let outcome = accept(&state, &headers, body).await;
     let result = match &outcome {
+        Ok((StatusCode::ACCEPTED, body)) if body["status"] == "requeued" => {
+            DeliveryResult::Requeued
+        }
         Ok((StatusCode::ACCEPTED, _)) => DeliveryResult::Stored,
         Ok(_) => DeliveryResult::Duplicate,
         Err(_) => DeliveryResult::Rejected,
@@ -43,23 +49,18 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("webhook bodies are limited to {MAX_WEBHOOK_BODY} bytes"),
-        )
-    };
-    if content_length(headers).is_some_and(|n| n > MAX_WEBHOOK_BODY as u64) {
-        return Err(too_large());
-    }
-    let body = to_bytes(body, MAX_WEBHOOK_BODY)
-        .await
-        .map_err(|_| too_large())?;
+    // An unsigned request is refused before its body is read: it costs no memory.
+    signature::precheck(header_str(headers, "x-hub-signature-256"))
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
+    let read = state
+        .body_limits
+        .read(headers, body, MAX_WEBHOOK_BODY)
+        .await?;
+    let body = read.bytes.as_slice();
 
     signature::verify(
         header_str(headers, "x-hub-signature-256"),
-        &body,
+        body,
         &state.config.github.webhook_secrets,
     )
     .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
@@ -81,9 +82,34 @@ async fn accept(
                 "the X-GitHub-Delivery header is missing",
             )
         })?;
-    let payload = String::from_utf8(body.to_vec())
+    if delivery_id.len() > MAX_DELIVERY_ID || delivery_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_delivery",
+            format!(
+                "the X-GitHub-Delivery header must be at most {MAX_DELIVERY_ID} printable characters"
+            ),
+        ));
+    }
+    let event_ok = event.len() <= 100
+        && event
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !event_ok {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "the X-GitHub-Event header must be an event name such as push or pull_request",
+        ));
+    }
+    let payload = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8 JSON"))?;
-    let envelope: Envelope = serde_json::from_str(&payload).map_err(|e| {
+    // serde would read a JSON array into a struct; GitHub only ever sends objects.
+    if !payload.trim_start().starts_with('{') {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body is not a JSON object (GitHub sends an object: {\"action\": …})",
+        ));
+    }
+    let envelope: Envelope = serde_json::from_str(payload).map_err(|e| {
         let hint = if is_form_encoded(headers) {
             " (the webhook's content type is application/x-www-form-urlencoded; set it to application/json)"
         } else {
@@ -101,8 +127,9 @@ async fn accept(
             delivery_id: delivery_id.to_string(),
             event: event.to_string(),
             action: envelope.action,
-            hook_id: header_str(headers, "x-github-hook-id").map(str::to_string),
-            payload,
+            hook_id: header_str(headers, "x-github-hook-id")
+                .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect()),
+            payload: payload.to_string(),
             received_at: now_ms(),
         })
         .await
@@ -116,6 +143,10 @@ async fn accept(
             StatusCode::OK,
             json!({ "status": "duplicate", "delivery": delivery_id }),
         ),
+        Inserted::Requeued => (
+            StatusCode::ACCEPTED,
+            json!({ "status": "requeued", "delivery": delivery_id }),
+        ),
     })
 }
 
@@ -124,10 +155,6 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
 }
 
 fn is_form_encoded(headers: &HeaderMap) -> bool {

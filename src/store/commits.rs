@@ -19,50 +19,66 @@ pub struct StoredCommit {
     pub pull_request: Option<i64>,
     pub merge: i64,
     pub record: String,
+    pub landed_at: Option<i64>,
+    pub unlanded_at: Option<i64>,
+    pub unlanded_reason: Option<String>,
 }
 
 impl Store {
     /// Stores a commit's attribution once per repository. A commit seen again keeps
-    /// its first attribution; it can become landed, never un-landed.
+    /// its first attribution; `landed_at` (when the push or merge that landed it
+    /// happened) makes it landed. Only a force push ([`StoreTx::mark_unlanded`])
+    /// un-lands a commit.
     pub async fn upsert_commit(
         &self,
         repository_id: i64,
         record: &CommitRecord,
-        landed: bool,
+        landed_at: Option<i64>,
         pull_request: Option<i64>,
         now: i64,
     ) -> Result<()> {
         let mut conn = self.pool().acquire().await?;
-        upsert_commit(&mut conn, repository_id, record, landed, pull_request, now).await
+        upsert_commit(
+            &mut conn,
+            repository_id,
+            record,
+            landed_at,
+            pull_request,
+            now,
+        )
+        .await
     }
 
     /// Records who merged pull request `number` (landed as `merge_sha`): its commits
-    /// that had no human to credit (agent author, no human co-author) go to the merger.
+    /// that had no human to credit (agent author, no human co-author) go to the
+    /// merger (the person key `merger`, GitHub login `merger_login`).
     pub async fn record_merge(
         &self,
         repository_id: i64,
         number: i64,
         merge_sha: Option<&str>,
-        merged_by: &str,
+        merger_login: &str,
+        merger: &str,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE commits SET merged_by = $1,
-                 person = CASE WHEN credit IN ('committer', 'agent') THEN $1 ELSE person END
+                 person = CASE WHEN credit IN ('committer', 'agent') THEN $5 ELSE person END
              WHERE repository_id = $2 AND (pull_request = $3 OR sha = $4)",
         )
-        .bind(merged_by)
+        .bind(merger_login)
         .bind(repository_id)
         .bind(number)
         .bind(merge_sha)
+        .bind(merger)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Marks commits already stored (from a pull request) as landed.
-    pub async fn mark_landed(&self, repository_id: i64, sha: &str, now: i64) -> Result<()> {
+    /// Marks commits already stored (from a pull request) as landed at `landed_at`.
+    pub async fn mark_landed(&self, repository_id: i64, sha: &str, landed_at: i64) -> Result<()> {
         let mut conn = self.pool().acquire().await?;
-        mark_landed(&mut conn, repository_id, sha, now).await
+        mark_landed(&mut conn, repository_id, sha, landed_at).await
     }
 
     /// sha → landed, for every commit stored for the repository.
@@ -112,11 +128,11 @@ impl Store {
     pub async fn commits(&self, full_name: &str) -> Result<Vec<StoredCommit>> {
         let rows = sqlx::query_as(
             "SELECT c.sha, c.subject, c.person, c.merged_by, c.ai, c.agents, c.kind, c.landed, c.pull_request,
-                    c.merge, c.record
+                    c.merge, c.record, c.landed_at, c.unlanded_at, c.unlanded_reason
              FROM commits c JOIN repositories r ON r.id = c.repository_id
              WHERE r.full_name = $1 ORDER BY c.authored_at, c.id",
         )
-        .bind(full_name)
+        .bind(full_name.to_ascii_lowercase())
         .fetch_all(self.pool())
         .await?;
         Ok(rows)
@@ -128,13 +144,20 @@ async fn upsert_commit(
     conn: &mut AnyConnection,
     repository_id: i64,
     record: &CommitRecord,
-    landed: bool,
+    landed_at: Option<i64>,
     pull_request: Option<i64>,
     now: i64,
 ) -> Result<()> {
+    // The record's time comes from git2 and always parses; a time that does not
+    // is an error, never silently 1970.
     let authored_at = chrono::DateTime::parse_from_rfc3339(&record.authored_at)
         .map(|t| t.timestamp_millis())
-        .unwrap_or(0);
+        .map_err(|e| {
+            super::StoreError::Invalid(format!(
+                "commit {} has an unreadable time {:?}: {e}",
+                record.sha, record.authored_at
+            ))
+        })?;
     let json = |v: &Vec<String>| serde_json::to_string(v).expect("strings serialise");
     sqlx::query(
         "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
@@ -143,7 +166,11 @@ async fn upsert_commit(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
          ON CONFLICT (repository_id, sha) DO UPDATE SET
              landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
-             landed_at = COALESCE(commits.landed_at, excluded.landed_at),
+             landed_at = CASE WHEN commits.landed = 1 THEN commits.landed_at
+                              ELSE COALESCE(excluded.landed_at, commits.landed_at) END,
+             unlanded_at = CASE WHEN excluded.landed = 1 THEN NULL ELSE commits.unlanded_at END,
+             unlanded_reason = CASE WHEN excluded.landed = 1 THEN NULL
+                                    ELSE commits.unlanded_reason END,
              pull_request = COALESCE(commits.pull_request, excluded.pull_request)",
     )
     .bind(repository_id)
@@ -162,8 +189,8 @@ async fn upsert_commit(
     .bind(&record.patch_id)
     .bind(i64::from(record.merge))
     .bind(serde_json::to_string(record).expect("records serialise"))
-    .bind(i64::from(landed))
-    .bind(landed.then_some(now))
+    .bind(i64::from(landed_at.is_some()))
+    .bind(landed_at)
     .bind(pull_request)
     .bind(now)
     .bind(record.credit.as_str())
@@ -176,13 +203,13 @@ async fn mark_landed(
     conn: &mut AnyConnection,
     repository_id: i64,
     sha: &str,
-    now: i64,
+    landed_at: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE commits SET landed = 1, landed_at = COALESCE(landed_at, $1)
-         WHERE repository_id = $2 AND sha = $3",
+        "UPDATE commits SET landed = 1, landed_at = $1, unlanded_at = NULL, unlanded_reason = NULL
+         WHERE repository_id = $2 AND sha = $3 AND landed = 0",
     )
-    .bind(now)
+    .bind(landed_at)
     .bind(repository_id)
     .bind(sha)
     .execute(&mut *conn)
@@ -195,7 +222,7 @@ impl StoreTx {
         &mut self,
         repository_id: i64,
         record: &CommitRecord,
-        landed: bool,
+        landed_at: Option<i64>,
         pull_request: Option<i64>,
         now: i64,
     ) -> Result<()> {
@@ -203,14 +230,41 @@ impl StoreTx {
             self.conn(),
             repository_id,
             record,
-            landed,
+            landed_at,
             pull_request,
             now,
         )
         .await
     }
 
-    pub async fn mark_landed(&mut self, repository_id: i64, sha: &str, now: i64) -> Result<()> {
-        mark_landed(self.conn(), repository_id, sha, now).await
+    pub async fn mark_landed(
+        &mut self,
+        repository_id: i64,
+        sha: &str,
+        landed_at: i64,
+    ) -> Result<()> {
+        mark_landed(self.conn(), repository_id, sha, landed_at).await
+    }
+
+    /// A landed commit that is no longer on the default branch (force-pushed
+    /// away): not landed any more, with when and why.
+    pub async fn mark_unlanded(
+        &mut self,
+        repository_id: i64,
+        sha: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE commits SET landed = 0, unlanded_at = $1, unlanded_reason = $2
+             WHERE repository_id = $3 AND sha = $4 AND landed = 1",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(repository_id)
+        .bind(sha)
+        .execute(self.conn())
+        .await?;
+        Ok(())
     }
 }

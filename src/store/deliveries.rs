@@ -25,7 +25,18 @@ pub enum Inserted {
     Stored,
     /// A delivery with this id was stored before; nothing was written.
     Duplicate,
+    /// A delivery with this id had failed for good: GitHub's "Redeliver" queues it
+    /// again (after its cause, a token or a remote, was fixed).
+    Requeued,
 }
+
+/// Puts a failed delivery back in the queue with a fresh count of attempts.
+const REQUEUE: &str = "\
+UPDATE deliveries
+SET state = 'pending', attempts = 0, next_attempt_at = $2, lease_owner = NULL,
+    last_error = 'queued again after: ' || COALESCE(last_error, '')
+WHERE delivery_id = $1 AND state = 'failed'
+RETURNING id";
 
 /// A delivery a worker holds the lease on.
 #[derive(Debug, Clone)]
@@ -37,6 +48,8 @@ pub struct ClaimedDelivery {
     pub payload: String,
     /// Including this claim.
     pub attempts: i64,
+    /// When ingress stored it (epoch ms).
+    pub received_at: i64,
 }
 
 /// Where a delivery stands, for tests, the API and operators.
@@ -48,6 +61,7 @@ pub struct DeliveryStatus {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub processed_by: Option<String>,
+    pub received_at: i64,
 }
 
 /// Final states a worker leaves a delivery in.
@@ -82,7 +96,7 @@ WHERE id = (
     WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
     ORDER BY next_attempt_at LIMIT 1)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
-RETURNING id, delivery_id, event, action, attempts";
+RETURNING id, delivery_id, event, action, attempts, received_at";
 
 const CLAIM_POSTGRES: &str = "\
 UPDATE deliveries
@@ -93,7 +107,7 @@ WHERE id = (
     ORDER BY next_attempt_at LIMIT 1
     FOR UPDATE SKIP LOCKED)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
-RETURNING id, delivery_id, event, action, attempts";
+RETURNING id, delivery_id, event, action, attempts, received_at";
 
 impl Store {
     /// Stores deliveries in one transaction (one disk sync for the lot), skipping
@@ -111,7 +125,15 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some((id,)) = row else {
-                results.push(Inserted::Duplicate);
+                let requeued: Option<(i64,)> = sqlx::query_as(REQUEUE)
+                    .bind(&d.delivery_id)
+                    .bind(d.received_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                results.push(match requeued {
+                    Some(_) => Inserted::Requeued,
+                    None => Inserted::Duplicate,
+                });
                 continue;
             };
             sqlx::query("INSERT INTO delivery_payloads (id, payload) VALUES ($1, $2)")
@@ -136,13 +158,13 @@ impl Store {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        let claimed: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(sql)
+        let claimed: Option<(i64, String, String, Option<String>, i64, i64)> = sqlx::query_as(sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
             .fetch_optional(self.pool())
             .await?;
-        let Some((id, delivery_id, event, action, attempts)) = claimed else {
+        let Some((id, delivery_id, event, action, attempts, received_at)) = claimed else {
             return Ok(None);
         };
         let (payload,): (String,) =
@@ -157,6 +179,7 @@ impl Store {
             action,
             payload,
             attempts,
+            received_at,
         }))
     }
 
@@ -243,7 +266,7 @@ impl Store {
 
     pub async fn delivery_status(&self, delivery_id: &str) -> Result<Option<DeliveryStatus>> {
         let status = sqlx::query_as(
-            "SELECT delivery_id, event, state, attempts, last_error, processed_by
+            "SELECT delivery_id, event, state, attempts, last_error, processed_by, received_at
              FROM deliveries WHERE delivery_id = $1",
         )
         .bind(delivery_id)
@@ -255,11 +278,33 @@ impl Store {
     /// Every delivery's status, oldest first.
     pub async fn all_delivery_statuses(&self) -> Result<Vec<DeliveryStatus>> {
         let rows = sqlx::query_as(
-            "SELECT delivery_id, event, state, attempts, last_error, processed_by
+            "SELECT delivery_id, event, state, attempts, last_error, processed_by, received_at
              FROM deliveries ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?;
         Ok(rows)
+    }
+
+    /// Deliveries that failed for good, oldest first.
+    pub async fn failed_deliveries(&self) -> Result<Vec<DeliveryStatus>> {
+        let rows = sqlx::query_as(
+            "SELECT delivery_id, event, state, attempts, last_error, processed_by, received_at
+             FROM deliveries WHERE state = 'failed' ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// Queues a failed delivery again (an operator fixed its cause); false when
+    /// there is no failed delivery with that id.
+    pub async fn requeue_delivery(&self, delivery_id: &str, now: i64) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(REQUEUE)
+            .bind(delivery_id)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 }

@@ -33,7 +33,7 @@ impl Store {
                  clone_url = COALESCE(excluded.clone_url, repositories.clone_url),
                  updated_at = excluded.updated_at",
         )
-        .bind(r.full_name)
+        .bind(r.full_name.to_ascii_lowercase())
         .bind(r.github_id)
         .bind(r.default_branch)
         .bind(r.clone_url)
@@ -59,7 +59,7 @@ impl Store {
                  installation_id = excluded.installation_id,
                  updated_at = excluded.updated_at",
         )
-        .bind(full_name)
+        .bind(full_name.to_ascii_lowercase())
         .bind(github_id)
         .bind(installation_id)
         .bind(now)
@@ -73,7 +73,7 @@ impl Store {
     pub async fn repository_id(&self, full_name: &str, now: i64) -> Result<i64> {
         let found: Option<(i64,)> =
             sqlx::query_as("SELECT id FROM repositories WHERE full_name = $1")
-                .bind(full_name)
+                .bind(full_name.to_ascii_lowercase())
                 .fetch_optional(self.pool())
                 .await?;
         match found {
@@ -90,7 +90,7 @@ impl Store {
              ON CONFLICT (full_name) DO UPDATE SET full_name = repositories.full_name
              RETURNING id",
         )
-        .bind(full_name)
+        .bind(full_name.to_ascii_lowercase())
         .bind(now)
         .fetch_one(self.pool())
         .await?;
@@ -102,7 +102,7 @@ impl Store {
             "SELECT id, full_name, github_id, default_branch, clone_url, installation_id
              FROM repositories WHERE full_name = $1",
         )
-        .bind(full_name)
+        .bind(full_name.to_ascii_lowercase())
         .fetch_optional(self.pool())
         .await?;
         Ok(repo)

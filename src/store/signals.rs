@@ -80,6 +80,7 @@ impl Store {
 
     /// Signals recorded for a commit, matching abbreviated ids either way
     /// (a signal for `abc1234` belongs to `abc1234…`, and a query by prefix finds full ids).
+    /// Prefixes are compared with `substr`, not `LIKE`, so no character is a wildcard.
     pub async fn signals_for_commit(
         &self,
         repository_id: i64,
@@ -89,7 +90,8 @@ impl Store {
             "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
                  body_hash, occurred_at, received_at
              FROM signals
-             WHERE repository_id = $1 AND ($2 LIKE sha || '%' OR sha LIKE $2 || '%')
+             WHERE repository_id = $1
+               AND (substr($2, 1, length(sha)) = sha OR substr(sha, 1, length($2)) = $2)
              ORDER BY occurred_at, id",
         )
         .bind(repository_id)

@@ -4,6 +4,7 @@ use super::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
+    pub id: i64,
     pub name: String,
     /// `owner/name` entries, or `*` for every repository.
     pub repositories: Vec<String>,
@@ -19,10 +20,11 @@ impl TokenRow {
     }
 }
 
-type Row = (String, String, i64, Option<i64>);
+type Row = (i64, String, String, i64, Option<i64>);
 
-fn to_token((name, repositories, created_at, revoked_at): Row) -> TokenRow {
+fn to_token((id, name, repositories, created_at, revoked_at): Row) -> TokenRow {
     TokenRow {
+        id,
         name,
         repositories: serde_json::from_str(&repositories).unwrap_or_default(),
         created_at,
@@ -56,7 +58,7 @@ impl Store {
     /// The live (not revoked) token with this hash.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT name, repositories, created_at, revoked_at FROM api_tokens
+            "SELECT id, name, repositories, created_at, revoked_at FROM api_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
@@ -67,7 +69,7 @@ impl Store {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT name, repositories, created_at, revoked_at FROM api_tokens ORDER BY name",
+            "SELECT id, name, repositories, created_at, revoked_at FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;

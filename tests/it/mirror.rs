@@ -91,6 +91,8 @@ async fn stored(app: &tokentally::app::App) -> HashMap<String, (bool, Option<i64
 fn mirrors_on(db: &TestDb) -> tokentally::config::Config {
     let mut config = support::test_config(db);
     config.mirrors.enabled = true;
+    // The test's bare remotes live in the temp directory.
+    config.mirrors.allowed_remotes = vec![format!("file://{}/", std::env::temp_dir().display())];
     config
 }
 
@@ -166,9 +168,26 @@ async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
     assert_eq!(commits.len(), 4);
     assert_eq!(commits[&d], (true, None, true, false));
     assert!(
-        commits[&c].0,
-        "a commit that landed stays attributed after a force push"
+        !commits[&c].0,
+        "a commit force-pushed off the default branch is no longer landed"
     );
+    let c_row = store(&app)
+        .commits("acme/api")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|row| row.sha == c)
+        .unwrap();
+    assert!(
+        c_row
+            .unlanded_reason
+            .as_deref()
+            .unwrap()
+            .contains("force-pushed"),
+        "and says so: {:?}",
+        c_row.unlanded_reason
+    );
+    assert!(c_row.unlanded_at.is_some());
 
     // An open pull request: its commit is stored, not landed.
     work.git(&["checkout", "-q", "-b", "feature"]);
@@ -244,26 +263,55 @@ async fn mirror_stores_each_commit_once_with_its_landed_state(db: &TestDb) {
 }
 db_test!(mirror_stores_each_commit_once_with_its_landed_state);
 
-async fn an_unreachable_remote_is_retried(db: &TestDb) {
-    let app = support::app_with(mirrors_on(db)).await;
+async fn an_unreachable_remote_is_retried_a_missing_one_fails_at_once(db: &TestDb) {
+    let mut config = mirrors_on(db);
+    config
+        .mirrors
+        .allowed_remotes
+        .push("http://127.0.0.1:1/".into());
+    let app = support::app_with(config).await;
+    let push = |name: &str, url: String| {
+        serde_json::json!({
+            "ref": "refs/heads/main", "before": ZERO, "after": ZERO, "commits": [],
+            "repository": { "full_name": name, "default_branch": "main", "clone_url": url },
+        })
+        .to_string()
+    };
+    // A remote that does not exist will not exist on the next attempt either.
     let missing = db.data_dir().join("no-such-remote");
-    let body = serde_json::json!({
-        "ref": "refs/heads/main", "before": ZERO, "after": ZERO, "commits": [],
-        "repository": { "full_name": "acme/gone", "default_branch": "main",
-                        "clone_url": format!("file://{}", missing.display()) },
-    });
-    send(&app, webhook("push", "gone", body.to_string())).await;
-    assert_eq!(app.worker.step().await.unwrap(), Step::Retrying);
+    let url = format!("file://{}", missing.display());
+    send(&app, webhook("push", "gone", push("acme/gone", url))).await;
+    let step = app.worker.step().await.unwrap();
     let status = store(&app).delivery_status("gone").await.unwrap().unwrap();
-    assert_eq!(status.state, "pending");
+    assert_eq!(step, Step::Finished("failed"), "{:?}", status.last_error);
+    assert_eq!((status.state.as_str(), status.attempts), ("failed", 1));
     assert!(
         status
             .last_error
             .unwrap()
             .contains("cannot fetch acme/gone")
     );
+
+    // Nothing listens on port 1: the connection is refused, which may pass.
+    send(
+        &app,
+        webhook(
+            "push",
+            "down",
+            push("acme/down", "http://127.0.0.1:1/acme/down.git".into()),
+        ),
+    )
+    .await;
+    assert_eq!(app.worker.step().await.unwrap(), Step::Retrying);
+    let status = store(&app).delivery_status("down").await.unwrap().unwrap();
+    assert_eq!(status.state, "pending");
+    let message = status.last_error.unwrap();
+    assert!(
+        message.contains("cannot fetch acme/down"),
+        "the error names the repository"
+    );
 }
-db_test!(an_unreachable_remote_is_retried);
+db_test!(an_unreachable_remote_is_retried_a_missing_one_fails_at_once);
 
 async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     use tokentally::attribution::identity::PersonConfig;
@@ -310,6 +358,8 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
     assert_eq!(
         people,
         [
+            // Known by a GitHub login only: the key says so (@login).
+            person("@octocat", "@octocat", &[], None, false),
             person("alice", "alice", &["alice@example.com"], Some("4242"), true),
             person(
                 "bob@example.com",
@@ -318,7 +368,6 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
                 None,
                 false
             ),
-            person("octocat", "octocat", &[], None, false),
         ]
     );
 
@@ -438,13 +487,13 @@ async fn the_merger_is_credited_for_agent_only_commits(db: &TestDb) {
     let get = |sha: &str| commits.iter().find(|c| c.sha == sha).unwrap();
     assert_eq!(
         get(&agent_only).person,
-        "maintainer",
+        "@maintainer",
         "no human co-author: the merger"
     );
     assert_eq!(get(&agent_only).merged_by.as_deref(), Some("maintainer"));
     assert_eq!(
         get(&with_human).person,
-        "octocat",
+        "@octocat",
         "the human co-author keeps the credit"
     );
     assert_eq!(get(&agent_only).landed, 1);
@@ -454,7 +503,7 @@ async fn the_merger_is_credited_for_agent_only_commits(db: &TestDb) {
             .await
             .unwrap()
             .iter()
-            .any(|p| p.key == "maintainer")
+            .any(|p| p.key == "@maintainer")
     );
 }
 db_test!(the_merger_is_credited_for_agent_only_commits);

@@ -93,9 +93,11 @@ async fn reports_from_github_actions_and_gitlab_environments() {
         signals[0].url.as_deref(),
         Some("https://github.com/acme/api/actions/runs/4242")
     );
-    assert_eq!(
-        signals[0].idempotency_key.as_deref(),
-        Some("github-4242-1-test-ci")
+    // Stored under the token's id: keys belong to the token that used them.
+    let key = signals[0].idempotency_key.as_deref().unwrap();
+    assert!(
+        key.starts_with("api:") && key.ends_with(":github-4242-1-test-ci"),
+        "{key}"
     );
 
     let gitlab = [

@@ -300,7 +300,7 @@ fn scan_reports_every_fact_field_by_field() {
     let bot = get("bot_author");
     assert_eq!(bot["agents"], serde_json::json!(["copilot"]));
     assert_eq!(
-        bot["person"], "octocat",
+        bot["person"], "@octocat",
         "credit goes to the human co-author"
     );
 

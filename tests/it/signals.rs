@@ -91,8 +91,19 @@ async fn every_error_path_answers_clearly_and_stores_nothing(db: &TestDb) {
         &send(&app, post(t, "not json")).await,
         StatusCode::BAD_REQUEST,
         "invalid_json",
-        "not valid JSON",
+        "JSON object",
     );
+    // JSON that is not an object is a 400 too, as the README says.
+    for body in ["[1]", "\"ci\"", "null", "{\"repo\": "] {
+        let reply = send(&app, post(t, body)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["error"], "invalid_json", "{body}");
+    }
     let cases = [
         (
             r#"{"repo":"acme/api","sha":"0123abc","status":"pass"}"#,
@@ -120,6 +131,33 @@ async fn every_error_path_answers_clearly_and_stores_nothing(db: &TestDb) {
         (
             r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","colour":"red"}"#,
             "colour",
+        ),
+        // Names tokentally records itself from git history.
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"reverted","status":"fail"}"#,
+            "`signal`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"fixed_later","status":"fail"}"#,
+            "`signal`",
+        ),
+        // URLs must parse, with a host.
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","url":"https://"}"#,
+            "`url`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","url":"http://exa mple.com/"}"#,
+            "`url`",
+        ),
+        // Control characters, NUL included (PostgreSQL refuses NUL in text).
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","key":"run\u0000-1"}"#,
+            "`key`",
+        ),
+        (
+            r#"{"repo":"acme/api","sha":"0123abc","signal":"ci","status":"pass","url":"https://x.example/\n"}"#,
+            "`url`",
         ),
     ];
     for (body, field) in cases {
