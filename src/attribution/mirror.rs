@@ -433,13 +433,28 @@ fn is_permanent_fetch_error(e: &git2::Error) -> bool {
 /// Process-wide libgit2 limits: connect and read timeouts for remotes (a remote
 /// that accepts and never answers must not hang a worker), and a bounded object
 /// cache (libgit2's default of 256 MiB dominated a long scan's memory).
+///
+/// The options are global to the process: when several apps share one (tests),
+/// the shortest timeouts asked for win.
 pub fn configure_libgit2(connect_timeout_ms: u64, read_timeout_ms: u64) {
-    let clamp = |ms: u64| ms.min(i32::MAX as u64) as i32;
-    // SAFETY: these set global libgit2 options; they are called before any
-    // repository is opened by this process's workers and are idempotent.
+    use std::sync::atomic::AtomicU64;
+    static CONNECT: AtomicU64 = AtomicU64::new(u64::MAX);
+    static READ: AtomicU64 = AtomicU64::new(u64::MAX);
+    let clamp = |ms: u64| ms.clamp(1, i32::MAX as u64) as i32;
+    let connect = clamp(
+        CONNECT
+            .fetch_min(connect_timeout_ms, Ordering::SeqCst)
+            .min(connect_timeout_ms),
+    );
+    let read = clamp(
+        READ.fetch_min(read_timeout_ms, Ordering::SeqCst)
+            .min(read_timeout_ms),
+    );
+    // SAFETY: these set global libgit2 options (plain integers libgit2 reads when
+    // it opens a connection or fills its cache).
     unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(clamp(connect_timeout_ms));
-        let _ = git2::opts::set_server_timeout_in_milliseconds(clamp(read_timeout_ms));
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(connect);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(read);
         let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
     }
 }

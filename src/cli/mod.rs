@@ -1,5 +1,6 @@
 //! The `tokentally` command line: one file per subcommand.
 
+pub mod deliveries;
 pub mod migrate;
 pub mod report;
 pub mod scan;
@@ -45,6 +46,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Report an outcome signal from a CI pipeline (repo and sha default from the CI's environment).
     Report(report::ReportArgs),
+    /// List webhook deliveries and queue failed ones again.
+    Deliveries(deliveries::DeliveriesArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -67,13 +70,41 @@ pub fn load_config(
     Ok(Config::load(path.as_deref(), env)?)
 }
 
+/// Logs to stderr. A log line that cannot be written (stderr is a pipe whose
+/// reader went away) is dropped: logging never panics and never stops a task.
 pub fn init_tracing(filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
+        .with_ansi(ansi)
+        // Its default reports a failed write with eprintln!, which panics on a closed pipe.
+        .log_internal_errors(false)
         .try_init();
+}
+
+/// stderr that reports every write as done, even when it failed.
+pub struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Writes a line to stderr without panicking when stderr is gone (eprintln! panics).
+pub fn say(message: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -83,5 +114,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scan(args) => scan::run(cli.config.as_ref(), args),
         Command::Token(args) => token::run(cli.config.as_ref(), args).await,
         Command::Report(args) => report::run(cli.config.as_ref(), args).await,
+        Command::Deliveries(args) => deliveries::run(cli.config.as_ref(), args).await,
     }
 }

@@ -28,17 +28,18 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
         let shown = std::env::current_dir()
             .map(|d| d.join(DEFAULT_CONFIG_FILE))
             .unwrap_or_else(|_| PathBuf::from(DEFAULT_CONFIG_FILE));
-        eprintln!(
+        super::say(format_args!(
             "tokentally: first run: wrote {} (mode 0600) with a new webhook secret; \
              enter that secret in the GitHub webhook settings",
             shown.display()
-        );
+        ));
     }
     let mut config = load_config(config_path, &env)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     init_tracing(&config.log);
+    crate::server::body::return_large_allocations_to_the_system();
     if config.github.webhook_secrets.is_empty() {
         anyhow::bail!(
             "no webhook secret is configured: set `github.webhook_secrets` in the config file \

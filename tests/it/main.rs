@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod mirror;
 mod ops;
+mod remotes;
 mod report;
 mod scan;
 mod signals;

@@ -88,13 +88,7 @@ async fn stored(app: &tokentally::app::App) -> HashMap<String, (bool, Option<i64
         .collect()
 }
 
-fn mirrors_on(db: &TestDb) -> tokentally::config::Config {
-    let mut config = support::test_config(db);
-    config.mirrors.enabled = true;
-    // The test's bare remotes live in the temp directory.
-    config.mirrors.allowed_remotes = vec![format!("file://{}/", std::env::temp_dir().display())];
-    config
-}
+use support::mirrors_on;
 
 /// The service with mirrors on, a bare "GitHub" remote, and a work tree pushing to it.
 async fn mirrored(db: &TestDb) -> (tokentally::app::App, Remote, TestRepo) {

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod git;
+pub mod remotes;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,15 @@ pub fn test_config(db: &TestDb) -> Config {
     config.mirrors.enabled = false;
     config.github.webhook_secrets = vec![Secret::new("rotated-out"), Secret::new(SECRET)];
     config.worker.retry_base_ms = 0;
+    config
+}
+
+/// [`test_config`] with mirrors on, allowed to fetch the test's bare remotes
+/// (made in the temp directory).
+pub fn mirrors_on(db: &TestDb) -> Config {
+    let mut config = test_config(db);
+    config.mirrors.enabled = true;
+    config.mirrors.allowed_remotes = vec![format!("file://{}/", std::env::temp_dir().display())];
     config
 }
 
