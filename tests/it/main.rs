@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod http_limits;
 mod mirror;
 mod ops;
 mod remotes;
