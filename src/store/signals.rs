@@ -86,6 +86,10 @@ impl Store {
         repository_id: i64,
         sha: &str,
     ) -> Result<Vec<SignalRow>> {
+        // Only a commit id (7 to 40 hex digits) names commits; anything else names none.
+        if !(7..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query_as(
             "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
                  body_hash, occurred_at, received_at

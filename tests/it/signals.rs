@@ -419,3 +419,122 @@ async fn github_events_become_signals_once(db: &TestDb) {
     );
 }
 db_test!(github_events_become_signals_once);
+
+async fn keys_belong_to_their_token_and_replays_compare_the_request(db: &TestDb) {
+    let app = support::app(db).await;
+    let a = token_for(&app, "pipeline-a", &["*"]).await;
+    let b = token_for(&app, "pipeline-b", &["*"]).await;
+    let first = send(&app, post(Some(&a), signal("acme/api", SHA, Some("run-1")))).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.json["signal"]["key"], "run-1", "shown as sent");
+    // Another token's key is its own: a new signal, not a replay of A's.
+    let other = send(&app, post(Some(&b), signal("acme/api", SHA, Some("run-1")))).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    // The same request written differently (field order, spacing, case) is a replay.
+    let reordered = format!(
+        r#"{{ "key" : "run-1", "url": "https://ci.example/run/1", "status":"pass",
+             "signal":"ci", "sha":"{}", "repo":"Acme/API" }}"#,
+        SHA.to_uppercase()
+    );
+    let replay = send(&app, post(Some(&a), reordered)).await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.text);
+    assert_eq!(replay.json["replayed"], true);
+    assert_eq!(replay.json["signal"], first.json["signal"]);
+    assert_eq!(store(&app).count_signals().await.unwrap(), 2);
+}
+db_test!(keys_belong_to_their_token_and_replays_compare_the_request);
+
+async fn repository_names_are_case_insensitive(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "scoped", &["Acme/API"]).await;
+    for repo in ["acme/api", "ACME/Api"] {
+        let reply = send(&app, post(Some(&token), signal(repo, SHA, None))).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{repo}: {}", reply.text);
+    }
+    for (i, name) in ["Acme/Api", "acme/API"].iter().enumerate() {
+        let body = serde_json::json!({
+            "sha": SHA, "state": "success", "context": format!("ci-{i}"),
+            "repository": { "full_name": name },
+        });
+        send(
+            &app,
+            support::webhook("status", &format!("case-{i}"), body.to_string()),
+        )
+        .await;
+    }
+    app.worker.drain().await.unwrap();
+    let repos = store(&app).repositories().await.unwrap();
+    assert_eq!(repos.len(), 1, "one repository: {repos:?}");
+    let found = store(&app)
+        .signals_for_commit(repos[0].id, SHA)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 4);
+    let reply = support::get(&app, "/nothing").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+db_test!(repository_names_are_case_insensitive);
+
+async fn prefix_lookups_have_no_wildcards(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "ci", &["*"]).await;
+    send(&app, post(Some(&token), signal("acme/api", SHA, None))).await;
+    let repo = store(&app).repository("acme/api").await.unwrap().unwrap();
+    for pattern in ["%", "_______", "0123%", "%cdef", ""] {
+        let found = store(&app)
+            .signals_for_commit(repo.id, pattern)
+            .await
+            .unwrap();
+        assert!(found.is_empty(), "{pattern:?} matched {found:?}");
+    }
+    assert_eq!(
+        store(&app)
+            .signals_for_commit(repo.id, &SHA[..7])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+db_test!(prefix_lookups_have_no_wildcards);
+
+async fn one_bad_signal_never_fails_its_batch(db: &TestDb) {
+    use tokentally::store::signals::{NewSignal, SignalInsert};
+    let app = support::app(db).await;
+    let repository_id = store(&app).ensure_repository("acme/api", now_ms()).await.unwrap();
+    let signal = |repository_id: i64, i: usize| NewSignal {
+        repository_id,
+        sha: SHA.to_string(),
+        name: "ci".into(),
+        status: "pass".into(),
+        value: None,
+        url: None,
+        source: "api:test".into(),
+        context: None,
+        attempt: None,
+        idempotency_key: Some(format!("k-{i}")),
+        body_hash: None,
+        occurred_at: now_ms(),
+        received_at: now_ms(),
+    };
+    // 40 submitted together, so they share transactions; one names a repository
+    // that does not exist, which the database refuses.
+    let submits = (0..40).map(|i| {
+        let intake = app.state.signals.clone();
+        let item = signal(if i == 17 { 999_999 } else { repository_id }, i);
+        async move { intake.submit(item).await }
+    });
+    let results = futures_util::future::join_all(submits).await;
+    for (i, result) in results.iter().enumerate() {
+        if i == 17 {
+            assert!(result.is_err(), "the bad item fails");
+        } else {
+            assert!(
+                matches!(result, Ok(SignalInsert::Created(_))),
+                "item {i}: {result:?}"
+            );
+        }
+    }
+    assert_eq!(store(&app).count_signals().await.unwrap(), 39);
+}
+db_test!(one_bad_signal_never_fails_its_batch);

@@ -195,6 +195,9 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
     for bad in [
         b"this is not json".to_vec(),
         b"[1,2]".to_vec(),
+        b"[null]".to_vec(),
+        b"\"push\"".to_vec(),
+        b"42".to_vec(),
         b"{\"a\":".to_vec(),
     ] {
         let reply = send(&app, webhook("issues", "d-2", bad)).await;
@@ -207,6 +210,15 @@ async fn bad_requests_get_clear_errors_and_store_nothing(db: &TestDb) {
                 .contains("not a JSON object")
         );
     }
+
+    // A delivery id is bounded: it is a key, not a payload.
+    let long_id = "d".repeat(201);
+    let reply = send(&app, webhook("issues", &long_id, body.clone())).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.json["error"], "invalid_delivery");
+    let reply = send(&app, webhook("is sues", "d-9", body.clone())).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.json["error"], "invalid_event");
 
     // Over 25 MiB: 413, whether announced by Content-Length or not.
     let huge = vec![b' '; 25 * 1024 * 1024 + 1];
@@ -250,3 +262,40 @@ fn futures_stream(
         data.chunks(1024 * 1024).map(|c| Ok(c.to_vec())).collect();
     futures_util::stream::iter(chunks)
 }
+
+async fn a_redelivered_failed_delivery_is_queued_again(db: &TestDb) {
+    let app = support::app(db).await;
+    // A payload this version cannot read fails for good …
+    let body = r#"{"sha":"abc","state":"success","context":"ci","repository":{"full_name":7}}"#;
+    send(&app, webhook("status", "fix-me", body)).await;
+    app.worker.drain().await.unwrap();
+    let failed = store(&app).delivery_status("fix-me").await.unwrap().unwrap();
+    assert_eq!(failed.state, "failed");
+
+    // … and GitHub's "Redeliver" (the same delivery id) queues it again.
+    let reply = send(&app, webhook("status", "fix-me", body)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    assert_eq!(reply.json["status"], "requeued");
+    let queued = store(&app).delivery_status("fix-me").await.unwrap().unwrap();
+    assert_eq!((queued.state.as_str(), queued.attempts), ("pending", 0));
+    assert!(queued.last_error.unwrap().starts_with("queued again after"));
+    assert_eq!(store(&app).count_deliveries().await.unwrap(), 1);
+
+    // A processed delivery stays a duplicate.
+    let ok = r#"{"zen":"x","hook_id":1}"#;
+    send(&app, webhook("star", "done", ok)).await;
+    app.worker.drain().await.unwrap();
+    let reply = send(&app, webhook("star", "done", ok)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["status"], "duplicate");
+
+    // Operators requeue from the store too (`tokentally deliveries retry`).
+    assert_eq!(store(&app).failed_deliveries().await.unwrap().len(), 1);
+    assert!(!store(&app).requeue_delivery("done", 0).await.unwrap());
+    let metrics = support::get(&app, "/metrics").await.text;
+    assert!(
+        metrics.contains("tokentally_webhook_deliveries_total{result=\"requeued\"} 1"),
+        "{metrics}"
+    );
+}
+db_test!(a_redelivered_failed_delivery_is_queued_again);
