@@ -557,3 +557,110 @@ async fn a_signal_for_an_unknown_commit_is_found_once_it_lands(db: &TestDb) {
     assert_eq!(reply.json["signals"][0]["sha"], &sha[..9]);
 }
 db_test!(a_signal_for_an_unknown_commit_is_found_once_it_lands);
+
+async fn commits_land_when_the_push_or_merge_happened(db: &TestDb) {
+    let (app, remote, work) = mirrored(db).await;
+    work.write("x.rs", lines("x", 4));
+    let x = work.commit("feat: x\n\nCo-Authored-By: Claude <noreply@anthropic.com>");
+    work.git(&["revert", "--no-edit", &x]);
+    let revert = work.head();
+    work.git(&["push", "-q", "origin", "main"]);
+    // Pushed on 2026-11-20 (epoch seconds, as push payloads write it); processed
+    // whenever: a retry an hour later must not move the work into another week.
+    let pushed_at: i64 = 1_795_132_800;
+    let mut body: serde_json::Value =
+        serde_json::from_str(&push_event(&remote, "refs/heads/main", &revert, false)).unwrap();
+    body["repository"]["pushed_at"] = pushed_at.into();
+    deliver(&app, "push", "timed", body.to_string()).await;
+    let commits = store(&app).commits("acme/api").await.unwrap();
+    assert_eq!(commits.len(), 2);
+    for commit in &commits {
+        assert_eq!(commit.landed_at, Some(pushed_at * 1000), "{}", commit.sha);
+    }
+    let repo = store(&app).repository("acme/api").await.unwrap().unwrap();
+    let reverted = store(&app).signals_for_commit(repo.id, &x).await.unwrap();
+    assert_eq!(reverted[0].name, "reverted");
+    assert_eq!(
+        reverted[0].occurred_at,
+        pushed_at * 1000,
+        "a revert counts from when it landed"
+    );
+
+    // A merged pull request lands when it was merged.
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("y.rs", lines("y", 4));
+    let y = work.commit("feat: y");
+    work.git(&["push", "-q", "origin", "feature:refs/pull/5/head"]);
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&["merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #5 from acme/feature"]);
+    let merge = work.head();
+    work.git(&["push", "-q", "origin", "main"]);
+    let closed = serde_json::json!({
+        "action": "closed", "number": 5,
+        "pull_request": {
+            "number": 5, "state": "closed", "merged": true, "merge_commit_sha": merge,
+            "merged_at": "2026-11-21T10:00:00Z", "merged_by": { "login": "maintainer" },
+            "head": { "ref": "feature", "sha": y },
+            "base": { "ref": "main", "sha": ZERO },
+        },
+        "repository": repository(&remote),
+    });
+    deliver(&app, "pull_request", "merged-5", closed.to_string()).await;
+    let commits = store(&app).commits("acme/api").await.unwrap();
+    let merged_at = 1_795_255_200_000; // 2026-11-21T10:00:00Z
+    for sha in [&y, &merge] {
+        let commit = commits.iter().find(|c| &c.sha == sha).unwrap();
+        assert_eq!(commit.landed_at, Some(merged_at), "{sha}");
+    }
+
+    // A time that does not parse fails the delivery; it is never 1970.
+    let mut bad: serde_json::Value = closed.clone();
+    bad["pull_request"]["merged_at"] = "last tuesday".into();
+    let reply = send(&app, webhook("pull_request", "bad-time", bad.to_string())).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    app.worker.drain().await.unwrap();
+    let status = store(&app).delivery_status("bad-time").await.unwrap().unwrap();
+    assert_eq!(status.state, "failed");
+    assert!(status.last_error.unwrap().contains("merged_at"));
+}
+db_test!(commits_land_when_the_push_or_merge_happened);
+
+async fn a_stranger_whose_login_is_a_configured_name_stays_a_stranger(db: &TestDb) {
+    use tokentally::attribution::identity::PersonConfig;
+    let mut config = mirrors_on(db);
+    config.people = vec![PersonConfig {
+        name: "maria".into(),
+        emails: vec!["maria@corp.example".into()],
+        github: Some("mgarcia".into()),
+        discord: Some("111".into()),
+    }];
+    let app = support::app_with(config).await;
+    let remote = Remote::new();
+    let work = TestRepo::new();
+    work.git(&["remote", "add", "origin", &remote.url()]);
+    work.write("a.rs", lines("a", 3));
+    let stranger = work.commit_as(
+        ("Maria Other", "7+maria@users.noreply.github.com"),
+        "feat: a\n\nAI-Assisted: claude-code",
+    );
+    work.write("b.rs", lines("b", 3));
+    let configured = work.commit_as(("Maria", "maria@corp.example"), "feat: b");
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "who",
+        push_event(&remote, "refs/heads/main", &configured, false),
+    )
+    .await;
+    let commits = store(&app).commits("acme/api").await.unwrap();
+    let person = |sha: &str| commits.iter().find(|c| c.sha == sha).unwrap().person.clone();
+    assert_eq!(person(&stranger), "@maria");
+    assert_eq!(person(&configured), "maria");
+    let people = store(&app).people().await.unwrap();
+    let stranger_row = people.iter().find(|p| p.key == "@maria").unwrap();
+    assert_eq!(stranger_row.discord_id, None, "the stranger never gets maria's Discord id");
+    let maria = people.iter().find(|p| p.key == "maria").unwrap();
+    assert_eq!(maria.discord_id.as_deref(), Some("111"));
+}
+db_test!(a_stranger_whose_login_is_a_configured_name_stays_a_stranger);
