@@ -384,3 +384,203 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
     let gone = run(&["token", "revoke", "github-ci"]);
     assert_eq!(gone.status.code(), Some(2));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until `done` holds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A log shipper that restarted: stderr is a pipe nobody reads any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_pipe_never_stops_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = tokentally()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", crate::support::SECRET)
+        .env("TOKENTALLY_DATABASE_URL", "sqlite://pipe.db")
+        .env("TOKENTALLY_LOG", "debug")
+        .env("TOKENTALLY_MIRRORS_ENABLED", "false")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = wait_listening(&mut child, &mut Vec::new());
+    // wait_listening hands the rest of stderr to a thread that reads it; close
+    // that end instead: take a fresh process whose stderr nobody reads.
+    let _ = addr;
+    assert_eq!(terminate(&mut child).code(), Some(0));
+    let mut child = tokentally()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", crate::support::SECRET)
+        .env("TOKENTALLY_DATABASE_URL", "sqlite://pipe.db")
+        .env("TOKENTALLY_LOG", "debug")
+        .env("TOKENTALLY_MIRRORS_ENABLED", "false")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away: every log write now fails
+    let addr = format!("127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_for("the server answers", || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let body = r#"{"sha":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","state":"success","context":"ci","repository":{"full_name":"acme/api"}}"#;
+    for i in 0..20 {
+        let status = client
+            .post(format!("http://{addr}/webhooks/github"))
+            .header("x-github-event", "status")
+            .header("x-github-delivery", format!("pipe-{i}"))
+            .header(
+                "x-hub-signature-256",
+                tokentally::github::signature::sign(crate::support::SECRET, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    }
+    let url = format!("sqlite://{}", dir.path().join("pipe.db").display());
+    let store = tokentally::store::Store::connect(&url).await.unwrap();
+    for _ in 0..400 {
+        if store.count_unfinished_deliveries().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.count_unfinished_deliveries().await.unwrap(),
+        0,
+        "the worker kept processing"
+    );
+    let ready = client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let status = terminate(&mut child);
+    assert_eq!(status.code(), Some(0), "SIGTERM still stops it cleanly");
+}
+
+/// After kill -9 the delivery in flight is taken up again by the next start as
+/// soon as its (short, renewed) lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_the_delivery_in_flight_within_its_lease() {
+    let hang = crate::support::remotes::HangingRemote::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = || {
+        let port = free_port();
+        let child = tokentally()
+            .current_dir(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", crate::support::SECRET)
+            .env("TOKENTALLY_DATABASE_URL", "sqlite://resume.db")
+            .env("TOKENTALLY_MIRRORS_ALLOWED_REMOTES", hang.prefix())
+            .env("TOKENTALLY_WORKER_LEASE_SECONDS", "2")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("the server answers", || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        (child, addr)
+    };
+    let (mut first, addr) = spawn();
+    let body = serde_json::json!({
+        "ref": "refs/heads/main", "before": "a", "after": "b", "commits": [],
+        "repository": { "full_name": "acme/big", "default_branch": "main",
+                        "clone_url": hang.url("acme/big.git") },
+    })
+    .to_string();
+    let status = signed_post(&addr, "in-flight", &body).send().await.unwrap();
+    assert_eq!(status.status(), 202);
+    wait_for("the first process is fetching", || hang.connections() >= 1);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, _) = spawn();
+    wait_for("the second process took the delivery up again", || {
+        hang.connections() >= 2
+    });
+    assert_eq!(terminate(&mut second).code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_list_and_retry_failed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    {
+        let mut config = tokentally::config::Config {
+            database_url: url.clone(),
+            ..Default::default()
+        };
+        config.mirrors.enabled = false;
+        config.github.webhook_secrets =
+            vec![tokentally::config::Secret::new(crate::support::SECRET)];
+        let app = crate::support::app_with(config).await;
+        let broken =
+            r#"{"sha":"abc","state":"success","context":"ci","repository":{"full_name":7}}"#;
+        for id in ["bad-1", "bad-2"] {
+            crate::support::send(&app, crate::support::webhook("status", id, broken)).await;
+        }
+        app.worker.drain().await.unwrap();
+        app.state.store.close().await;
+    }
+    let run = |args: &[&str]| {
+        tokentally()
+            .current_dir(dir.path())
+            .env("TOKENTALLY_DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["deliveries", "list", "--failed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("bad-1") && listing.contains("bad-2"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("repository.full_name"),
+        "shows the error: {listing}"
+    );
+
+    let out = run(&["deliveries", "retry", "bad-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["deliveries", "retry", "bad-1"]);
+    assert_eq!(out.status.code(), Some(2), "no longer failed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no failed delivery"));
+    let out = run(&["deliveries", "retry", "--failed"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("queued 1 failed delivery"));
+    let out = run(&["deliveries", "list", "--failed"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("bad-"));
+    let out = run(&["deliveries", "retry"]);
+    assert_eq!(out.status.code(), Some(2), "an id or --failed is required");
+}

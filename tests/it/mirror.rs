@@ -592,7 +592,14 @@ async fn commits_land_when_the_push_or_merge_happened(db: &TestDb) {
     let y = work.commit("feat: y");
     work.git(&["push", "-q", "origin", "feature:refs/pull/5/head"]);
     work.git(&["checkout", "-q", "main"]);
-    work.git(&["merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #5 from acme/feature"]);
+    work.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "feature",
+        "-m",
+        "Merge pull request #5 from acme/feature",
+    ]);
     let merge = work.head();
     work.git(&["push", "-q", "origin", "main"]);
     let closed = serde_json::json!({
@@ -619,7 +626,11 @@ async fn commits_land_when_the_push_or_merge_happened(db: &TestDb) {
     let reply = send(&app, webhook("pull_request", "bad-time", bad.to_string())).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     app.worker.drain().await.unwrap();
-    let status = store(&app).delivery_status("bad-time").await.unwrap().unwrap();
+    let status = store(&app)
+        .delivery_status("bad-time")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.state, "failed");
     assert!(status.last_error.unwrap().contains("merged_at"));
 }
@@ -654,12 +665,22 @@ async fn a_stranger_whose_login_is_a_configured_name_stays_a_stranger(db: &TestD
     )
     .await;
     let commits = store(&app).commits("acme/api").await.unwrap();
-    let person = |sha: &str| commits.iter().find(|c| c.sha == sha).unwrap().person.clone();
+    let person = |sha: &str| {
+        commits
+            .iter()
+            .find(|c| c.sha == sha)
+            .unwrap()
+            .person
+            .clone()
+    };
     assert_eq!(person(&stranger), "@maria");
     assert_eq!(person(&configured), "maria");
     let people = store(&app).people().await.unwrap();
     let stranger_row = people.iter().find(|p| p.key == "@maria").unwrap();
-    assert_eq!(stranger_row.discord_id, None, "the stranger never gets maria's Discord id");
+    assert_eq!(
+        stranger_row.discord_id, None,
+        "the stranger never gets maria's Discord id"
+    );
     let maria = people.iter().find(|p| p.key == "maria").unwrap();
     assert_eq!(maria.discord_id.as_deref(), Some("111"));
 }

@@ -501,7 +501,10 @@ db_test!(prefix_lookups_have_no_wildcards);
 async fn one_bad_signal_never_fails_its_batch(db: &TestDb) {
     use tokentally::store::signals::{NewSignal, SignalInsert};
     let app = support::app(db).await;
-    let repository_id = store(&app).ensure_repository("acme/api", now_ms()).await.unwrap();
+    let repository_id = store(&app)
+        .ensure_repository("acme/api", now_ms())
+        .await
+        .unwrap();
     let signal = |repository_id: i64, i: usize| NewSignal {
         repository_id,
         sha: SHA.to_string(),

@@ -269,14 +269,22 @@ async fn a_redelivered_failed_delivery_is_queued_again(db: &TestDb) {
     let body = r#"{"sha":"abc","state":"success","context":"ci","repository":{"full_name":7}}"#;
     send(&app, webhook("status", "fix-me", body)).await;
     app.worker.drain().await.unwrap();
-    let failed = store(&app).delivery_status("fix-me").await.unwrap().unwrap();
+    let failed = store(&app)
+        .delivery_status("fix-me")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(failed.state, "failed");
 
     // … and GitHub's "Redeliver" (the same delivery id) queues it again.
     let reply = send(&app, webhook("status", "fix-me", body)).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     assert_eq!(reply.json["status"], "requeued");
-    let queued = store(&app).delivery_status("fix-me").await.unwrap().unwrap();
+    let queued = store(&app)
+        .delivery_status("fix-me")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((queued.state.as_str(), queued.attempts), ("pending", 0));
     assert!(queued.last_error.unwrap().starts_with("queued again after"));
     assert_eq!(store(&app).count_deliveries().await.unwrap(), 1);
