@@ -94,6 +94,22 @@ const FAMILY_WORDS: &[(&str, &str)] = &[
     ("deepseek", "deepseek"),
     ("qwen", "qwen"),
     ("grok", "grok"),
+    // Model families named alone (`Assisted-by: Opus 4.7`, `Assisted-by: o3`):
+    // the agent is the family's vendor's.
+    ("opus", "claude-code"),
+    ("sonnet", "claude-code"),
+    ("haiku", "claude-code"),
+    ("o1", "chatgpt"),
+    ("o3", "chatgpt"),
+    ("o4", "chatgpt"),
+    ("gemma", "gemini"),
+    ("kimi", "kimi"),
+    ("moonshot", "kimi"),
+    ("glm", "glm"),
+    ("zhipu", "glm"),
+    ("minimax", "minimax"),
+    ("phi", "phi"),
+    ("nemotron", "nemotron"),
 ];
 
 #[derive(Debug)]
@@ -187,7 +203,15 @@ impl AgentRegistry {
     pub fn agent_named_in(&self, text: &str) -> Option<String> {
         let lower = text.to_lowercase();
         for word in lower.split(|c: char| !c.is_ascii_alphanumeric()) {
-            if let Some((_, slug)) = FAMILY_WORDS.iter().find(|(w, _)| *w == word) {
+            // `qwen3`, `llama3`, `gpt4o` name their family with the version attached.
+            let family = word
+                .find(|c: char| c.is_ascii_digit())
+                .map(|i| &word[..i])
+                .filter(|prefix| prefix.len() >= 3);
+            if let Some((_, slug)) = FAMILY_WORDS
+                .iter()
+                .find(|(w, _)| *w == word || Some(*w) == family)
+            {
                 return Some(slug.to_string());
             }
             if let Some(configured) = self.configured_names.iter().find(|n| **n == word) {

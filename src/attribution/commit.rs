@@ -187,12 +187,21 @@ impl Attributor {
             (Kind::Feature, KindSource::Default)
         };
 
-        let reverts = resolve_reverts(repo, &message, seen, &mut warnings);
-        let fixes = ev
+        let reverts = resolve_reverts(repo, &message, seen, &mut warnings)
+            .into_iter()
+            .filter(|target| {
+                is_ancestor(repo, commit.id(), target, "reverted commit", &mut warnings)
+            })
+            .collect();
+        let fixes: Vec<String> = ev
             .fixes
             .iter()
             .filter_map(|value| links::fixes_sha(value))
             .filter_map(|sha| resolve_sha(repo, &sha, "Fixes:", &mut warnings))
+            .collect();
+        let fixes = fixes
+            .into_iter()
+            .filter(|target| is_ancestor(repo, commit.id(), target, "Fixes:", &mut warnings))
             .collect();
 
         CommitRecord {
@@ -283,6 +292,32 @@ fn resolve_reverts(
         }
     }
     out
+}
+
+/// A revert or fix is about landed work only when its target is in the linking
+/// commit's history: a squash body quoting `This reverts commit X` for a commit
+/// that only ever lived on the pull request's branch reverts nothing that landed.
+fn is_ancestor(
+    repo: &Repository,
+    commit: Oid,
+    target: &str,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> bool {
+    let Ok(target_oid) = Oid::from_str(target) else {
+        return false;
+    };
+    let ancestor = target_oid != commit
+        && repo
+            .graph_descendant_of(commit, target_oid)
+            .unwrap_or(false);
+    if !ancestor {
+        warnings.push(format!(
+            "{what} {} is not in this commit's history; not counted",
+            &target[..target.len().min(12)]
+        ));
+    }
+    ancestor
 }
 
 /// A full or abbreviated id → the full id of a commit in `repo`.

@@ -265,9 +265,13 @@ fn read_assisted_by(registry: &AgentRegistry, ev: &mut MessageEvidence, key: &st
         ev.add_agent(agent.to_string(), model, Source::Trailer, key);
         return;
     }
-    let name_part = person.as_ref().map(|p| p.name.as_str()).unwrap_or(value);
-    if let Some(agent) = registry.agent_named_in(name_part) {
-        ev.add_agent(agent, model_in_text(name_part), Source::Trailer, key);
+    // A person's name with an email is a human helper, whatever the name is
+    // (`Kimi Räikkönen <kimi@example.org>`); a bare name or model counts when it
+    // names a known agent or model family (`Opus 4.7`, `o3`, `Gemini 2.5 Pro`).
+    if person.is_none()
+        && let Some(agent) = registry.agent_named_in(value)
+    {
+        ev.add_agent(agent, model_in_text(value), Source::Trailer, key);
         return;
     }
     match person {
@@ -497,6 +501,68 @@ mod tests {
         for (name, message, expected) in cases {
             let ev = read_msg(message);
             assert_eq!(agents(&ev), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_model_named_alone_is_ai_evidence_from_its_vendor() {
+        let cases = [
+            ("Assisted-by: Opus 4.7", a("claude-code", Some("opus-4.7"))),
+            (
+                "Assisted-by: Sonnet 4.5",
+                a("claude-code", Some("sonnet-4.5")),
+            ),
+            (
+                "Assisted-by: Claude Haiku 4.5",
+                a("claude-code", Some("claude-haiku-4.5")),
+            ),
+            ("Generated-by: GPT-5.4", a("chatgpt", Some("gpt-5.4"))),
+            ("Assisted-by: o3", a("chatgpt", Some("o3"))),
+            ("Assisted-by: o4-mini", a("chatgpt", Some("o4-mini"))),
+            (
+                "Assisted-by: Gemini 2.5 Pro",
+                a("gemini", Some("gemini-2.5-pro")),
+            ),
+            (
+                "Assisted-by: GPT-5 Codex",
+                a("chatgpt", Some("gpt-5-codex")),
+            ),
+            ("Assisted-by: Codex", a("codex", None)),
+            ("Assisted-by: Qwen3-Coder", a("qwen", Some("qwen3-coder"))),
+            (
+                "Assisted-by: DeepSeek V3",
+                a("deepseek", Some("deepseek-v3")),
+            ),
+            (
+                "Assisted-by: Llama 4 Maverick",
+                a("llama", Some("llama-4-maverick")),
+            ),
+            (
+                "Assisted-by: Mistral Large 2",
+                a("mistral", Some("mistral-large-2")),
+            ),
+            ("Assisted-by: Grok 4", a("grok", Some("grok-4"))),
+            ("Assisted-by: Kimi K2", a("kimi", Some("kimi-k2"))),
+            ("Assisted-by: GLM-4.6", a("glm", Some("glm-4.6"))),
+        ];
+        for (trailer, expected) in cases {
+            let ev = read_msg(&format!("fix: x\n\n{trailer}\n"));
+            assert_eq!(agents(&ev), vec![expected], "{trailer}");
+        }
+        // A person (name and email) stays a human helper, whatever the name is.
+        for trailer in [
+            "Assisted-by: Kimi Räikkönen <kimi@example.org>",
+            "Assisted-by: Claude Monet <claude@example.org>",
+            "Assisted-by: Junio C Hamano <gitster@pobox.com>",
+        ] {
+            let ev = read_msg(&format!("fix: x\n\n{trailer}\n"));
+            assert!(agents(&ev).is_empty(), "{trailer}");
+            assert_eq!(ev.humans.len(), 1, "{trailer}");
+        }
+        // Ordinary words are not models.
+        for trailer in ["Assisted-by: the team", "Assisted-by: code review"] {
+            let ev = read_msg(&format!("fix: x\n\n{trailer}\n"));
+            assert!(agents(&ev).is_empty(), "{trailer}");
         }
     }
 

@@ -411,3 +411,51 @@ fn ranges_dates_formats_and_errors() {
         );
     }
 }
+
+/// A revert or `Fixes:` link counts only when its target is in the linking
+/// commit's history: a squash body that quotes `This reverts commit X` for a
+/// commit that only lived on the pull request's branch reverts nothing landed.
+#[test]
+fn links_count_only_to_ancestors_and_large_or_deep_files_are_bounded() {
+    let repo = TestRepo::new();
+    repo.write("a.rs", lines("a", 5));
+    let base = repo.commit("feat: a");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("b.rs", lines("b", 5));
+    let on_branch = repo.commit("feat: b (tried)");
+    repo.git(&["revert", "--no-edit", &on_branch]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("c.rs", lines("c", 5));
+    let squash = repo.commit(&format!(
+        "feat: c (#4)\n\n* feat: b (tried)\n\n* Revert \"feat: b (tried)\"\n\nThis reverts commit {on_branch}.\n\nFixes: {} (\"feat: b (tried)\")",
+        &on_branch[..12]
+    ));
+    // A genuine revert of landed work still counts.
+    repo.git(&["revert", "--no-edit", &base]);
+    let real_revert = repo.head();
+    // A 2 MiB file is binary for the facts (never loaded or diffed) …
+    repo.write("big.txt", "x\n".repeat(1024 * 1024));
+    // … and a path nested past the depth bound is not walked.
+    let deep: String = (0..70).map(|i| format!("d{i}/")).collect();
+    repo.write(&format!("{deep}f.rs"), lines("f", 3));
+    let bounded = repo.commit("chore: big and deep");
+
+    let records = scan_json(&repo, &[]);
+    let get = |sha: &str| records.iter().find(|r| r["sha"] == sha).unwrap().clone();
+    let squashed = get(&squash);
+    assert_eq!(squashed["reverts"], serde_json::json!([]), "{squashed:#}");
+    assert_eq!(squashed["fixes"], serde_json::json!([]), "{squashed:#}");
+    let warnings = squashed["warnings"].to_string();
+    assert!(
+        warnings.contains("not in this commit's history"),
+        "{warnings}"
+    );
+    assert_eq!(get(&real_revert)["reverts"], serde_json::json!([base]));
+    let bounded = get(&bounded);
+    assert_eq!(bounded["binary_files"], 1, "{bounded:#}");
+    assert_eq!(
+        bounded["files_changed"], 1,
+        "the deep file is past the bound"
+    );
+    assert_eq!(bounded["lines_added"], 0);
+}
