@@ -6,6 +6,7 @@ mod cli;
 mod http_limits;
 mod mirror;
 mod ops;
+mod outcomes;
 mod remotes;
 mod report;
 mod scan;

@@ -171,25 +171,56 @@ async fn retries_until_the_server_is_up() {
         .local_addr()
         .unwrap();
     let url = format!("http://{addr}");
-    let pending = tokio::spawn(async move {
-        let env = [
-            ("TOKENTALLY_URL", url.as_str()),
-            ("TOKENTALLY_TOKEN", token.as_str()),
-            ("GITHUB_REPOSITORY", "acme/api"),
-            ("GITHUB_SHA", SHA),
-        ];
-        report(
-            &env,
-            &["--signal", "ci", "--status", "pass", "--attempts", "8"],
-        )
-        .await
+    // The report starts while nothing listens; once it says it is retrying, the
+    // server comes up (a condition, not a guessed delay).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .env_clear()
+        .args([
+            "report",
+            "--signal",
+            "ci",
+            "--status",
+            "pass",
+            "--attempts",
+            "8",
+        ])
+        .env("TOKENTALLY_URL", &url)
+        .env("TOKENTALLY_TOKEN", &token)
+        .env("GITHUB_REPOSITORY", "acme/api")
+        .env("GITHUB_SHA", SHA)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (said_tx, said) = tokio::sync::oneshot::channel();
+    let log = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut said_tx = Some(said_tx);
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("retrying")
+                && let Some(tx) = said_tx.take()
+            {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
     });
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::timeout(Duration::from_secs(60), said)
+        .await
+        .expect("the report says it is retrying")
+        .unwrap();
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let shutdown = serve(app, listener);
-    let out = pending.await.unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("retrying"), "{log}");
     let repo = store.repository("acme/api").await.unwrap().unwrap();
     assert_eq!(
         store.signals_for_commit(repo.id, SHA).await.unwrap().len(),

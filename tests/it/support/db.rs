@@ -97,6 +97,18 @@ async fn drop_stale_databases(admin_url: &str) {
     }
 }
 
+/// Without `TOKENTALLY_TEST_POSTGRES_URL` the PostgreSQL variants are skipped on
+/// a developer's machine, but fail under CI (`CI=true`): a CI run that silently
+/// skipped half the tests would pass for the wrong reason.
+pub fn postgres_not_configured() {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !ci,
+        "{POSTGRES_ENV} is not set but CI is: the PostgreSQL variants must run in CI"
+    );
+    eprintln!("{POSTGRES_ENV} is not set: PostgreSQL variant not run");
+}
+
 /// Runs a test body on SQLite, and on PostgreSQL as a second test when configured.
 #[macro_export]
 macro_rules! db_test {
@@ -111,10 +123,7 @@ macro_rules! db_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let Some(db) = $crate::support::db::TestDb::postgres().await else {
-                    eprintln!(
-                        "{} is not set: PostgreSQL variant not run",
-                        $crate::support::db::POSTGRES_ENV
-                    );
+                    $crate::support::db::postgres_not_configured();
                     return;
                 };
                 super::$name(&db).await;

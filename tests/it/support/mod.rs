@@ -88,16 +88,66 @@ pub fn store(app: &App) -> &Store {
     &app.state.store
 }
 
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github-webhooks")
+/// Where the real GitHub webhook payloads are: `TOKENTALLY_TEST_FIXTURES` (a
+/// directory of `<event>/<name>.json` files, or the `index.json` of the npm
+/// package `@octokit/webhooks-examples`, or that package's folder), else the
+/// shared fixture directory beside the repository.
+pub fn fixtures_source() -> PathBuf {
+    match std::env::var_os("TOKENTALLY_TEST_FIXTURES") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github-webhooks"),
+    }
 }
 
-/// Every fixture payload as (event name, file name, body).
+/// True when the fixtures are the shared set of 273 payloads (exact counts hold).
+pub fn fixtures_are_the_shared_set() -> bool {
+    std::env::var_os("TOKENTALLY_TEST_FIXTURES").is_none()
+}
+
+/// Every fixture payload as (event name, a name for it, body), in a stable order.
 pub fn fixtures() -> Vec<(String, String, Vec<u8>)> {
+    let source = fixtures_source();
+    let index = if source.is_file() {
+        Some(source.clone())
+    } else {
+        Some(source.join("api.github.com/index.json")).filter(|p| p.is_file())
+    };
+    match index {
+        Some(index) => fixtures_from_index(&index),
+        None => fixtures_from_dir(&source),
+    }
+}
+
+/// The npm package's `index.json`: `[{"name": event, "examples": [payload, …]}, …]`.
+fn fixtures_from_index(index: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let text = std::fs::read_to_string(index)
+        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", index.display()));
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     let mut all = Vec::new();
-    let root = fixtures_dir();
-    let mut events: Vec<_> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("fixtures at {}: {e}", root.display()))
+    for event in events {
+        let name = event["name"].as_str().unwrap().to_string();
+        for (i, example) in event["examples"].as_array().unwrap().iter().enumerate() {
+            let action = example["action"].as_str().unwrap_or("payload");
+            all.push((
+                name.clone(),
+                format!("{action}.{i}.json"),
+                serde_json::to_vec(example).unwrap(),
+            ));
+        }
+    }
+    all
+}
+
+fn fixtures_from_dir(root: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let mut all = Vec::new();
+    let mut events: Vec<_> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| {
+            panic!(
+                "fixtures at {}: {e} (set TOKENTALLY_TEST_FIXTURES to the payload directory \
+                 or to the index.json of the npm package @octokit/webhooks-examples)",
+                root.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
@@ -116,4 +166,21 @@ pub fn fixtures() -> Vec<(String, String, Vec<u8>)> {
         }
     }
     all
+}
+
+/// The body of the last fixture payload of `event` that `matches` (payloads are
+/// picked by content, so the shared directory and the npm package's `index.json`,
+/// which names nothing and adds newer examples first, give the same one).
+pub fn fixture_where(event: &str, matches: impl Fn(&serde_json::Value) -> bool) -> Vec<u8> {
+    fixtures()
+        .into_iter()
+        .filter(|(e, _, _)| e == event)
+        .map(|(_, _, body)| body)
+        .rfind(|body| matches(&serde_json::from_slice(body).unwrap()))
+        .unwrap_or_else(|| panic!("no {event} fixture matches"))
+}
+
+/// No organization or installation block: the plain example of its kind.
+pub fn plain(v: &serde_json::Value) -> bool {
+    v.get("organization").is_none() && v.get("installation").is_none()
 }
