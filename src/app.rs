@@ -45,6 +45,9 @@ impl App {
                 anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
             })?;
         store.migrate().await?;
+        if let Some(tls) = store.tls_in_use().await? {
+            tracing::info!(tls, "connected to PostgreSQL");
+        }
         store
             .sync_configured_people(&config.people, crate::clock::now_ms())
             .await?;

@@ -14,11 +14,9 @@ pub struct NewDelivery {
     pub received_at: i64,
 }
 
-const INSERT: &str = "\
-INSERT INTO deliveries (delivery_id, event, action, hook_id, received_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $5)
-ON CONFLICT (delivery_id) DO NOTHING
-RETURNING id";
+/// Rows per multi-row `INSERT` (5 bound values each; well under both databases'
+/// limits on bound parameters).
+const INSERT_CHUNK: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -111,37 +109,85 @@ RETURNING id, delivery_id, event, action, attempts, received_at";
 
 impl Store {
     /// Stores deliveries in one transaction (one disk sync for the lot), skipping
-    /// those whose delivery id was stored before. Durable when it returns.
+    /// those whose delivery id was stored before (a failed one is queued again).
+    /// Durable when it returns. The rows go in with one multi-row `INSERT` per
+    /// table: on PostgreSQL each statement is a network round trip.
     pub async fn insert_deliveries(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>> {
         let mut tx = self.pool().begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for d in batch {
-            let row: Option<(i64,)> = sqlx::query_as(INSERT)
-                .bind(&d.delivery_id)
-                .bind(&d.event)
-                .bind(&d.action)
-                .bind(&d.hook_id)
-                .bind(d.received_at)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some((id,)) = row else {
-                let requeued: Option<(i64,)> = sqlx::query_as(REQUEUE)
+        let mut results = vec![Inserted::Duplicate; batch.len()];
+        for chunk_start in (0..batch.len()).step_by(INSERT_CHUNK) {
+            let chunk = &batch[chunk_start..(chunk_start + INSERT_CHUNK).min(batch.len())];
+            let mut sql = String::from(
+                "INSERT INTO deliveries (delivery_id, event, action, hook_id, received_at, next_attempt_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 5
+                ));
+            }
+            sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
+            let mut insert = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                insert = insert
                     .bind(&d.delivery_id)
-                    .bind(d.received_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                results.push(match requeued {
-                    Some(_) => Inserted::Requeued,
-                    None => Inserted::Duplicate,
-                });
-                continue;
-            };
-            sqlx::query("INSERT INTO delivery_payloads (id, payload) VALUES ($1, $2)")
-                .bind(id)
-                .bind(&d.payload)
-                .execute(&mut *tx)
-                .await?;
-            results.push(Inserted::Stored);
+                    .bind(&d.event)
+                    .bind(&d.action)
+                    .bind(&d.hook_id)
+                    .bind(d.received_at);
+            }
+            let stored: std::collections::HashMap<String, i64> = insert
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, delivery_id)| (delivery_id, id))
+                .collect();
+
+            // Payloads of the rows just stored (the first of any id repeated in the batch).
+            let mut payload_rows: Vec<(i64, &str)> = Vec::new();
+            let mut taken = std::collections::HashSet::new();
+            for (i, d) in chunk.iter().enumerate() {
+                match stored.get(&d.delivery_id) {
+                    Some(id) if taken.insert(*id) => {
+                        payload_rows.push((*id, &d.payload));
+                        results[chunk_start + i] = Inserted::Stored;
+                    }
+                    Some(_) => {} // the same id twice in one batch: a duplicate
+                    None => {
+                        let requeued: Option<(i64,)> = sqlx::query_as(REQUEUE)
+                            .bind(&d.delivery_id)
+                            .bind(d.received_at)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if requeued.is_some() {
+                            results[chunk_start + i] = Inserted::Requeued;
+                        }
+                    }
+                }
+            }
+            if !payload_rows.is_empty() {
+                let mut sql = String::from("INSERT INTO delivery_payloads (id, payload) VALUES ");
+                for i in 0..payload_rows.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                }
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, payload) in payload_rows {
+                    insert = insert.bind(id).bind(payload);
+                }
+                insert.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(results)

@@ -132,6 +132,20 @@ impl Store {
         self.backend
     }
 
+    /// PostgreSQL: whether this process's connection is encrypted (`sslmode` in the
+    /// URL); `None` on SQLite.
+    pub async fn tls_in_use(&self) -> Result<Option<bool>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let (ssl,): (bool,) = sqlx::query_as(
+            "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(ssl))
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -309,3 +309,69 @@ async fn a_renewed_lease_is_not_taken_over(db: &TestDb) {
     );
 }
 db_test!(a_renewed_lease_is_not_taken_over);
+
+/// `sslmode` in the URL encrypts the PostgreSQL connection (the local server has
+/// TLS on with a self-signed certificate: `require` encrypts without verifying).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_use_tls_when_the_url_asks() {
+    let Some(db) = TestDb::postgres().await else {
+        crate::support::db::postgres_not_configured();
+        return;
+    };
+    let separator = if db.url.contains('?') { '&' } else { '?' };
+    let store = tokentally::store::Store::connect(&format!("{}{separator}sslmode=require", db.url))
+        .await
+        .expect("TLS connection (is ssl on in postgresql.conf?)");
+    assert_eq!(store.tls_in_use().await.unwrap(), Some(true));
+    store.close().await;
+    let plain = tokentally::store::Store::connect(&format!("{}{separator}sslmode=disable", db.url))
+        .await
+        .unwrap();
+    assert_eq!(plain.tls_in_use().await.unwrap(), Some(false));
+    plain.close().await;
+    db.cleanup().await;
+}
+
+async fn a_batch_stores_each_delivery_once_in_input_order(db: &TestDb) {
+    use tokentally::store::deliveries::{Inserted, NewDelivery};
+    let app = support::app(db).await;
+    let delivery = |id: &str| NewDelivery {
+        delivery_id: id.to_string(),
+        event: "push".into(),
+        action: None,
+        hook_id: None,
+        payload: format!("{{\"id\":\"{id}\"}}"),
+        received_at: now_ms(),
+    };
+    let batch: Vec<NewDelivery> = ["a", "b", "a", "c"].iter().map(|id| delivery(id)).collect();
+    let results = store(&app).insert_deliveries(&batch).await.unwrap();
+    assert_eq!(
+        results,
+        [
+            Inserted::Stored,
+            Inserted::Stored,
+            Inserted::Duplicate,
+            Inserted::Stored
+        ]
+    );
+    // 300 at once span two multi-row statements; "b" again is a duplicate.
+    let mut big: Vec<NewDelivery> = (0..300).map(|i| delivery(&format!("n-{i}"))).collect();
+    big.push(delivery("b"));
+    let results = store(&app).insert_deliveries(&big).await.unwrap();
+    assert_eq!(
+        results.iter().filter(|r| **r == Inserted::Stored).count(),
+        300
+    );
+    assert_eq!(results[300], Inserted::Duplicate);
+    assert_eq!(store(&app).count_deliveries().await.unwrap(), 303);
+    let claimed = store(&app)
+        .claim_delivery("w", now_ms() + 1, now_ms() + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        claimed.payload, "{\"id\":\"a\"}",
+        "each payload with its own row"
+    );
+}
+db_test!(a_batch_stores_each_delivery_once_in_input_order);
