@@ -30,6 +30,8 @@ const MAX_BACKOFF_MS: u64 = 60 * 60 * 1000;
 /// A worker loop that dies this many times within [`RESTART_WINDOW`] is given up on.
 const MAX_RESTARTS: usize = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Pause before a restart, so a task that dies at once does not spin.
+const RESTART_DELAY: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -92,35 +94,12 @@ impl Worker {
 
     /// One loop, restarted when it panics; given up on (fatal) when it keeps dying.
     async fn supervised(self, slot: usize, shutdown: CancellationToken) {
-        let mut deaths: Vec<std::time::Instant> = Vec::new();
-        loop {
-            let run = tokio::spawn(self.clone().run_loop(shutdown.clone()));
-            match run.await {
-                Ok(()) => return,
-                Err(err) => {
-                    let now = std::time::Instant::now();
-                    deaths.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-                    deaths.push(now);
-                    self.metrics.worker_restart();
-                    tracing::error!(worker = %self.owner, slot, error = %err, "worker loop died; restarting");
-                    if deaths.len() >= MAX_RESTARTS {
-                        self.health.fail(
-                            "worker",
-                            format!("worker loop {slot} died {MAX_RESTARTS} times within a minute: {err}"),
-                        );
-                        return;
-                    }
-                    self.health.set_problem(
-                        "worker",
-                        format!("worker loop {slot} restarted after: {err}"),
-                    );
-                }
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let (health, metrics) = (self.health.clone(), self.metrics.clone());
+        let name = format!("worker loop {slot}");
+        supervise(&name, &health, &metrics, &shutdown, || {
+            self.clone().run_loop(shutdown.clone())
+        })
+        .await;
     }
 
     async fn run_loop(self, shutdown: CancellationToken) {
@@ -332,6 +311,46 @@ fn panic_message(err: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "(no message)".to_string())
 }
 
+/// Runs the task `start` makes until it returns; restarts it when it panics. A
+/// task that dies [`MAX_RESTARTS`] times within [`RESTART_WINDOW`] is given up on
+/// and the process is marked fatal (`/readyz` fails, `serve` exits non-zero).
+pub async fn supervise<F, Fut>(
+    name: &str,
+    health: &Health,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+    start: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut deaths: Vec<std::time::Instant> = Vec::new();
+    loop {
+        match tokio::spawn(start()).await {
+            Ok(()) => return,
+            Err(err) => {
+                let now = std::time::Instant::now();
+                deaths.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+                deaths.push(now);
+                metrics.worker_restart();
+                tracing::error!(task = name, error = %err, "task died; restarting");
+                if deaths.len() >= MAX_RESTARTS {
+                    health.fail(
+                        "worker",
+                        format!("{name} died {MAX_RESTARTS} times within a minute: {err}"),
+                    );
+                    return;
+                }
+                health.set_problem("worker", format!("{name} restarted after: {err}"));
+            }
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tokio::time::sleep(RESTART_DELAY).await;
+    }
+}
+
 /// `base × 2^(attempt-1)`, capped at one hour.
 fn backoff_ms(base_ms: u64, attempt: i64) -> u64 {
     let exponent = attempt.clamp(1, 32) as u32 - 1;
@@ -340,7 +359,46 @@ fn backoff_ms(base_ms: u64, attempt: i64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_restarted_and_reported() {
+        let (health, metrics) = (Health::new(), Metrics::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        supervise("test task", &health, &metrics, &CancellationToken::new(), move || {
+            let counter = counter.clone();
+            async move {
+                if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("boom");
+                }
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "restarted until it returned");
+        assert!(health.problems()["worker"].contains("boom"));
+        assert_eq!(health.fatal_reason(), None);
+        assert!(metrics.render(0).contains("tokentally_worker_restarts_total 2"));
+    }
+
+    #[tokio::test]
+    async fn a_task_that_keeps_dying_is_fatal() {
+        let (health, metrics) = (Health::new(), Metrics::new());
+        supervise("test task", &health, &metrics, &CancellationToken::new(), || async {
+            panic!("always")
+        })
+        .await;
+        let reason = health.fatal_reason().unwrap();
+        assert!(reason.contains("died 5 times"), "{reason}");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), health.fatal())
+                .await
+                .is_ok(),
+            "serve's watcher is woken"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
