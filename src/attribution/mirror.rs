@@ -451,13 +451,28 @@ pub fn configure_libgit2(connect_timeout_ms: u64, read_timeout_ms: u64) {
             .min(read_timeout_ms),
     );
     // SAFETY: these set global libgit2 options (plain integers libgit2 reads when
-    // it opens a connection or fills its cache).
+    // it opens a connection).
     unsafe {
         let _ = git2::opts::set_server_connect_timeout_in_milliseconds(connect);
         let _ = git2::opts::set_server_timeout_in_milliseconds(read);
-        let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
     }
+    limit_libgit2_memory();
 }
 
 /// libgit2's object cache limit for this process.
 pub const OBJECT_CACHE_BYTES: isize = 16 * 1024 * 1024;
+/// How much of pack files libgit2 keeps mapped at once (its default is 8 GiB:
+/// every page of a large pack a walk touches stays in the process's memory).
+pub const PACK_MAPPED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bounds what libgit2 keeps in memory: its object cache and its mapped pack
+/// windows. Scans and syncs of long histories stay within a few tens of MB.
+pub fn limit_libgit2_memory() {
+    // SAFETY: global libgit2 tunables (integers read when caching an object or
+    // mapping a pack window); setting them at any time is allowed.
+    unsafe {
+        let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
+        let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_BYTES);
+        let _ = git2::opts::set_mwindow_size(8 * 1024 * 1024);
+    }
+}

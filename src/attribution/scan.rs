@@ -71,6 +71,7 @@ pub fn scan(
     // Objects are read from the local object database, which git already checks;
     // re-hashing every object read (libgit2's default) doubles the cost of a scan.
     git2::opts::strict_hash_verification(false);
+    super::mirror::limit_libgit2_memory();
     let repo = Repository::open(path).map_err(|e| ScanError::NotARepository {
         path: path.display().to_string(),
         message: e.message().to_string(),

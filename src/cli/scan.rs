@@ -68,13 +68,16 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
             })?;
         }
         Format::Json => {
-            let mut all = Vec::new();
+            // Streamed element by element: a long history never sits in memory.
+            out.write_all(b"[")?;
+            let mut first = true;
             scan(&args.path, &options, &attributor, |record| {
-                all.push(record);
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                first = false;
+                serde_json::to_writer_pretty(&mut out, &record)?;
                 Ok(())
             })?;
-            serde_json::to_writer_pretty(&mut out, &all)?;
-            out.write_all(b"\n")?;
+            out.write_all(b"\n]\n")?;
         }
         Format::Table => {
             let mut header_written = false;

@@ -11,7 +11,7 @@
 //! process is marked fatal (see [`crate::health`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -43,7 +43,17 @@ pub struct Worker {
     wake: Arc<Notify>,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
+    /// Deliveries in flight for longer than [`SLOW_DELIVERY`] (a long clone).
+    slow: Arc<AtomicUsize>,
+    /// Wakes the spare loops when a delivery turns slow.
+    spare_wake: Arc<Notify>,
 }
+
+/// A delivery running longer than this lets one more loop start claiming, so
+/// what is quick (CI signals) never waits behind what is slow (a first clone),
+/// while a backlog of quick deliveries is worked by one loop and leaves the CPU
+/// to ingress.
+const SLOW_DELIVERY: Duration = Duration::from_secs(1);
 
 /// What one step of the worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +84,8 @@ impl Worker {
             wake,
             clock,
             health,
+            slow: Arc::new(AtomicUsize::new(0)),
+            spare_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -97,14 +109,27 @@ impl Worker {
         let (health, metrics) = (self.health.clone(), self.metrics.clone());
         let name = format!("worker loop {slot}");
         supervise(&name, &health, &metrics, &shutdown, || {
-            self.clone().run_loop(shutdown.clone())
+            self.clone().run_loop(slot, shutdown.clone())
         })
         .await;
     }
 
-    async fn run_loop(self, shutdown: CancellationToken) {
+    /// Loop 0 always works; loop N works while N deliveries are slow.
+    fn may_claim(&self, slot: usize) -> bool {
+        slot == 0 || self.slow.load(Ordering::SeqCst) >= slot
+    }
+
+    async fn run_loop(self, slot: usize, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !shutdown.is_cancelled() {
+            if !self.may_claim(slot) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.spare_wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+                continue;
+            }
             match self.step_until(&shutdown).await {
                 Ok(Step::Idle) => {
                     tokio::select! {
@@ -195,8 +220,16 @@ impl Worker {
         let deadline =
             tokio::time::sleep(Duration::from_secs(self.config.delivery_timeout_seconds));
         tokio::pin!(deadline);
+        let turns_slow = tokio::time::sleep(SLOW_DELIVERY);
+        tokio::pin!(turns_slow);
+        let mut slow = SlowMark::default();
         loop {
             tokio::select! {
+                _ = &mut turns_slow, if slow.0.is_none() => {
+                    self.slow.fetch_add(1, Ordering::SeqCst);
+                    slow.0 = Some(self.slow.clone());
+                    self.spare_wake.notify_waiters();
+                }
                 joined = &mut work => {
                     return Some(match joined {
                         Ok(outcome) => outcome,
@@ -302,6 +335,18 @@ async fn process(
     handlers::handle(&ctx, &event, &context).await
 }
 
+/// Counts a delivery as slow until it is dropped (whichever way the work ends).
+#[derive(Default)]
+struct SlowMark(Option<Arc<AtomicUsize>>);
+
+impl Drop for SlowMark {
+    fn drop(&mut self) {
+        if let Some(count) = &self.0 {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 fn panic_message(err: tokio::task::JoinError) -> String {
     let payload = err.into_panic();
     payload
@@ -368,27 +413,45 @@ mod tests {
         let (health, metrics) = (Health::new(), Metrics::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
-        supervise("test task", &health, &metrics, &CancellationToken::new(), move || {
-            let counter = counter.clone();
-            async move {
-                if counter.fetch_add(1, Ordering::SeqCst) < 2 {
-                    panic!("boom");
+        supervise(
+            "test task",
+            &health,
+            &metrics,
+            &CancellationToken::new(),
+            move || {
+                let counter = counter.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                        panic!("boom");
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "restarted until it returned");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "restarted until it returned"
+        );
         assert!(health.problems()["worker"].contains("boom"));
         assert_eq!(health.fatal_reason(), None);
-        assert!(metrics.render(0).contains("tokentally_worker_restarts_total 2"));
+        assert!(
+            metrics
+                .render(0)
+                .contains("tokentally_worker_restarts_total 2")
+        );
     }
 
     #[tokio::test]
     async fn a_task_that_keeps_dying_is_fatal() {
         let (health, metrics) = (Health::new(), Metrics::new());
-        supervise("test task", &health, &metrics, &CancellationToken::new(), || async {
-            panic!("always")
-        })
+        supervise(
+            "test task",
+            &health,
+            &metrics,
+            &CancellationToken::new(),
+            || async { panic!("always") },
+        )
         .await;
         let reason = health.fatal_reason().unwrap();
         assert!(reason.contains("died 5 times"), "{reason}");

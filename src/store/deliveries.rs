@@ -94,7 +94,8 @@ WHERE id = (
     WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
     ORDER BY next_attempt_at LIMIT 1)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
-RETURNING id, delivery_id, event, action, attempts, received_at";
+RETURNING id, delivery_id, event, action, attempts, received_at,
+    (SELECT payload FROM delivery_payloads p WHERE p.id = deliveries.id)";
 
 const CLAIM_POSTGRES: &str = "\
 UPDATE deliveries
@@ -105,7 +106,8 @@ WHERE id = (
     ORDER BY next_attempt_at LIMIT 1
     FOR UPDATE SKIP LOCKED)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
-RETURNING id, delivery_id, event, action, attempts, received_at";
+RETURNING id, delivery_id, event, action, attempts, received_at,
+    (SELECT payload FROM delivery_payloads p WHERE p.id = deliveries.id)";
 
 impl Store {
     /// Stores deliveries in one transaction (one disk sync for the lot), skipping
@@ -204,20 +206,26 @@ impl Store {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        let claimed: Option<(i64, String, String, Option<String>, i64, i64)> = sqlx::query_as(sql)
+        // The payload comes back with the claim: one round trip.
+        type Claimed = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            Option<String>,
+        );
+        let claimed: Option<Claimed> = sqlx::query_as(sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.worker_pool())
             .await?;
-        let Some((id, delivery_id, event, action, attempts, received_at)) = claimed else {
+        let Some((id, delivery_id, event, action, attempts, received_at, payload)) = claimed else {
             return Ok(None);
         };
-        let (payload,): (String,) =
-            sqlx::query_as("SELECT payload FROM delivery_payloads WHERE id = $1")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
+        let payload = payload.unwrap_or_default();
         Ok(Some(ClaimedDelivery {
             id,
             delivery_id,
@@ -239,7 +247,7 @@ impl Store {
         .bind(until)
         .bind(id)
         .bind(owner)
-        .execute(self.pool())
+        .execute(self.worker_pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -265,7 +273,7 @@ impl Store {
         .bind(now)
         .bind(owner)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.worker_pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -288,7 +296,7 @@ impl Store {
         .bind(next_attempt_at)
         .bind(id)
         .bind(owner)
-        .execute(self.pool())
+        .execute(self.worker_pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -61,6 +61,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL: connections with `synchronous_commit = off` for the worker's
+    /// own bookkeeping (claims, lease renewals, outcomes). Losing one of those
+    /// in a crash costs at most a delivery processed again (handlers are
+    /// idempotent), and not waiting for the disk on each keeps the worker from
+    /// slowing ingress down. WAL order keeps it safe: when an outcome is on disk,
+    /// the handler's (synchronous) writes before it are too.
+    worker_pool: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -107,16 +114,48 @@ impl Store {
                         Ok(())
                     })
                 }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+            Backend::Postgres => {
+                let port = postgres_port(&url);
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .after_connect(move |_conn, _meta| {
+                        Box::pin(async move {
+                            no_delay_on_sockets_to(port);
+                            Ok(())
+                        })
+                    })
+            }
         };
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        if backend == Backend::Sqlite {
-            spawn_wal_checkpoints(pool.clone(), options).await?;
+        let mut worker_pool = None;
+        match backend {
+            Backend::Sqlite => spawn_wal_checkpoints(pool.clone(), options).await?,
+            Backend::Postgres => {
+                let port = postgres_port(&url);
+                let lazy = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            no_delay_on_sockets_to(port);
+                            sqlx::raw_sql("SET synchronous_commit = off")
+                                .execute(conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(options);
+                worker_pool = Some(lazy);
+            }
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            worker_pool,
+            backend,
+        })
     }
 
     /// Applies every pending migration of this backend. Safe to run from several replicas.
@@ -153,10 +192,18 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(pool) = &self.worker_pool {
+            pool.close().await;
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where the worker's bookkeeping goes (see [`Store::worker_pool`]'s field).
+    pub(crate) fn worker_pool(&self) -> &AnyPool {
+        self.worker_pool.as_ref().unwrap_or(&self.pool)
     }
 
     /// Starts a transaction: what is written through it lands together, in one commit.
@@ -208,6 +255,87 @@ async fn spawn_wal_checkpoints(pool: AnyPool, options: AnyConnectOptions) -> Res
         checkpointer.close().await;
     });
     Ok(())
+}
+
+/// The TCP port of a PostgreSQL URL (5432 unless it says otherwise).
+fn postgres_port(url: &str) -> u16 {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or(5432)
+}
+
+/// Turns Nagle's algorithm off on this process's TCP connections to `port`.
+///
+/// sqlx does not set `TCP_NODELAY` on its PostgreSQL sockets. A statement larger
+/// than the socket's send buffer (a batch of webhook payloads) then leaves in two
+/// writes, and the small tail waits for the server's delayed ACK: 40 ms per
+/// statement, which capped ingress at a few hundred deliveries a second. sqlx
+/// offers no hook on its socket, so the connected sockets are found by their
+/// peer port among the process's file descriptors.
+fn no_delay_on_sockets_to(port: u16) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for entry in fds.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let is_socket = std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+            if is_socket && peer_port(fd) == Some(port) {
+                let on: libc::c_int = 1;
+                // SAFETY: setsockopt on a socket this process owns, with a valid
+                // pointer to an int of the size given.
+                unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_TCP,
+                        libc::TCP_NODELAY,
+                        (&on as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = port;
+}
+
+/// The remote port of a connected TCP socket (IPv4 or IPv6).
+#[cfg(target_os = "linux")]
+fn peer_port(fd: i32) -> Option<u16> {
+    // SAFETY: getpeername writes at most `len` bytes into the zeroed storage.
+    unsafe {
+        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getpeername(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) != 0
+        {
+            return None;
+        }
+        match i32::from(addr.ss_family) {
+            libc::AF_INET => {
+                let v4 = &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                Some(u16::from_be(v4.sin_port))
+            }
+            libc::AF_INET6 => {
+                let v6 = &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                Some(u16::from_be(v6.sin6_port))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// sqlx opens SQLite files read-write but does not create them unless asked (`mode=rwc`).

@@ -31,7 +31,11 @@ impl Store {
                  github_id = COALESCE(excluded.github_id, repositories.github_id),
                  default_branch = COALESCE(excluded.default_branch, repositories.default_branch),
                  clone_url = COALESCE(excluded.clone_url, repositories.clone_url),
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at
+             -- Most events repeat what is known: then nothing is written.
+             WHERE repositories.github_id IS DISTINCT FROM COALESCE(excluded.github_id, repositories.github_id)
+                OR repositories.default_branch IS DISTINCT FROM COALESCE(excluded.default_branch, repositories.default_branch)
+                OR repositories.clone_url IS DISTINCT FROM COALESCE(excluded.clone_url, repositories.clone_url)",
         )
         .bind(r.full_name.to_ascii_lowercase())
         .bind(r.github_id)

@@ -1,0 +1,2 @@
+-- PostgreSQL only (lz4 compression of webhook payloads); nothing to do on SQLite.
+SELECT 1;
