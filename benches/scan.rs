@@ -134,11 +134,33 @@ fn build_repo(path: &Path, commits: usize) {
 }
 
 /// Runs the command with its output discarded; returns the seconds it took.
-fn time(mut command: Command) -> f64 {
+fn time(command: Command) -> f64 {
+    time_and_peak(command).0
+}
+
+/// Wall time in seconds and the child's peak resident memory in MB (its own
+/// `ru_maxrss`, read with `wait4`).
+fn time_and_peak(mut command: Command) -> (f64, f64) {
     let started = Instant::now();
-    let status = command.stdout(Stdio::null()).status().unwrap();
-    assert!(status.success(), "{command:?}");
-    started.elapsed().as_secs_f64()
+    // Reaped by wait4 below (which also reports the child's peak memory).
+    #[allow(clippy::zombie_processes)]
+    let child = command.stdout(Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: waits for our own child; rusage is plain data filled by the kernel.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
+        assert_eq!(pid, child.id() as libc::pid_t, "{command:?}");
+        usage
+    };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?}"
+    );
+    (
+        started.elapsed().as_secs_f64(),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
 }
 
 fn main() {
@@ -185,7 +207,7 @@ fn main() {
     let git_secs = time(git_log);
     let mut scan = Command::new(tokentally);
     scan.args(["scan", repo.to_str().unwrap(), "--format", "jsonl"]);
-    let scan_secs = time(scan);
+    let (scan_secs, scan_peak_mb) = time_and_peak(scan);
     let mut no_diff = Command::new(tokentally);
     no_diff.args([
         "scan",
@@ -194,7 +216,7 @@ fn main() {
         "jsonl",
         "--no-diff",
     ]);
-    let no_diff_secs = time(no_diff);
+    let (no_diff_secs, no_diff_peak_mb) = time_and_peak(no_diff);
 
     // For scale: git's own walk, and git's trailers-only log.
     let mut rev_list = Command::new("git");
@@ -212,12 +234,12 @@ fn main() {
         rate(git_secs)
     );
     println!(
-        "tokentally scan --format jsonl (diff facts): {scan_secs:.2} s = {:.0} commits/s ({:.2}x git log's time)",
+        "tokentally scan --format jsonl (diff facts): {scan_secs:.2} s = {:.0} commits/s ({:.2}x git log's time), peak RSS {scan_peak_mb:.0} MB",
         rate(scan_secs),
         scan_secs / git_secs
     );
     println!(
-        "tokentally scan --format jsonl --no-diff: {no_diff_secs:.2} s = {:.0} commits/s",
+        "tokentally scan --format jsonl --no-diff: {no_diff_secs:.2} s = {:.0} commits/s, peak RSS {no_diff_peak_mb:.0} MB",
         rate(no_diff_secs)
     );
     println!(

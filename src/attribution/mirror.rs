@@ -79,13 +79,12 @@ impl MirrorError {
 #[derive(Debug, Default)]
 pub struct SyncOutcome {
     pub default_head: Option<String>,
-    /// New commits on the default branch, oldest first, with the pull request that
-    /// brought each in (from its `(#N)` subject or a `Merge pull request #N` merge).
-    pub landed: Vec<(Option<i64>, CommitRecord)>,
+    /// How many new commits on the default branch were handed to `found`.
+    pub landed: usize,
     /// Commits stored before (from a pull request) that are now on the default branch.
     pub now_landed: Vec<String>,
-    /// New commits of pull requests, with the pull-request number.
-    pub pull_requests: Vec<(i64, CommitRecord)>,
+    /// How many new commits of pull requests were handed to `found`.
+    pub pull_requests: usize,
     /// Commits that were on the default branch at the last sync and no longer are
     /// (a force push removed them): they are no longer landed.
     pub unlanded: Vec<String>,
@@ -166,8 +165,24 @@ pub struct SyncRequest {
     pub cancel: Arc<AtomicBool>,
 }
 
-/// Fetches the mirror and attributes what is new.
-pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcome, MirrorError> {
+/// A new commit a sync attributed, handed over as soon as it is ready (a first
+/// sync of a long history never holds every record in memory).
+#[derive(Debug)]
+pub enum Found {
+    /// On the default branch, oldest first, with the pull request that brought it
+    /// in (from its `(#N)` subject or a `Merge pull request #N` merge).
+    Landed(Option<i64>, CommitRecord),
+    /// On a pull request's branch only, with the pull-request number.
+    Preview(i64, CommitRecord),
+}
+
+/// Fetches the mirror and attributes what is new, handing each new commit to
+/// `found` (which returns false when its receiver is gone: the sync stops).
+pub fn sync(
+    request: &SyncRequest,
+    attributor: &Attributor,
+    found: &mut dyn FnMut(Found) -> bool,
+) -> Result<SyncOutcome, MirrorError> {
     let SyncRequest {
         path,
         full_name,
@@ -216,6 +231,9 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
         }
     })?;
     let fetch_time = started.elapsed();
+    // libgit2's fetch (the local transport builds a whole pack in memory) leaves
+    // its freed memory in this thread's heap; give it back before the walk.
+    crate::memory::trim();
 
     let mut outcome = SyncOutcome {
         fetch_time,
@@ -283,7 +301,10 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
                     .get(&oid)
                     .copied()
                     .or_else(|| pull_request_number(&record.subject).map(|n| n as i64));
-                outcome.landed.push((number, record));
+                outcome.landed += 1;
+                if !found(Found::Landed(number, record)) {
+                    return Err(MirrorError::Cancelled(full_name.to_string()));
+                }
             }
         }
         seen.remember(
@@ -323,9 +344,11 @@ pub fn sync(request: &SyncRequest, attributor: &Attributor) -> Result<SyncOutcom
                 continue;
             }
             let commit = repo.find_commit(oid).map_err(git)?;
-            outcome
-                .pull_requests
-                .push((number, attributor.attribute(&repo, &commit, true, &seen)));
+            let record = attributor.attribute(&repo, &commit, true, &seen);
+            outcome.pull_requests += 1;
+            if !found(Found::Preview(number, record)) {
+                return Err(MirrorError::Cancelled(full_name.to_string()));
+            }
         }
     }
     Ok(outcome)
@@ -460,10 +483,10 @@ pub fn configure_libgit2(connect_timeout_ms: u64, read_timeout_ms: u64) {
 }
 
 /// libgit2's object cache limit for this process.
-pub const OBJECT_CACHE_BYTES: isize = 16 * 1024 * 1024;
+pub const OBJECT_CACHE_BYTES: isize = 8 * 1024 * 1024;
 /// How much of pack files libgit2 keeps mapped at once (its default is 8 GiB:
 /// every page of a large pack a walk touches stays in the process's memory).
-pub const PACK_MAPPED_BYTES: usize = 64 * 1024 * 1024;
+pub const PACK_MAPPED_BYTES: usize = 32 * 1024 * 1024;
 
 /// Bounds what libgit2 keeps in memory: its object cache and its mapped pack
 /// windows. Scans and syncs of long histories stay within a few tens of MB.

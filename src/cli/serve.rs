@@ -39,7 +39,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
         config.listen = listen;
     }
     init_tracing(&config.log);
-    crate::server::body::return_large_allocations_to_the_system();
+    crate::memory::return_large_allocations_to_the_system();
     if config.github.webhook_secrets.is_empty() {
         anyhow::bail!(
             "no webhook secret is configured: set `github.webhook_secrets` in the config file \

@@ -254,6 +254,40 @@ async fn record_links(
     Ok(())
 }
 
+/// Stores one chunk of what a sync found, in one transaction: the credited
+/// people, the commits (landed at `landed_at`, or previews), and the signals
+/// landed reverts and fixes imply.
+async fn store_found(
+    ctx: &HandlerContext,
+    repository_id: i64,
+    chunk: &[mirror::Found],
+    landed_at: i64,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let mut tx = ctx.store.begin().await?;
+    for item in chunk {
+        let (landed_at, pr, record) = match item {
+            mirror::Found::Landed(pr, record) => (Some(landed_at), *pr, record),
+            mirror::Found::Preview(number, record) => (None, Some(*number), record),
+        };
+        // An agent author's name and email are the agent's, not the credited human's.
+        let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
+        let (name, email) = if agent_author {
+            ("", "")
+        } else {
+            (record.author_name.as_str(), record.author_email.as_str())
+        };
+        tx.ensure_person(&record.person, name, email, now).await?;
+        tx.upsert_commit(repository_id, record, landed_at, pr, now)
+            .await?;
+        if let Some(landed_at) = landed_at {
+            record_links(&mut tx, &ctx.metrics, repository_id, record, landed_at, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// [`sync_repository`], counted and timed in the metrics.
 async fn sync_measured(
     ctx: &HandlerContext,
@@ -336,51 +370,47 @@ async fn sync_repository(
     };
     let attributor = ctx.attributor.clone();
     let started = std::time::Instant::now();
-    let outcome = tokio::task::spawn_blocking(move || mirror::sync(&request, &attributor))
-        .await
-        .map_err(|e| HandlerError::Transient(anyhow::anyhow!("mirror task failed: {e}")))?
-        .map_err(|e| {
-            if e.is_permanent() {
-                HandlerError::Permanent(e.to_string())
-            } else {
-                HandlerError::Transient(e.into())
-            }
-        })?;
-
-    let synced = started.elapsed();
+    // The walk hands each new commit over as it is attributed; they are stored in
+    // transactions of a few hundred rows while the walk goes on. A first sync of
+    // a long history never holds all its records, and is one disk sync per chunk,
+    // not per row (the single SQLite writer is shared with ingress between chunks).
+    let (sender, mut found) = tokio::sync::mpsc::channel::<mirror::Found>(SYNC_CHUNK);
+    let walk = tokio::task::spawn_blocking(move || {
+        mirror::sync(&request, &attributor, &mut |item| {
+            sender.blocking_send(item).is_ok()
+        })
+    });
     let now = now_ms();
-    // Landed commits, then pull-request previews, in transactions of a few hundred
-    // rows: a first sync of a long history is one disk sync per chunk, not per row,
-    // and the single SQLite writer is shared with ingress between chunks.
-    let landed = outcome
-        .landed
-        .iter()
-        .map(|(pr, record)| (true, *pr, record));
-    let previews = outcome
-        .pull_requests
-        .iter()
-        .map(|(number, record)| (false, Some(*number), record));
-    let all: Vec<_> = landed.chain(previews).collect();
-    for chunk in all.chunks(SYNC_CHUNK) {
-        let mut tx = ctx.store.begin().await?;
-        for (landed, pr, record) in chunk {
-            // An agent author's name and email are the agent's, not the credited human's.
-            let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
-            let (name, email) = if agent_author {
-                ("", "")
-            } else {
-                (record.author_name.as_str(), record.author_email.as_str())
-            };
-            tx.ensure_person(&record.person, name, email, now).await?;
-            let landed_at = landed.then_some(landed_at);
-            tx.upsert_commit(stored.id, record, landed_at, *pr, now)
-                .await?;
-            if let Some(landed_at) = landed_at {
-                record_links(&mut tx, &ctx.metrics, stored.id, record, landed_at, now).await?;
+    let mut chunk = Vec::with_capacity(SYNC_CHUNK);
+    let mut stored_rows = Ok(());
+    while let Some(item) = found.recv().await {
+        chunk.push(item);
+        if chunk.len() == SYNC_CHUNK {
+            stored_rows = store_found(ctx, stored.id, &chunk, landed_at, now).await;
+            chunk.clear();
+            if stored_rows.is_err() {
+                break; // dropping the receiver stops the walk
             }
         }
-        tx.commit().await?;
     }
+    drop(found);
+    if stored_rows.is_ok() && !chunk.is_empty() {
+        stored_rows = store_found(ctx, stored.id, &chunk, landed_at, now).await;
+    }
+    let outcome = walk
+        .await
+        .map_err(|e| HandlerError::Transient(anyhow::anyhow!("mirror task failed: {e}")))?;
+    // A fetch and walk of a long history leaves libgit2's freed memory in the heap.
+    crate::memory::trim();
+    stored_rows?;
+    let outcome = outcome.map_err(|e| {
+        if e.is_permanent() {
+            HandlerError::Permanent(e.to_string())
+        } else {
+            HandlerError::Transient(e.into())
+        }
+    })?;
+
     let mut tx = ctx.store.begin().await?;
     for sha in &outcome.now_landed {
         tx.mark_landed(stored.id, sha, landed_at).await?;
@@ -402,12 +432,11 @@ async fn sync_repository(
     }
     tracing::info!(
         repository = %repo.full_name,
-        landed = outcome.landed.len() + outcome.now_landed.len(),
+        landed = outcome.landed + outcome.now_landed.len(),
         unlanded = outcome.unlanded.len(),
-        pull_request_commits = outcome.pull_requests.len(),
+        pull_request_commits = outcome.pull_requests,
         fetch_ms = outcome.fetch_time.as_millis() as u64,
-        attribute_ms = synced.saturating_sub(outcome.fetch_time).as_millis() as u64,
-        store_ms = started.elapsed().saturating_sub(synced).as_millis() as u64,
+        attribute_and_store_ms = started.elapsed().saturating_sub(outcome.fetch_time).as_millis() as u64,
         "mirror synced"
     );
     Ok(())

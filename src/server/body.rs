@@ -112,14 +112,3 @@ impl BodyLimits {
         })
     }
 }
-
-/// Makes glibc give large allocations back to the system when they are freed:
-/// a fixed mmap threshold (its default one rises after the first large free, so
-/// 25 MiB bodies would stay in the heap for good).
-pub fn return_large_allocations_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; called once at start-up.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
-}

@@ -52,11 +52,14 @@ async fn accept(
     // An unsigned request is refused before its body is read: it costs no memory.
     signature::precheck(header_str(headers, "x-hub-signature-256"))
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
-    let read = state
+    let mut read = state
         .body_limits
         .read(headers, body, MAX_WEBHOOK_BODY)
         .await?;
-    let body = read.bytes.as_slice();
+    // Taken out of `read` (which keeps holding its large-body permit) so the
+    // payload becomes the stored String without a copy.
+    let bytes = std::mem::take(&mut read.bytes);
+    let body = bytes.as_slice();
 
     signature::verify(
         header_str(headers, "x-hub-signature-256"),
@@ -100,8 +103,9 @@ async fn accept(
             "the X-GitHub-Event header must be an event name such as push or pull_request",
         ));
     }
-    let payload = std::str::from_utf8(body)
+    let owned_payload = String::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8 JSON"))?;
+    let payload = owned_payload.as_str();
     // serde would read a JSON array into a struct; GitHub only ever sends objects.
     if !payload.trim_start().starts_with('{') {
         return Err(ApiError::bad_request(
@@ -129,7 +133,7 @@ async fn accept(
             action: envelope.action,
             hook_id: header_str(headers, "x-github-hook-id")
                 .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect()),
-            payload: payload.to_string(),
+            payload: owned_payload,
             received_at: now_ms(),
         })
         .await

@@ -105,7 +105,7 @@ fn a_refused_token_is_offered_once() {
         cancel: Arc::new(AtomicBool::new(false)),
     };
     let attributor = Attributor::from_config(&Config::default());
-    let err = mirror::sync(&request, &attributor).unwrap_err();
+    let err = mirror::sync(&request, &attributor, &mut |_| true).unwrap_err();
     let with_credentials = trap
         .requests()
         .iter()
