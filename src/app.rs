@@ -42,7 +42,10 @@ impl App {
         let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
             .await
             .map_err(|e| {
-                anyhow::anyhow!("cannot open the database configured by `database_url`: {e}")
+                anyhow::anyhow!(
+                    "cannot open the database configured by `database_url` ({}): {e}",
+                    crate::store::describe_url(&config.database_url)
+                )
             })?;
         store.migrate().await?;
         if let Some(tls) = store.tls_in_use().await? {

@@ -39,6 +39,8 @@ pub enum DeliveryResult {
     Duplicate,
     /// A redelivery of a delivery that had failed for good: queued again.
     Requeued,
+    /// GitHub's check that the hook works (nothing stored).
+    Ping,
     Rejected,
 }
 
@@ -132,6 +134,7 @@ impl Metrics {
             DeliveryResult::Stored => "stored",
             DeliveryResult::Duplicate => "duplicate",
             DeliveryResult::Requeued => "requeued",
+            DeliveryResult::Ping => "ping",
             DeliveryResult::Rejected => "rejected",
         };
         self.deliveries.get_or_create(&ResultLabel { result }).inc();

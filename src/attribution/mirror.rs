@@ -120,9 +120,15 @@ impl Mirrors {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
-        match full_name.split_once('/') {
-            Some((owner, name)) if valid(owner) && valid(name) => {
-                Ok(self.root.join(owner).join(format!("{name}.git")))
+        // owner/name, or group/subgroup/name (GitLab-style nesting).
+        let parts: Vec<&str> = full_name.split('/').collect();
+        match parts.split_last() {
+            Some((name, owners)) if !owners.is_empty() && parts.iter().all(|p| valid(p)) => {
+                let mut path = self.root.clone();
+                for owner in owners {
+                    path.push(owner);
+                }
+                Ok(path.join(format!("{name}.git")))
             }
             _ => Err(MirrorError::BadName(full_name.to_string())),
         }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{init_tracing, load_config, process_env};
 use crate::app::App;
-use crate::config::{self, Config, DEFAULT_CONFIG_FILE};
+use crate::config::{self, DEFAULT_CONFIG_FILE};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -20,9 +20,11 @@ pub struct ServeArgs {
 
 pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
     let env = process_env();
+    // No file and no secret from the environment: write the first-run file (other
+    // TOKENTALLY_* variables, such as TOKENTALLY_LOG, still apply on top of it).
     if config_path.is_none()
         && !Path::new(DEFAULT_CONFIG_FILE).exists()
-        && !Config::env_configures_anything(&env)
+        && !env.contains_key("TOKENTALLY_GITHUB_WEBHOOK_SECRET")
     {
         config::write_first_run_file(Path::new(DEFAULT_CONFIG_FILE))?;
         let shown = std::env::current_dir()
@@ -41,9 +43,13 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
     init_tracing(&config.log);
     crate::memory::return_large_allocations_to_the_system();
     if config.github.webhook_secrets.is_empty() {
+        let file = config_path
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
         anyhow::bail!(
-            "no webhook secret is configured: set `github.webhook_secrets` in the config file \
-             or TOKENTALLY_GITHUB_WEBHOOK_SECRET"
+            "no webhook secret is configured in {} or the environment: set `github.webhook_secrets` \
+             in that file or TOKENTALLY_GITHUB_WEBHOOK_SECRET",
+            file.display()
         );
     }
     let listen = config.listen;

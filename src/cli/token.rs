@@ -42,7 +42,7 @@ pub enum TokenCommand {
 
 pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
-    let store = Store::connect_with(&config.database_url, config.sqlite_synchronous).await?;
+    let store = Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
     store.migrate().await?;
     let result = match args.command {
         TokenCommand::Create {
@@ -76,7 +76,7 @@ async fn create(
         anyhow::bail!("--name must not be empty");
     }
     if let Some(bad) = repos.iter().find(|r| !valid_repo(r)) {
-        anyhow::bail!("--repo {bad:?} is not of the form owner/name");
+        anyhow::bail!("--repo {bad:?} is not of the form owner/name (or group/subgroup/name)");
     }
     let scope = if all_repos {
         vec!["*".to_string()]
@@ -90,7 +90,8 @@ async fn create(
         .await?
     {
         anyhow::bail!(
-            "a token named {name:?} exists already; pick another name or revoke it first"
+            "a live token named {name:?} exists already: pick another name, or revoke it first \
+             (`tokentally token revoke {name}`) to replace it"
         );
     }
     // The token on stdout alone, so `$(tokentally token create …)` captures it.

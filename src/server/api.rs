@@ -30,6 +30,9 @@ struct SignalRequest {
     value: Option<f64>,
     url: Option<String>,
     key: Option<String>,
+    /// What tells this report apart from others of the same run (a matrix leg):
+    /// each context counts its own attempts.
+    context: Option<String>,
 }
 
 /// A signal as the API shows it.
@@ -138,14 +141,19 @@ fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// `owner/name` as on GitHub, or a GitLab project in nested groups
+/// (`acme/backend/api`): two to 20 segments of letters, digits, `-`, `_`, `.`.
 pub fn valid_repo(repo: &str) -> bool {
     let ok = |part: &str| {
         !part.is_empty()
+            && part != "."
+            && part != ".."
             && part
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
-    matches!(repo.split_once('/'), Some((owner, name)) if ok(owner) && ok(name))
+    let parts: Vec<&str> = repo.split('/').collect();
+    (2..=20).contains(&parts.len()) && repo.len() <= 300 && parts.iter().all(|p| ok(p))
 }
 
 pub fn valid_sha(sha: &str) -> bool {
@@ -160,6 +168,7 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
         ("status", Some(&req.status)),
         ("url", req.url.as_ref()),
         ("key", req.key.as_ref()),
+        ("context", req.context.as_ref()),
     ];
     for (field, value) in strings {
         if value.is_some_and(|v| v.chars().any(char::is_control)) {
@@ -170,7 +179,10 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
         }
     }
     if !valid_repo(&req.repo) {
-        return Err(unprocessable("repo", "expected owner/name"));
+        return Err(unprocessable(
+            "repo",
+            "expected owner/name (or group/subgroup/name for GitLab)",
+        ));
     }
     if !valid_sha(&req.sha) {
         return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
@@ -218,6 +230,11 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
         && (key.is_empty() || key.len() > 200)
     {
         return Err(unprocessable("key", "expected 1 to 200 characters"));
+    }
+    if let Some(context) = &req.context
+        && (context.is_empty() || context.len() > 200)
+    {
+        return Err(unprocessable("context", "expected 1 to 200 characters"));
     }
     Ok(())
 }
@@ -293,7 +310,7 @@ async fn record_signal(
             value: req.value,
             url: req.url,
             source: format!("api:{}", token.name),
-            context: None,
+            context: req.context,
             attempt: None,
             idempotency_key: req.key.map(|k| stored_key(&token, &k)),
             body_hash: Some(body_hash),
@@ -323,15 +340,29 @@ async fn record_signal(
     })
 }
 
+/// `GET /api/v1/commits/{repo…}/{sha}/signals`: the repository may have more
+/// than two segments (GitLab's nested groups).
 pub async fn commit_signals(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((owner, name, sha)): Path<(String, String, String)>,
+    Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let token = authenticate(&state, &headers).await?;
-    let repo = format!("{owner}/{name}").to_ascii_lowercase();
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for /api/v1/commits/{path}"),
+        )
+    };
+    let rest = path.strip_suffix("/signals").ok_or_else(not_found)?;
+    let (repo, sha) = rest.rsplit_once('/').ok_or_else(not_found)?;
+    let (repo, sha) = (repo.to_ascii_lowercase(), sha.to_string());
     if !valid_repo(&repo) {
-        return Err(unprocessable("repo", "expected owner/name"));
+        return Err(unprocessable(
+            "repo",
+            "expected owner/name (or group/subgroup/name for GitLab)",
+        ));
     }
     if !valid_sha(&sha) {
         return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));

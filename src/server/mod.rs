@@ -43,10 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/github", post(webhook::receive))
         .route("/api/v1/signals", post(api::post_signal))
-        .route(
-            "/api/v1/commits/{owner}/{name}/{sha}/signals",
-            get(api::commit_signals),
-        )
+        .route("/api/v1/commits/{*path}", get(api::commit_signals))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -34,6 +34,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             DeliveryResult::Requeued
         }
         Ok((StatusCode::ACCEPTED, _)) => DeliveryResult::Stored,
+        Ok((_, body)) if body["status"] == "pong" => DeliveryResult::Ping,
         Ok(_) => DeliveryResult::Duplicate,
         Err(_) => DeliveryResult::Rejected,
     };

@@ -20,6 +20,8 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 const SQLITE_CONNECTIONS: u32 = 1;
+/// How long the first connection may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,6 +53,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
     UnsupportedUrl,
+    #[error("{0} did not answer within {1} s")]
+    Unreachable(String, u64),
     /// A value that must not be stored (it would be wrong, or refused by the database).
     #[error("{0}")]
     Invalid(String),
@@ -126,10 +130,15 @@ impl Store {
                     })
             }
         };
-        let pool = pool_options
+        // An unreachable server is said at once, not after the pool's 30 s.
+        let connecting = pool_options
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
+            .connect_with(options.clone());
+        let pool = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                StoreError::Unreachable(describe_url(&url), CONNECT_TIMEOUT.as_secs())
+            })??;
         let mut worker_pool = None;
         match backend {
             Backend::Sqlite => spawn_wal_checkpoints(pool.clone(), options).await?,
@@ -156,6 +165,25 @@ impl Store {
             worker_pool,
             backend,
         })
+    }
+
+    /// Connects to a database that must exist already: commands other than `serve`
+    /// and `migrate` never create a new, empty SQLite file (a token stored in a
+    /// stray database would never be accepted by the server).
+    pub async fn open_existing(url: &str, sqlite_sync: SqliteSync) -> anyhow::Result<Store> {
+        if let Some(file) = sqlite_file(url)
+            && !file.exists()
+        {
+            anyhow::bail!(
+                "there is no database at {} (`database_url` = {url:?}): run this command in the \
+                 directory where `tokentally serve` runs, or point TOKENTALLY_DATABASE_URL or \
+                 --config at the server's database",
+                file.display()
+            );
+        }
+        Store::connect_with(url, sqlite_sync)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", describe_url(url)))
     }
 
     /// Applies every pending migration of this backend. Safe to run from several replicas.
@@ -255,6 +283,32 @@ async fn spawn_wal_checkpoints(pool: AnyPool, options: AnyConnectOptions) -> Res
         checkpointer.close().await;
     });
     Ok(())
+}
+
+/// The file a `sqlite:` URL names (`None` for other databases and `:memory:`).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// A database URL for messages: the file, or the host and database without the
+/// password (`postgres://user@host:5432/db`).
+pub fn describe_url(url: &str) -> String {
+    if let Some(file) = sqlite_file(url) {
+        return format!("SQLite file {}", file.display());
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "PostgreSQL at {}:{}{} (user {:?})",
+            parsed.host_str().unwrap_or("?"),
+            parsed.port().unwrap_or(5432),
+            parsed.path(),
+            parsed.username()
+        ),
+        Err(_) => "the configured database".to_string(),
+    }
 }
 
 /// The TCP port of a PostgreSQL URL (5432 unless it says otherwise).

@@ -33,7 +33,9 @@ fn to_token((id, name, repositories, created_at, revoked_at): Row) -> TokenRow {
 }
 
 impl Store {
-    /// Stores a new token's hash; `false` if the name is taken.
+    /// Stores a new token's hash; `false` if a live token has that name. A revoked
+    /// token's name can be used again: the revoked one is renamed
+    /// `NAME (revoked #ID)` and stays listed.
     pub async fn create_token(
         &self,
         name: &str,
@@ -42,6 +44,14 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let repositories = serde_json::to_string(repositories).expect("strings serialise");
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE api_tokens SET name = name || ' (revoked #' || CAST(id AS TEXT) || ')'
+             WHERE name = $1 AND revoked_at IS NOT NULL",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, repositories, created_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
@@ -50,8 +60,9 @@ impl Store {
         .bind(token_hash)
         .bind(repositories)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

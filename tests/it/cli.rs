@@ -314,6 +314,17 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
             .output()
             .unwrap()
     };
+    // Only serve and migrate create a database: elsewhere a stray empty one would
+    // hold tokens the server never sees.
+    let out = run(&["token", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("no database at tokens.db"), "{message}");
+    assert!(message.contains("TOKENTALLY_DATABASE_URL"), "{message}");
+    assert!(!dir.path().join("tokens.db").exists());
+    let out = run(&["migrate"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("created a new database at tokens.db"));
     let out = run(&[
         "token",
         "create",
@@ -383,6 +394,15 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
     assert!(listing.contains("revoked"), "{listing}");
     let gone = run(&["token", "revoke", "github-ci"]);
     assert_eq!(gone.status.code(), Some(2));
+    // A revoked token's name can be given to a new token; the old one stays listed.
+    let renewed = run(&["token", "create", "--name", "github-ci", "--all-repos"]);
+    assert!(
+        renewed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&renewed.stderr)
+    );
+    let listing = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(listing.contains("github-ci (revoked #1)"), "{listing}");
 }
 
 fn free_port() -> u16 {

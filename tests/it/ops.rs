@@ -81,3 +81,31 @@ async fn unknown_routes_answer_json_404() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json["error"], "not_found");
 }
+
+async fn readyz_reports_background_problems_and_fails_when_fatal(db: &TestDb) {
+    let app = support::app(db).await;
+    let ready = support::get(&app, "/readyz").await;
+    assert_eq!(ready.status, axum::http::StatusCode::OK, "{}", ready.text);
+    app.state
+        .health
+        .set_problem("worker", "worker loop 1 restarted after: boom");
+    let ready = support::get(&app, "/readyz").await;
+    assert_eq!(ready.status, axum::http::StatusCode::OK);
+    assert!(
+        ready.json["problems"]["worker"]
+            .as_str()
+            .unwrap()
+            .contains("boom")
+    );
+    app.state.health.fail("signal writer", "died: panic");
+    let ready = support::get(&app, "/readyz").await;
+    assert_eq!(ready.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json["error"], "not_ready");
+    assert!(
+        ready.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("signal writer")
+    );
+}
+db_test!(readyz_reports_background_problems_and_fails_when_fatal);

@@ -67,14 +67,32 @@ async fn reports_from_github_actions_and_gitlab_environments() {
     ];
     let out = report(
         &github,
-        &["--signal", "ci", "--status", "pass", "--value", "93.5"],
+        &[
+            "--signal",
+            "ci",
+            "--status",
+            "pass",
+            "--value",
+            "93.5",
+            "--context",
+            "linux",
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     // The job reports again (a retried step): recorded once.
     let again = report(
         &github,
-        &["--signal", "ci", "--status", "pass", "--value", "93.5"],
+        &[
+            "--signal",
+            "ci",
+            "--status",
+            "pass",
+            "--value",
+            "93.5",
+            "--context",
+            "linux",
+        ],
     )
     .await;
     assert!(again.status.success(), "{}", stderr(&again));
@@ -96,9 +114,10 @@ async fn reports_from_github_actions_and_gitlab_environments() {
     // Stored under the token's id: keys belong to the token that used them.
     let key = signals[0].idempotency_key.as_deref().unwrap();
     assert!(
-        key.starts_with("api:") && key.ends_with(":github-4242-1-test-ci"),
+        key.starts_with("api:") && key.contains(":github-4242-1-test-ci-"),
         "{key}"
     );
+    assert_eq!(signals[0].context.as_deref(), Some("linux"));
 
     let gitlab = [
         ("TOKENTALLY_URL", url.as_str()),
@@ -227,4 +246,226 @@ async fn retries_until_the_server_is_up() {
         1
     );
     shutdown.cancel();
+}
+
+/// Three legs of one matrix job (same run, attempt and job): each records its
+/// own signal, the failing one included — with a context or without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_matrix_leg_records_its_own_signal() {
+    let db = TestDb::sqlite();
+    let (app, token) = app_with_token(&db).await;
+    let store = app.state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = serve(app, listener);
+    let job = [
+        ("TOKENTALLY_URL", url.as_str()),
+        ("TOKENTALLY_TOKEN", token.as_str()),
+        ("GITHUB_REPOSITORY", "acme/api"),
+        ("GITHUB_SHA", SHA),
+        ("GITHUB_RUN_ID", "31"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+        ("GITHUB_JOB", "test"),
+    ];
+    for (os, status) in [("linux", "pass"), ("macos", "pass"), ("windows", "fail")] {
+        let context = format!("{{\"os\":\"{os}\"}}");
+        let out = report(
+            &job,
+            &["--signal", "ci", "--status", status, "--context", &context],
+        )
+        .await;
+        assert!(out.status.success(), "{os}: {}", stderr(&out));
+    }
+    for status in ["pass", "fail"] {
+        let out = report(&job, &["--signal", "ci", "--status", status]).await;
+        assert!(out.status.success(), "no context: {}", stderr(&out));
+    }
+    let repo = store.repository("acme/api").await.unwrap().unwrap();
+    let signals = store.signals_for_commit(repo.id, SHA).await.unwrap();
+    assert_eq!(signals.len(), 5, "no leg lost");
+    assert_eq!(signals.iter().filter(|s| s.status == "fail").count(), 2);
+    shutdown.cancel();
+}
+
+/// A `pull_request` workflow reports for the pull request's head, not for
+/// GITHUB_SHA (GitHub's temporary merge commit, which never lands).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_request_workflows_report_the_head_commit() {
+    let db = TestDb::sqlite();
+    let (app, token) = app_with_token(&db).await;
+    let store = app.state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = serve(app, listener);
+    let head = "1111111111111111111111111111111111111111";
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({ "pull_request": { "head": { "sha": head } } }).to_string(),
+    )
+    .unwrap();
+    let env = [
+        ("TOKENTALLY_URL", url.as_str()),
+        ("TOKENTALLY_TOKEN", token.as_str()),
+        ("GITHUB_REPOSITORY", "acme/api"),
+        ("GITHUB_SHA", SHA),
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+    ];
+    let out = report(&env, &["--signal", "ci", "--status", "pass"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repo = store.repository("acme/api").await.unwrap().unwrap();
+    assert_eq!(
+        store.signals_for_commit(repo.id, head).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .signals_for_commit(repo.id, SHA)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shutdown.cancel();
+}
+
+/// Mistakes a pipeline makes get messages that say what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_say_what_to_do() {
+    let base = [("GITHUB_REPOSITORY", "acme/api"), ("GITHUB_SHA", SHA)];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut env: Vec<(&str, &str)> = base.to_vec();
+        env.extend_from_slice(extra);
+        env
+    };
+    let out = report(
+        &with(&[
+            ("TOKENTALLY_URL", "tokentally.example.com"),
+            ("TOKENTALLY_TOKEN", "tt_x"),
+        ]),
+        &["--signal", "ci", "--status", "pass"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("must start with https://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = report(
+        &with(&[
+            ("TOKENTALLY_URL", "http://127.0.0.1:1"),
+            ("TOKENTALLY_TOKEN", ""),
+        ]),
+        &["--signal", "ci", "--status", "pass"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("token is empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("forks"), "{}", stderr(&out));
+    let out = report(
+        &with(&[
+            ("TOKENTALLY_URL", "http://127.0.0.1:1"),
+            ("TOKENTALLY_TOKEN", "tt_x"),
+        ]),
+        &["--signal", "ci", "--status", "pass", "--attempts", "1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).to_lowercase().contains("connection refused"),
+        "the cause is shown: {}",
+        stderr(&out)
+    );
+}
+
+/// A 429 is waited out as its Retry-After says, then the report goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_report_waits_and_retries() {
+    let db = TestDb::sqlite();
+    let mut config = crate::support::test_config(&db);
+    config.api.rate_limit_per_minute = 1;
+    let app = crate::support::app_with(config).await;
+    let token = tokentally::api_token::generate();
+    app.state
+        .store
+        .create_token(
+            "limited",
+            &tokentally::api_token::hash(&token),
+            &["*".to_string()],
+            tokentally::clock::now_ms(),
+        )
+        .await
+        .unwrap();
+    let store = app.state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = serve(app, listener);
+    let env = [
+        ("TOKENTALLY_URL", url.as_str()),
+        ("TOKENTALLY_TOKEN", token.as_str()),
+        ("GITHUB_REPOSITORY", "acme/api"),
+        ("GITHUB_SHA", SHA),
+    ];
+    let first = report(&env, &["--signal", "ci", "--status", "pass"]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    // The second is over the limit: with --max-wait too short it gives up, saying why.
+    let out = report(
+        &env,
+        &["--signal", "deploy", "--status", "pass", "--max-wait", "1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("429"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-wait"), "{}", stderr(&out));
+    let repo = store.repository("acme/api").await.unwrap().unwrap();
+    assert_eq!(
+        store.signals_for_commit(repo.id, SHA).await.unwrap().len(),
+        1
+    );
+    shutdown.cancel();
+}
+
+/// A server that answers 429 (Retry-After: 1) once, then accepts: the report waits and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_honoured_then_the_report_succeeds() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for (i, stream) in listener.incoming().take(2).enumerate() {
+            let mut stream = stream.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let n = stream.read(&mut buf).unwrap();
+            seen.push(std::time::Instant::now());
+            let _ = &buf[..n];
+            let answer = if i == 0 {
+                "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            } else {
+                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            };
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+        seen
+    });
+    let env = [
+        ("TOKENTALLY_URL", url.as_str()),
+        ("TOKENTALLY_TOKEN", "tt_x"),
+        ("GITHUB_REPOSITORY", "acme/api"),
+        ("GITHUB_SHA", SHA),
+    ];
+    let out = report(&env, &["--signal", "ci", "--status", "pass"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Retry-After"),
+        "says what it waits for: {}",
+        stderr(&out)
+    );
+    let seen = server.join().unwrap();
+    assert!(
+        seen[1].duration_since(seen[0]) >= std::time::Duration::from_millis(900),
+        "waited as Retry-After said"
+    );
 }
