@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::attribution::agents::AgentConfig;
 use crate::attribution::identity::PersonConfig;
 use crate::attribution::paths::{PathGlobs, PathRules};
-use crate::github::outcomes::{CiRules, CiSignalConfig};
+use crate::github::outcomes::{CONCLUSIONS, CiRules, CiSignalConfig};
 use crate::store::SqliteSync;
 
 /// The file `serve` looks for when `--config` is not given.
@@ -45,7 +45,8 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address the HTTP server binds to.
+    /// Address the HTTP server binds to: `HOST:PORT`, a host name resolved at start.
+    #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
     /// `sqlite://FILE` or `postgres://…`.
     pub database_url: String,
@@ -56,6 +57,8 @@ pub struct Config {
     pub mirrors: MirrorsConfig,
     /// Log filter in `tracing` syntax (`info`, `tokentally=debug`, …).
     pub log: String,
+    /// `text` (for people) or `json` (one object a line, for log shippers).
+    pub log_format: LogFormat,
     pub github: GithubConfig,
     pub worker: WorkerConfig,
     pub http: HttpConfig,
@@ -200,6 +203,7 @@ impl Default for Config {
             data_dir: PathBuf::from("tokentally-data"),
             mirrors: MirrorsConfig::default(),
             log: "info".to_string(),
+            log_format: LogFormat::Text,
             github: GithubConfig::default(),
             worker: WorkerConfig::default(),
             http: HttpConfig::default(),
@@ -223,6 +227,65 @@ impl Default for WorkerConfig {
             delivery_timeout_seconds: 900,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `HOST:PORT` → an address; a host name (`localhost:8080`) is resolved.
+fn socket_address<'de, D: serde::Deserializer<'de>>(de: D) -> Result<SocketAddr, D::Error> {
+    use std::net::ToSocketAddrs;
+    let text = String::deserialize(de)?;
+    let invalid = || {
+        serde::de::Error::custom(format!(
+            "{text:?} is not HOST:PORT (for example 127.0.0.1:8080, 0.0.0.0:8080 or localhost:8080)"
+        ))
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let mut resolved = text.to_socket_addrs().map_err(|_| invalid())?;
+    resolved.next().ok_or_else(invalid)
+}
+
+/// Variables named TOKENTALLY_* that are not configuration but are known: the
+/// `report` command's and the test suite's.
+const OTHER_VARS: &[&str] = &[
+    "TOKENTALLY_URL",
+    "TOKENTALLY_TOKEN",
+    "TOKENTALLY_TEST_POSTGRES_URL",
+    "TOKENTALLY_TEST_FIXTURES",
+];
+
+/// The known variable closest to `name` (by edit distance), to suggest.
+fn nearest_variable(name: &str) -> &'static str {
+    ENV_VARS
+        .iter()
+        .map(|(var, _)| *var)
+        .chain(OTHER_VARS.iter().copied())
+        .min_by_key(|known| edit_distance(name, known))
+        .expect("there are known variables")
+}
+
+/// Levenshtein distance (bytes; the names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// How an environment variable's text becomes a TOML value.
@@ -256,6 +319,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "mirrors.timeout_seconds",
     ),
     ("TOKENTALLY_LOG", "log"),
+    ("TOKENTALLY_LOG_FORMAT", "log_format"),
     ("TOKENTALLY_GITHUB_WEBHOOK_SECRET", "github.webhook_secrets"),
     ("TOKENTALLY_GITHUB_TOKEN", "github.token"),
     ("TOKENTALLY_GITHUB_API_URL", "github.api_url"),
@@ -321,6 +385,10 @@ pub enum ConfigError {
         origin: String,
         message: String,
     },
+    #[error(
+        "unknown environment variable {name}: did you mean {nearest}? (every variable is listed in the README's configuration table)"
+    )]
+    UnknownVariable { name: String, nearest: String },
     #[error("cannot write config file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -331,6 +399,21 @@ pub enum ConfigError {
 impl Config {
     /// Reads `path` (if given and present) and overlays the `TOKENTALLY_*` variables in `env`.
     pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        // A misspelled variable would silently fall back to a default.
+        let mut unknown: Vec<&String> = env
+            .keys()
+            .filter(|k| k.starts_with("TOKENTALLY_"))
+            .filter(|k| {
+                !ENV_VARS.iter().any(|(var, _)| var == k) && !OTHER_VARS.contains(&k.as_str())
+            })
+            .collect();
+        unknown.sort();
+        if let Some(var) = unknown.first() {
+            return Err(ConfigError::UnknownVariable {
+                name: var.to_string(),
+                nearest: nearest_variable(var).to_string(),
+            });
+        }
         let mut table = match path {
             Some(path) => read_table(path)?,
             None => toml::Table::new(),
@@ -375,6 +458,31 @@ impl Config {
         }
         if let Err(err) = CiRules::new(&self.signals.ci) {
             return Err(invalid("signals.ci", &err.to_string()));
+        }
+        let ci = &self.signals.ci;
+        for (list, names) in [
+            ("pass", &ci.pass),
+            ("fail", &ci.fail),
+            ("neutral", &ci.neutral),
+        ] {
+            if let Some(name) = names.iter().find(|n| !CONCLUSIONS.contains(&n.as_str())) {
+                return Err(invalid(
+                    &format!("signals.ci.{list}"),
+                    &format!(
+                        "{name:?} is not a conclusion GitHub sends (those are: {})",
+                        CONCLUSIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return Err(invalid(
+                "log",
+                &format!(
+                    "{:?} is not a log filter ({err}); examples: info, warn, info,tokentally=debug",
+                    self.log
+                ),
+            ));
         }
         if let Err(err) = PathRules::new(&self.attribution.paths) {
             return Err(invalid("attribution.paths", &err.to_string()));
@@ -744,6 +852,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("people[0].mail"), "{err}");
+    }
+
+    #[test]
+    fn mistakes_are_errors_that_say_what_to_write() {
+        let err = Config::load(None, &env(&[("TOKENTALLY_LOGG", "debug")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TOKENTALLY_LOGG") && err.contains("TOKENTALLY_LOG?"),
+            "{err}"
+        );
+        let err = Config::load(None, &env(&[("TOKENTALLY_WORKER_LEASE_SECS", "5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TOKENTALLY_WORKER_LEASE_SECONDS"), "{err}");
+        // The report command's and the tests' variables are known.
+        assert!(
+            Config::load(
+                None,
+                &env(&[
+                    ("TOKENTALLY_URL", "https://x"),
+                    ("TOKENTALLY_TOKEN", "tt_x")
+                ])
+            )
+            .is_ok()
+        );
+        let err = Config::load(None, &env(&[("TOKENTALLY_LOG", "info,[[[")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`log` (from TOKENTALLY_LOG)"), "{err}");
+        let f = file("[signals.ci]\nfail = [\"failed\"]\n");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("signals.ci.fail") && err.contains("timed_out"),
+            "{err}"
+        );
+        let c = Config::load(None, &env(&[("TOKENTALLY_LISTEN", "localhost:8080")])).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.listen.ip().is_loopback());
+        let err = Config::load(None, &env(&[("TOKENTALLY_LISTEN", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("localhost:8080"), "gives an example: {err}");
+        let c = Config::load(None, &env(&[("TOKENTALLY_LOG_FORMAT", "json")])).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
     }
 
     #[test]

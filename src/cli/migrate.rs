@@ -7,7 +7,7 @@ use crate::store::Store;
 
 pub async fn run(config_path: Option<&PathBuf>) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
-    init_tracing(&config.log);
+    init_tracing(&config);
     let new_file = crate::store::sqlite_file(&config.database_url).filter(|f| !f.exists());
     let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
         .await

@@ -72,18 +72,20 @@ pub fn load_config(
 
 /// Logs to stderr. A log line that cannot be written (stderr is a pipe whose
 /// reader went away) is dropped: logging never panics and never stops a task.
-pub fn init_tracing(filter: &str) {
+pub fn init_tracing(config: &Config) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStderr)
-        .with_ansi(ansi)
         // Its default reports a failed write with eprintln!, which panics on a closed pipe.
-        .log_internal_errors(false)
-        .try_init();
+        .log_internal_errors(false);
+    let _ = match config.log_format {
+        crate::config::LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        crate::config::LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 /// stderr that reports every write as done, even when it failed.

@@ -40,7 +40,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    init_tracing(&config.log);
+    init_tracing(&config);
     crate::memory::return_large_allocations_to_the_system();
     if config.github.webhook_secrets.is_empty() {
         let file = config_path

@@ -187,11 +187,21 @@ impl Worker {
             let outcome = Err(HandlerError::Permanent(message));
             return self.record(&delivery, outcome).await;
         }
+        let started = std::time::Instant::now();
         let outcome = match self.process_keeping_lease(&delivery, shutdown).await {
             Some(outcome) => outcome,
             None => return Ok(Step::LostLease),
         };
-        self.record(&delivery, outcome).await
+        let step = self.record(&delivery, outcome).await?;
+        if let Step::Finished(state) = step {
+            tracing::info!(
+                delivery = %delivery.delivery_id, event = %delivery.event,
+                action = delivery.action.as_deref().unwrap_or(""), outcome = state,
+                attempt = delivery.attempts, duration_ms = started.elapsed().as_millis() as u64,
+                "delivery finished"
+            );
+        }
+        Ok(step)
     }
 
     fn lease_ms(&self) -> u64 {

@@ -290,6 +290,7 @@ async fn record_signal(
     }
 
     let now = now_ms();
+    let repo_name = req.repo.clone();
     let repository_id = state
         .store
         .repository_id(&req.repo, now)
@@ -320,6 +321,13 @@ async fn record_signal(
         .await
         .map_err(ApiError::unavailable)?;
     state.metrics.signal("api", outcome.as_str());
+    let (SignalInsert::Created(row) | SignalInsert::Replayed(row) | SignalInsert::Conflict(row)) =
+        &outcome;
+    tracing::info!(
+        repository = %repo_name, sha = %&row.sha[..row.sha.len().min(12)],
+        signal = %row.name, status = %row.status, token = %token.name,
+        result = outcome.as_str(), "signal received"
+    );
     Ok(match outcome {
         SignalInsert::Created(row) => (
             StatusCode::CREATED,

@@ -604,3 +604,85 @@ async fn deliveries_list_and_retry_failed_ones() {
     let out = run(&["deliveries", "retry"]);
     assert_eq!(out.status.code(), Some(2), "an id or --failed is required");
 }
+
+/// First run with some TOKENTALLY_* variable set (a log level, a port) still
+/// writes the config file with a secret; logs are JSON when asked, never carry
+/// ANSI colours when stderr is not a terminal, and say what happened to each
+/// delivery at `info`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_with_env_and_logs_an_operator_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokentally()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TOKENTALLY_LOG", "info")
+        .env("TOKENTALLY_LOG_FORMAT", "json")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let mut next = |what: &str, log: &mut Vec<String>| -> String {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no log line {what}: {log:#?}"));
+            log.push(line.clone());
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+    let listening = next("listening on http://", &mut log);
+    let addr = listening
+        .split("listening on http://")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let config = std::fs::read_to_string(dir.path().join("tokentally.toml"))
+        .expect("the first-run file is written although TOKENTALLY_LOG is set");
+    let secret = config
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook_secrets = [\""))
+        .and_then(|l| l.strip_suffix("\"]"))
+        .unwrap()
+        .to_string();
+    let body = r#"{"action":"created"}"#;
+    let reply = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/github"))
+        .header("x-github-event", "star")
+        .header("x-github-delivery", "logged-1")
+        .header(
+            "x-hub-signature-256",
+            tokentally::github::signature::sign(&secret, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 202);
+    let finished = next("delivery finished", &mut log);
+    let finished: serde_json::Value = serde_json::from_str(&finished).unwrap();
+    assert_eq!(finished["level"], "INFO");
+    assert_eq!(finished["fields"]["delivery"], "logged-1");
+    assert_eq!(finished["fields"]["outcome"], "ignored");
+    assert!(terminate(&mut child).success());
+    for line in &log {
+        assert!(!line.contains('\u{1b}'), "no ANSI escapes: {line:?}");
+        if line.starts_with('{') {
+            serde_json::from_str::<serde_json::Value>(line).expect("each log line is JSON");
+        }
+    }
+}

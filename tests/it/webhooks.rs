@@ -46,6 +46,13 @@ async fn every_fixture_is_accepted_stored_once_and_processed(db: &TestDb) {
     }
     let pings = fixtures.iter().filter(|(e, _, _)| e == "ping").count();
     assert_eq!(stored, fixtures.len() - pings);
+    let metrics = support::get(&app, "/metrics").await.text;
+    assert!(
+        metrics.contains(&format!(
+            "tokentally_webhook_deliveries_total{{result=\"ping\"}} {pings}"
+        )),
+        "a ping is counted as a ping, not a duplicate: {metrics}"
+    );
     assert_eq!(store(&app).count_deliveries().await.unwrap(), stored as i64);
 
     let steps = app.worker.drain().await.unwrap();
