@@ -631,7 +631,7 @@ async fn first_run_with_env_and_logs_an_operator_can_use() {
         }
     });
     let mut log = Vec::new();
-    let mut next = |what: &str, log: &mut Vec<String>| -> String {
+    let next = |what: &str, log: &mut Vec<String>| -> String {
         loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(60))
