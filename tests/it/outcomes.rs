@@ -13,6 +13,9 @@ fn event(name: &str, body: &[u8]) -> GithubEvent {
 
 #[test]
 fn every_ci_and_deploy_payload_gives_the_signal_its_fields_say() {
+    if !support::fixtures_available() {
+        return;
+    }
     let rules = CiRules::default();
     let mut seen = 0;
     for (name, file, body) in fixtures() {
@@ -81,6 +84,9 @@ fn every_ci_and_deploy_payload_gives_the_signal_its_fields_say() {
 
 #[test]
 fn known_payloads_give_known_values() {
+    if !support::fixtures_available() {
+        return;
+    }
     let rules = CiRules::default();
     let body = fixture_where("status", |v| v["id"] == 6805126730u64 && support::plain(v));
     let status = outcome(&event("status", &body), &rules).unwrap().unwrap();

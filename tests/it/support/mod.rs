@@ -99,6 +99,27 @@ pub fn fixtures_source() -> PathBuf {
     }
 }
 
+/// False (and a message) when the real payloads are not on this machine — a
+/// fresh clone without the shared fixtures; under CI that is a failure.
+pub fn fixtures_available() -> bool {
+    let source = fixtures_source();
+    if source.exists() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !ci,
+        "the webhook fixtures are missing at {} and CI is set: set TOKENTALLY_TEST_FIXTURES",
+        source.display()
+    );
+    eprintln!(
+        "webhook fixtures not found at {} (set TOKENTALLY_TEST_FIXTURES to the payload \
+         directory or the npm package @octokit/webhooks-examples): test not run",
+        source.display()
+    );
+    false
+}
+
 /// True when the fixtures are the shared set of 273 payloads (exact counts hold).
 pub fn fixtures_are_the_shared_set() -> bool {
     std::env::var_os("TOKENTALLY_TEST_FIXTURES").is_none()
