@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,7 @@ impl From<SignalRow> for SignalView {
 }
 
 /// The live token the request carries, after the rate limit; 401/429 otherwise.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TokenRow, ApiError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TokenRow, ApiError> {
     let unauthorized =
         |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
     let value = headers
@@ -133,7 +133,7 @@ fn forbidden(token: &TokenRow, repo: &str) -> ApiError {
     )
 }
 
-fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
+pub fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_field",
@@ -348,55 +348,66 @@ async fn record_signal(
     })
 }
 
-/// `GET /api/v1/commits/{repo…}/{sha}/signals`: the repository may have more
-/// than two segments (GitLab's nested groups).
+/// `GET /api/v1/commits/{repo…}/{sha}/signals` (`rest` is `{repo…}/{sha}`).
 pub async fn commit_signals(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(path): Path<String>,
+    state: &AppState,
+    headers: &HeaderMap,
+    rest: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authenticate(&state, &headers).await?;
-    let not_found = || {
+    let token = authenticate(state, headers).await?;
+    let (repo, sha) = split_repo_and_sha(rest)?;
+    let repository = repository_for(state, &token, &repo).await?;
+    let signals = state
+        .store
+        .signals_for_commit(repository.id, &sha)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let signals: Vec<SignalView> = signals.into_iter().map(SignalView::from).collect();
+    Ok(Json(
+        json!({ "repo": repo, "sha": sha, "signals": signals }),
+    ))
+}
+
+/// `{repo…}/{sha}` → (repository in lower case, sha in lower case), checked.
+pub fn split_repo_and_sha(rest: &str) -> Result<(String, String), ApiError> {
+    let (repo, sha) = rest.rsplit_once('/').ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no route for /api/v1/commits/{path}"),
+            format!("expected /api/v1/commits/OWNER/NAME/SHA, got …/{rest}"),
         )
-    };
-    let rest = path.strip_suffix("/signals").ok_or_else(not_found)?;
-    let (repo, sha) = rest.rsplit_once('/').ok_or_else(not_found)?;
-    let (repo, sha) = (repo.to_ascii_lowercase(), sha.to_string());
-    if !valid_repo(&repo) {
+    })?;
+    if !valid_sha(sha) {
+        return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
+    }
+    Ok((repo.to_ascii_lowercase(), sha.to_ascii_lowercase()))
+}
+
+/// The repository `repo` names, if the token may read it; 422/403/404 otherwise.
+pub async fn repository_for(
+    state: &AppState,
+    token: &TokenRow,
+    repo: &str,
+) -> Result<crate::store::repositories::Repository, ApiError> {
+    if !valid_repo(repo) {
         return Err(unprocessable(
             "repo",
             "expected owner/name (or group/subgroup/name for GitLab)",
         ));
     }
-    if !valid_sha(&sha) {
-        return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
+    if !token.allows(repo) {
+        return Err(forbidden(token, repo));
     }
-    if !token.allows(&repo) {
-        return Err(forbidden(&token, &repo));
-    }
-    let Some(repository) = state
+    state
         .store
-        .repository(&repo)
+        .repository(repo)
         .await
         .map_err(ApiError::unavailable)?
-    else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no repository {repo} is known"),
-        ));
-    };
-    let signals = state
-        .store
-        .signals_for_commit(repository.id, &sha.to_lowercase())
-        .await
-        .map_err(ApiError::unavailable)?;
-    let signals: Vec<SignalView> = signals.into_iter().map(SignalView::from).collect();
-    Ok(Json(
-        json!({ "repo": repo, "sha": sha.to_lowercase(), "signals": signals }),
-    ))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no repository {repo} is known"),
+            )
+        })
 }

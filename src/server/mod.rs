@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod body;
+pub mod commits;
 pub mod error;
 pub mod listener;
 pub mod ops;
@@ -43,7 +44,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/github", post(webhook::receive))
         .route("/api/v1/signals", post(api::post_signal))
-        .route("/api/v1/commits/{*path}", get(api::commit_signals))
+        .route("/api/v1/commits/{*path}", get(commits::commits_route))
+        .route("/api/v1/repos/{*path}", get(commits::repos_route))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -268,3 +268,120 @@ impl StoreTx {
         Ok(())
     }
 }
+
+/// A stored commit as the read API shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CommitRow {
+    pub id: i64,
+    pub sha: String,
+    pub subject: String,
+    pub person: String,
+    pub credit: String,
+    pub merged_by: Option<String>,
+    pub authored_at: i64,
+    pub ai: i64,
+    pub agents: String,
+    pub model: Option<String>,
+    pub kind: String,
+    pub kind_source: String,
+    pub changed_lines: i64,
+    pub landed: i64,
+    pub landed_at: Option<i64>,
+    pub unlanded_at: Option<i64>,
+    pub unlanded_reason: Option<String>,
+    pub pull_request: Option<i64>,
+    pub record: String,
+}
+
+/// Filters of `GET /api/v1/repos/{repo}/commits`; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct CommitFilter {
+    pub ai: Option<bool>,
+    pub landed: Option<bool>,
+    /// Epoch ms, on the landing time (the authoring time for commits not landed).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub person: Option<String>,
+    pub agent: Option<String>,
+    /// Only commits stored after this row id (the page cursor).
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+const COMMIT_COLUMNS: &str = "id, sha, subject, person, credit, merged_by, authored_at, ai, agents, model, kind,
+    kind_source, changed_lines, landed, landed_at, unlanded_at, unlanded_reason, pull_request, record";
+
+impl Store {
+    /// Commits of a repository whose id starts with `sha` (7 to 40 hex digits).
+    pub async fn commits_by_prefix(&self, repository_id: i64, sha: &str) -> Result<Vec<CommitRow>> {
+        if !(7..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COMMIT_COLUMNS} FROM commits
+             WHERE repository_id = $1 AND substr(sha, 1, length($2)) = $2
+             ORDER BY id LIMIT 2"
+        )))
+        .bind(repository_id)
+        .bind(sha.to_ascii_lowercase())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// Commits that reverted or fixed `sha` (from the git-derived signals).
+    pub async fn commits_linking_to(
+        &self,
+        repository_id: i64,
+        sha: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query_as(
+            "SELECT name, context FROM signals
+             WHERE repository_id = $1 AND sha = $2 AND source = 'git' AND context IS NOT NULL
+             ORDER BY occurred_at, id",
+        )
+        .bind(repository_id)
+        .bind(sha)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// One page of a repository's commits, oldest stored first.
+    pub async fn list_commits(
+        &self,
+        repository_id: i64,
+        f: &CommitFilter,
+    ) -> Result<Vec<CommitRow>> {
+        // Agents are a JSON array of slugs: look for the quoted slug.
+        let contains = match self.backend() {
+            super::Backend::Sqlite => "instr(agents, $7) > 0",
+            super::Backend::Postgres => "strpos(agents, $7) > 0",
+        };
+        let sql = format!(
+            "SELECT {COMMIT_COLUMNS} FROM commits
+             WHERE repository_id = $1
+               AND ($2 IS NULL OR ai = $2)
+               AND ($3 IS NULL OR landed = $3)
+               AND ($4 IS NULL OR COALESCE(landed_at, authored_at) >= $4)
+               AND ($5 IS NULL OR COALESCE(landed_at, authored_at) <= $5)
+               AND ($6 IS NULL OR person = $6)
+               AND ($7 IS NULL OR {contains})
+               AND id > $8
+             ORDER BY id LIMIT $9"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(repository_id)
+            .bind(f.ai.map(i64::from))
+            .bind(f.landed.map(i64::from))
+            .bind(f.since)
+            .bind(f.until)
+            .bind(f.person.clone())
+            .bind(f.agent.as_ref().map(|a| format!("\"{a}\"")))
+            .bind(f.after.unwrap_or(0))
+            .bind(f.limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows)
+    }
+}

@@ -685,3 +685,131 @@ async fn a_stranger_whose_login_is_a_configured_name_stays_a_stranger(db: &TestD
     assert_eq!(maria.discord_id.as_deref(), Some("111"));
 }
 db_test!(a_stranger_whose_login_is_a_configured_name_stays_a_stranger);
+
+async fn the_read_api_shows_what_was_attributed(db: &TestDb) {
+    use axum::body::Body;
+    use axum::http::Request;
+    let (app, remote, work) = mirrored(db).await;
+    work.write("x.rs", lines("x", 6));
+    let ai = work.commit("feat: x\n\nCo-Authored-By: Claude Opus 4.5 <noreply@anthropic.com>");
+    work.write("y.rs", lines("y", 6));
+    let human = work.commit("fix: y");
+    work.git(&["revert", "--no-edit", &ai]);
+    let revert = work.head();
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "read-1",
+        push_event(&remote, "refs/heads/main", &revert, false),
+    )
+    .await;
+
+    let token = tokentally::api_token::generate();
+    store(&app)
+        .create_token(
+            "reader",
+            &tokentally::api_token::hash(&token),
+            &["acme/api".into()],
+            0,
+        )
+        .await
+        .unwrap();
+    let get = |path: String| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            send(
+                app,
+                Request::get(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let all = get("/api/v1/repos/acme/api/commits".into()).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let shas: Vec<&str> = all.json["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha"].as_str().unwrap())
+        .collect();
+    assert_eq!(shas, [ai.as_str(), human.as_str(), revert.as_str()]);
+    let only_ai = get("/api/v1/repos/Acme/API/commits?ai=true&agent=claude-code".into()).await;
+    assert_eq!(
+        only_ai.json["commits"].as_array().unwrap().len(),
+        1,
+        "{}",
+        only_ai.text
+    );
+    assert_eq!(only_ai.json["commits"][0]["model"], "claude-opus-4.5");
+    let page = get("/api/v1/repos/acme/api/commits?limit=2".into()).await;
+    assert_eq!(page.json["commits"].as_array().unwrap().len(), 2);
+    let after = page.json["next_after"].as_i64().expect("a next page");
+    let rest = get(format!(
+        "/api/v1/repos/acme/api/commits?limit=2&after={after}"
+    ))
+    .await;
+    assert_eq!(rest.json["commits"][0]["sha"], revert.as_str());
+    assert!(rest.json["next_after"].is_null());
+    let future = get("/api/v1/repos/acme/api/commits?since=2999-01-01".into()).await;
+    assert!(future.json["commits"].as_array().unwrap().is_empty());
+
+    let one = get(format!("/api/v1/commits/acme/api/{}", &ai[..10])).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(one.json["sha"], ai.as_str());
+    assert_eq!(one.json["record"]["evidence"][0]["agent"], "claude-code");
+    assert_eq!(one.json["record"]["kind_source"], "conventional");
+    assert_eq!(one.json["record"]["lines_added"], 6);
+    assert_eq!(one.json["reverted_by"], serde_json::json!([revert]));
+    assert_eq!(one.json["landed"], true);
+
+    // Errors say what was wrong.
+    for (path, status, code) in [
+        (
+            format!("/api/v1/commits/acme/api/{}", "f".repeat(40)),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/api/v1/commits/acme/api/xyz".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            format!("/api/v1/commits/acme/web/{}", &ai[..10]),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "/api/v1/repos/acme/api/commits?ai=maybe".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/repos/acme/api/commits?limit=0".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/repos/acme/api/commits?since=yesterday".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/repos/acme/api/pulls".to_string(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let reply = get(path.clone()).await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.text);
+        assert_eq!(reply.json["error"], code, "{path}");
+    }
+    let anonymous = support::get(&app, "/api/v1/repos/acme/api/commits").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+db_test!(the_read_api_shows_what_was_attributed);
