@@ -72,10 +72,19 @@ pub fn scan(
     // re-hashing every object read (libgit2's default) doubles the cost of a scan.
     git2::opts::strict_hash_verification(false);
     super::mirror::limit_libgit2_memory();
-    let repo = Repository::open(path).map_err(|e| ScanError::NotARepository {
+    // Like git: a subdirectory of a work tree finds its repository.
+    let repo = Repository::discover(path).map_err(|e| ScanError::NotARepository {
         path: path.display().to_string(),
         message: e.message().to_string(),
     })?;
+    // A repository without commits yet has nothing to scan (not a bad revision).
+    let unborn = repo
+        .head()
+        .err()
+        .is_some_and(|e| e.code() == git2::ErrorCode::UnbornBranch);
+    if options.rev == "HEAD" && unborn {
+        return Ok(ScanSummary::default());
+    }
     let bad_range = |e: git2::Error| ScanError::BadRange {
         rev: options.rev.clone(),
         message: e.message().to_string(),

@@ -39,6 +39,9 @@ pub struct ScanArgs {
     /// Read trailers only: no diff facts, no kind from the diff (much faster)
     #[arg(long)]
     pub no_diff: bool,
+    /// Table: print each commit's warnings (unresolvable links, malformed trailers) under it
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> {
@@ -58,6 +61,15 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
             .transpose()?,
         diff: !args.no_diff,
     };
+    if let (Some(since), Some(until)) = (options.since, options.until)
+        && since > until
+    {
+        anyhow::bail!(
+            "--since ({}) is after --until ({}): nothing could match",
+            args.since.as_deref().unwrap_or_default(),
+            args.until.as_deref().unwrap_or_default()
+        );
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
@@ -81,17 +93,26 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
         }
         Format::Table => {
             let mut header_written = false;
+            // Who reverted or fixed what: known only once the later commit is read.
+            let mut later: Vec<(String, &'static str, String)> = Vec::new();
             let summary = scan(&args.path, &options, &attributor, |record| {
                 if !header_written {
                     write_header(&mut out)?;
                     header_written = true;
                 }
-                write_row(&mut out, &record)
+                for target in &record.reverts {
+                    later.push((target.clone(), "reverted by", record.sha.clone()));
+                }
+                for target in &record.fixes {
+                    later.push((target.clone(), "fixed by", record.sha.clone()));
+                }
+                write_row(&mut out, &record, options.diff, args.verbose)
             })?;
-            if !header_written {
-                write_header(&mut out)?;
+            if header_written {
+                write_summary(&mut out, &summary, &later)?;
+            } else {
+                writeln!(out, "no commits")?;
             }
-            write_summary(&mut out, &summary)?;
         }
     }
     out.flush()?;
@@ -101,12 +122,21 @@ pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> 
 fn write_header(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<10} {:<24} {:<18} {:<9} {:>13}  subject",
-        "commit", "date", "person", "ai", "kind", "+/-"
+        "{:<8} {:<10} {:<24} {:<18} {:<16} {:<9} {:>13} {:>3}  subject",
+        "commit", "date", "person", "ai", "model", "kind", "+/-", "!"
     )
 }
 
-fn write_row(out: &mut impl Write, r: &CommitRecord) -> std::io::Result<()> {
+fn short(sha: &str) -> &str {
+    &sha[..7.min(sha.len())]
+}
+
+fn write_row(
+    out: &mut impl Write,
+    r: &CommitRecord,
+    with_diff: bool,
+    verbose: bool,
+) -> std::io::Result<()> {
     let ai = if r.ai {
         r.agents.join(",")
     } else {
@@ -116,24 +146,56 @@ fn write_row(out: &mut impl Write, r: &CommitRecord) -> std::io::Result<()> {
     if r.merge {
         flags.push_str("[merge] ");
     }
-    if !r.reverts.is_empty() {
-        flags.push_str("[revert] ");
+    for target in &r.reverts {
+        flags.push_str(&format!("[reverts {}] ", short(target)));
     }
+    for target in &r.fixes {
+        flags.push_str(&format!("[fixes {}] ", short(target)));
+    }
+    // Without diff facts (or for a merge, which is flagged, not measured) the
+    // size is unknown, not zero.
+    let size = if with_diff && !r.merge {
+        format!("+{}/-{}", r.lines_added, r.lines_deleted)
+    } else {
+        String::new()
+    };
+    let warnings = if r.warnings.is_empty() {
+        String::new()
+    } else {
+        r.warnings.len().to_string()
+    };
     writeln!(
         out,
-        "{:<8} {:<10} {:<24} {:<18} {:<9} {:>13}  {}{}",
-        &r.sha[..7.min(r.sha.len())],
+        "{:<8} {:<10} {:<24} {:<18} {:<16} {:<9} {:>13} {:>3}  {}{}",
+        short(&r.sha),
         r.authored_at.get(..10).unwrap_or_default(),
         truncate(&r.person, 24),
         truncate(&ai, 18),
+        truncate(r.model.as_deref().unwrap_or(""), 16),
         r.kind.as_str(),
-        format!("+{}/-{}", r.lines_added, r.lines_deleted),
+        size,
+        warnings,
         flags,
         truncate(&r.subject, 60),
-    )
+    )?;
+    if verbose {
+        for warning in &r.warnings {
+            writeln!(out, "         warning: {warning}")?;
+        }
+    }
+    Ok(())
 }
 
-fn write_summary(out: &mut impl Write, s: &ScanSummary) -> std::io::Result<()> {
+/// `1 commit`, `2 commits`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn write_summary(
+    out: &mut impl Write,
+    s: &ScanSummary,
+    later: &[(String, &'static str, String)],
+) -> std::io::Result<()> {
     let share = if s.commits == 0 {
         0.0
     } else {
@@ -157,11 +219,22 @@ fn write_summary(out: &mut impl Write, s: &ScanSummary) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{} commits ({} merges), {} AI-assisted ({share:.1}%), {} reverts",
-        s.commits, s.merges, s.ai_commits, s.reverts
+        "{} ({}), {} AI-assisted ({share:.1}%), {}",
+        count(s.commits, "commit", "commits"),
+        count(s.merges, "merge", "merges"),
+        s.ai_commits,
+        count(s.reverts, "revert", "reverts"),
     )?;
     writeln!(out, "Agents: {}", list(agents))?;
-    writeln!(out, "Kinds: {}", list(kinds))
+    writeln!(out, "Kinds: {}", list(kinds))?;
+    if !later.is_empty() {
+        let links: Vec<String> = later
+            .iter()
+            .map(|(target, how, by)| format!("{} {how} {}", short(target), short(by)))
+            .collect();
+        writeln!(out, "Reverted or fixed later: {}", links.join(" · "))?;
+    }
+    Ok(())
 }
 
 fn truncate(text: &str, max: usize) -> String {

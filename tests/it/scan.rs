@@ -374,17 +374,88 @@ fn ranges_dates_formats_and_errors() {
         .output()
         .unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    let summary = table.lines().rev().take(3).collect::<Vec<_>>();
+    let line = |prefix: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}: {table}"))
+    };
+    let totals = line(&format!("{} commits (1 merge), 7 AI-assisted", ids.len()));
+    assert!(totals.contains("5 reverts"), "{table}");
     assert!(
-        summary[2].starts_with(&format!("{} commits (1 merges), 7 AI-assisted", ids.len())),
+        line("Agents: ").starts_with("Agents: claude-code 4 · aider 2"),
         "{table}"
     );
-    assert!(summary[2].contains("5 reverts"), "{table}");
+    line("Kinds: ");
+    let links = line("Reverted or fixed later: ");
+    assert!(links.contains(" reverted by "), "{links}");
+    // The row shows the model, the revert link and how many warnings there are.
+    let retry = line(&ids["retry"][..7]);
+    assert!(retry.contains("claude-opus-4.5"), "{retry}");
+    let revert_row = line(&ids["revert_full"][..7]);
+    assert!(revert_row.contains("[reverts "), "{revert_row}");
+    let all = scan_json(&repo, &[]);
+    let with_warnings = all
+        .iter()
+        .find(|r| !r["warnings"].as_array().unwrap().is_empty())
+        .expect("the history has a commit with a warning");
+    let count = with_warnings["warnings"]
+        .as_array()
+        .unwrap()
+        .len()
+        .to_string();
+    let row = line(&with_warnings["sha"].as_str().unwrap()[..7]);
+    let columns: Vec<&str> = row.split_whitespace().collect();
     assert!(
-        summary[1].starts_with("Agents: claude-code 4 · aider 2"),
-        "{table}"
+        columns.contains(&count.as_str()),
+        "the warning count shows: {row}"
     );
-    assert!(summary[0].starts_with("Kinds: "), "{table}");
+
+    // --verbose prints the warnings; --no-diff leaves the size blank, not +0/-0.
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+            .current_dir(repo.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["scan", ".", "--verbose"]).contains("warning: "));
+    assert!(!run(&["scan", ".", "--no-diff"]).contains("+0/-0"));
+    // A work-tree subdirectory finds its repository, as git does.
+    std::fs::create_dir_all(repo.path().join("src/deep")).unwrap();
+    let from_sub = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .current_dir(repo.path().join("src/deep"))
+        .args(["scan", ".", "--format", "jsonl", "--no-diff"])
+        .output()
+        .unwrap();
+    assert!(
+        from_sub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_sub.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(from_sub.stdout).unwrap().lines().count(),
+        ids.len()
+    );
+    // An empty repository has no commits; it is not a bad revision.
+    let empty = TestRepo::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .current_dir(empty.path())
+        .args(["scan", "."])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "no commits");
 
     for (args, message) in [
         (vec!["scan", "/"], "is not a git repository"),
@@ -395,6 +466,17 @@ fn ranges_dates_formats_and_errors() {
         (
             vec!["scan", ".", "--since", "last week"],
             "--since: cannot read",
+        ),
+        (
+            vec![
+                "scan",
+                ".",
+                "--since",
+                "2025-12-01",
+                "--until",
+                "2025-11-01",
+            ],
+            "is after --until",
         ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tokentally"))
