@@ -237,14 +237,18 @@ pub enum LogFormat {
     Json,
 }
 
-/// `HOST:PORT` → an address; a host name (`localhost:8080`) is resolved.
 fn socket_address<'de, D: serde::Deserializer<'de>>(de: D) -> Result<SocketAddr, D::Error> {
-    use std::net::ToSocketAddrs;
     let text = String::deserialize(de)?;
+    resolve_listen(&text).map_err(serde::de::Error::custom)
+}
+
+/// `HOST:PORT` → an address; a host name (`localhost:8080`) is resolved.
+pub fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
     let invalid = || {
-        serde::de::Error::custom(format!(
+        format!(
             "{text:?} is not HOST:PORT (for example 127.0.0.1:8080, 0.0.0.0:8080 or localhost:8080)"
-        ))
+        )
     };
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);

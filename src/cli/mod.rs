@@ -23,7 +23,10 @@ use crate::config::{Config, DEFAULT_CONFIG_FILE};
                   against outcomes (CI, reverts, follow-up fixes, deploys), keeps a token \
                   ledger and posts a weekly digest to Discord.\n\n\
                   Configuration comes from tokentally.toml and TOKENTALLY_* environment \
-                  variables (which win); see the README for every option."
+                  variables (which win): `listen`, `database_url`, `data_dir`, `log`, \
+                  `log_format`, `[github]`, `[mirrors]`, `[worker]`, `[http]`, `[api]`, \
+                  `[signals.ci]`, `[[agents]]`, `[[people]]`, `[attribution.paths]`; the README's \
+                  configuration table gives each key's variable, default and meaning."
 )]
 pub struct Cli {
     /// Configuration file [default: ./tokentally.toml; created with a new webhook secret by `serve` on first run]

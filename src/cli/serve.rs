@@ -13,8 +13,8 @@ use crate::config::{self, DEFAULT_CONFIG_FILE};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; overrides `listen` and TOKENTALLY_LISTEN [default: 127.0.0.1:8080]
-    #[arg(long, value_name = "ADDR")]
+    /// HOST:PORT to listen on (0.0.0.0:8080, localhost:8080, 127.0.0.1:0 for any free port); overrides `listen` and TOKENTALLY_LISTEN [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT", value_parser = crate::config::resolve_listen)]
     pub listen: Option<SocketAddr>,
 }
 
