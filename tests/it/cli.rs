@@ -686,3 +686,38 @@ async fn first_run_with_env_and_logs_an_operator_can_use() {
         }
     }
 }
+
+/// A database that does not answer is said within seconds, naming where it is.
+#[test]
+fn an_unreachable_database_is_named_within_seconds() {
+    // Accepts connections and never speaks: a PostgreSQL behind a black hole.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokentally()
+        .current_dir(dir.path())
+        .env(
+            "TOKENTALLY_DATABASE_URL",
+            format!("postgres://tokentally:s3cret@127.0.0.1:{port}/prod"),
+        )
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("PostgreSQL at 127.0.0.1:{port}/prod")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did not answer within 5 s"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "no password in messages: {stderr}"
+    );
+}

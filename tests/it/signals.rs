@@ -580,3 +580,39 @@ async fn one_bad_signal_never_fails_its_batch(db: &TestDb) {
     assert_eq!(store(&app).count_signals().await.unwrap(), 39);
 }
 db_test!(one_bad_signal_never_fails_its_batch);
+
+/// GitLab projects in nested groups are repositories like any other: scoped
+/// tokens, signals and reads work for them.
+async fn nested_gitlab_groups_work_end_to_end(db: &TestDb) {
+    let app = support::app(db).await;
+    let token = token_for(&app, "gitlab", &["acme/backend/api"]).await;
+    let t = Some(token.as_str());
+    let reply = send(
+        &app,
+        post(t, signal("acme/backend/api", SHA, Some("job-1"))),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let elsewhere = send(&app, post(t, signal("acme/frontend/api", SHA, None))).await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::FORBIDDEN,
+        "scoped to its project"
+    );
+    let read = send(
+        &app,
+        Request::get(format!("/api/v1/commits/acme/backend/api/{SHA}/signals"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.json["repo"], "acme/backend/api");
+    assert_eq!(read.json["signals"].as_array().unwrap().len(), 1);
+    for bad in ["acme", "acme//api", "acme/../api"] {
+        let reply = send(&app, post(t, signal(bad, SHA, None))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+db_test!(nested_gitlab_groups_work_end_to_end);
