@@ -428,11 +428,6 @@ impl Config {
         Ok(config)
     }
 
-    /// True when any variable that configures the service is set.
-    pub fn env_configures_anything(env: &HashMap<String, String>) -> bool {
-        ENV_VARS.iter().any(|(var, _)| env.contains_key(*var))
-    }
-
     fn validate(&self, from_env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| ConfigError::Invalid {
             key: key.to_string(),

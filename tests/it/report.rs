@@ -30,6 +30,18 @@ async fn app_with_token(db: &TestDb) -> (App, String) {
     (app, token)
 }
 
+/// The service with a token for every repository, serving on a local port:
+/// (its URL, the token, its store, what stops it).
+async fn running_with_token(
+    db: &TestDb,
+) -> (String, String, tokentally::store::Store, CancellationToken) {
+    let (app, token) = app_with_token(db).await;
+    let store = app.state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (url, token, store, serve(app, listener))
+}
+
 /// Runs `tokentally report` with only the given environment.
 async fn report(env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokentally"));
@@ -49,11 +61,7 @@ fn stderr(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_from_github_actions_and_gitlab_environments() {
     let db = TestDb::sqlite();
-    let (app, token) = app_with_token(&db).await;
-    let store = app.state.store.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = serve(app, listener);
+    let (url, token, store, shutdown) = running_with_token(&db).await;
 
     let github = [
         ("TOKENTALLY_URL", url.as_str()),
@@ -253,11 +261,7 @@ async fn retries_until_the_server_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_matrix_leg_records_its_own_signal() {
     let db = TestDb::sqlite();
-    let (app, token) = app_with_token(&db).await;
-    let store = app.state.store.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = serve(app, listener);
+    let (url, token, store, shutdown) = running_with_token(&db).await;
     let job = [
         ("TOKENTALLY_URL", url.as_str()),
         ("TOKENTALLY_TOKEN", token.as_str()),
@@ -292,11 +296,7 @@ async fn every_matrix_leg_records_its_own_signal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_request_workflows_report_the_head_commit() {
     let db = TestDb::sqlite();
-    let (app, token) = app_with_token(&db).await;
-    let store = app.state.store.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = serve(app, listener);
+    let (url, token, store, shutdown) = running_with_token(&db).await;
     let head = "1111111111111111111111111111111111111111";
     let dir = tempfile::tempdir().unwrap();
     let event = dir.path().join("event.json");
