@@ -16,5 +16,6 @@ pub mod health;
 pub mod jobs;
 pub mod memory;
 pub mod metrics;
+pub mod scoring;
 pub mod server;
 pub mod store;

@@ -1,0 +1,24 @@
+//! Scoring rules v1 (PRODUCT.md §3) as pure functions over plain data: no
+//! database, no clock, no configuration loading. The ledger applies what these
+//! return; everything here is tested with worked numbers.
+//!
+//! - [`rules`]: every weight and constant, with PRODUCT.md's defaults, and the
+//!   rule version derived from them;
+//! - [`ci`]: which CI result a commit has, from its CI signals;
+//! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
+//! - [`calibration`]: per-kind calibration from observed outcomes;
+//! - [`hygiene`]: a person's weekly hygiene score and payout factor.
+
+pub mod calibration;
+pub mod ci;
+pub mod commit;
+pub mod hygiene;
+pub mod rules;
+
+/// Tokens as integer milli-tokens (storage never holds floats).
+pub type MilliTokens = i64;
+
+/// `x` tokens rounded to milli-tokens (half away from zero).
+pub fn to_milli(tokens: f64) -> MilliTokens {
+    (tokens * 1000.0).round() as MilliTokens
+}
