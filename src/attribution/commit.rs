@@ -177,17 +177,7 @@ impl Attributor {
         } else {
             DiffFacts::default()
         };
-        let (kind, kind_source) = if let Some(kind) = ev.declared_kind {
-            (kind, KindSource::Trailer)
-        } else if let Some(kind) = Kind::from_conventional_subject(&subject) {
-            (kind, KindSource::Conventional)
-        } else if with_diff && !merge {
-            (facts.kind(), KindSource::Diff)
-        } else {
-            (Kind::Feature, KindSource::Default)
-        };
-
-        let reverts = resolve_reverts(repo, &message, seen, &mut warnings)
+        let reverts: Vec<String> = resolve_reverts(repo, &message, seen, &mut warnings)
             .into_iter()
             .filter(|target| {
                 is_ancestor(repo, commit.id(), target, "reverted commit", &mut warnings)
@@ -203,6 +193,22 @@ impl Attributor {
             .into_iter()
             .filter(|target| is_ancestor(repo, commit.id(), target, "Fixes:", &mut warnings))
             .collect();
+        // A revert or reapply is kind revert whatever it declares: undoing work
+        // earns nothing, and a trailer must not make it earn.
+        let reverting = !reverts.is_empty()
+            || subject.starts_with("Revert \"")
+            || subject.starts_with("Reapply \"");
+        let (kind, kind_source) = if reverting {
+            (Kind::Revert, KindSource::Revert)
+        } else if let Some(kind) = ev.declared_kind {
+            (kind, KindSource::Trailer)
+        } else if let Some(kind) = Kind::from_conventional_subject(&subject) {
+            (kind, KindSource::Conventional)
+        } else if with_diff && !merge {
+            (facts.kind(), KindSource::Diff)
+        } else {
+            (Kind::Feature, KindSource::Default)
+        };
 
         CommitRecord {
             sha: commit.id().to_string(),

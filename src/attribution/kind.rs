@@ -14,6 +14,8 @@ pub enum Kind {
     Docs,
     Debug,
     Chore,
+    /// Reverts or reapplies earlier work: undoing work is not new value.
+    Revert,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +24,8 @@ pub enum KindSource {
     Trailer,
     Conventional,
     Diff,
+    /// The commit reverts or reapplies another (this wins over any declaration).
+    Revert,
     /// Nothing to go by (diff facts were skipped, or a merge commit): feature.
     Default,
 }
@@ -32,13 +36,14 @@ impl KindSource {
             KindSource::Trailer => "trailer",
             KindSource::Conventional => "conventional",
             KindSource::Diff => "diff",
+            KindSource::Revert => "revert",
             KindSource::Default => "default",
         }
     }
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Feature,
         Kind::Fix,
         Kind::Refactor,
@@ -47,6 +52,7 @@ impl Kind {
         Kind::Docs,
         Kind::Debug,
         Kind::Chore,
+        Kind::Revert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +65,7 @@ impl Kind {
             Kind::Docs => "docs",
             Kind::Debug => "debug",
             Kind::Chore => "chore",
+            Kind::Revert => "revert",
         }
     }
 

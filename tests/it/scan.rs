@@ -512,8 +512,16 @@ fn links_count_only_to_ancestors_and_large_or_deep_files_are_bounded() {
         "feat: c (#4)\n\n* feat: b (tried)\n\n* Revert \"feat: b (tried)\"\n\nThis reverts commit {on_branch}.\n\nFixes: {} (\"feat: b (tried)\")",
         &on_branch[..12]
     ));
-    // A genuine revert of landed work still counts.
+    // A genuine revert of landed work still counts, whatever kind it claims.
     repo.git(&["revert", "--no-edit", &base]);
+    repo.git(&[
+        "commit",
+        "--amend",
+        "-q",
+        "--no-edit",
+        "--trailer",
+        "AI-Kind: fix",
+    ]);
     let real_revert = repo.head();
     // A 2 MiB file is binary for the facts (never loaded or diffed) …
     repo.write("big.txt", "x\n".repeat(1024 * 1024));
@@ -533,6 +541,13 @@ fn links_count_only_to_ancestors_and_large_or_deep_files_are_bounded() {
         "{warnings}"
     );
     assert_eq!(get(&real_revert)["reverts"], serde_json::json!([base]));
+    // Undoing work is kind revert (tier 0), whatever the commit declares.
+    assert_eq!(get(&real_revert)["kind"], "revert");
+    assert_eq!(get(&real_revert)["kind_source"], "revert");
+    assert_eq!(
+        squashed["kind"], "feature",
+        "quoting a branch-only revert is not one"
+    );
     let bounded = get(&bounded);
     assert_eq!(bounded["binary_files"], 1, "{bounded:#}");
     assert_eq!(
