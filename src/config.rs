@@ -69,6 +69,9 @@ pub struct Config {
     /// `[[people]]`: who owns which emails, GitHub login and Discord id.
     pub people: Vec<PersonConfig>,
     pub attribution: AttributionConfig,
+    /// `[scoring]`: tier weights, size, outcome multipliers, calibration,
+    /// hygiene, vesting (PRODUCT.md §3 defaults).
+    pub scoring: crate::scoring::rules::Rules,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -212,6 +215,7 @@ impl Default for Config {
             agents: Vec::new(),
             people: Vec::new(),
             attribution: AttributionConfig::default(),
+            scoring: crate::scoring::rules::Rules::default(),
         }
     }
 }
@@ -498,6 +502,19 @@ impl Config {
             if let Some(why) = crate::attribution::identity::invalid_person_name(&person.name) {
                 return Err(invalid(&format!("people[{i}].name"), why));
             }
+        }
+        if let Some(problem) = self.scoring.problem() {
+            return Err(invalid("scoring", &problem));
+        }
+        let kinds: Vec<&str> = crate::attribution::kind::Kind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        if let Some(kind) = self.scoring.tiers.keys().find(|k| !kinds.contains(&k.as_str())) {
+            return Err(invalid(
+                "scoring.tiers",
+                &format!("{kind:?} is not a kind (those are: {})", kinds.join(", ")),
+            ));
         }
         if self.api.rate_limit_per_minute == 0 {
             return Err(invalid("api.rate_limit_per_minute", "must be at least 1"));
@@ -898,6 +915,23 @@ mod tests {
         assert!(err.contains("localhost:8080"), "gives an example: {err}");
         let c = Config::load(None, &env(&[("TOKENTALLY_LOG_FORMAT", "json")])).unwrap();
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn scoring_rules_from_config() {
+        let f = file("[scoring]\nvesting_days = 7\n[scoring.tiers]\nfix = 12.0\n[scoring.signals.perf_budget]\nfail = 0.8\n");
+        let c = Config::load(Some(f.path()), &env(&[])).unwrap();
+        assert_eq!(c.scoring.vesting_days, 7);
+        assert_eq!(c.scoring.tier("fix"), 12.0);
+        assert_eq!(c.scoring.tier("feature"), 8.0, "kinds not given keep their default");
+        assert_eq!(c.scoring.signals["perf_budget"].pass, 1.0);
+        assert_ne!(c.scoring.version(), Config::default().scoring.version());
+        let f = file("[scoring.tiers]\nbugfix = 1.0\n");
+        let err = Config::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("scoring.tiers") && err.contains("revert"), "{err}");
+        let f = file("[scoring]\nvesting_dayz = 7\n");
+        let err = Config::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("scoring.vesting_dayz"), "{err}");
     }
 
     #[test]

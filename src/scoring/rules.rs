@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
-    /// Tokens per kind (`fix`, `feature`, …, `revert`).
+    /// Tokens per kind (`fix`, `feature`, …, `revert`); kinds not given keep
+    /// their default weight.
+    #[serde(deserialize_with = "tiers_over_defaults")]
     pub tiers: BTreeMap<String, f64>,
     /// Changed lines at which the size factor reaches 1.0.
     pub size_reference_lines: f64,
@@ -78,22 +80,36 @@ pub struct HygieneRules {
     pub payout_floor: f64,
 }
 
+/// The given tier weights laid over the defaults.
+fn tiers_over_defaults<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<BTreeMap<String, f64>, D::Error> {
+    let given = BTreeMap::<String, f64>::deserialize(de)?;
+    let mut tiers = default_tiers();
+    tiers.extend(given);
+    Ok(tiers)
+}
+
+fn default_tiers() -> BTreeMap<String, f64> {
+    [
+        ("fix", 10.0),
+        ("perf", 10.0),
+        ("feature", 8.0),
+        ("refactor", 6.0),
+        ("debug", 6.0),
+        ("test", 5.0),
+        ("docs", 4.0),
+        ("chore", 2.0),
+        ("revert", 0.0),
+    ]
+    .into_iter()
+    .map(|(k, w)| (k.to_string(), w))
+    .collect()
+}
+
 impl Default for Rules {
     fn default() -> Self {
-        let tiers = [
-            ("fix", 10.0),
-            ("perf", 10.0),
-            ("feature", 8.0),
-            ("refactor", 6.0),
-            ("debug", 6.0),
-            ("test", 5.0),
-            ("docs", 4.0),
-            ("chore", 2.0),
-            ("revert", 0.0),
-        ]
-        .into_iter()
-        .map(|(k, w)| (k.to_string(), w))
-        .collect();
+        let tiers = default_tiers();
         Rules {
             tiers,
             size_reference_lines: 400.0,
