@@ -510,7 +510,12 @@ impl Config {
             .iter()
             .map(|k| k.as_str())
             .collect();
-        if let Some(kind) = self.scoring.tiers.keys().find(|k| !kinds.contains(&k.as_str())) {
+        if let Some(kind) = self
+            .scoring
+            .tiers
+            .keys()
+            .find(|k| !kinds.contains(&k.as_str()))
+        {
             return Err(invalid(
                 "scoring.tiers",
                 &format!("{kind:?} is not a kind (those are: {})", kinds.join(", ")),
@@ -919,18 +924,31 @@ mod tests {
 
     #[test]
     fn scoring_rules_from_config() {
-        let f = file("[scoring]\nvesting_days = 7\n[scoring.tiers]\nfix = 12.0\n[scoring.signals.perf_budget]\nfail = 0.8\n");
+        let f = file(
+            "[scoring]\nvesting_days = 7\n[scoring.tiers]\nfix = 12.0\n[scoring.signals.perf_budget]\nfail = 0.8\n",
+        );
         let c = Config::load(Some(f.path()), &env(&[])).unwrap();
         assert_eq!(c.scoring.vesting_days, 7);
         assert_eq!(c.scoring.tier("fix"), 12.0);
-        assert_eq!(c.scoring.tier("feature"), 8.0, "kinds not given keep their default");
+        assert_eq!(
+            c.scoring.tier("feature"),
+            8.0,
+            "kinds not given keep their default"
+        );
         assert_eq!(c.scoring.signals["perf_budget"].pass, 1.0);
         assert_ne!(c.scoring.version(), Config::default().scoring.version());
         let f = file("[scoring.tiers]\nbugfix = 1.0\n");
-        let err = Config::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
-        assert!(err.contains("scoring.tiers") && err.contains("revert"), "{err}");
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scoring.tiers") && err.contains("revert"),
+            "{err}"
+        );
         let f = file("[scoring]\nvesting_dayz = 7\n");
-        let err = Config::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
+        let err = Config::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("scoring.vesting_dayz"), "{err}");
     }
 

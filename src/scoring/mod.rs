@@ -7,12 +7,14 @@
 //! - [`ci`]: which CI result a commit has, from its CI signals;
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
 //! - [`calibration`]: per-kind calibration from observed outcomes;
-//! - [`hygiene`]: a person's weekly hygiene score and payout factor.
+//! - [`hygiene`]: a person's weekly hygiene score and payout factor;
+//! - [`payout`]: money from value: rate, or a pool split by largest remainder.
 
 pub mod calibration;
 pub mod ci;
 pub mod commit;
 pub mod hygiene;
+pub mod payout;
 pub mod rules;
 
 /// Tokens as integer milli-tokens (storage never holds floats).
