@@ -8,12 +8,14 @@
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
 //! - [`calibration`]: per-kind calibration from observed outcomes;
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
-//! - [`payout`]: money from value: rate, or a pool split by largest remainder.
+//! - [`payout`]: money from value: rate, or a pool split by largest remainder;
+//! - [`leaderboard`]: who ranks, in which order, and the trend.
 
 pub mod calibration;
 pub mod ci;
 pub mod commit;
 pub mod hygiene;
+pub mod leaderboard;
 pub mod payout;
 pub mod rules;
 
