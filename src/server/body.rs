@@ -67,10 +67,12 @@ impl BodyLimits {
                 ),
             )
         };
-        let deadline = tokio::time::Instant::now() + self.timeout;
         let large = max > LARGE_BODY && length.is_none_or(|n| n > LARGE_BODY as u64);
         let permit = if large {
-            let permit = tokio::time::timeout_at(deadline, self.large.clone().acquire_owned())
+            // Waiting for a turn is bounded by the body timeout too; the client
+            // cannot send meanwhile (nothing reads its socket), so its own time
+            // starts once it has a turn.
+            let permit = tokio::time::timeout(self.timeout, self.large.clone().acquire_owned())
                 .await
                 .map_err(|_| {
                     ApiError::new(
@@ -84,6 +86,7 @@ impl BodyLimits {
         } else {
             None
         };
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let capacity = length.map_or(8 * 1024, |n| n as usize).min(max);
         let mut bytes = Vec::with_capacity(capacity);
         let mut body = body;
