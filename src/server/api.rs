@@ -157,7 +157,7 @@ pub fn valid_repo(repo: &str) -> bool {
 }
 
 pub fn valid_sha(sha: &str) -> bool {
-    (7..=40).contains(&sha.len()) && sha.chars().all(|c| c.is_ascii_hexdigit())
+    crate::store::is_commit_prefix(sha)
 }
 
 fn validate(req: &SignalRequest) -> Result<(), ApiError> {

@@ -20,6 +20,7 @@ pub const LARGE_BODY: usize = 1024 * 1024;
 pub struct BodyLimits {
     pub timeout: Duration,
     large: Arc<Semaphore>,
+    max_large: usize,
 }
 
 /// A body read in full. Holding it holds its large-body permit, if it needed one.
@@ -33,7 +34,13 @@ impl BodyLimits {
         BodyLimits {
             timeout,
             large: Arc::new(Semaphore::new(max_large_bodies)),
+            max_large: max_large_bodies,
         }
+    }
+
+    /// Large bodies being read right now.
+    pub fn large_in_flight(&self) -> usize {
+        self.max_large - self.large.available_permits()
     }
 
     /// Reads `body` (at most `max` bytes) before the time limit runs out.

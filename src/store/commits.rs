@@ -314,7 +314,7 @@ const COMMIT_COLUMNS: &str = "id, sha, subject, person, credit, merged_by, autho
 impl Store {
     /// Commits of a repository whose id starts with `sha` (7 to 40 hex digits).
     pub async fn commits_by_prefix(&self, repository_id: i64, sha: &str) -> Result<Vec<CommitRow>> {
-        if !(7..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !super::is_commit_prefix(sha) {
             return Ok(Vec::new());
         }
         let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -285,6 +285,12 @@ async fn spawn_wal_checkpoints(pool: AnyPool, options: AnyConnectOptions) -> Res
     Ok(())
 }
 
+/// 7 to 40 hex digits: a full or abbreviated commit id (anything else names no
+/// commit, so it never reaches a prefix comparison).
+pub fn is_commit_prefix(sha: &str) -> bool {
+    (7..=40).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The file a `sqlite:` URL names (`None` for other databases and `:memory:`).
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;

@@ -87,7 +87,7 @@ impl Store {
         sha: &str,
     ) -> Result<Vec<SignalRow>> {
         // Only a commit id (7 to 40 hex digits) names commits; anything else names none.
-        if !(7..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !super::is_commit_prefix(sha) {
             return Ok(Vec::new());
         }
         let rows = sqlx::query_as(

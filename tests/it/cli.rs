@@ -413,15 +413,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Waits (bounded) until `done` holds.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A log shipper that restarted: stderr is a pipe nobody reads any more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_stderr_pipe_never_stops_the_worker() {
@@ -437,27 +428,13 @@ async fn a_closed_stderr_pipe_never_stops_the_worker() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = wait_listening(&mut child, &mut Vec::new());
-    // wait_listening hands the rest of stderr to a thread that reads it; close
-    // that end instead: take a fresh process whose stderr nobody reads.
-    let _ = addr;
-    assert_eq!(terminate(&mut child).code(), Some(0));
-    let mut child = tokentally()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("TOKENTALLY_GITHUB_WEBHOOK_SECRET", crate::support::SECRET)
-        .env("TOKENTALLY_DATABASE_URL", "sqlite://pipe.db")
-        .env("TOKENTALLY_LOG", "debug")
-        .env("TOKENTALLY_MIRRORS_ENABLED", "false")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     drop(child.stderr.take()); // the reader goes away: every log write now fails
     let addr = format!("127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    wait_for("the server answers", || {
-        std::net::TcpStream::connect(&addr).is_ok()
-    });
+    crate::support::eventually("the server answers", || {
+        std::future::ready(std::net::TcpStream::connect(&addr).is_ok())
+    })
+    .await;
     let body = r#"{"sha":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","state":"success","context":"ci","repository":{"full_name":"acme/api"}}"#;
     for i in 0..20 {
         let status = client
@@ -477,12 +454,10 @@ async fn a_closed_stderr_pipe_never_stops_the_worker() {
     }
     let url = format!("sqlite://{}", dir.path().join("pipe.db").display());
     let store = tokentally::store::Store::connect(&url).await.unwrap();
-    for _ in 0..400 {
-        if store.count_unfinished_deliveries().await.unwrap() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::eventually("the deliveries are processed", || async {
+        store.count_unfinished_deliveries().await.unwrap() == 0
+    })
+    .await;
     assert_eq!(
         store.count_unfinished_deliveries().await.unwrap(),
         0,
@@ -516,13 +491,15 @@ async fn a_restart_resumes_the_delivery_in_flight_within_its_lease() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        wait_for("the server answers", || {
-            std::net::TcpStream::connect(&addr).is_ok()
-        });
-        (child, addr)
+        (child, format!("127.0.0.1:{port}"))
+    };
+    let answers = |addr: String| {
+        crate::support::eventually("the server answers", move || {
+            std::future::ready(std::net::TcpStream::connect(&addr).is_ok())
+        })
     };
     let (mut first, addr) = spawn();
+    answers(addr.clone()).await;
     let body = serde_json::json!({
         "ref": "refs/heads/main", "before": "a", "after": "b", "commits": [],
         "repository": { "full_name": "acme/big", "default_branch": "main",
@@ -531,14 +508,19 @@ async fn a_restart_resumes_the_delivery_in_flight_within_its_lease() {
     .to_string();
     let status = signed_post(&addr, "in-flight", &body).send().await.unwrap();
     assert_eq!(status.status(), 202);
-    wait_for("the first process is fetching", || hang.connections() >= 1);
+    crate::support::eventually("the first process is fetching", || {
+        std::future::ready(hang.connections() >= 1)
+    })
+    .await;
     first.kill().unwrap();
     first.wait().unwrap();
 
-    let (mut second, _) = spawn();
-    wait_for("the second process took the delivery up again", || {
-        hang.connections() >= 2
-    });
+    let (mut second, second_addr) = spawn();
+    answers(second_addr).await;
+    crate::support::eventually("the second process took the delivery up again", || {
+        std::future::ready(hang.connections() >= 2)
+    })
+    .await;
     assert_eq!(terminate(&mut second).code(), Some(0));
 }
 

@@ -11,10 +11,12 @@ use tokentally::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::db_test;
-use crate::support::{self, SECRET, TestDb};
+use crate::support::{self, SECRET, TestDb, eventually};
 
 struct Running {
     addr: String,
+    /// To see how many large bodies are being read (conditions, not delays).
+    bodies: tokentally::server::body::BodyLimits,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -24,9 +26,11 @@ async fn start(config: Config) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let shutdown = CancellationToken::new();
+    let bodies = app.state.body_limits.clone();
     let task = tokio::spawn(app.run(listener, shutdown.clone()));
     Running {
         addr,
+        bodies,
         shutdown,
         task,
     }
@@ -175,7 +179,6 @@ async fn large_bodies_are_read_a_few_at_a_time(db: &TestDb) {
     let addr = server.addr.clone();
     let big = format!("{{\"pad\": \"{}\"}}", " ".repeat(2 * 1024 * 1024));
     let big = big.into_bytes();
-    let (first_started_tx, first_started) = std::sync::mpsc::channel();
     // The first large body holds the only permit (a little sent, then stalled).
     let first = {
         let (addr, big) = (addr.clone(), big.clone());
@@ -189,13 +192,15 @@ async fn large_bodies_are_read_a_few_at_a_time(db: &TestDb) {
             );
             conn.write_all(head.as_bytes()).unwrap();
             conn.write_all(&big[..1024]).unwrap();
-            first_started_tx.send(()).unwrap();
             let answer = read_all(&mut conn);
             (answer, std::time::Instant::now())
         })
     };
-    first_started.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let bodies = server.bodies.clone();
+    eventually("the first body holds the only turn", || {
+        std::future::ready(bodies.large_in_flight() == 1)
+    })
+    .await;
     // The second sends all of its body at once, but is read only after the first.
     let second = std::thread::spawn(move || {
         let mut conn = TcpStream::connect(&addr).unwrap();
@@ -253,8 +258,10 @@ async fn shutdown_gives_up_on_stalled_clients(db: &TestDb) {
     let mut config = limits(db);
     config.http.body_timeout_seconds = 600;
     config.http.header_timeout_seconds = 600;
+    config.http.max_large_bodies = 5;
     let server = start(config).await;
     let addr = server.addr.clone();
+    // Large bodies, so the server's count shows when all five are being read.
     let stalled = std::thread::spawn(move || {
         let mut conns = Vec::new();
         for i in 0..5 {
@@ -263,7 +270,7 @@ async fn shutdown_gives_up_on_stalled_clients(db: &TestDb) {
                 &addr,
                 &format!("stall-{i}"),
                 b"{}",
-                "content-length: 1000\r\n",
+                "content-length: 2000000\r\n",
             );
             conn.write_all(head.as_bytes()).unwrap();
             conn.write_all(b"{").unwrap();
@@ -273,7 +280,11 @@ async fn shutdown_gives_up_on_stalled_clients(db: &TestDb) {
     })
     .join()
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bodies = server.bodies.clone();
+    eventually("all five stalled bodies are being read", || {
+        std::future::ready(bodies.large_in_flight() == 5)
+    })
+    .await;
     // Grace is 1 s; the clients would hold the process for 10 minutes.
     server.stop().await;
     drop(stalled);

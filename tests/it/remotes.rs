@@ -13,7 +13,7 @@ use tokentally::jobs::worker::Step;
 
 use crate::db_test;
 use crate::support::remotes::{CredentialTrap, HangingRemote};
-use crate::support::{self, TestDb, send, store, webhook};
+use crate::support::{self, TestDb, eventually, send, store, webhook};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
@@ -23,17 +23,6 @@ fn push(name: &str, clone_url: &str) -> String {
         "repository": { "full_name": name, "default_branch": "main", "clone_url": clone_url },
     })
     .to_string()
-}
-
-/// Waits (bounded) until `done` holds; a condition, not a sleep for timing.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..400 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 async fn a_remote_outside_the_allow_list_fails_at_once(db: &TestDb) {
@@ -184,15 +173,19 @@ async fn a_renewed_lease_keeps_a_slow_delivery_from_other_workers(db: &TestDb) {
     .await;
     let holder = slow.clone();
     let working = tokio::spawn(async move { holder.worker.step().await.unwrap() });
-    wait_until("the slow worker is fetching", || hang.connections() > 0).await;
+    eventually("the slow worker is fetching", || {
+        std::future::ready(hang.connections() > 0)
+    })
+    .await;
     // Three lease lengths pass while the delivery is processed; renewals keep it.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     while !working.is_finished() {
         assert_eq!(
             other.worker.step().await.unwrap(),
             Step::Idle,
             "a renewed lease is never taken over"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tick.tick().await;
     }
     assert_eq!(
         working.await.unwrap(),
@@ -215,7 +208,10 @@ async fn a_lost_lease_stops_the_work(db: &TestDb) {
     .await;
     let holder = app.clone();
     let working = tokio::spawn(async move { holder.worker.step().await.unwrap() });
-    wait_until("the worker is fetching", || hang.connections() > 0).await;
+    eventually("the worker is fetching", || {
+        std::future::ready(hang.connections() > 0)
+    })
+    .await;
     // Another worker took the delivery over (as after a stall past the lease).
     db.exec("UPDATE deliveries SET lease_owner = 'another-worker' WHERE delivery_id = 'stolen'")
         .await;
@@ -289,25 +285,23 @@ async fn ci_signals_do_not_wait_behind_a_long_clone(db: &TestDb) {
         push("acme/big", &hang.url("big.git")),
     ))
     .await;
-    wait_until("the clone has started", || hang.connections() > 0).await;
+    eventually("the clone has started", || {
+        std::future::ready(hang.connections() > 0)
+    })
+    .await;
     let status = serde_json::json!({
         "sha": "6113728f27ae82c7b1a177c8d03f9e96e0adf246", "state": "success",
         "context": "ci", "repository": { "full_name": "acme/api" },
     });
     send_to(webhook("status", "ci", status.to_string())).await;
-    let mut processed = false;
-    for _ in 0..400 {
-        let ci = state.store.delivery_status("ci").await.unwrap().unwrap();
-        if ci.state == "processed" {
-            processed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(
-        processed,
-        "the CI signal was processed while the clone hangs"
-    );
+    eventually(
+        "the CI signal is processed while the clone hangs",
+        || async {
+            let ci = state.store.delivery_status("ci").await.unwrap().unwrap();
+            ci.state == "processed"
+        },
+    )
+    .await;
     let clone = state.store.delivery_status("clone").await.unwrap().unwrap();
     assert_eq!(clone.state, "processing");
     shutdown.cancel();

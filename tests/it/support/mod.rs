@@ -205,3 +205,24 @@ pub fn fixture_where(event: &str, matches: impl Fn(&serde_json::Value) -> bool) 
 pub fn plain(v: &serde_json::Value) -> bool {
     v.get("organization").is_none() && v.get("installation").is_none()
 }
+
+/// Waits until `check` holds, asking again every 25 ms; fails after a minute.
+/// A wait on a condition, never a guess at how long something takes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(25));
+    loop {
+        tick.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+    }
+}
