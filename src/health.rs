@@ -19,19 +19,12 @@ impl Health {
         Health::default()
     }
 
-    /// Records a problem of `component` (shown by `/readyz` until cleared).
+    /// Records a problem of `component` (shown by `/readyz`).
     pub fn set_problem(&self, component: &str, message: impl Into<String>) {
         self.problems
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(component.to_string(), message.into());
-    }
-
-    pub fn clear(&self, component: &str) {
-        self.problems
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(component);
     }
 
     /// component → message, for `/readyz`.

@@ -375,3 +375,38 @@ async fn a_batch_stores_each_delivery_once_in_input_order(db: &TestDb) {
     );
 }
 db_test!(a_batch_stores_each_delivery_once_in_input_order);
+
+async fn a_repository_upsert_changes_only_what_changed(db: &TestDb) {
+    use tokentally::store::repositories::RepositoryUpdate;
+    let app = support::app(db).await;
+    let update = |branch: Option<&'static str>, url: Option<&'static str>| RepositoryUpdate {
+        full_name: "Acme/API",
+        github_id: Some(7),
+        default_branch: branch,
+        clone_url: url,
+    };
+    let s = store(&app);
+    s.upsert_repository(
+        &update(Some("main"), Some("https://github.com/acme/api.git")),
+        1,
+    )
+    .await
+    .unwrap();
+    // The same facts again (most events): nothing changes; a new branch: it is kept.
+    s.upsert_repository(&update(Some("main"), None), 2)
+        .await
+        .unwrap();
+    s.upsert_repository(&update(Some("trunk"), None), 3)
+        .await
+        .unwrap();
+    let repo = s.repository("acme/api").await.unwrap().unwrap();
+    assert_eq!(repo.default_branch.as_deref(), Some("trunk"));
+    assert_eq!(
+        repo.clone_url.as_deref(),
+        Some("https://github.com/acme/api.git"),
+        "a missing value leaves the stored one"
+    );
+    assert_eq!(repo.full_name, "acme/api");
+    assert_eq!(s.repositories().await.unwrap().len(), 1);
+}
+db_test!(a_repository_upsert_changes_only_what_changed);
