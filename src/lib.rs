@@ -14,6 +14,7 @@ pub mod github;
 pub mod group_commit;
 pub mod health;
 pub mod jobs;
+pub mod ledger;
 pub mod memory;
 pub mod metrics;
 pub mod scoring;
