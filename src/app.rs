@@ -16,6 +16,8 @@ use crate::github::outcomes::CiRules;
 use crate::group_commit::GroupCommit;
 use crate::health::Health;
 use crate::jobs::handlers::HandlerContext;
+use crate::jobs::schedule::Scheduler;
+use crate::ledger::Ledger;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::server::body::BodyLimits;
@@ -29,6 +31,7 @@ pub struct App {
     pub worker: Worker,
     /// The group-commit writers: if one ends while the service runs, it is fatal.
     writers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+    ledger_wake: Arc<Notify>,
 }
 
 impl App {
@@ -66,6 +69,9 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::new());
         let stored = Arc::new(Notify::new());
+        // Wakes the ledger after new facts (a processed delivery, stored signals).
+        let ledger_wake = Arc::new(Notify::new());
+        let ledger = Ledger::new(store.clone(), &config);
         let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
@@ -81,13 +87,14 @@ impl App {
             }),
             attributor: Arc::new(Attributor::from_config(&config)),
             github_api_url: config.github.api_url.clone(),
+            ledger_wake: ledger_wake.clone(),
         });
         let worker = Worker::new(
             ctx,
             metrics.clone(),
             config.worker.clone(),
             stored.clone(),
-            clock,
+            clock.clone(),
             health.clone(),
         );
         let (inbox, inbox_writer) = {
@@ -113,13 +120,17 @@ impl App {
         };
         let (signals, signals_writer) = {
             let store = store.clone();
+            let wake = ledger_wake.clone();
             GroupCommit::start(move |batch| {
-                let store = store.clone();
+                let (store, wake) = (store.clone(), wake.clone());
                 async move {
                     let results = store
                         .insert_signals(&batch)
                         .await
                         .map_err(|e| e.to_string());
+                    if results.is_ok() {
+                        wake.notify_one();
+                    }
                     (batch, results)
                 }
             })
@@ -136,15 +147,33 @@ impl App {
             store,
             config: Arc::new(config),
             metrics,
+            ledger,
+            clock,
         };
         App {
             state,
             worker,
+            ledger_wake,
             writers: vec![
                 ("inbox writer", inbox_writer),
                 ("signal writer", signals_writer),
             ],
         }
+    }
+
+    /// Brings the ledger up to date with what is stored, at the clock's time
+    /// (what the service does after each delivery and signal, and on schedule).
+    pub async fn settle(&self) -> anyhow::Result<crate::ledger::SettleReport> {
+        Ok(self.state.ledger.settle(self.state.clock.now_ms()).await?)
+    }
+
+    /// The scheduled jobs of this service (vesting, calibration, hygiene).
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(
+            &self.state.config,
+            self.state.ledger.clone(),
+            self.state.clock.clone(),
+        )
     }
 
     pub fn router(&self) -> axum::Router {
@@ -171,6 +200,32 @@ impl App {
             });
         }
         let worker = tokio::spawn(self.worker.clone().run(shutdown.clone()));
+        let scheduler = Scheduler::new(
+            &self.state.config,
+            self.state.ledger.clone(),
+            self.state.clock.clone(),
+        );
+        let scheduler = tokio::spawn(scheduler.run_forever(shutdown.clone()));
+        let settler = {
+            let (ledger, clock, wake) = (
+                self.state.ledger.clone(),
+                self.state.clock.clone(),
+                self.ledger_wake.clone(),
+            );
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = wake.notified() => {}
+                    }
+                    // Facts that arrive meanwhile wake it once more (Notify keeps one permit).
+                    if let Err(e) = ledger.settle(clock.now_ms()).await {
+                        tracing::error!(error = %e, "the ledger could not be settled; retried on the next event or schedule");
+                    }
+                }
+            })
+        };
         let router = server::router(self.state.clone());
         let fatal = {
             let (health, shutdown) = (health.clone(), shutdown.clone());
@@ -186,6 +241,11 @@ impl App {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_seconds);
         if tokio::time::timeout(grace, worker).await.is_err() {
             tracing::warn!("the worker did not stop within the grace period");
+        }
+        for task in [scheduler, settler] {
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("the ledger did not stop within the grace period");
+            }
         }
         self.state.store.close().await;
         match health.fatal_reason() {

@@ -72,6 +72,79 @@ pub struct Config {
     /// `[scoring]`: tier weights, size, outcome multipliers, calibration,
     /// hygiene, vesting (PRODUCT.md §3 defaults).
     pub scoring: crate::scoring::rules::Rules,
+    /// IANA time zone of ISO weeks, schedules and `scoring.pay_from` dates.
+    pub timezone: String,
+    /// `[schedules]`: when the vesting, calibration and hygiene jobs run.
+    pub schedules: SchedulesConfig,
+    /// `[payout]`: how tokens become money.
+    pub payout: PayoutConfig,
+}
+
+/// Cron expressions (seconds first; weekdays by name, `Mon`), in `timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulesConfig {
+    pub vesting: String,
+    pub calibration: String,
+    pub hygiene: String,
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        SchedulesConfig {
+            vesting: "0 0 * * * *".to_string(),
+            calibration: "0 0 0 * * Mon".to_string(),
+            hygiene: "0 0 0 * * Mon".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutMode {
+    /// `rate` currency units per token.
+    #[default]
+    Rate,
+    /// `weekly_pool` currency units a week, split pro rata.
+    Pool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayoutConfig {
+    pub mode: PayoutMode,
+    /// ISO 4217 code, for display.
+    pub currency: String,
+    /// Currency units per token (rate mode), to the cent.
+    pub rate: f64,
+    /// Currency units per week (pool mode), to the cent.
+    pub weekly_pool: f64,
+    /// Optional: PTO hours per token.
+    pub pto_hours_per_token: Option<f64>,
+}
+
+impl Default for PayoutConfig {
+    fn default() -> Self {
+        PayoutConfig {
+            mode: PayoutMode::Rate,
+            currency: "USD".to_string(),
+            rate: 1.0,
+            weekly_pool: 0.0,
+            pto_hours_per_token: None,
+        }
+    }
+}
+
+impl PayoutConfig {
+    /// `rate` in cents per token.
+    pub fn rate_cents(&self) -> i64 {
+        (self.rate * 100.0).round() as i64
+    }
+
+    /// `weekly_pool` in cents.
+    pub fn pool_cents(&self) -> i64 {
+        (self.weekly_pool * 100.0).round() as i64
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -216,6 +289,9 @@ impl Default for Config {
             people: Vec::new(),
             attribution: AttributionConfig::default(),
             scoring: crate::scoring::rules::Rules::default(),
+            timezone: "UTC".to_string(),
+            schedules: SchedulesConfig::default(),
+            payout: PayoutConfig::default(),
         }
     }
 }
@@ -301,6 +377,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 enum EnvKind {
     Text,
     Integer,
+    /// A decimal number (`2.50`).
+    Number,
     /// `true`/`false` (also 1/0, yes/no).
     Bool,
     /// Comma-separated list of strings.
@@ -361,12 +439,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "TOKENTALLY_HTTP_SHUTDOWN_GRACE_SECONDS",
         "http.shutdown_grace_seconds",
     ),
+    ("TOKENTALLY_TIMEZONE", "timezone"),
+    ("TOKENTALLY_SCORING_PAY_FROM", "scoring.pay_from"),
+    ("TOKENTALLY_SCHEDULES_VESTING", "schedules.vesting"),
+    ("TOKENTALLY_SCHEDULES_CALIBRATION", "schedules.calibration"),
+    ("TOKENTALLY_SCHEDULES_HYGIENE", "schedules.hygiene"),
+    ("TOKENTALLY_PAYOUT_MODE", "payout.mode"),
+    ("TOKENTALLY_PAYOUT_CURRENCY", "payout.currency"),
+    ("TOKENTALLY_PAYOUT_RATE", "payout.rate"),
+    ("TOKENTALLY_PAYOUT_WEEKLY_POOL", "payout.weekly_pool"),
 ];
 
 fn env_kind(key: &str) -> EnvKind {
     match key {
         "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
         "mirrors.enabled" => EnvKind::Bool,
+        "payout.rate" | "payout.weekly_pool" => EnvKind::Number,
         k if k.starts_with("worker.")
             || k.starts_with("api.")
             || k.starts_with("http.")
@@ -405,6 +493,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The configured time zone.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, String> {
+        self.timezone.parse().map_err(|_| {
+            format!(
+                "{:?} is not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)",
+                self.timezone
+            )
+        })
+    }
+
     /// Reads `path` (if given and present) and overlays the `TOKENTALLY_*` variables in `env`.
     pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         // A misspelled variable would silently fall back to a default.
@@ -505,6 +603,35 @@ impl Config {
         }
         if let Some(problem) = self.scoring.problem() {
             return Err(invalid("scoring", &problem));
+        }
+        let tz = self.tz().map_err(|m| invalid("timezone", &m))?;
+        if let Some(text) = &self.scoring.pay_from
+            && crate::scoring::week::parse_time_in(text, tz).is_none()
+        {
+            return Err(invalid(
+                "scoring.pay_from",
+                &format!("{text:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+            ));
+        }
+        for (key, expression) in [
+            ("schedules.vesting", &self.schedules.vesting),
+            ("schedules.calibration", &self.schedules.calibration),
+            ("schedules.hygiene", &self.schedules.hygiene),
+        ] {
+            if let Err(e) = crate::jobs::schedule::parse_cron(expression) {
+                return Err(invalid(key, &e));
+            }
+        }
+        let p = &self.payout;
+        if !(p.rate.is_finite() && p.rate >= 0.0 && p.weekly_pool.is_finite() && p.weekly_pool >= 0.0)
+        {
+            return Err(invalid("payout", "rate and weekly_pool must be numbers ≥ 0"));
+        }
+        if p.pto_hours_per_token.is_some_and(|h| !(h.is_finite() && h >= 0.0)) {
+            return Err(invalid("payout.pto_hours_per_token", "must be a number ≥ 0"));
+        }
+        if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid("payout.currency", "must be an ISO 4217 code such as USD"));
         }
         let kinds: Vec<&str> = crate::attribution::kind::Kind::ALL
             .iter()
@@ -623,6 +750,16 @@ fn overlay_env(
                         key: key.to_string(),
                         origin: format!(" (from {var})"),
                         message: format!("expected a whole number, got {raw:?}"),
+                    });
+                }
+            },
+            EnvKind::Number => match raw.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() => toml::Value::Float(n),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: key.to_string(),
+                        origin: format!(" (from {var})"),
+                        message: format!("expected a number, got {raw:?}"),
                     });
                 }
             },

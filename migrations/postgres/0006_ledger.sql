@@ -88,3 +88,6 @@ ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'report';
 -- landed at its committer date.
 ALTER TABLE commits ADD COLUMN committed_at BIGINT;
 CREATE INDEX commits_landed_at ON commits (landed_at);
+
+-- Hygiene reads revert and fix events by the week they happened in.
+CREATE INDEX signals_name_time ON signals (name, occurred_at);

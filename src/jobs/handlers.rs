@@ -31,6 +31,8 @@ pub struct HandlerContext {
     pub attributor: Arc<Attributor>,
     /// `github.api_url`: its web host is the only place the token is sent.
     pub github_api_url: String,
+    /// Woken after a delivery was processed: the ledger settles what changed.
+    pub ledger_wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +128,9 @@ pub async fn handle(
                 "opened" | "reopened" | "synchronize" | "closed"
             ) =>
         {
-            let landed_at = merged_at(pr)?.unwrap_or(delivery.received_at);
+            let merged = merged_at(pr)?;
+            let landed_at = merged.unwrap_or(delivery.received_at);
+            record_pull_request(ctx, pr, merged, now).await?;
             let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
             sync_measured(ctx, &pr.repository, head, landed_at, delivery).await?;
             if pr.action == "closed" && pr.pull_request.merged {
@@ -135,7 +139,36 @@ pub async fn handle(
         }
         _ => {}
     }
+    ctx.ledger_wake.notify_one();
     Ok(Handled::Processed)
+}
+
+/// Keeps a pull request's head, and its merge once merged: a squash or merge
+/// commit without CI of its own takes its head's CI at merge time.
+async fn record_pull_request(
+    ctx: &HandlerContext,
+    pr: &PullRequestEvent,
+    merged_at: Option<i64>,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let head = pr.pull_request.head.sha.to_ascii_lowercase();
+    if !(head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(HandlerError::Permanent(format!(
+            "`pull_request.head.sha` is not a commit id: {head:?}"
+        )));
+    }
+    let repository_id = ctx
+        .store
+        .ensure_repository(&pr.repository.full_name, now)
+        .await?;
+    let merge = match (merged_at, pr.pull_request.merge_commit_sha.as_deref()) {
+        (Some(at), Some(sha)) => Some((sha, at)),
+        _ => None,
+    };
+    ctx.store
+        .record_pull_request(repository_id, pr.number, &head, merge, now)
+        .await?;
+    Ok(())
 }
 
 /// When a merged pull request was merged, from its payload.
@@ -256,17 +289,26 @@ async fn record_links(
 
 /// Stores one chunk of what a sync found, in one transaction: the credited
 /// people, the commits (landed at `landed_at`, or previews), and the signals
-/// landed reverts and fixes imply.
+/// landed reverts and fixes imply. On a repository's first sync the history
+/// found on the default branch landed when it was committed: it is the
+/// baseline (before `scoring.pay_from`), not work landed by this event.
 async fn store_found(
     ctx: &HandlerContext,
     repository_id: i64,
     chunk: &[mirror::Found],
     landed_at: i64,
+    first_sync: bool,
     now: i64,
 ) -> Result<(), HandlerError> {
     let mut tx = ctx.store.begin().await?;
     for item in chunk {
         let (landed_at, pr, record) = match item {
+            mirror::Found::Landed(pr, record) if first_sync => {
+                let committed = chrono::DateTime::parse_from_rfc3339(&record.committed_at)
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(landed_at);
+                (Some(committed.min(landed_at)), *pr, record)
+            }
             mirror::Found::Landed(pr, record) => (Some(landed_at), *pr, record),
             mirror::Found::Preview(number, record) => (None, Some(*number), record),
         };
@@ -347,6 +389,7 @@ async fn sync_repository(
         .map(|_| crate::git::remote::github_web_url(&ctx.github_api_url));
 
     let _one_at_a_time = mirrors.lock(&repo.full_name).await;
+    let first_sync = ctx.store.landed_tip(stored.id).await?.is_none();
     let known = KnownState {
         commits: ctx
             .store
@@ -386,7 +429,7 @@ async fn sync_repository(
     while let Some(item) = found.recv().await {
         chunk.push(item);
         if chunk.len() == SYNC_CHUNK {
-            stored_rows = store_found(ctx, stored.id, &chunk, landed_at, now).await;
+            stored_rows = store_found(ctx, stored.id, &chunk, landed_at, first_sync, now).await;
             chunk.clear();
             if stored_rows.is_err() {
                 break; // dropping the receiver stops the walk
@@ -395,7 +438,7 @@ async fn sync_repository(
     }
     drop(found);
     if stored_rows.is_ok() && !chunk.is_empty() {
-        stored_rows = store_found(ctx, stored.id, &chunk, landed_at, now).await;
+        stored_rows = store_found(ctx, stored.id, &chunk, landed_at, first_sync, now).await;
     }
     let outcome = walk
         .await

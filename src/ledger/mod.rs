@@ -1,4 +1,524 @@
-//! The token ledger: applies what scoring makes of commits and signals as
-//! append-only entries through the store.
+//! The token ledger: applies what scoring makes of stored commits and signals
+//! as append-only entries through the store, and reads balances back.
+//!
+//! [`Ledger::settle`] is one pass over everything: it loads commits, signals,
+//! pull request heads and the entries made so far, plans each commit
+//! ([`plan::plan_commit`]) and appends what is missing. A pass changes nothing
+//! when nothing changed, whatever the order signals arrived in, and two passes
+//! at once (two replicas) append each entry once: entries have unique keys.
+//!
+//! Each commit is scored under the rule set it first accrued under (kept in
+//! `rule_sets` by version) until `replay --apply` moves it to the current rules.
 
 pub mod plan;
+pub mod read;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono_tz::Tz;
+
+use crate::scoring::calibration::{self, Observed};
+use crate::scoring::rules::Rules;
+use crate::scoring::week::Week;
+use crate::scoring::{MilliTokens, ci};
+use crate::store::Store;
+use crate::store::ledger::{EntryRow, NewEntry, ScoringCommit, ScoringSignal};
+use plan::{CommitInputs, EntryKind, Existing, Plan, SignalFact};
+
+const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
+
+/// How the ledger is configured.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+    rules: Rules,
+    version: String,
+    tz: Tz,
+    /// `scoring.pay_from` as epoch ms (else each repository's first-seen time).
+    pay_from: Option<i64>,
+    /// One pass at a time in this process.
+    settling: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SettleReport {
+    pub commits: usize,
+    pub appended: u64,
+}
+
+/// Everything a pass plans from, loaded once.
+pub struct Snapshot {
+    commits: Vec<ScoringCommit>,
+    /// (repository id, full sha) → signals.
+    signals: HashMap<(i64, String), Vec<SignalFact>>,
+    /// commit id → its entries.
+    entries: HashMap<i64, Vec<EntryRow>>,
+    /// (repository id, pull request) → (head sha, merged at).
+    heads: HashMap<(i64, i64), (String, i64)>,
+}
+
+/// The result of planning every commit.
+pub struct Planned {
+    pub plans: Vec<(ScoringCommit, Plan, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("stored rule set {0} cannot be read: {1}")]
+    RuleSet(String, String),
+}
+
+impl Ledger {
+    pub fn new(store: Store, config: &crate::config::Config) -> Ledger {
+        let tz = config.tz().expect("the time zone is checked when config loads");
+        let pay_from = config
+            .scoring
+            .pay_from
+            .as_deref()
+            .and_then(|t| crate::scoring::week::parse_time_in(t, tz));
+        Ledger {
+            store,
+            version: config.scoring.version(),
+            rules: config.scoring.clone(),
+            tz,
+            pay_from,
+            settling: Default::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Appends every entry the stored facts call for at `now` (see the module doc).
+    pub async fn settle(&self, now: i64) -> Result<SettleReport, LedgerError> {
+        self.apply(now, false).await
+    }
+
+    /// `replay --apply`: like [`Ledger::settle`], but every commit is scored
+    /// under the current rules; compensating adjustments bring balances there.
+    pub async fn replay_apply(&self, now: i64) -> Result<SettleReport, LedgerError> {
+        self.apply(now, true).await
+    }
+
+    async fn apply(&self, now: i64, current_rules_for_all: bool) -> Result<SettleReport, LedgerError> {
+        let _one = self.settling.lock().await;
+        self.store
+            .save_rule_set(&self.version, &canonical(&self.rules), now)
+            .await?;
+        let snapshot = self.load().await?;
+        let planned = self.plan(&snapshot, now, current_rules_for_all, false).await?;
+        let mut new = Vec::new();
+        for (commit, plan, version) in &planned.plans {
+            for e in &plan.entries {
+                new.push(to_new_entry(commit, e, version));
+            }
+        }
+        let appended = self.store.append_entries(&new, now).await?;
+        if appended > 0 {
+            tracing::info!(appended, commits = planned.plans.len(), "ledger settled");
+        }
+        Ok(SettleReport {
+            commits: planned.plans.len(),
+            appended,
+        })
+    }
+
+    /// `replay` without `--apply`: every commit's entries recomputed from
+    /// nothing under the current rules (a scratch ledger, not stored).
+    pub async fn replay_scratch(&self, now: i64) -> Result<Vec<NewEntry>, LedgerError> {
+        let snapshot = self.load().await?;
+        let planned = self.plan(&snapshot, now, true, true).await?;
+        let mut out = Vec::new();
+        for (commit, plan, version) in &planned.plans {
+            for e in &plan.entries {
+                out.push(to_new_entry(commit, e, version));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads what a pass plans from.
+    pub async fn load(&self) -> Result<Snapshot, LedgerError> {
+        let commits = self.store.scoring_commits().await?;
+        let signals = self.store.scoring_signals().await?;
+        let heads = self.store.merged_pull_request_heads().await?;
+        let entries = self.store.commit_entries().await?;
+        Ok(Snapshot::new(commits, signals, heads, entries))
+    }
+
+    /// Plans every commit of `snapshot`. `current_rules_for_all`: score every
+    /// commit under the current rules (replay); `scratch`: as if the ledger were empty.
+    pub async fn plan(
+        &self,
+        snapshot: &Snapshot,
+        now: i64,
+        current_rules_for_all: bool,
+        scratch: bool,
+    ) -> Result<Planned, LedgerError> {
+        let mut rule_sets: HashMap<String, Rules> = HashMap::new();
+        rule_sets.insert(self.version.clone(), self.rules.clone());
+        if !current_rules_for_all {
+            for version in snapshot.governing_versions() {
+                if rule_sets.contains_key(&version) {
+                    continue;
+                }
+                let rules = match self.store.rule_set(&version).await? {
+                    Some(json) => serde_json::from_str::<Rules>(&json)
+                        .map_err(|e| LedgerError::RuleSet(version.clone(), e.to_string()))?,
+                    // Entries made before rule sets were kept: the current rules.
+                    None => self.rules.clone(),
+                };
+                rule_sets.insert(version, rules);
+            }
+        }
+        let mut calibrations = CalibrationCache::default();
+        let duplicates = snapshot.duplicates(&self.rules);
+        let mut plans = Vec::with_capacity(snapshot.commits.len());
+        for commit in &snapshot.commits {
+            let no_entries = Vec::new();
+            let entries = if scratch {
+                &no_entries
+            } else {
+                snapshot.entries.get(&commit.id).unwrap_or(&no_entries)
+            };
+            let version = if current_rules_for_all {
+                self.version.clone()
+            } else {
+                governing_version(entries).unwrap_or_else(|| self.version.clone())
+            };
+            let rules = &rule_sets[&version];
+            let inputs = snapshot.inputs(commit, self.pay_from, duplicates.get(&commit.id));
+            let week = inputs.landed_at.map(|t| Week::of(t, self.tz));
+            let (factor, label) = match week {
+                Some(week) => {
+                    let table = calibrations.get(snapshot, week, self.tz, &version, rules);
+                    (calibration::factor(table, &commit.kind), week.label())
+                }
+                None => (1.0, String::new()),
+            };
+            let existing: Vec<Existing> = entries
+                .iter()
+                .filter_map(|e| {
+                    Some(Existing {
+                        kind: EntryKind::parse(&e.kind)?,
+                        amount: e.amount,
+                        at: e.at,
+                        key: e.idempotency_key.clone(),
+                    })
+                })
+                .collect();
+            let plan = plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
+            plans.push((commit.clone(), plan, version));
+        }
+        Ok(Planned { plans })
+    }
+
+    /// The calibration table of `week` under the current rules (for the weekly job).
+    pub async fn calibration_of(&self, week: Week) -> Result<BTreeMap<String, f64>, LedgerError> {
+        let snapshot = self.load().await?;
+        let mut cache = CalibrationCache::default();
+        Ok(cache
+            .get(&snapshot, week, self.tz, &self.version, &self.rules)
+            .clone())
+    }
+}
+
+/// The rule version of a commit's latest earning entry: the rules it is scored under.
+fn governing_version(entries: &[EntryRow]) -> Option<String> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| EntryKind::parse(&e.kind).is_some_and(EntryKind::is_earning))
+        .map(|e| e.rules_version.clone())
+}
+
+fn canonical(rules: &Rules) -> String {
+    serde_json::to_string(rules).expect("rules serialise")
+}
+
+fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> NewEntry {
+    NewEntry {
+        person: commit.person.clone(),
+        kind: e.kind.as_str().to_string(),
+        repository_id: Some(commit.repository_id),
+        commit_id: Some(commit.id),
+        sha: Some(commit.sha.clone()),
+        amount: e.amount,
+        rules_version: version.to_string(),
+        at: e.at,
+        idempotency_key: e.key.clone(),
+        explanation: e.explanation.to_string(),
+    }
+}
+
+impl Snapshot {
+    pub fn new(
+        commits: Vec<ScoringCommit>,
+        signals: Vec<ScoringSignal>,
+        heads: Vec<(i64, i64, String, i64)>,
+        entries: Vec<EntryRow>,
+    ) -> Snapshot {
+        // Signals name commits by full or abbreviated id: match them to full ids.
+        let mut shas: HashMap<i64, Vec<&str>> = HashMap::new();
+        for c in &commits {
+            shas.entry(c.repository_id).or_default().push(&c.sha);
+        }
+        let mut heads_wanted: HashMap<i64, Vec<String>> = HashMap::new();
+        for (repo, _, head, _) in &heads {
+            heads_wanted.entry(*repo).or_default().push(head.clone());
+        }
+        for list in shas.values_mut() {
+            list.sort_unstable();
+        }
+        let mut by_commit: HashMap<(i64, String), Vec<SignalFact>> = HashMap::new();
+        for s in signals {
+            let full = match shas.get(&s.repository_id) {
+                Some(list) if s.sha.len() < 40 => {
+                    let start = list.partition_point(|sha| *sha < s.sha.as_str());
+                    let matching: Vec<&&str> = list[start..]
+                        .iter()
+                        .take_while(|sha| sha.starts_with(&s.sha))
+                        .take(2)
+                        .collect();
+                    match matching.as_slice() {
+                        [one] => one.to_string(),
+                        _ => s.sha.clone(),
+                    }
+                }
+                _ => s.sha.clone(),
+            };
+            by_commit
+                .entry((s.repository_id, full))
+                .or_default()
+                .push(SignalFact {
+                    name: s.name,
+                    status: s.status,
+                    source: s.source,
+                    context: s.context.unwrap_or_default(),
+                    attempt: s.attempt,
+                    occurred_at: s.occurred_at,
+                });
+        }
+        let mut by_entry: HashMap<i64, Vec<EntryRow>> = HashMap::new();
+        for e in entries {
+            if let Some(id) = e.commit_id {
+                by_entry.entry(id).or_default().push(e);
+            }
+        }
+        Snapshot {
+            commits,
+            signals: by_commit,
+            entries: by_entry,
+            heads: heads
+                .into_iter()
+                .map(|(repo, number, head, merged_at)| ((repo, number), (head, merged_at)))
+                .collect(),
+        }
+    }
+
+    fn governing_versions(&self) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .entries
+            .values()
+            .filter_map(|e| governing_version(e))
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+
+    /// commit id → the earlier commit with the same patch, for AI commits whose
+    /// patch landed already within `duplicate_days` before (any repository).
+    fn duplicates(&self, rules: &Rules) -> HashMap<i64, String> {
+        let window = i64::from(rules.hygiene.duplicate_days) * DAY_MS;
+        let mut by_patch: HashMap<&str, Vec<&ScoringCommit>> = HashMap::new();
+        for c in &self.commits {
+            if let (Some(patch), Some(_)) = (c.patch_id.as_deref(), c.landed_at) {
+                by_patch.entry(patch).or_default().push(c);
+            }
+        }
+        let mut out = HashMap::new();
+        for group in by_patch.values_mut().filter(|g| g.len() > 1) {
+            group.sort_by_key(|c| (c.landed_at, c.id));
+            for pair in group.windows(2) {
+                let (first, next) = (pair[0], pair[1]);
+                if next.ai == 1 && next.landed_at.unwrap_or(0) - first.landed_at.unwrap_or(0) <= window {
+                    out.insert(next.id, first.sha.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn inputs(
+        &self,
+        c: &ScoringCommit,
+        pay_from: Option<i64>,
+        duplicate_of: Option<&String>,
+    ) -> CommitInputs {
+        let signals = self
+            .signals
+            .get(&(c.repository_id, c.sha.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let pull_request_head = c
+            .pull_request
+            .and_then(|n| self.heads.get(&(c.repository_id, n)))
+            .filter(|(head, _)| *head != c.sha)
+            .map(|(head, merged_at)| {
+                let ci = self
+                    .signals
+                    .get(&(c.repository_id, head.clone()))
+                    .map(|s| s.iter().filter(|s| s.name == "ci").cloned().collect())
+                    .unwrap_or_default();
+                (head.clone(), *merged_at, ci)
+            });
+        CommitInputs {
+            commit_id: c.id,
+            repository_id: c.repository_id,
+            repo: c.repo.clone(),
+            sha: c.sha.clone(),
+            person: c.person.clone(),
+            ai: c.ai == 1,
+            kind: c.kind.clone(),
+            changed_lines: c.changed_lines.max(0) as u64,
+            usage_tokens: c.usage_tokens.map(|n| n.max(0) as u64),
+            landed_at: c.landed_at,
+            unlanded_at: c.unlanded_at,
+            pay_from: pay_from.unwrap_or(c.repository_first_seen),
+            duplicate_of: duplicate_of.cloned(),
+            signals,
+            pull_request_head,
+        }
+    }
+
+    /// When a commit turned out bad (reverted, fixed later, failed incident, force-pushed away).
+    fn bad_at(&self, c: &ScoringCommit) -> Option<i64> {
+        let from_signals = self
+            .signals
+            .get(&(c.repository_id, c.sha.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                matches!(s.name.as_str(), "reverted" | "fixed_later")
+                    || (s.name == "incident" && s.status == "fail")
+            })
+            .map(|s| s.occurred_at)
+            .min();
+        from_signals.into_iter().chain(c.unlanded_at).min()
+    }
+}
+
+/// Calibration tables by (week, rule version), computed once per pass.
+#[derive(Default)]
+struct CalibrationCache {
+    tables: HashMap<(Week, String), BTreeMap<String, f64>>,
+}
+
+impl CalibrationCache {
+    /// Calibration for commits landing in `week`: per kind, over AI commits
+    /// (baseline history included) that landed in the `window_weeks` before it
+    /// and had vested by its start; good = not reverted, fixed or clawed back by then.
+    fn get(
+        &mut self,
+        snapshot: &Snapshot,
+        week: Week,
+        tz: Tz,
+        version: &str,
+        rules: &Rules,
+    ) -> &BTreeMap<String, f64> {
+        self.tables
+            .entry((week, version.to_string()))
+            .or_insert_with(|| {
+                let (start, _) = week.bounds(tz);
+                let from = start - i64::from(rules.calibration.window_weeks) * WEEK_MS;
+                let vesting = i64::from(rules.vesting_days) * DAY_MS;
+                let observed: Vec<Observed> = snapshot
+                    .commits
+                    .iter()
+                    .filter(|c| c.ai == 1)
+                    .filter_map(|c| {
+                        let landed = c.landed_at?;
+                        (landed >= from && landed + vesting <= start).then(|| Observed {
+                            kind: c.kind.clone(),
+                            good: snapshot.bad_at(c).is_none_or(|t| t >= start),
+                        })
+                    })
+                    .collect();
+                calibration::calibrate(&observed, rules)
+            })
+    }
+}
+
+/// A person's balances (milli-tokens).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Balance {
+    pub pending: MilliTokens,
+    pub vested: MilliTokens,
+    pub redeemed: MilliTokens,
+    pub clawed_back: MilliTokens,
+    pub available: MilliTokens,
+}
+
+/// Balances from per-commit sums: rows of (commit id, kind, sum); entries
+/// without a commit (redemptions) have no commit id.
+pub fn balance(rows: &[(Option<i64>, String, i64)]) -> Balance {
+    let mut per_commit: BTreeMap<i64, Vec<(EntryKind, MilliTokens)>> = BTreeMap::new();
+    let mut b = Balance::default();
+    for (commit, kind, sum) in rows {
+        let Some(kind) = EntryKind::parse(kind) else {
+            continue;
+        };
+        match commit {
+            Some(id) => per_commit.entry(*id).or_default().push((kind, *sum)),
+            None if kind == EntryKind::Redemption => b.redeemed -= sum,
+            None => {}
+        }
+    }
+    for entries in per_commit.values() {
+        let (pending, vested, clawed) = plan::standing(entries);
+        b.pending += pending;
+        b.vested += vested;
+        b.clawed_back += clawed;
+    }
+    b.available = b.vested - b.redeemed;
+    b
+}
+
+/// Vested tokens not yet redeemed.
+pub fn available(rows: &[(Option<i64>, String, i64)]) -> MilliTokens {
+    balance(rows).available
+}
+
+/// `ci` of a commit from its signals (for reads), the scoring definition.
+pub fn ci_of(signals: &[SignalFact]) -> ci::CiResult {
+    let observations: Vec<ci::CiObservation> = signals
+        .iter()
+        .filter(|s| s.name == "ci")
+        .map(|s| ci::CiObservation {
+            source: s.source.clone(),
+            context: s.context.clone(),
+            attempt: s.attempt,
+            status: s.status.clone(),
+            occurred_at: s.occurred_at,
+        })
+        .collect();
+    ci::ci_result(&observations)
+}

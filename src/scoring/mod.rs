@@ -9,7 +9,8 @@
 //! - [`calibration`]: per-kind calibration from observed outcomes;
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
 //! - [`payout`]: money from value: rate, or a pool split by largest remainder;
-//! - [`leaderboard`]: who ranks, in which order, and the trend.
+//! - [`leaderboard`]: who ranks, in which order, and the trend;
+//! - [`week`]: ISO weeks in the configured time zone.
 
 pub mod calibration;
 pub mod ci;
@@ -18,6 +19,7 @@ pub mod hygiene;
 pub mod leaderboard;
 pub mod payout;
 pub mod rules;
+pub mod week;
 
 /// Tokens as integer milli-tokens (storage never holds floats).
 pub type MilliTokens = i64;

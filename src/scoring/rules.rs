@@ -28,6 +28,9 @@ pub struct Rules {
     pub clawback_vested: bool,
     /// Landed AI commits in a week needed to be ranked on the leaderboard.
     pub leaderboard_min_ai_commits: u32,
+    /// History that landed before this (a date `YYYY-MM-DD` or an RFC 3339 time,
+    /// in `timezone`) never accrues; default: when the repository was first seen.
+    pub pay_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +125,7 @@ impl Default for Rules {
             vesting_days: 14,
             clawback_vested: false,
             leaderboard_min_ai_commits: 2,
+            pay_from: None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub body_limits: body::BodyLimits,
     /// Background tasks' problems, for `/readyz`.
     pub health: Arc<crate::health::Health>,
+    pub ledger: crate::ledger::Ledger,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 pub fn router(state: AppState) -> Router {

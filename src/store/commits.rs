@@ -162,8 +162,8 @@ async fn upsert_commit(
     sqlx::query(
         "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
              agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
-             landed, landed_at, pull_request, first_seen_at, credit)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             landed, landed_at, pull_request, first_seen_at, credit, committed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          ON CONFLICT (repository_id, sha) DO UPDATE SET
              landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
              landed_at = CASE WHEN commits.landed = 1 THEN commits.landed_at
@@ -194,6 +194,11 @@ async fn upsert_commit(
     .bind(pull_request)
     .bind(now)
     .bind(record.credit.as_str())
+    .bind(
+        chrono::DateTime::parse_from_rfc3339(&record.committed_at)
+            .map(|t| t.timestamp_millis())
+            .ok(),
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())

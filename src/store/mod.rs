@@ -7,6 +7,7 @@
 //! milli-tokens) and text.
 
 pub mod commits;
+pub mod ledger;
 pub mod deliveries;
 pub mod people;
 pub mod repositories;

@@ -1,0 +1,183 @@
+//! Scheduled jobs — vesting, calibration, hygiene — on `cron` expressions in
+//! the configured time zone. Each runs on start (for its latest scheduled time)
+//! and at every scheduled time after; a run is claimed by inserting a
+//! (job, scheduled time) row, so among replicas sharing a database only one
+//! runs it, and running a job twice changes nothing.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use chrono_tz::Tz;
+use cron::Schedule;
+
+use crate::clock::Clock;
+use crate::ledger::Ledger;
+use crate::scoring::week::Week;
+
+/// A cron expression (6 or 7 fields, seconds first), or what is wrong with it.
+pub fn parse_cron(expression: &str) -> Result<Schedule, String> {
+    Schedule::from_str(expression).map_err(|e| {
+        format!(
+            "{expression:?} is not a cron expression (6 or 7 fields, seconds first, \
+             weekdays by name such as Mon): {e}"
+        )
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Settles the ledger: vests what is due (and anything a lost wake-up missed).
+    Vesting,
+    /// Keeps the new week's calibration table.
+    Calibration,
+    /// Keeps last week's hygiene per person.
+    Hygiene,
+}
+
+impl Job {
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Vesting => "vesting",
+            Job::Calibration => "calibration",
+            Job::Hygiene => "hygiene",
+        }
+    }
+}
+
+pub struct Scheduler {
+    jobs: Vec<(Job, Schedule)>,
+    tz: Tz,
+    ledger: Ledger,
+    clock: Arc<dyn Clock>,
+    owner: String,
+}
+
+impl Scheduler {
+    pub fn new(config: &crate::config::Config, ledger: Ledger, clock: Arc<dyn Clock>) -> Scheduler {
+        let parse = |e: &str| parse_cron(e).expect("schedules are checked when config loads");
+        Scheduler {
+            jobs: vec![
+                (Job::Vesting, parse(&config.schedules.vesting)),
+                (Job::Calibration, parse(&config.schedules.calibration)),
+                (Job::Hygiene, parse(&config.schedules.hygiene)),
+            ],
+            tz: config.tz().expect("the time zone is checked when config loads"),
+            ledger,
+            clock,
+            owner: format!("{}-{}", std::process::id(), crate::clock::now_ms()),
+        }
+    }
+
+    /// The latest scheduled time of `schedule` at or before `now` (epoch ms).
+    fn latest(&self, schedule: &Schedule, now: i64) -> Option<i64> {
+        let after = self.tz.timestamp_millis_opt(now + 1).single()?;
+        schedule.after(&after).next_back().map(|t| t.timestamp_millis())
+    }
+
+    fn next(&self, schedule: &Schedule, now: i64) -> Option<i64> {
+        let after = self.tz.timestamp_millis_opt(now).single()?;
+        schedule.after(&after).next().map(|t| t.timestamp_millis())
+    }
+
+    /// Runs every job whose latest scheduled time has not run yet (here or in
+    /// another replica). Returns the jobs run.
+    pub async fn run_due(&self) -> anyhow::Result<Vec<Job>> {
+        let now = self.clock.now_ms();
+        let mut ran = Vec::new();
+        for (job, schedule) in &self.jobs {
+            let at = self.latest(schedule, now).unwrap_or(now);
+            let store = self.ledger.store();
+            if !store.claim_job_run(job.name(), at, &self.owner, now).await? {
+                continue;
+            }
+            let outcome = self.run(*job, now).await;
+            let text = match &outcome {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            store.finish_job_run(job.name(), at, &text, self.clock.now_ms()).await?;
+            outcome?;
+            ran.push(*job);
+        }
+        Ok(ran)
+    }
+
+    async fn run(&self, job: Job, now: i64) -> anyhow::Result<()> {
+        let version = self.ledger.version().to_string();
+        match job {
+            Job::Vesting => {
+                self.ledger.settle(now).await?;
+            }
+            Job::Calibration => {
+                let week = Week::of(now, self.tz);
+                let table = self.ledger.calibration_of(week).await?;
+                let json = serde_json::to_string(&table)?;
+                self.ledger
+                    .store()
+                    .save_calibration(&week.label(), &version, &json, now)
+                    .await?;
+                tracing::info!(week = %week.label(), factors = %json, "calibration kept");
+            }
+            Job::Hygiene => {
+                let week = Week::of(now, self.tz).previous(self.tz);
+                let board = self
+                    .ledger
+                    .leaderboard(week, crate::scoring::leaderboard::RankBy::Value)
+                    .await?;
+                let rows: Vec<(String, u32, String)> = board
+                    .entries
+                    .iter()
+                    .chain(&board.unranked)
+                    .map(|l| {
+                        (
+                            l.person.clone(),
+                            l.hygiene,
+                            serde_json::to_string(&l.hygiene_events).expect("counts serialise"),
+                        )
+                    })
+                    .collect();
+                self.ledger
+                    .store()
+                    .save_hygiene(&rows, &week.label(), &version, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs due jobs now and then at each next scheduled time, until `stop`.
+    pub async fn run_forever(self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            if let Err(e) = self.run_due().await {
+                tracing::error!(error = %e, "a scheduled job failed; it runs again at its next time");
+            }
+            let now = self.clock.now_ms();
+            let next = self
+                .jobs
+                .iter()
+                .filter_map(|(_, s)| self.next(s, now))
+                .min()
+                .unwrap_or(now + 3_600_000);
+            // Wake at least every minute: the wall clock may jump.
+            let wait = (next - now).clamp(1_000, 60_000) as u64;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_expressions_are_checked() {
+        assert!(parse_cron("0 0 * * * *").is_ok());
+        assert!(parse_cron("0 0 9 * * Mon").is_ok());
+        let err = parse_cron("0 9 * * 1").unwrap_err();
+        assert!(err.contains("seconds first"), "{err}");
+    }
+}

@@ -1,0 +1,286 @@
+//! Reading the ledger: balances, a person's entries, a commit's tokens, the
+//! weekly leaderboard and the weekly payouts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::plan::{self, EntryKind};
+use super::{Balance, Ledger, LedgerError, balance};
+use crate::config::{PayoutConfig, PayoutMode};
+use crate::scoring::hygiene::{HygieneEvents, hygiene, is_noise, payout_factor};
+use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
+use crate::scoring::week::Week;
+use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
+use crate::store::ledger::EntryRow;
+
+/// One person's line of a week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderboardLine {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u32>,
+    pub person: String,
+    pub value: MilliTokens,
+    pub earned: MilliTokens,
+    pub vested: MilliTokens,
+    pub pending: MilliTokens,
+    pub clawed_back: MilliTokens,
+    pub payout_factor: f64,
+    pub hygiene: u32,
+    pub hygiene_events: HygieneCounts,
+    pub efficiency: Option<f64>,
+    pub revert_rate: f64,
+    pub ai_commits: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HygieneCounts {
+    pub reverted: u32,
+    pub fixed_later: u32,
+    pub red_never_green: u32,
+    pub duplicates: u32,
+    pub noise: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leaderboard {
+    pub week: String,
+    pub rules_version: String,
+    pub rank_by: &'static str,
+    pub entries: Vec<LeaderboardLine>,
+    pub unranked: Vec<LeaderboardLine>,
+}
+
+/// One person's pay for a week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Payout {
+    pub person: String,
+    /// Vested in the week less vested tokens clawed back in it.
+    pub tokens: MilliTokens,
+    pub hygiene: u32,
+    pub payout_factor: f64,
+    /// `tokens × payout factor`.
+    pub paid_tokens: MilliTokens,
+    pub cents: i64,
+    pub pto_hours: Option<f64>,
+}
+
+impl Ledger {
+    pub async fn balance(&self, person: &str) -> Result<Balance, LedgerError> {
+        Ok(balance(&self.store.person_sums(person).await?))
+    }
+
+    /// A person's entries effective in `week`.
+    pub async fn person_entries(&self, person: &str, week: Week) -> Result<Vec<EntryRow>, LedgerError> {
+        let (from, to) = week.bounds(self.tz);
+        Ok(self.store.person_entries(person, from, to).await?)
+    }
+
+    /// Per person, the figures of `week` (see PRODUCT.md §3 "Leaderboard").
+    async fn person_weeks(&self, week: Week) -> Result<Vec<LeaderboardLine>, LedgerError> {
+        let (from, to) = week.bounds(self.tz);
+        let rules = &self.rules;
+        let commits = self.store.week_commits(from, to).await?;
+        let entries = self.store.week_entries(from, to).await?;
+        let events = self.store.hygiene_events_between(from, to).await?;
+        let mut by_commit: HashMap<i64, (Vec<(EntryKind, MilliTokens)>, Option<String>)> =
+            HashMap::new();
+        for e in entries {
+            let Some(kind) = EntryKind::parse(&e.kind) else {
+                continue;
+            };
+            let slot = by_commit.entry(e.commit_id).or_default();
+            slot.0.push((kind, e.amount));
+            if e.explanation.is_some() {
+                slot.1 = e.explanation;
+            }
+        }
+        #[derive(Default)]
+        struct Acc {
+            line: Option<LeaderboardLine>,
+            events: HygieneEvents,
+            usage: u64,
+            reverted_commits: u32,
+        }
+        let mut people: BTreeMap<String, Acc> = BTreeMap::new();
+        let blank = |person: &str| LeaderboardLine {
+            rank: None,
+            person: person.to_string(),
+            value: 0,
+            earned: 0,
+            vested: 0,
+            pending: 0,
+            clawed_back: 0,
+            payout_factor: 1.0,
+            hygiene: 100,
+            hygiene_events: HygieneCounts::default(),
+            efficiency: None,
+            revert_rate: 0.0,
+            ai_commits: 0,
+            trend: None,
+        };
+        for c in &commits {
+            let acc = people.entry(c.person.clone()).or_default();
+            let line = acc.line.get_or_insert_with(|| blank(&c.person));
+            let (sums, explanation) = by_commit.remove(&c.id).unwrap_or_default();
+            let (pending, vested, clawed) = plan::standing(&sums);
+            line.earned += sums
+                .iter()
+                .filter(|(k, _)| k.is_earning())
+                .map(|(_, a)| a)
+                .sum::<MilliTokens>();
+            line.pending += pending;
+            line.vested += vested;
+            line.clawed_back += clawed;
+            line.ai_commits += 1;
+            acc.usage += c.usage_tokens.unwrap_or(0).max(0) as u64;
+            acc.reverted_commits += u32::from(c.reverted == 1);
+            let latest: serde_json::Value = explanation
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or_default();
+            if latest["inputs"]["ci"] == "red" {
+                acc.events.red_never_green += 1;
+            }
+            if !latest["inputs"]["duplicate_of"].is_null() {
+                acc.events.duplicates += 1;
+            }
+            if is_noise(c.changed_lines.max(0) as u64, rules) {
+                acc.events.noise += 1;
+            }
+        }
+        for (person, name, n) in events {
+            let acc = people.entry(person.clone()).or_default();
+            acc.line.get_or_insert_with(|| blank(&person));
+            match name.as_str() {
+                "reverted" => acc.events.reverted += n as u32,
+                _ => acc.events.fixed_later += n as u32,
+            }
+        }
+        Ok(people
+            .into_values()
+            .filter_map(|acc| {
+                let mut line = acc.line?;
+                let e = acc.events;
+                line.hygiene = hygiene(&e, rules);
+                line.hygiene_events = HygieneCounts {
+                    reverted: e.reverted,
+                    fixed_later: e.fixed_later,
+                    red_never_green: e.red_never_green,
+                    duplicates: e.duplicates,
+                    noise: e.noise,
+                };
+                line.payout_factor = payout_factor(line.hygiene, rules);
+                line.value =
+                    to_milli((line.earned - line.clawed_back) as f64 / 1000.0 * line.payout_factor);
+                line.efficiency = efficiency(line.earned, acc.usage);
+                line.revert_rate = if line.ai_commits == 0 {
+                    0.0
+                } else {
+                    f64::from(acc.reverted_commits) / f64::from(line.ai_commits)
+                };
+                Some(line)
+            })
+            .collect())
+    }
+
+    /// The leaderboard of `week`, ranked by `by`, with the trend against the week before.
+    pub async fn leaderboard(&self, week: Week, by: RankBy) -> Result<Leaderboard, LedgerError> {
+        let lines = self.person_weeks(week).await?;
+        let previous_lines = self.person_weeks(week.previous(self.tz)).await?;
+        let to_week = |l: &LeaderboardLine| PersonWeek {
+            person: l.person.clone(),
+            value: l.value,
+            hygiene: l.hygiene,
+            efficiency: l.efficiency,
+            ai_commits: l.ai_commits,
+        };
+        let before: Vec<PersonWeek> = previous_lines.iter().map(to_week).collect();
+        let (ranked_before, _) = rank(&before, by, &BTreeMap::new(), &self.rules);
+        let previous: BTreeMap<String, u32> = ranked_before
+            .into_iter()
+            .map(|r| (r.week.person, r.rank))
+            .collect();
+        let now: Vec<PersonWeek> = lines.iter().map(to_week).collect();
+        let (ranked, unranked) = rank(&now, by, &previous, &self.rules);
+        let by_person: HashMap<&str, &LeaderboardLine> =
+            lines.iter().map(|l| (l.person.as_str(), l)).collect();
+        let entries = ranked
+            .iter()
+            .map(|r| LeaderboardLine {
+                rank: Some(r.rank),
+                trend: Some(r.trend.as_text()),
+                ..by_person[r.week.person.as_str()].clone()
+            })
+            .collect();
+        let unranked = unranked
+            .iter()
+            .map(|w| by_person[w.person.as_str()].clone())
+            .collect();
+        Ok(Leaderboard {
+            week: week.label(),
+            rules_version: self.version.clone(),
+            rank_by: match by {
+                RankBy::Value => "value",
+                RankBy::Efficiency => "efficiency",
+                RankBy::Hygiene => "hygiene",
+            },
+            entries,
+            unranked,
+        })
+    }
+
+    /// What each person is paid for `week`: vest entries effective in it, less
+    /// clawbacks of vested tokens in it, × the payout factor (hygiene of the
+    /// week), converted by `[payout]` (in pool mode the cents add up to the pool).
+    pub async fn payouts(&self, week: Week, config: &PayoutConfig) -> Result<Vec<Payout>, LedgerError> {
+        let (from, to) = week.bounds(self.tz);
+        let rows = self.store.paid_between(from, to).await?;
+        let mut tokens: BTreeMap<String, MilliTokens> = BTreeMap::new();
+        for (person, _, _, sum) in rows {
+            *tokens.entry(person).or_default() += sum;
+        }
+        let hygiene_of: HashMap<String, u32> = self
+            .person_weeks(week)
+            .await?
+            .into_iter()
+            .map(|l| (l.person, l.hygiene))
+            .collect();
+        let mut payouts: Vec<Payout> = tokens
+            .into_iter()
+            .map(|(person, tokens)| {
+                let h = hygiene_of.get(&person).copied().unwrap_or(100);
+                let factor = payout_factor(h, &self.rules);
+                let paid = to_milli(tokens as f64 / 1000.0 * factor);
+                Payout {
+                    person,
+                    tokens,
+                    hygiene: h,
+                    payout_factor: factor,
+                    paid_tokens: paid,
+                    cents: 0,
+                    pto_hours: config
+                        .pto_hours_per_token
+                        .map(|h| (paid as f64 / 1000.0 * h * 100.0).round() / 100.0),
+                }
+            })
+            .collect();
+        match config.mode {
+            PayoutMode::Rate => {
+                for p in &mut payouts {
+                    p.cents = payout::rate_cents(p.paid_tokens, config.rate_cents());
+                }
+            }
+            PayoutMode::Pool => {
+                let shares: Vec<MilliTokens> = payouts.iter().map(|p| p.paid_tokens).collect();
+                let cents = payout::pool_cents(config.pool_cents(), &shares);
+                for (p, c) in payouts.iter_mut().zip(cents) {
+                    p.cents = c;
+                }
+            }
+        }
+        Ok(payouts)
+    }
+}
