@@ -623,15 +623,29 @@ impl Config {
             }
         }
         let p = &self.payout;
-        if !(p.rate.is_finite() && p.rate >= 0.0 && p.weekly_pool.is_finite() && p.weekly_pool >= 0.0)
+        if !(p.rate.is_finite()
+            && p.rate >= 0.0
+            && p.weekly_pool.is_finite()
+            && p.weekly_pool >= 0.0)
         {
-            return Err(invalid("payout", "rate and weekly_pool must be numbers ≥ 0"));
+            return Err(invalid(
+                "payout",
+                "rate and weekly_pool must be numbers ≥ 0",
+            ));
         }
-        if p.pto_hours_per_token.is_some_and(|h| !(h.is_finite() && h >= 0.0)) {
-            return Err(invalid("payout.pto_hours_per_token", "must be a number ≥ 0"));
+        if p.pto_hours_per_token
+            .is_some_and(|h| !(h.is_finite() && h >= 0.0))
+        {
+            return Err(invalid(
+                "payout.pto_hours_per_token",
+                "must be a number ≥ 0",
+            ));
         }
         if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid("payout.currency", "must be an ISO 4217 code such as USD"));
+            return Err(invalid(
+                "payout.currency",
+                "must be an ISO 4217 code such as USD",
+            ));
         }
         let kinds: Vec<&str> = crate::attribution::kind::Kind::ALL
             .iter()

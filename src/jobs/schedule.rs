@@ -62,7 +62,9 @@ impl Scheduler {
                 (Job::Calibration, parse(&config.schedules.calibration)),
                 (Job::Hygiene, parse(&config.schedules.hygiene)),
             ],
-            tz: config.tz().expect("the time zone is checked when config loads"),
+            tz: config
+                .tz()
+                .expect("the time zone is checked when config loads"),
             ledger,
             clock,
             owner: format!("{}-{}", std::process::id(), crate::clock::now_ms()),
@@ -72,7 +74,10 @@ impl Scheduler {
     /// The latest scheduled time of `schedule` at or before `now` (epoch ms).
     fn latest(&self, schedule: &Schedule, now: i64) -> Option<i64> {
         let after = self.tz.timestamp_millis_opt(now + 1).single()?;
-        schedule.after(&after).next_back().map(|t| t.timestamp_millis())
+        schedule
+            .after(&after)
+            .next_back()
+            .map(|t| t.timestamp_millis())
     }
 
     fn next(&self, schedule: &Schedule, now: i64) -> Option<i64> {
@@ -88,7 +93,10 @@ impl Scheduler {
         for (job, schedule) in &self.jobs {
             let at = self.latest(schedule, now).unwrap_or(now);
             let store = self.ledger.store();
-            if !store.claim_job_run(job.name(), at, &self.owner, now).await? {
+            if !store
+                .claim_job_run(job.name(), at, &self.owner, now)
+                .await?
+            {
                 continue;
             }
             let outcome = self.run(*job, now).await;
@@ -96,7 +104,9 @@ impl Scheduler {
                 Ok(()) => "ok".to_string(),
                 Err(e) => format!("error: {e}"),
             };
-            store.finish_job_run(job.name(), at, &text, self.clock.now_ms()).await?;
+            store
+                .finish_job_run(job.name(), at, &text, self.clock.now_ms())
+                .await?;
             outcome?;
             ran.push(*job);
         }

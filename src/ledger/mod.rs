@@ -74,7 +74,9 @@ pub enum LedgerError {
 
 impl Ledger {
     pub fn new(store: Store, config: &crate::config::Config) -> Ledger {
-        let tz = config.tz().expect("the time zone is checked when config loads");
+        let tz = config
+            .tz()
+            .expect("the time zone is checked when config loads");
         let pay_from = config
             .scoring
             .pay_from
@@ -117,13 +119,19 @@ impl Ledger {
         self.apply(now, true).await
     }
 
-    async fn apply(&self, now: i64, current_rules_for_all: bool) -> Result<SettleReport, LedgerError> {
+    async fn apply(
+        &self,
+        now: i64,
+        current_rules_for_all: bool,
+    ) -> Result<SettleReport, LedgerError> {
         let _one = self.settling.lock().await;
         self.store
             .save_rule_set(&self.version, &canonical(&self.rules), now)
             .await?;
         let snapshot = self.load().await?;
-        let planned = self.plan(&snapshot, now, current_rules_for_all, false).await?;
+        let planned = self
+            .plan(&snapshot, now, current_rules_for_all, false)
+            .await?;
         let mut new = Vec::new();
         for (commit, plan, version) in &planned.plans {
             for e in &plan.entries {
@@ -224,7 +232,8 @@ impl Ledger {
                     })
                 })
                 .collect();
-            let plan = plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
+            let plan =
+                plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
             plans.push((commit.clone(), plan, version));
         }
         Ok(Planned { plans })
@@ -359,7 +368,9 @@ impl Snapshot {
             group.sort_by_key(|c| (c.landed_at, c.id));
             for pair in group.windows(2) {
                 let (first, next) = (pair[0], pair[1]);
-                if next.ai == 1 && next.landed_at.unwrap_or(0) - first.landed_at.unwrap_or(0) <= window {
+                if next.ai == 1
+                    && next.landed_at.unwrap_or(0) - first.landed_at.unwrap_or(0) <= window
+                {
                     out.insert(next.id, first.sha.clone());
                 }
             }

@@ -73,7 +73,11 @@ impl Ledger {
     }
 
     /// A person's entries effective in `week`.
-    pub async fn person_entries(&self, person: &str, week: Week) -> Result<Vec<EntryRow>, LedgerError> {
+    pub async fn person_entries(
+        &self,
+        person: &str,
+        week: Week,
+    ) -> Result<Vec<EntryRow>, LedgerError> {
         let (from, to) = week.bounds(self.tz);
         Ok(self.store.person_entries(person, from, to).await?)
     }
@@ -235,7 +239,11 @@ impl Ledger {
     /// What each person is paid for `week`: vest entries effective in it, less
     /// clawbacks of vested tokens in it, × the payout factor (hygiene of the
     /// week), converted by `[payout]` (in pool mode the cents add up to the pool).
-    pub async fn payouts(&self, week: Week, config: &PayoutConfig) -> Result<Vec<Payout>, LedgerError> {
+    pub async fn payouts(
+        &self,
+        week: Week,
+        config: &PayoutConfig,
+    ) -> Result<Vec<Payout>, LedgerError> {
         let (from, to) = week.bounds(self.tz);
         let rows = self.store.paid_between(from, to).await?;
         let mut tokens: BTreeMap<String, MilliTokens> = BTreeMap::new();

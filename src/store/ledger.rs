@@ -74,16 +74,24 @@ pub struct NewEntry {
 /// Rows per multi-row INSERT (10 columns each stays far below both databases' limits).
 const INSERT_CHUNK: usize = 500;
 
-const ENTRY_COLUMNS: &str = "e.id, e.person, e.kind, e.repository_id, e.commit_id, r.full_name AS repo, e.sha,
+const ENTRY_COLUMNS: &str =
+    "e.id, e.person, e.kind, e.repository_id, e.commit_id, r.full_name AS repo, e.sha,
      e.amount, e.rules_version, e.at, e.idempotency_key, e.explanation";
 
 /// Why a redemption was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    Done { entry_id: i64 },
+    Done {
+        entry_id: i64,
+    },
     /// The key was used before: the entry it made.
-    Replayed { entry_id: i64, same: bool },
-    Insufficient { available: i64 },
+    Replayed {
+        entry_id: i64,
+        same: bool,
+    },
+    Insufficient {
+        available: i64,
+    },
     UnknownPerson,
 }
 
@@ -269,17 +277,24 @@ impl Store {
             return Ok(Redemption::Insufficient { available });
         }
         insert_entries(&mut tx, std::slice::from_ref(entry), now).await?;
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
-            .bind(&entry.idempotency_key)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (id,): (i64,) =
+            sqlx::query_as("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                .bind(&entry.idempotency_key)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Redemption::Done { entry_id: id })
     }
 
     /// Claims a scheduled job's run: `true` for the one process (of all sharing
     /// the database) that inserted it.
-    pub async fn claim_job_run(&self, job: &str, scheduled_at: i64, owner: &str, now: i64) -> Result<bool> {
+    pub async fn claim_job_run(
+        &self,
+        job: &str,
+        scheduled_at: i64,
+        owner: &str,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO job_runs (job, scheduled_at, owner, started_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (job, scheduled_at) DO NOTHING",
@@ -293,7 +308,13 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn finish_job_run(&self, job: &str, scheduled_at: i64, outcome: &str, now: i64) -> Result<()> {
+    pub async fn finish_job_run(
+        &self,
+        job: &str,
+        scheduled_at: i64,
+        outcome: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE job_runs SET finished_at = $1, outcome = $2 WHERE job = $3 AND scheduled_at = $4",
         )
@@ -317,7 +338,13 @@ impl Store {
     }
 
     /// Keeps a week's calibration as first computed under a rule version.
-    pub async fn save_calibration(&self, week: &str, version: &str, factors: &str, now: i64) -> Result<()> {
+    pub async fn save_calibration(
+        &self,
+        week: &str,
+        version: &str,
+        factors: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO calibrations (week, rules_version, factors, computed_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (week, rules_version) DO NOTHING",
@@ -493,7 +520,11 @@ impl Store {
     }
 
     /// Per person: commits in the ledger reverted / fixed later by events in `[from, to)`.
-    pub async fn hygiene_events_between(&self, from: i64, to: i64) -> Result<Vec<(String, String, i64)>> {
+    pub async fn hygiene_events_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT c.person, s.name, COUNT(DISTINCT c.id)
              FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
@@ -509,7 +540,11 @@ impl Store {
 
     /// Per person and commit: sums of vest entries effective in `[from, to)`,
     /// and of clawbacks then of commits that had vested ("paid in week").
-    pub async fn paid_between(&self, from: i64, to: i64) -> Result<Vec<(String, i64, String, i64)>> {
+    pub async fn paid_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT e.person, e.commit_id, e.kind, CAST(SUM(e.amount) AS BIGINT)
              FROM ledger_entries e

@@ -7,8 +7,8 @@
 //! milli-tokens) and text.
 
 pub mod commits;
-pub mod ledger;
 pub mod deliveries;
+pub mod ledger;
 pub mod people;
 pub mod repositories;
 pub mod signals;

@@ -91,6 +91,12 @@ async fn stored(app: &tokentally::app::App) -> HashMap<String, (bool, Option<i64
 use support::mirrors_on;
 
 /// The service with mirrors on, a bare "GitHub" remote, and a work tree pushing to it.
+/// A commit's committer time (epoch ms).
+fn git_time(work: &TestRepo, sha: &str) -> i64 {
+    let seconds = work.git(&["show", "-s", "--format=%ct", sha]);
+    seconds.trim().parse::<i64>().unwrap() * 1000
+}
+
 async fn mirrored(db: &TestDb) -> (tokentally::app::App, Remote, TestRepo) {
     let app = support::app_with(mirrors_on(db)).await;
     let remote = Remote::new();
@@ -560,6 +566,26 @@ db_test!(a_signal_for_an_unknown_commit_is_found_once_it_lands);
 
 async fn commits_land_when_the_push_or_merge_happened(db: &TestDb) {
     let (app, remote, work) = mirrored(db).await;
+    // The repository's first sync: its history landed when it was committed
+    // (the baseline); what later pushes bring lands when they were pushed.
+    work.write("README.md", lines("readme", 2));
+    let first = work.commit("docs: readme");
+    work.git(&["push", "-q", "origin", "main"]);
+    deliver(
+        &app,
+        "push",
+        "first",
+        push_event(&remote, "refs/heads/main", &first, false),
+    )
+    .await;
+    let history = store(&app).commits("acme/api").await.unwrap();
+    let committed = git_time(&work, &first);
+    assert_eq!(
+        history[0].landed_at,
+        Some(committed),
+        "history lands at its committer date"
+    );
+
     work.write("x.rs", lines("x", 4));
     let x = work.commit("feat: x\n\nCo-Authored-By: Claude <noreply@anthropic.com>");
     work.git(&["revert", "--no-edit", &x]);
@@ -573,8 +599,8 @@ async fn commits_land_when_the_push_or_merge_happened(db: &TestDb) {
     body["repository"]["pushed_at"] = pushed_at.into();
     deliver(&app, "push", "timed", body.to_string()).await;
     let commits = store(&app).commits("acme/api").await.unwrap();
-    assert_eq!(commits.len(), 2);
-    for commit in &commits {
+    assert_eq!(commits.len(), 3);
+    for commit in commits.iter().filter(|c| c.sha != first) {
         assert_eq!(commit.landed_at, Some(pushed_at * 1000), "{}", commit.sha);
     }
     let repo = store(&app).repository("acme/api").await.unwrap().unwrap();
