@@ -9,6 +9,7 @@ use crate::api_token;
 use crate::clock::now_ms;
 use crate::server::api::valid_repo;
 use crate::store::Store;
+use crate::store::tokens::Role;
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
@@ -33,6 +34,9 @@ pub enum TokenCommand {
         /// Let the token report for every repository
         #[arg(long, conflicts_with = "repos")]
         all_repos: bool,
+        /// report: write signals; read: the read API; admin: everything, redemptions
+        #[arg(long, value_enum, default_value = "report")]
+        role: Role,
     },
     /// List tokens (names and scopes, never the tokens)
     List,
@@ -49,7 +53,8 @@ pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Resu
             name,
             repos,
             all_repos,
-        } => create(&store, &name, repos, all_repos).await,
+            role,
+        } => create(&store, &name, repos, all_repos, role).await,
         TokenCommand::List => list(&store).await,
         TokenCommand::Revoke { name } => {
             if store.revoke_token(&name, now_ms()).await? {
@@ -71,6 +76,7 @@ async fn create(
     name: &str,
     repos: Vec<String>,
     all_repos: bool,
+    role: Role,
 ) -> anyhow::Result<()> {
     if name.trim().is_empty() {
         anyhow::bail!("--name must not be empty");
@@ -86,7 +92,7 @@ async fn create(
     };
     let token = api_token::generate();
     if !store
-        .create_token(name, &api_token::hash(&token), &scope, now_ms())
+        .create_token(name, &api_token::hash(&token), &scope, role, now_ms())
         .await?
     {
         anyhow::bail!(
@@ -97,7 +103,8 @@ async fn create(
     // The token on stdout alone, so `$(tokentally token create …)` captures it.
     println!("{token}");
     eprintln!(
-        "created token {name:?} for {}; it is shown only this once",
+        "created {} token {name:?} for {}; it is shown only this once",
+        role.as_str(),
         if all_repos {
             "all repositories".to_string()
         } else {
@@ -109,8 +116,8 @@ async fn create(
 
 async fn list(store: &Store) -> anyhow::Result<()> {
     println!(
-        "{:<24} {:<10} {:<25} repositories",
-        "name", "state", "created"
+        "{:<24} {:<7} {:<10} {:<25} repositories",
+        "name", "role", "state", "created"
     );
     for token in store.tokens().await? {
         let created = chrono::DateTime::from_timestamp_millis(token.created_at)
@@ -122,8 +129,9 @@ async fn list(store: &Store) -> anyhow::Result<()> {
             "active"
         };
         println!(
-            "{:<24} {:<10} {:<25} {}",
+            "{:<24} {:<7} {:<10} {:<25} {}",
             token.name,
+            token.role.as_str(),
             state,
             created,
             token.repositories.join(", ")

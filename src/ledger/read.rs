@@ -292,3 +292,160 @@ impl Ledger {
         Ok(payouts)
     }
 }
+
+/// `GET …/commits/{repo}/{sha}/tokens` and `tokentally why`: what a commit earned and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitTokens {
+    pub repo: String,
+    pub sha: String,
+    pub subject: String,
+    pub person: String,
+    pub ai: bool,
+    pub kind: String,
+    pub state: &'static str,
+    /// Milli-tokens: tier × size × outcome × calibration of the latest score.
+    pub tokens: MilliTokens,
+    pub pending: MilliTokens,
+    pub vested: MilliTokens,
+    pub clawed_back: MilliTokens,
+    /// The latest score's factors (none for a commit that never accrued).
+    pub factors: Option<serde_json::Value>,
+    pub formula: Option<String>,
+    pub inputs: Option<serde_json::Value>,
+    pub hygiene_events: Vec<serde_json::Value>,
+    pub entries: Vec<EntryView>,
+}
+
+/// A ledger entry as the API shows it: amounts in tokens (3 decimals), times in RFC 3339.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryView {
+    pub kind: String,
+    pub amount: f64,
+    pub repo: Option<String>,
+    pub sha: Option<String>,
+    pub at: String,
+    pub rules_version: String,
+    pub explanation: serde_json::Value,
+}
+
+impl From<&EntryRow> for EntryView {
+    fn from(e: &EntryRow) -> Self {
+        EntryView {
+            kind: e.kind.clone(),
+            amount: tokens(e.amount),
+            repo: e.repo.clone(),
+            sha: e.sha.clone(),
+            at: rfc3339(e.at),
+            rules_version: e.rules_version.clone(),
+            explanation: serde_json::from_str(&e.explanation).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Milli-tokens as tokens (a number with 3 decimals).
+pub fn tokens(milli: MilliTokens) -> f64 {
+    milli as f64 / 1000.0
+}
+
+impl Ledger {
+    /// What `commit` (of `repository`) earned, from its entries and signals.
+    pub async fn commit_tokens(
+        &self,
+        repository: &crate::store::repositories::Repository,
+        commit: &crate::store::commits::CommitRow,
+    ) -> Result<CommitTokens, LedgerError> {
+        let entries = self.store.entries_of_commit(commit.id).await?;
+        let signals = self
+            .store
+            .signals_for_commit(repository.id, &commit.sha)
+            .await?;
+        let sums: Vec<(EntryKind, MilliTokens)> = entries
+            .iter()
+            .filter_map(|e| Some((EntryKind::parse(&e.kind)?, e.amount)))
+            .collect();
+        let (pending, vested, clawed_back) = plan::standing(&sums);
+        let tokens = sums
+            .iter()
+            .filter(|(k, _)| k.is_earning())
+            .map(|(_, a)| a)
+            .sum();
+        let latest: Option<serde_json::Value> = entries
+            .iter()
+            .rev()
+            .find(|e| EntryKind::parse(&e.kind).is_some_and(EntryKind::is_earning))
+            .and_then(|e| serde_json::from_str(&e.explanation).ok());
+        let total = |kind: EntryKind| -> MilliTokens {
+            sums.iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, a)| a)
+                .sum()
+        };
+        let state = if commit.landed_at.is_none() {
+            plan::State::NotLanded
+        } else if commit.ai == 0 {
+            plan::State::NotAi
+        } else if entries.is_empty() {
+            let pay_from = self.pay_from.unwrap_or(repository.created_at);
+            if commit.landed_at < Some(pay_from) {
+                plan::State::Baseline
+            } else {
+                plan::State::Pending
+            }
+        } else if total(EntryKind::Clawback) != 0 {
+            plan::State::ClawedBack
+        } else if sums.iter().any(|(k, _)| *k == EntryKind::Vest) {
+            plan::State::Vested
+        } else {
+            plan::State::Pending
+        };
+        let mut hygiene_events = Vec::new();
+        for s in &signals {
+            if matches!(s.name.as_str(), "reverted" | "fixed_later") {
+                hygiene_events.push(serde_json::json!({
+                    "event": s.name,
+                    "by": s.context,
+                    "at": rfc3339(s.occurred_at),
+                    "penalty": if s.name == "reverted" { self.rules.hygiene.reverted } else { self.rules.hygiene.fixed_later },
+                }));
+            }
+        }
+        if let Some(latest) = &latest {
+            if latest["inputs"]["ci"] == "red" {
+                hygiene_events.push(serde_json::json!({"event": "red_never_green", "penalty": self.rules.hygiene.red_never_green}));
+            }
+            if !latest["inputs"]["duplicate_of"].is_null() {
+                hygiene_events.push(serde_json::json!({"event": "duplicate", "of": latest["inputs"]["duplicate_of"], "penalty": self.rules.hygiene.duplicate}));
+            }
+            if is_noise(commit.changed_lines.max(0) as u64, &self.rules) {
+                hygiene_events.push(serde_json::json!({"event": "noise", "changed_lines": commit.changed_lines, "penalty": self.rules.hygiene.noise}));
+            }
+        }
+        Ok(CommitTokens {
+            repo: repository.full_name.clone(),
+            sha: commit.sha.clone(),
+            subject: commit.subject.clone(),
+            person: commit.person.clone(),
+            ai: commit.ai == 1,
+            kind: commit.kind.clone(),
+            state: state.as_str(),
+            tokens,
+            pending,
+            vested,
+            clawed_back,
+            factors: latest.as_ref().map(|l| l["factors"].clone()),
+            formula: latest
+                .as_ref()
+                .and_then(|l| l["formula"].as_str().map(String::from)),
+            inputs: latest.as_ref().map(|l| l["inputs"].clone()),
+            hygiene_events,
+            entries: entries.iter().map(EntryView::from).collect(),
+        })
+    }
+}
+
+/// Epoch ms as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::api_token;
 use crate::clock::now_ms;
 use crate::store::signals::{NewSignal, SignalInsert, SignalRow};
-use crate::store::tokens::TokenRow;
+use crate::store::tokens::{Role, TokenRow};
 
 /// Signal bodies are small; anything larger is a mistake.
 pub const MAX_SIGNAL_BODY: usize = 64 * 1024;
@@ -123,6 +123,36 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Token
             retry_after: Some(retry_after),
         })?;
     Ok(row)
+}
+
+/// Roles that may write signals.
+pub const WRITE_SIGNALS: &[Role] = &[Role::Report, Role::Admin];
+/// Roles that may use the read API.
+pub const READ: &[Role] = &[Role::Read, Role::Admin];
+/// Roles that may redeem tokens.
+pub const ADMIN: &[Role] = &[Role::Admin];
+
+/// [`authenticate`], then 403 unless the token has one of `roles`.
+pub async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[Role],
+) -> Result<TokenRow, ApiError> {
+    let token = authenticate(state, headers).await?;
+    if roles.contains(&token.role) {
+        return Ok(token);
+    }
+    let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "token {:?} has the role {}; this needs {}",
+            token.name,
+            token.role.as_str(),
+            wanted.join(" or ")
+        ),
+    ))
 }
 
 fn forbidden(token: &TokenRow, repo: &str) -> ApiError {
@@ -255,7 +285,7 @@ async fn record_signal(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(state, headers).await?;
+    let token = authorize(state, headers, WRITE_SIGNALS).await?;
     let read = state
         .body_limits
         .read(headers, body, MAX_SIGNAL_BODY)
@@ -354,7 +384,7 @@ pub async fn commit_signals(
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authenticate(state, headers).await?;
+    let token = authorize(state, headers, READ).await?;
     let (repo, sha) = split_repo_and_sha(rest)?;
     let repository = repository_for(state, &token, &repo).await?;
     let signals = state

@@ -12,19 +12,26 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::api::{authenticate, commit_signals, repository_for, split_repo_and_sha, unprocessable};
+use super::api::{
+    READ, authorize, commit_signals, repository_for, split_repo_and_sha, unprocessable,
+};
 use super::error::ApiError;
 use crate::store::commits::{CommitFilter, CommitRow};
 
 /// Most commits one page returns.
 const MAX_PAGE: i64 = 500;
 
-/// `/api/v1/commits/{repo…}/{sha}` and `…/{sha}/signals`.
+/// `/api/v1/commits/{repo…}/{sha}`, `…/{sha}/signals` and `…/{sha}/tokens`.
 pub async fn commits_route(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(path): Path<String>,
 ) -> Response {
+    if let Some(rest) = path.strip_suffix("/tokens") {
+        return super::ledger::commit_tokens(&state, &headers, rest)
+            .await
+            .into_response();
+    }
     let answer = match path.strip_suffix("/signals") {
         Some(rest) => commit_signals(&state, &headers, rest)
             .await
@@ -41,7 +48,7 @@ async fn commit_record(
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authenticate(state, headers).await?;
+    let token = authorize(state, headers, READ).await?;
     let (repo, sha) = split_repo_and_sha(rest)?;
     let repository = repository_for(state, &token, &repo).await?;
     let found = state
@@ -119,7 +126,7 @@ async fn list_commits(
     path: &str,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authenticate(state, headers).await?;
+    let token = authorize(state, headers, READ).await?;
     let repo = path.strip_suffix("/commits").ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

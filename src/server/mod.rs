@@ -5,6 +5,7 @@ pub mod api;
 pub mod body;
 pub mod commits;
 pub mod error;
+pub mod ledger;
 pub mod listener;
 pub mod ops;
 pub mod rate_limit;
@@ -48,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/signals", post(api::post_signal))
         .route("/api/v1/commits/{*path}", get(commits::commits_route))
         .route("/api/v1/repos/{*path}", get(commits::repos_route))
+        .route("/api/v1/leaderboard", get(ledger::leaderboard))
+        .route("/api/v1/payouts", get(ledger::payouts))
+        .route("/api/v1/people/{person}/balance", get(ledger::balance))
+        .route("/api/v1/people/{person}/ledger", get(ledger::person_ledger))
+        .route("/api/v1/redemptions", post(ledger::redeem))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

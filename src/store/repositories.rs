@@ -19,6 +19,8 @@ pub struct Repository {
     pub default_branch: Option<String>,
     pub clone_url: Option<String>,
     pub installation_id: Option<i64>,
+    /// When the service first heard of it (the default `scoring.pay_from`).
+    pub created_at: i64,
 }
 
 impl Store {
@@ -103,7 +105,7 @@ impl Store {
 
     pub async fn repository(&self, full_name: &str) -> Result<Option<Repository>> {
         let repo = sqlx::query_as(
-            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id
+            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id, created_at
              FROM repositories WHERE full_name = $1",
         )
         .bind(full_name.to_ascii_lowercase())
@@ -114,7 +116,7 @@ impl Store {
 
     pub async fn repositories(&self) -> Result<Vec<Repository>> {
         let repos = sqlx::query_as(
-            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id
+            "SELECT id, full_name, github_id, default_branch, clone_url, installation_id, created_at
              FROM repositories ORDER BY full_name",
         )
         .fetch_all(self.pool())

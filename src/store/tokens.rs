@@ -2,10 +2,44 @@
 
 use super::{Result, Store};
 
+/// What a token may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Write signals for its repositories (CI pipelines).
+    Report,
+    /// Read the API (and the dashboard) for its repositories.
+    Read,
+    /// Everything, redemptions included.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Report => "report",
+            Role::Read => "read",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(text: &str) -> Role {
+        match text {
+            "read" => Role::Read,
+            "admin" => Role::Admin,
+            // Tokens made before roles existed report signals.
+            _ => Role::Report,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
     pub id: i64,
     pub name: String,
+    pub role: Role,
     /// `owner/name` entries, or `*` for every repository.
     pub repositories: Vec<String>,
     pub created_at: i64,
@@ -20,12 +54,13 @@ impl TokenRow {
     }
 }
 
-type Row = (i64, String, String, i64, Option<i64>);
+type Row = (i64, String, String, i64, Option<i64>, String);
 
-fn to_token((id, name, repositories, created_at, revoked_at): Row) -> TokenRow {
+fn to_token((id, name, repositories, created_at, revoked_at, role): Row) -> TokenRow {
     TokenRow {
         id,
         name,
+        role: Role::parse(&role),
         repositories: serde_json::from_str(&repositories).unwrap_or_default(),
         created_at,
         revoked_at,
@@ -41,6 +76,7 @@ impl Store {
         name: &str,
         token_hash: &str,
         repositories: &[String],
+        role: Role,
         now: i64,
     ) -> Result<bool> {
         let repositories = serde_json::to_string(repositories).expect("strings serialise");
@@ -53,13 +89,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let done = sqlx::query(
-            "INSERT INTO api_tokens (name, token_hash, repositories, created_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO api_tokens (name, token_hash, repositories, created_at, role)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(token_hash)
         .bind(repositories)
         .bind(now)
+        .bind(role.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -69,7 +106,7 @@ impl Store {
     /// The live (not revoked) token with this hash.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at FROM api_tokens
+            "SELECT id, name, repositories, created_at, revoked_at, role FROM api_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
@@ -80,7 +117,7 @@ impl Store {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at FROM api_tokens ORDER BY name",
+            "SELECT id, name, repositories, created_at, revoked_at, role FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;

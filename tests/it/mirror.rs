@@ -519,6 +519,7 @@ async fn a_signal_for_an_unknown_commit_is_found_once_it_lands(db: &TestDb) {
             "ci",
             &tokentally::api_token::hash(&token),
             &scope,
+            tokentally::store::tokens::Role::Admin,
             tokentally::clock::now_ms(),
         )
         .await
@@ -737,6 +738,7 @@ async fn the_read_api_shows_what_was_attributed(db: &TestDb) {
             "reader",
             &tokentally::api_token::hash(&token),
             &["acme/api".into()],
+            tokentally::store::tokens::Role::Read,
             0,
         )
         .await

@@ -24,7 +24,13 @@ async fn app_with_token(db: &TestDb) -> (App, String) {
     let token = api_token::generate();
     let scope = vec!["*".to_string()];
     store(&app)
-        .create_token("ci", &api_token::hash(&token), &scope, now_ms())
+        .create_token(
+            "ci",
+            &api_token::hash(&token),
+            &scope,
+            tokentally::store::tokens::Role::Report,
+            now_ms(),
+        )
         .await
         .unwrap();
     (app, token)
@@ -394,6 +400,7 @@ async fn a_rate_limited_report_waits_and_retries() {
             "limited",
             &tokentally::api_token::hash(&token),
             &["*".to_string()],
+            tokentally::store::tokens::Role::Report,
             tokentally::clock::now_ms(),
         )
         .await

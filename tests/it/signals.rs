@@ -8,15 +8,20 @@ use tokentally::clock::now_ms;
 
 use crate::db_test;
 use crate::support::{self, Reply, TestDb, send, store};
+use tokentally::store::tokens::Role;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 async fn token_for(app: &App, name: &str, repos: &[&str]) -> String {
+    token_with_role(app, name, repos, Role::Report).await
+}
+
+async fn token_with_role(app: &App, name: &str, repos: &[&str], role: Role) -> String {
     let token = api_token::generate();
     let repos: Vec<String> = repos.iter().map(|r| r.to_string()).collect();
     assert!(
         store(app)
-            .create_token(name, &api_token::hash(&token), &repos, now_ms())
+            .create_token(name, &api_token::hash(&token), &repos, role, now_ms())
             .await
             .unwrap()
     );

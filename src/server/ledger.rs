@@ -1,0 +1,456 @@
+//! The ledger's HTTP API: leaderboard, balances, a person's entries, a
+//! commit's tokens, payouts (read or admin tokens) and redemptions (admin).
+//!
+//! Person-level figures span every repository, so they need a token for all
+//! repositories (`--all-repos`) or an admin token; a commit's tokens need a
+//! token scoped to its repository.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::api::{ADMIN, READ, authorize, repository_for, split_repo_and_sha, unprocessable};
+use super::error::ApiError;
+use crate::ledger::read::{EntryView, LeaderboardLine, rfc3339, tokens};
+use crate::scoring::leaderboard::RankBy;
+use crate::scoring::week::Week;
+use crate::store::ledger::{NewEntry, Redemption};
+use crate::store::tokens::TokenRow;
+
+/// Largest redemption body.
+const MAX_REDEMPTION_BODY: usize = 4 * 1024;
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(e)
+}
+
+/// Person-level reads span all repositories.
+fn all_repositories(token: &TokenRow) -> Result<(), ApiError> {
+    if token.allows("*") && token.repositories.iter().any(|r| r == "*") {
+        return Ok(());
+    }
+    if token.role == crate::store::tokens::Role::Admin {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "token {:?} is scoped to some repositories; leaderboards and balances span all of \
+             them and need a token for all repositories (--all-repos) or an admin token",
+            token.name
+        ),
+    ))
+}
+
+/// `week=2026-W41`, or the current week.
+fn week_param(state: &AppState, week: Option<&str>) -> Result<Week, ApiError> {
+    let tz = state.ledger.tz();
+    match week {
+        None => Ok(Week::of(state.clock.now_ms(), tz)),
+        Some(text) => Week::parse(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_week",
+                format!("week {text:?} is not an ISO week such as 2026-W41"),
+            )
+        }),
+    }
+}
+
+async fn known_person(state: &AppState, person: &str) -> Result<(), ApiError> {
+    if state
+        .store
+        .person_exists(person)
+        .await
+        .map_err(unavailable)?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no person {person:?} is known"),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    week: Option<String>,
+    rank_by: Option<String>,
+}
+
+fn line_json(l: &LeaderboardLine) -> Value {
+    let mut v = json!({
+        "person": l.person,
+        "value": tokens(l.value),
+        "earned": tokens(l.earned),
+        "vested": tokens(l.vested),
+        "pending": tokens(l.pending),
+        "clawed_back": tokens(l.clawed_back),
+        "payout_factor": l.payout_factor,
+        "hygiene": l.hygiene,
+        "hygiene_events": l.hygiene_events,
+        "efficiency": l.efficiency,
+        "revert_rate": l.revert_rate,
+        "ai_commits": l.ai_commits,
+    });
+    if let Some(rank) = l.rank {
+        v["rank"] = rank.into();
+    }
+    if let Some(trend) = &l.trend {
+        v["trend"] = trend.clone().into();
+    }
+    v
+}
+
+/// `GET /api/v1/leaderboard?week=W&rank_by=value|efficiency|hygiene`
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LeaderboardQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, READ).await?;
+    all_repositories(&token)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let week = week_param(&state, query.week.as_deref())?;
+    let by = match query.rank_by.as_deref() {
+        None => RankBy::Value,
+        Some(text) => RankBy::parse(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_rank_by",
+                format!("rank_by {text:?} is not one of value, efficiency, hygiene"),
+            )
+        })?,
+    };
+    let board = state
+        .ledger
+        .leaderboard(week, by)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({
+        "week": board.week,
+        "rules_version": board.rules_version,
+        "rank_by": board.rank_by,
+        "entries": board.entries.iter().map(line_json).collect::<Vec<_>>(),
+        "unranked": board.unranked.iter().map(line_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/people/{person}/balance`
+pub async fn balance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(person): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, READ).await?;
+    all_repositories(&token)?;
+    known_person(&state, &person).await?;
+    let b = state.ledger.balance(&person).await.map_err(unavailable)?;
+    Ok(Json(balance_json(&person, &b)))
+}
+
+fn balance_json(person: &str, b: &crate::ledger::Balance) -> Value {
+    json!({
+        "person": person,
+        "pending": tokens(b.pending),
+        "vested": tokens(b.vested),
+        "redeemed": tokens(b.redeemed),
+        "clawed_back": tokens(b.clawed_back),
+        "available": tokens(b.available),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeekQuery {
+    week: Option<String>,
+}
+
+/// `GET /api/v1/people/{person}/ledger?week=W`
+pub async fn person_ledger(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(person): Path<String>,
+    query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, READ).await?;
+    all_repositories(&token)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let week = week_param(&state, query.week.as_deref())?;
+    known_person(&state, &person).await?;
+    let entries = state
+        .ledger
+        .person_entries(&person, week)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({
+        "person": person,
+        "week": week.label(),
+        "entries": entries.iter().map(EntryView::from).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/payouts?week=W`: what each person is paid for the week.
+pub async fn payouts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, READ).await?;
+    all_repositories(&token)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let week = week_param(&state, query.week.as_deref())?;
+    let config = &state.config.payout;
+    let payouts = state
+        .ledger
+        .payouts(week, config)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({
+        "week": week.label(),
+        "mode": config.mode,
+        "currency": config.currency,
+        "payouts": payouts.iter().map(|p| json!({
+            "person": p.person,
+            "tokens": tokens(p.tokens),
+            "hygiene": p.hygiene,
+            "payout_factor": p.payout_factor,
+            "paid_tokens": tokens(p.paid_tokens),
+            "cents": p.cents,
+            "pto_hours": p.pto_hours,
+        })).collect::<Vec<_>>(),
+        "total_cents": payouts.iter().map(|p| p.cents).sum::<i64>(),
+    })))
+}
+
+/// `GET /api/v1/commits/{repo…}/{sha}/tokens` (`rest` is `{repo…}/{sha}`).
+pub async fn commit_tokens(
+    state: &AppState,
+    headers: &HeaderMap,
+    rest: &str,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(state, headers, READ).await?;
+    let (repo, sha) = split_repo_and_sha(rest)?;
+    let repository = repository_for(state, &token, &repo).await?;
+    let found = state
+        .store
+        .commits_by_prefix(repository.id, &sha)
+        .await
+        .map_err(unavailable)?;
+    let commit = match found.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no commit {sha} is known in {repo}"),
+            ));
+        }
+        _ => {
+            return Err(unprocessable(
+                "sha",
+                format!("{sha} is ambiguous in {repo}; give more digits"),
+            ));
+        }
+    };
+    let t = state
+        .ledger
+        .commit_tokens(&repository, commit)
+        .await
+        .map_err(unavailable)?;
+    let factor = |name: &str| t.factors.as_ref().map(|f| f[name].clone());
+    Ok(Json(json!({
+        "repo": t.repo,
+        "sha": t.sha,
+        "subject": t.subject,
+        "person": t.person,
+        "ai": t.ai,
+        "kind": t.kind,
+        "state": t.state,
+        "tokens": tokens(t.tokens),
+        "pending": tokens(t.pending),
+        "vested": tokens(t.vested),
+        "clawed_back": tokens(t.clawed_back),
+        "factors": t.factors.as_ref().map(|_| json!({
+            "tier": factor("tier"),
+            "size": factor("size"),
+            "outcome": factor("outcome"),
+            "calibration": factor("calibration"),
+        })),
+        "formula": t.formula,
+        "inputs": t.inputs,
+        "hygiene_events": t.hygiene_events,
+        "entries": t.entries,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedemptionBody {
+    person: String,
+    tokens: f64,
+    kind: String,
+    key: String,
+}
+
+/// `POST /api/v1/redemptions` (admin): debits the person's available balance.
+pub async fn redeem(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match redemption(&state, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn redemption(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let token = authorize(state, headers, ADMIN).await?;
+    let read = state
+        .body_limits
+        .read(headers, body, MAX_REDEMPTION_BODY)
+        .await?;
+    let body: RedemptionBody = serde_json::from_slice(&read.bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not a redemption: {e}"))
+    })?;
+    if body.key.is_empty() || body.key.len() > 200 {
+        return Err(unprocessable(
+            "key",
+            "expected an idempotency key of 1 to 200 characters",
+        ));
+    }
+    let now = state.clock.now_ms();
+    let entry = redemption_entry(
+        &body.person,
+        body.tokens,
+        &body.kind,
+        &format!("redemption:{}:{}", token.id, body.key),
+        &format!("api:{}", token.name),
+        state.ledger.version(),
+        now,
+    )
+    .map_err(|(field, message)| unprocessable(field, message))?;
+    let outcome = state.store.redeem(&entry, now).await.map_err(unavailable)?;
+    let (status, id) = match outcome {
+        Redemption::Done { entry_id } => {
+            tracing::info!(person = %entry.person, amount = entry.amount, "redemption recorded");
+            (StatusCode::CREATED, entry_id)
+        }
+        Redemption::Replayed {
+            entry_id,
+            same: true,
+        } => (StatusCode::OK, entry_id),
+        Redemption::Replayed { same: false, .. } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "key_conflict",
+                format!(
+                    "key {:?} was used for another redemption; nothing was changed",
+                    body.key
+                ),
+            ));
+        }
+        Redemption::Insufficient { available } => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_balance",
+                format!(
+                    "{} has {:.3} tokens available (vested, not yet redeemed); {:.3} were asked for",
+                    entry.person,
+                    tokens(available),
+                    tokens(-entry.amount)
+                ),
+            ));
+        }
+        Redemption::UnknownPerson => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no person {:?} is known", entry.person),
+            ));
+        }
+    };
+    let stored = state
+        .store
+        .entry(id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| unavailable("the redemption entry vanished"))?;
+    let balance = state
+        .ledger
+        .balance(&entry.person)
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        status,
+        Json(json!({
+            "entry": EntryView::from(&stored),
+            "balance": balance_json(&entry.person, &balance),
+        })),
+    )
+        .into_response())
+}
+
+/// A redemption entry, or the field that is wrong and why. Shared by the API
+/// and `tokentally redeem`.
+pub fn redemption_entry(
+    person: &str,
+    amount_tokens: f64,
+    kind: &str,
+    key: &str,
+    by: &str,
+    rules_version: &str,
+    now: i64,
+) -> Result<NewEntry, (&'static str, String)> {
+    if person.trim().is_empty() || person.chars().any(char::is_control) {
+        return Err(("person", "expected a person's key".into()));
+    }
+    let milli = (amount_tokens * 1000.0).round();
+    if !amount_tokens.is_finite()
+        || amount_tokens <= 0.0
+        || (amount_tokens * 1000.0 - milli).abs() > 1e-6
+    {
+        return Err((
+            "tokens",
+            format!("{amount_tokens} is not a positive number of tokens with at most 3 decimals"),
+        ));
+    }
+    if milli > 1e12 {
+        return Err(("tokens", "too many tokens".into()));
+    }
+    if !matches!(kind, "bonus" | "pto" | "equity") {
+        return Err(("kind", format!("{kind:?} is not one of bonus, pto, equity")));
+    }
+    if key.is_empty() || key.len() > 300 || key.chars().any(char::is_control) {
+        return Err((
+            "key",
+            "expected an idempotency key of up to 200 characters".into(),
+        ));
+    }
+    Ok(NewEntry {
+        person: person.to_string(),
+        kind: "redemption".into(),
+        repository_id: None,
+        commit_id: None,
+        sha: None,
+        amount: -(milli as i64),
+        rules_version: rules_version.to_string(),
+        at: now,
+        idempotency_key: key.to_string(),
+        explanation: json!({
+            "reason": "redemption",
+            "redeemed_as": kind,
+            "by": by,
+            "at": rfc3339(now),
+        })
+        .to_string(),
+    })
+}
