@@ -2,10 +2,14 @@
 
 pub mod deliveries;
 pub mod migrate;
+pub mod redeem;
+pub mod replay;
 pub mod report;
 pub mod scan;
 pub mod serve;
+pub mod standings;
 pub mod token;
+pub mod why;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +29,8 @@ use crate::config::{Config, DEFAULT_CONFIG_FILE};
                   Configuration comes from tokentally.toml and TOKENTALLY_* environment \
                   variables (which win): `listen`, `database_url`, `data_dir`, `log`, \
                   `log_format`, `[github]`, `[mirrors]`, `[worker]`, `[http]`, `[api]`, \
-                  `[signals.ci]`, `[[agents]]`, `[[people]]`, `[attribution.paths]`; the README's \
+                  `[signals.ci]`, `[[agents]]`, `[[people]]`, `[attribution.paths]`, `timezone`, \
+                  `[scoring]`, `[schedules]`, `[payout]`; the README's \
                   configuration table gives each key's variable, default and meaning."
 )]
 pub struct Cli {
@@ -51,6 +56,18 @@ pub enum Command {
     Report(report::ReportArgs),
     /// List webhook deliveries and queue failed ones again.
     Deliveries(deliveries::DeliveriesArgs),
+    /// Recompute the ledger under the current rules; --apply appends compensating adjustments.
+    Replay(replay::ReplayArgs),
+    /// Explain what a commit earned: each factor, with the arithmetic, and its entries.
+    Why(why::WhyArgs),
+    /// A week's leaderboard.
+    Leaderboard(standings::LeaderboardArgs),
+    /// A person's balance: pending, vested, redeemed, clawed back, available.
+    Balance(standings::BalanceArgs),
+    /// What each person is paid for a week (vested tokens × payout factor, converted by [payout]).
+    Payouts(standings::PayoutsArgs),
+    /// Redeem vested tokens as a bonus, PTO or equity.
+    Redeem(redeem::RedeemArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -120,5 +137,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(cli.config.as_ref(), args).await,
         Command::Report(args) => report::run(cli.config.as_ref(), args).await,
         Command::Deliveries(args) => deliveries::run(cli.config.as_ref(), args).await,
+        Command::Replay(args) => replay::run(cli.config.as_ref(), args).await,
+        Command::Why(args) => why::run(cli.config.as_ref(), args).await,
+        Command::Leaderboard(args) => standings::leaderboard(cli.config.as_ref(), args).await,
+        Command::Balance(args) => standings::balance(cli.config.as_ref(), args).await,
+        Command::Payouts(args) => standings::payouts(cli.config.as_ref(), args).await,
+        Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
     }
+}
+
+/// The ledger over the configured (existing) database, and that store.
+pub async fn open_ledger(
+    config_path: Option<&PathBuf>,
+) -> anyhow::Result<(crate::ledger::Ledger, crate::store::Store)> {
+    let config = load_config(config_path, &process_env())?;
+    let store =
+        crate::store::Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
+    store.migrate().await?;
+    Ok((crate::ledger::Ledger::new(store.clone(), &config), store))
 }

@@ -53,6 +53,43 @@ pub struct Leaderboard {
     pub unranked: Vec<LeaderboardLine>,
 }
 
+impl Leaderboard {
+    /// The API's form: amounts in tokens.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "week": self.week,
+            "rules_version": self.rules_version,
+            "rank_by": self.rank_by,
+            "entries": self.entries.iter().map(line_json).collect::<Vec<_>>(),
+            "unranked": self.unranked.iter().map(line_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn line_json(l: &LeaderboardLine) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "person": l.person,
+        "value": tokens(l.value),
+        "earned": tokens(l.earned),
+        "vested": tokens(l.vested),
+        "pending": tokens(l.pending),
+        "clawed_back": tokens(l.clawed_back),
+        "payout_factor": l.payout_factor,
+        "hygiene": l.hygiene,
+        "hygiene_events": l.hygiene_events,
+        "efficiency": l.efficiency,
+        "revert_rate": l.revert_rate,
+        "ai_commits": l.ai_commits,
+    });
+    if let Some(rank) = l.rank {
+        v["rank"] = rank.into();
+    }
+    if let Some(trend) = &l.trend {
+        v["trend"] = trend.clone().into();
+    }
+    v
+}
+
 /// One person's pay for a week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Payout {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{ADMIN, READ, authorize, repository_for, split_repo_and_sha, unprocessable};
 use super::error::ApiError;
-use crate::ledger::read::{EntryView, LeaderboardLine, rfc3339, tokens};
+use crate::ledger::read::{EntryView, rfc3339, tokens};
 use crate::scoring::leaderboard::RankBy;
 use crate::scoring::week::Week;
 use crate::store::ledger::{NewEntry, Redemption};
@@ -86,30 +86,6 @@ pub struct LeaderboardQuery {
     rank_by: Option<String>,
 }
 
-fn line_json(l: &LeaderboardLine) -> Value {
-    let mut v = json!({
-        "person": l.person,
-        "value": tokens(l.value),
-        "earned": tokens(l.earned),
-        "vested": tokens(l.vested),
-        "pending": tokens(l.pending),
-        "clawed_back": tokens(l.clawed_back),
-        "payout_factor": l.payout_factor,
-        "hygiene": l.hygiene,
-        "hygiene_events": l.hygiene_events,
-        "efficiency": l.efficiency,
-        "revert_rate": l.revert_rate,
-        "ai_commits": l.ai_commits,
-    });
-    if let Some(rank) = l.rank {
-        v["rank"] = rank.into();
-    }
-    if let Some(trend) = &l.trend {
-        v["trend"] = trend.clone().into();
-    }
-    v
-}
-
 /// `GET /api/v1/leaderboard?week=W&rank_by=value|efficiency|hygiene`
 pub async fn leaderboard(
     State(state): State<AppState>,
@@ -134,13 +110,7 @@ pub async fn leaderboard(
         .leaderboard(week, by)
         .await
         .map_err(unavailable)?;
-    Ok(Json(json!({
-        "week": board.week,
-        "rules_version": board.rules_version,
-        "rank_by": board.rank_by,
-        "entries": board.entries.iter().map(line_json).collect::<Vec<_>>(),
-        "unranked": board.unranked.iter().map(line_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(board.to_json()))
 }
 
 /// `GET /api/v1/people/{person}/balance`

@@ -1,0 +1,96 @@
+//! `tokentally replay [--apply]`: the ledger recomputed from stored commits and
+//! signals under the current rules, compared with the ledger as it stands.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::open_ledger;
+use crate::clock::now_ms;
+use crate::ledger::plan::EntryKind;
+use crate::scoring::MilliTokens;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Append compensating adjustments so balances match the current rules
+    #[arg(long)]
+    pub apply: bool,
+}
+
+/// Per person: (earned, vested, clawed back) in milli-tokens.
+type Totals = BTreeMap<String, [MilliTokens; 3]>;
+
+fn add(totals: &mut Totals, person: &str, kind: &str, amount: MilliTokens) {
+    let slot = totals.entry(person.to_string()).or_default();
+    match EntryKind::parse(kind) {
+        Some(k) if k.is_earning() => slot[0] += amount,
+        Some(EntryKind::Vest) => slot[1] += amount,
+        Some(EntryKind::Clawback) => slot[2] -= amount,
+        _ => {}
+    }
+}
+
+pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Result<()> {
+    let (ledger, store) = open_ledger(config_path).await?;
+    let now = now_ms();
+    let started = std::time::Instant::now();
+    let scratch = ledger.replay_scratch(now).await?;
+    let mut replayed = Totals::new();
+    for e in &scratch {
+        add(&mut replayed, &e.person, &e.kind, e.amount);
+    }
+    let mut current = Totals::new();
+    for e in store.commit_entries().await? {
+        add(&mut current, &e.person, &e.kind, e.amount);
+    }
+    let people: Vec<&String> = {
+        let mut all: Vec<&String> = replayed.keys().chain(current.keys()).collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    let t = |m: MilliTokens| m as f64 / 1000.0;
+    println!(
+        "rules {}: {} entries replayed in {:.2} s",
+        ledger.version(),
+        scratch.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<28} {:>12} {:>12} {:>10} {:>12} {:>12}",
+        "person", "earned now", "replayed", "diff", "vested now", "replayed"
+    );
+    let mut differing = 0;
+    for person in people {
+        let now = current.get(person).copied().unwrap_or_default();
+        let new = replayed.get(person).copied().unwrap_or_default();
+        if now == new {
+            continue;
+        }
+        differing += 1;
+        println!(
+            "{:<28} {:>12.3} {:>12.3} {:>+10.3} {:>12.3} {:>12.3}",
+            person,
+            t(now[0] - now[2]),
+            t(new[0] - new[2]),
+            t((new[0] - new[2]) - (now[0] - now[2])),
+            t(now[1]),
+            t(new[1])
+        );
+    }
+    if differing == 0 {
+        println!("no differences: the ledger matches the current rules");
+    }
+    if args.apply {
+        let report = ledger.replay_apply(now).await?;
+        println!(
+            "applied: {} compensating entries appended over {} commits",
+            report.appended, report.commits
+        );
+    } else if differing > 0 {
+        println!("run `tokentally replay --apply` to append compensating adjustments");
+    }
+    store.close().await;
+    Ok(())
+}
