@@ -14,6 +14,9 @@ use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
 use crate::store::ledger::EntryRow;
 
+/// A commit's entry sums by kind, and its latest score's explanation.
+type CommitSums = (Vec<(EntryKind, MilliTokens)>, Option<String>);
+
 /// One person's line of a week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeaderboardLine {
@@ -126,8 +129,7 @@ impl Ledger {
         let commits = self.store.week_commits(from, to).await?;
         let entries = self.store.week_entries(from, to).await?;
         let events = self.store.hygiene_events_between(from, to).await?;
-        let mut by_commit: HashMap<i64, (Vec<(EntryKind, MilliTokens)>, Option<String>)> =
-            HashMap::new();
+        let mut by_commit: HashMap<i64, CommitSums> = HashMap::new();
         for e in entries {
             let Some(kind) = EntryKind::parse(&e.kind) else {
                 continue;

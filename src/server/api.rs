@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::error::ApiError;
 use crate::api_token;
-use crate::clock::now_ms;
 use crate::store::signals::{NewSignal, SignalInsert, SignalRow};
 use crate::store::tokens::{Role, TokenRow};
 
@@ -319,7 +318,8 @@ async fn record_signal(
         return Err(forbidden(&token, &req.repo));
     }
 
-    let now = now_ms();
+    // The signal's time: the service's clock (tests inject one).
+    let now = state.clock.now_ms();
     let repo_name = req.repo.clone();
     let repository_id = state
         .store

@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod http_limits;
+mod ledger;
 mod mirror;
 mod ops;
 mod outcomes;

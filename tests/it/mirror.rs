@@ -3,46 +3,15 @@
 //! Each commit is stored once, with the right landed state.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use axum::http::StatusCode;
 use tokentally::jobs::worker::Step;
 
 use crate::db_test;
-use crate::support::git::{TestRepo, lines};
+use crate::support::git::{Remote, TestRepo, lines};
 use crate::support::{self, TestDb, send, store, webhook};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
-
-struct Remote {
-    dir: tempfile::TempDir,
-}
-
-impl Remote {
-    fn new() -> Remote {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("git")
-            .args(["init", "-q", "--bare", "-b", "main"])
-            .current_dir(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        Remote { dir }
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.dir.path().display())
-    }
-
-    fn git(&self, args: &[&str]) {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    }
-}
 
 fn repository(remote: &Remote) -> serde_json::Value {
     serde_json::json!({

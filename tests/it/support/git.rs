@@ -80,3 +80,34 @@ pub fn lines(prefix: &str, n: usize) -> String {
         .map(|i| format!("let {prefix}_{i} = compute_{prefix}({i});\n"))
         .collect()
 }
+
+/// A bare repository standing in for GitHub (the service fetches it over file://).
+pub struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    pub fn new() -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Remote { dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}

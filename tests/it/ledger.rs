@@ -1,0 +1,727 @@
+//! Scoring and the ledger through the whole service: signed webhooks into the
+//! real router, a local bare repository as the remote, API signals, and an
+//! injected clock (never a sleep). Each scenario runs on SQLite and PostgreSQL.
+//!
+//! Worked numbers (PRODUCT.md §3 defaults, calibration 1.0 with no history):
+//! size(127 lines) = log2(128) / log2(401) = 7 / 8.6474584 = 0.809486;
+//! a fix green on its first run = 10 × 0.809486 × 1.2 = 9.714 tokens.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tokentally::app::App;
+use tokentally::attribution::identity::PersonConfig;
+use tokentally::clock::{Clock, ManualClock};
+use tokentally::config::Config;
+use tokentally::scoring::week::Week;
+use tokentally::store::tokens::Role;
+
+use crate::db_test;
+use crate::support::git::{Remote, TestRepo, lines};
+use crate::support::{self, Reply, TestDb, send, store, webhook};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const CLAUDE: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+struct Scenario {
+    app: App,
+    clock: Arc<ManualClock>,
+    remote: Remote,
+    work: TestRepo,
+    admin: String,
+    reporter: String,
+    deliveries: std::cell::Cell<u32>,
+}
+
+fn config(db: &TestDb) -> Config {
+    let mut config = support::mirrors_on(db);
+    config.people = vec![PersonConfig {
+        name: "ada".into(),
+        emails: vec!["alice@example.com".into()],
+        github: None,
+        discord: None,
+    }];
+    config
+}
+
+impl Scenario {
+    /// The service over `db` with its clock on a Tuesday 10:00 UTC in a
+    /// coming week, and a repository whose history (one AI commit, one human
+    /// commit) the first push brings: the baseline.
+    async fn new(config: Config) -> Scenario {
+        let clock = ManualClock::starting_now();
+        let utc: chrono_tz::Tz = "UTC".parse().unwrap();
+        let next = Week::of(clock.now_ms() + 7 * DAY, utc);
+        let tuesday_ten = next.bounds(utc).0 + DAY + 10 * HOUR;
+        clock.advance_ms(tuesday_ten - clock.now_ms());
+        let app = App::connect_with_clock(config, clock.clone())
+            .await
+            .expect("app starts");
+        let admin = token(&app, "admin", Role::Admin).await;
+        let reporter = token(&app, "ci", Role::Report).await;
+        let s = Scenario {
+            app,
+            clock,
+            remote: Remote::new(),
+            work: TestRepo::new(),
+            admin,
+            reporter,
+            deliveries: Default::default(),
+        };
+        s.work.git(&["remote", "add", "origin", &s.remote.url()]);
+        s.work.write("old.rs", lines("old", 40));
+        s.work.commit(&format!("feat: old work\n\n{CLAUDE}"));
+        s.work.write("README.md", lines("readme", 3));
+        let head = s.work.commit("docs: readme");
+        s.push(&head, s.now()).await;
+        s
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn repository(&self) -> Value {
+        json!({"id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": self.remote.url()})
+    }
+
+    async fn deliver(&self, event: &str, body: Value) {
+        let n = self.deliveries.get() + 1;
+        self.deliveries.set(n);
+        let id = format!("d-{n}");
+        let reply = send(&self.app, webhook(event, &id, body.to_string())).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        self.app.worker.drain().await.unwrap();
+        let status = store(&self.app)
+            .delivery_status(&id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status.state, "processed",
+            "{event}: {:?}",
+            status.last_error
+        );
+    }
+
+    /// Pushes `main` and delivers the push, pushed at `at`.
+    async fn push(&self, head: &str, at: i64) {
+        self.work.git(&["push", "-q", "-f", "origin", "main"]);
+        self.deliver(
+            "push",
+            json!({
+                "ref": "refs/heads/main", "before": ZERO, "after": head, "forced": false,
+                "deleted": false, "created": false, "commits": [],
+                "repository": {
+                    "id": 99, "full_name": "acme/api", "default_branch": "main",
+                    "clone_url": self.remote.url(), "pushed_at": at / 1000,
+                },
+            }),
+        )
+        .await;
+    }
+
+    /// An AI commit changing `n` lines of a new file, with `kind` as its subject's type.
+    fn ai_commit(&self, kind: &str, file: &str, n: usize) -> String {
+        self.work.write(file, lines(&file.replace('.', "_"), n));
+        self.work.commit(&format!("{kind}: {file}\n\n{CLAUDE}"))
+    }
+
+    async fn check_run(&self, sha: &str, name: &str, conclusion: &str, at: i64, id: i64) {
+        self.deliver(
+            "check_run",
+            json!({
+                "action": "completed",
+                "check_run": {
+                    "id": id, "name": name, "head_sha": sha, "status": "completed",
+                    "conclusion": conclusion, "completed_at": rfc3339(at),
+                    "check_suite": {"id": 7}, "app": {"slug": "github-actions"},
+                },
+                "repository": self.repository(),
+            }),
+        )
+        .await;
+    }
+
+    async fn settle(&self) {
+        self.app.settle().await.unwrap();
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        let request = Request::get(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        send(&self.app, request).await
+    }
+
+    async fn tokens(&self, sha: &str) -> Value {
+        let reply = self
+            .get(
+                &format!("/api/v1/commits/acme/api/{sha}/tokens"),
+                &self.admin,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json
+    }
+
+    async fn balance(&self, person: &str) -> Value {
+        let reply = self
+            .get(&format!("/api/v1/people/{person}/balance"), &self.admin)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json
+    }
+
+    async fn leaderboard(&self, at: i64) -> Value {
+        let week = Week::of(at, "UTC".parse().unwrap()).label();
+        let reply = self
+            .get(&format!("/api/v1/leaderboard?week={week}"), &self.admin)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json
+    }
+
+    async fn entry_count(&self) -> usize {
+        store(&self.app).commit_entries().await.unwrap().len()
+    }
+}
+
+async fn token(app: &App, name: &str, role: Role) -> String {
+    let token = tokentally::api_token::generate();
+    assert!(
+        store(app)
+            .create_token(
+                name,
+                &tokentally::api_token::hash(&token),
+                &["*".to_string()],
+                role,
+                0
+            )
+            .await
+            .unwrap()
+    );
+    token
+}
+
+fn rfc3339(ms: i64) -> String {
+    tokentally::ledger::read::rfc3339(ms)
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
+async fn an_ai_fix_green_on_its_first_run_vests_after_14_days(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let landed = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    // CI reports before the push that lands the commit is processed.
+    s.check_run(&fix, "build", "success", landed - 10 * 60_000, 1)
+        .await;
+    s.clock.advance_ms(HOUR);
+    s.push(&fix, landed).await;
+    s.settle().await;
+
+    let t = s.tokens(&fix).await;
+    assert_eq!(t["state"], "pending", "{t}");
+    assert_eq!(t["person"], "ada");
+    assert!(close(&t["tokens"], 9.714), "{t}");
+    assert!(close(&t["factors"]["tier"], 10.0));
+    assert!(close(&t["factors"]["outcome"], 1.2));
+    assert!(close(&t["factors"]["calibration"], 1.0));
+    assert_eq!(t["entries"][0]["kind"], "accrual");
+    assert_eq!(t["entries"][0]["at"], rfc3339(landed));
+    let b = s.balance("ada").await;
+    assert!(
+        close(&b["pending"], 9.714) && close(&b["vested"], 0.0),
+        "{b}"
+    );
+
+    // Day 13: nothing vests; day 14: all of it, effective at landing + 14 days.
+    s.clock.advance_ms(13 * DAY);
+    assert!(s.app.scheduler().run_due().await.unwrap().len() <= 3);
+    s.settle().await;
+    assert_eq!(s.tokens(&fix).await["state"], "pending");
+    s.clock.advance_ms(DAY);
+    let ran = s.app.scheduler().run_due().await.unwrap();
+    assert!(
+        ran.contains(&tokentally::jobs::schedule::Job::Vesting),
+        "{ran:?}"
+    );
+    let t = s.tokens(&fix).await;
+    assert_eq!(t["state"], "vested", "{t}");
+    assert_eq!(t["entries"][1]["kind"], "vest");
+    assert_eq!(t["entries"][1]["at"], rfc3339(landed + 14 * DAY));
+    let b = s.balance("ada").await;
+    assert!(
+        close(&b["pending"], 0.0) && close(&b["vested"], 9.714) && close(&b["available"], 9.714),
+        "{b}"
+    );
+    // Running the jobs and settling again changes nothing.
+    let before = s.entry_count().await;
+    s.app.scheduler().run_due().await.unwrap();
+    s.settle().await;
+    assert_eq!(s.entry_count().await, before);
+
+    // The history the first push brought is the baseline: never paid.
+    let history = store(&s.app).commits("acme/api").await.unwrap();
+    let old = history
+        .iter()
+        .find(|c| c.subject.starts_with("feat: old"))
+        .unwrap();
+    let t = s.tokens(&old.sha).await;
+    assert_eq!(
+        (t["state"].as_str(), t["ai"].as_bool()),
+        (Some("baseline"), Some(true))
+    );
+    assert!(close(&t["tokens"], 0.0));
+    let readme = history
+        .iter()
+        .find(|c| c.subject.starts_with("docs: readme"))
+        .unwrap();
+    assert_eq!(s.tokens(&readme.sha).await["state"], "not_ai");
+}
+db_test!(an_ai_fix_green_on_its_first_run_vests_after_14_days);
+
+async fn an_ai_feature_reverted_on_day_3_is_clawed_back(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let landed = s.now() + HOUR;
+    let feature = s.ai_commit("feat", "feature.rs", 127);
+    s.push(&feature, landed).await;
+    s.settle().await;
+    // No CI: 8 × 0.809486 × 0.9 = 5.828
+    assert!(close(&s.tokens(&feature).await["tokens"], 5.828));
+
+    s.clock.advance_ms(3 * DAY);
+    s.work.git(&["revert", "--no-edit", &feature]);
+    let revert = s.work.head();
+    let reverted_at = landed + 3 * DAY;
+    s.push(&revert, reverted_at).await;
+    s.settle().await;
+    let t = s.tokens(&feature).await;
+    assert_eq!(t["state"], "clawed_back", "{t}");
+    let clawback = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "clawback")
+        .expect("a clawback entry");
+    assert!(close(&clawback["amount"], -5.828));
+    assert_eq!(clawback["at"], rfc3339(reverted_at));
+    assert_eq!(t["hygiene_events"][0]["event"], "reverted");
+    let b = s.balance("ada").await;
+    assert!(
+        close(&b["pending"], 0.0) && close(&b["clawed_back"], 5.828),
+        "{b}"
+    );
+    // After the vesting date nothing vests.
+    s.clock.advance_ms(20 * DAY);
+    s.settle().await;
+    assert!(close(&s.balance("ada").await["vested"], 0.0));
+
+    // The week: one AI commit (unranked), hygiene 100 − 15 = 85.
+    let board = s.leaderboard(landed).await;
+    let line = &board["unranked"][0];
+    assert_eq!(line["person"], "ada", "{board}");
+    assert_eq!(line["hygiene"], 85);
+    assert!(close(&line["earned"], 5.828) && close(&line["clawed_back"], 5.828));
+    assert!(close(&line["value"], 0.0));
+    assert!(close(&line["revert_rate"], 1.0));
+    // The revert itself is kind revert: tier 0.
+    let t = s.tokens(&revert).await;
+    assert_eq!(t["kind"], "revert");
+}
+db_test!(an_ai_feature_reverted_on_day_3_is_clawed_back);
+
+async fn a_fixes_follow_up_claws_back_and_costs_hygiene(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let landed = s.now() + HOUR;
+    let feature = s.ai_commit("feat", "feature.rs", 127);
+    s.push(&feature, landed).await;
+    s.work.write("feature.rs", lines("feature_rs_fixed", 127));
+    let follow_up = s.work.commit(&format!(
+        "fix: feature edge case\n\nFixes: {feature}\n{CLAUDE}"
+    ));
+    s.push(&follow_up, landed + DAY).await;
+    s.settle().await;
+    let t = s.tokens(&feature).await;
+    assert_eq!(t["state"], "clawed_back", "{t}");
+    assert_eq!(t["hygiene_events"][0]["event"], "fixed_later");
+    // The follow-up is paid as a fix of its own (no CI: 10 × size × 0.9).
+    let f = s.tokens(&follow_up).await;
+    assert_eq!(f["state"], "pending");
+    assert!(f["tokens"].as_f64().unwrap() > 0.0);
+    let board = s.leaderboard(landed).await;
+    let line = &board["entries"][0];
+    assert_eq!(
+        (line["rank"].as_u64(), line["hygiene"].as_u64()),
+        (Some(1), Some(90)),
+        "{board}"
+    );
+    // value = (earned − clawed back) × (0.5 + 0.5 × 0.90)
+    let earned = line["earned"].as_f64().unwrap() - line["clawed_back"].as_f64().unwrap();
+    assert!(
+        close(&line["value"], (earned * 0.95 * 1000.0).round() / 1000.0),
+        "{line}"
+    );
+}
+db_test!(a_fixes_follow_up_claws_back_and_costs_hygiene);
+
+async fn duplicates_noise_and_human_commits(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let first = s.ai_commit("feat", "dup.rs", 50);
+    s.push(&first, at).await;
+    // The same patch lands again: removed, then added back identically.
+    s.work.git(&["rm", "-q", "dup.rs"]);
+    s.work.commit("chore: drop dup");
+    s.work.write("dup.rs", lines("dup_rs", 50));
+    let again = s.work.commit(&format!("feat: dup again\n\n{CLAUDE}"));
+    // A 1-line AI commit is noise; a human commit earns nothing.
+    s.work.write("tiny.rs", "x\n");
+    let tiny = s.work.commit(&format!("chore: tiny\n\n{CLAUDE}"));
+    s.work.write("human.rs", lines("human", 30));
+    let human = s.work.commit("feat: by hand");
+    s.push(&human, at + HOUR).await;
+    s.settle().await;
+
+    let d = s.tokens(&again).await;
+    assert!(close(&d["tokens"], 0.0), "a duplicate earns nothing: {d}");
+    assert_eq!(d["inputs"]["duplicate_of"], first);
+    assert!(
+        d["hygiene_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "duplicate")
+    );
+    // Noise still earns its (small) score: 2 × 0.25 × 0.9 = 0.45.
+    let n = s.tokens(&tiny).await;
+    assert!(close(&n["tokens"], 0.45), "{n}");
+    let h = s.tokens(&human).await;
+    assert_eq!(
+        (h["state"].as_str(), h["ai"].as_bool()),
+        (Some("not_ai"), Some(false))
+    );
+    assert!(h["entries"].as_array().unwrap().is_empty());
+    let board = s.leaderboard(at).await;
+    let line = &board["entries"][0];
+    // 3 AI commits; hygiene 100 − 3 (duplicate) − 2 (noise) = 95.
+    assert_eq!(
+        (line["ai_commits"].as_u64(), line["hygiene"].as_u64()),
+        (Some(3), Some(95)),
+        "{board}"
+    );
+}
+db_test!(duplicates_noise_and_human_commits);
+
+async fn one_run_reported_three_ways_counts_once(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    let finished = rfc3339(at - 60_000);
+    s.deliver(
+        "workflow_run",
+        json!({"action": "completed", "workflow_run": {
+            "id": 501, "name": "CI", "head_sha": fix, "status": "completed",
+            "conclusion": "success", "run_attempt": 1, "updated_at": finished},
+            "repository": s.repository()}),
+    )
+    .await;
+    s.deliver(
+        "check_suite",
+        json!({"action": "completed", "check_suite": {
+            "id": 7, "head_sha": fix, "status": "completed", "conclusion": "success",
+            "app": {"slug": "github-actions"}, "updated_at": finished},
+            "repository": s.repository()}),
+    )
+    .await;
+    s.check_run(&fix, "build", "success", at - 60_000, 11).await;
+    s.check_run(&fix, "test", "success", at - 60_000, 12).await;
+    // The job reports through the API too.
+    let reply = send(
+        &s.app,
+        Request::post("/api/v1/signals")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", s.reporter))
+            .body(Body::from(
+                json!({"repo": "acme/api", "sha": fix, "signal": "ci", "status": "pass"})
+                    .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    s.clock.advance_ms(HOUR);
+    s.push(&fix, at).await;
+    s.settle().await;
+    let t = s.tokens(&fix).await;
+    assert_eq!(t["inputs"]["ci"], "first_run_green", "{t}");
+    assert!(close(&t["tokens"], 9.714));
+    // A re-run of the workflow that fails later (attempt 2) is the latest attempt: red.
+    s.deliver(
+        "workflow_run",
+        json!({"action": "completed", "workflow_run": {
+            "id": 501, "name": "CI", "head_sha": fix, "status": "completed",
+            "conclusion": "failure", "run_attempt": 2, "updated_at": rfc3339(at + 2 * HOUR)},
+            "repository": s.repository()}),
+    )
+    .await;
+    s.settle().await;
+    let t = s.tokens(&fix).await;
+    // 10 × 0.809486 × 0.3 = 2.428
+    assert_eq!(t["inputs"]["ci"], "red", "{t}");
+    assert!(close(&t["tokens"], 2.428), "{t}");
+    let adjustment = &t["entries"][1];
+    assert_eq!(adjustment["kind"], "adjustment");
+    assert_eq!(adjustment["at"], rfc3339(at + 2 * HOUR));
+}
+db_test!(one_run_reported_three_ways_counts_once);
+
+async fn pay_from_pays_recent_history_once(db: &TestDb) {
+    let mut c = config(db);
+    // The test repository's commits are dated from November 2025.
+    c.scoring.pay_from = Some("2025-01-01".into());
+    let s = Scenario::new(c).await;
+    s.settle().await;
+    let history = store(&s.app).commits("acme/api").await.unwrap();
+    let old = history
+        .iter()
+        .find(|c| c.subject.starts_with("feat: old"))
+        .unwrap();
+    let t = s.tokens(&old.sha).await;
+    // Landed (committed) a year ago: accrued and vested in the same pass.
+    assert_eq!(t["state"], "vested", "{t}");
+    let kinds: Vec<&str> = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["accrual", "vest"]);
+    s.settle().await;
+    assert_eq!(
+        s.tokens(&old.sha).await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+db_test!(pay_from_pays_recent_history_once);
+
+async fn a_weight_change_then_replay_apply(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.check_run(&fix, "build", "success", at - 60_000, 1).await;
+    s.clock.advance_ms(HOUR);
+    s.push(&fix, at).await;
+    s.settle().await;
+    let before = s.tokens(&fix).await;
+    assert!(close(&before["tokens"], 9.714));
+
+    // New rules: fix weighs 12. The service keeps paying commits under the
+    // rules they accrued under until replay --apply.
+    let mut heavier = config(db);
+    heavier.scoring.tiers.insert("fix".into(), 12.0);
+    let ledger = tokentally::ledger::Ledger::new(store(&s.app).clone(), &heavier);
+    ledger.settle(s.now()).await.unwrap();
+    assert!(close(&s.tokens(&fix).await["tokens"], 9.714));
+    // The scratch ledger (replay without --apply) under the new rules: 12 × 0.809486 × 1.2.
+    let scratch = ledger.replay_scratch(s.now()).await.unwrap();
+    let earned: i64 = scratch
+        .iter()
+        .filter(|e| e.sha.as_deref() == Some(&fix) && e.kind != "vest")
+        .map(|e| e.amount)
+        .sum();
+    assert_eq!(earned, 11_657);
+    assert_eq!(
+        scratch,
+        ledger.replay_scratch(s.now()).await.unwrap(),
+        "the same inputs replay to the same entries"
+    );
+    let report = ledger.replay_apply(s.now()).await.unwrap();
+    assert_eq!(report.appended, 1);
+    let after = s.tokens(&fix).await;
+    assert!(close(&after["tokens"], 11.657), "{after}");
+    let last = after["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "adjustment");
+    assert_eq!(last["rules_version"], heavier.scoring.version());
+    assert!(close(&last["amount"], 11.657 - 9.714));
+    assert_eq!(ledger.replay_apply(s.now()).await.unwrap().appended, 0);
+    // Later passes keep the commit on the rules it moved to.
+    ledger.settle(s.now()).await.unwrap();
+    s.settle().await;
+    assert!(close(&s.tokens(&fix).await["tokens"], 11.657));
+}
+db_test!(a_weight_change_then_replay_apply);
+
+async fn concurrent_redemptions_never_overdraw(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.check_run(&fix, "build", "success", at - 60_000, 1).await;
+    s.clock.advance_ms(HOUR);
+    s.push(&fix, at).await;
+    s.clock.advance_ms(15 * DAY);
+    s.settle().await;
+    assert!(close(&s.balance("ada").await["available"], 9.714));
+
+    let redeem = |key: &str, tokens: f64, bearer: &str| {
+        Request::post("/api/v1/redemptions")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Body::from(
+                json!({"person": "ada", "tokens": tokens, "kind": "bonus", "key": key}).to_string(),
+            ))
+            .unwrap()
+    };
+    // A report token may not redeem.
+    let refused = send(&s.app, redeem("r0", 1.0, &s.reporter)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let (a, b) = tokio::join!(
+        send(&s.app, redeem("r1", 6.0, &s.admin)),
+        send(&s.app, redeem("r2", 6.0, &s.admin)),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY],
+        "{} {}",
+        a.text,
+        b.text
+    );
+    let refused = if a.status == StatusCode::CREATED {
+        &b
+    } else {
+        &a
+    };
+    assert_eq!(refused.json["error"], "insufficient_balance");
+    assert!(
+        refused.json["message"].as_str().unwrap().contains("3.714"),
+        "{}",
+        refused.text
+    );
+    let done = if a.status == StatusCode::CREATED {
+        &a
+    } else {
+        &b
+    };
+    assert!(
+        close(&done.json["balance"]["available"], 3.714),
+        "{}",
+        done.text
+    );
+    assert!(close(&done.json["entry"]["amount"], -6.0));
+    // The same key again answers as the first time did; with another amount, 409.
+    let key = if a.status == StatusCode::CREATED {
+        "r1"
+    } else {
+        "r2"
+    };
+    let again = send(&s.app, redeem(key, 6.0, &s.admin)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let conflict = send(&s.app, redeem(key, 2.0, &s.admin)).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.text);
+    let b = s.balance("ada").await;
+    assert!(
+        close(&b["redeemed"], 6.0) && close(&b["available"], 3.714),
+        "{b}"
+    );
+    // Bad input: 422 naming the field; unknown person 404.
+    let bad = send(&s.app, redeem("r3", -1.0, &s.admin)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.json["message"].as_str().unwrap().contains("tokens"));
+    let nobody = Request::post("/api/v1/redemptions")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .body(Body::from(
+            json!({"person": "nobody", "tokens": 1.0, "kind": "pto", "key": "r4"}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(send(&s.app, nobody).await.status, StatusCode::NOT_FOUND);
+}
+db_test!(concurrent_redemptions_never_overdraw);
+
+async fn read_api_roles_and_errors(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let reader = token(&s.app, "reader", Role::Read).await;
+    let week = Week::of(s.now(), "UTC".parse().unwrap()).label();
+    // A report token gets 403 on the read API; a read token reads.
+    for path in [
+        format!("/api/v1/leaderboard?week={week}"),
+        "/api/v1/people/ada/balance".to_string(),
+        format!("/api/v1/people/ada/ledger?week={week}"),
+    ] {
+        let refused = s.get(&path, &s.reporter).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.text
+        );
+        assert_eq!(refused.json["error"], "forbidden");
+        assert_eq!(s.get(&path, &reader).await.status, StatusCode::OK, "{path}");
+    }
+    let bad_week = s.get("/api/v1/leaderboard?week=2026-41", &reader).await;
+    assert_eq!(bad_week.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_week.json["error"], "invalid_week");
+    let bad_rank = s.get("/api/v1/leaderboard?rank_by=luck", &reader).await;
+    assert_eq!(bad_rank.status, StatusCode::BAD_REQUEST);
+    let nobody = s.get("/api/v1/people/nobody/balance", &reader).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    let unknown = s
+        .get(
+            &format!("/api/v1/commits/acme/api/{}/tokens", "ab".repeat(20)),
+            &reader,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad_sha = s.get("/api/v1/commits/acme/api/xyz/tokens", &reader).await;
+    assert_eq!(bad_sha.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A read token scoped to some repositories reads their commits, not people.
+    let scoped = tokentally::api_token::generate();
+    store(&s.app)
+        .create_token(
+            "scoped",
+            &tokentally::api_token::hash(&scoped),
+            &["acme/api".to_string()],
+            Role::Read,
+            0,
+        )
+        .await
+        .unwrap();
+    let people = s.get("/api/v1/people/ada/balance", &scoped).await;
+    assert_eq!(people.status, StatusCode::FORBIDDEN);
+}
+db_test!(read_api_roles_and_errors);
+
+async fn ledger_entries_are_append_only(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.push(&fix, at).await;
+    s.settle().await;
+    assert!(s.entry_count().await > 0);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for statement in [
+        "UPDATE ledger_entries SET amount = amount + 1000",
+        "DELETE FROM ledger_entries",
+    ] {
+        let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    pool.close().await;
+}
+db_test!(ledger_entries_are_append_only);
