@@ -70,7 +70,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: WhyArgs) -> anyhow::Result
     let t = ledger.commit_tokens(&repository, &commit).await?;
     store.close().await;
     if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&t)?);
+        println!("{}", serde_json::to_string_pretty(&t.to_json())?);
     } else {
         print!("{}", explain(&t, ledger.rules()));
     }

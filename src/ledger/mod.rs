@@ -13,6 +13,9 @@
 pub mod plan;
 pub mod read;
 
+#[cfg(test)]
+mod properties;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono_tz::Tz;

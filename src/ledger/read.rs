@@ -482,6 +482,37 @@ impl Ledger {
     }
 }
 
+impl CommitTokens {
+    /// The API's form: amounts in tokens.
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = self;
+        let factor = |name: &str| t.factors.as_ref().map(|f| f[name].clone());
+        serde_json::json!({
+            "repo": t.repo,
+            "sha": t.sha,
+            "subject": t.subject,
+            "person": t.person,
+            "ai": t.ai,
+            "kind": t.kind,
+            "state": t.state,
+            "tokens": tokens(t.tokens),
+            "pending": tokens(t.pending),
+            "vested": tokens(t.vested),
+            "clawed_back": tokens(t.clawed_back),
+            "factors": t.factors.as_ref().map(|_| serde_json::json!({
+                "tier": factor("tier"),
+                "size": factor("size"),
+                "outcome": factor("outcome"),
+                "calibration": factor("calibration"),
+            })),
+            "formula": t.formula,
+            "inputs": t.inputs,
+            "hygiene_events": t.hygiene_events,
+            "entries": t.entries,
+        })
+    }
+}
+
 /// Epoch ms as RFC 3339 (UTC).
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -235,30 +235,7 @@ pub async fn commit_tokens(
         .commit_tokens(&repository, commit)
         .await
         .map_err(unavailable)?;
-    let factor = |name: &str| t.factors.as_ref().map(|f| f[name].clone());
-    Ok(Json(json!({
-        "repo": t.repo,
-        "sha": t.sha,
-        "subject": t.subject,
-        "person": t.person,
-        "ai": t.ai,
-        "kind": t.kind,
-        "state": t.state,
-        "tokens": tokens(t.tokens),
-        "pending": tokens(t.pending),
-        "vested": tokens(t.vested),
-        "clawed_back": tokens(t.clawed_back),
-        "factors": t.factors.as_ref().map(|_| json!({
-            "tier": factor("tier"),
-            "size": factor("size"),
-            "outcome": factor("outcome"),
-            "calibration": factor("calibration"),
-        })),
-        "formula": t.formula,
-        "inputs": t.inputs,
-        "hygiene_events": t.hygiene_events,
-        "entries": t.entries,
-    })))
+    Ok(Json(t.to_json()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn tokentally() -> Command {
+pub fn tokentally() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokentally"));
     // The test runner's own TOKENTALLY_* settings must not leak into the child.
     for (key, _) in std::env::vars() {

@@ -725,3 +725,111 @@ async fn ledger_entries_are_append_only(db: &TestDb) {
     pool.close().await;
 }
 db_test!(ledger_entries_are_append_only);
+
+/// `why`, `balance`, `leaderboard`, `redeem`, `replay` and `token create --role`
+/// as a user runs them, against the scenario's database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_commands() {
+    let db = TestDb::sqlite();
+    let s = Scenario::new(config(&db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.check_run(&fix, "build", "success", at - 60_000, 1).await;
+    s.clock.advance_ms(HOUR);
+    s.push(&fix, at).await;
+    s.settle().await;
+    let file = db.dir_path().join("tokentally.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "database_url = {:?}\n[[people]]\nname = \"ada\"\nemails = [\"alice@example.com\"]\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::cli::tokentally()
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    let (ok, out, err) = run(&["why", &fix[..10]]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("person ada, AI-assisted, kind fix: pending"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tokens 9.714 = 10 × 0.809486 × 1.200000 × 1.000000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("size        0.809486   log2(1 + 127) / log2(1 + 400)"),
+        "{out}"
+    );
+    assert!(out.contains("CI first_run_green"), "{out}");
+    assert!(out.contains("accrual"), "{out}");
+    let (ok, json, _) = run(&["why", &fix, "--repo", "Acme/API", "--format", "json"]);
+    assert!(ok);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert!(close(&json["tokens"], 9.714), "the API's JSON: {json}");
+    let (ok, _, err) = run(&["why", "nothex"]);
+    assert!(!ok && err.contains("not a commit id"), "{err}");
+    let (ok, _, err) = run(&["why", &"f".repeat(40)]);
+    assert!(!ok && err.contains("no commit"), "{err}");
+
+    let (ok, out, _) = run(&["balance", "ada"]);
+    assert!(ok && out.contains("pending            9.714"), "{out}");
+    let (ok, _, err) = run(&["balance", "nobody"]);
+    assert!(!ok && err.contains("no person"), "{err}");
+
+    let week = Week::of(at, "UTC".parse().unwrap()).label();
+    let (ok, out, err) = run(&["leaderboard", "--week", &week, "--format", "json"]);
+    assert!(ok, "{err}");
+    let board: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(board["week"], week);
+    assert!(close(&board["unranked"][0]["earned"], 9.714), "{board}");
+    let (ok, _, err) = run(&["leaderboard", "--week", "2026-W99"]);
+    assert!(!ok && err.contains("not an ISO week"), "{err}");
+
+    // Nothing has vested: a redemption is refused, saying what is available.
+    let (ok, _, err) = run(&[
+        "redeem", "--person", "ada", "--tokens", "1", "--kind", "bonus",
+    ]);
+    assert!(!ok && err.contains("0.000 tokens available"), "{err}");
+    let (ok, _, err) = run(&[
+        "redeem", "--person", "ada", "--tokens", "1", "--kind", "cash",
+    ]);
+    assert!(!ok && err.contains("--kind"), "{err}");
+
+    let (ok, out, err) = run(&["replay"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("no differences"), "{out}");
+
+    let (ok, token, err) = run(&[
+        "token",
+        "create",
+        "--name",
+        "dash",
+        "--role",
+        "read",
+        "--all-repos",
+    ]);
+    assert!(ok && err.contains("created read token"), "{err}");
+    let reply = s.get("/api/v1/people/ada/balance", token.trim()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let (_, list, _) = run(&["token", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("dash") && l.contains("read")),
+        "{list}"
+    );
+}

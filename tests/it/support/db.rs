@@ -135,6 +135,11 @@ macro_rules! db_test {
 
 impl TestDb {
     /// The service's data directory for this test.
+    /// The test's own directory (beside the SQLite file).
+    pub fn dir_path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
     }
