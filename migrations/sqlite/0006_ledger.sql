@@ -84,5 +84,7 @@ ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'report';
 ALTER TABLE commits ADD COLUMN committed_at INTEGER;
 CREATE INDEX commits_landed_at ON commits (landed_at);
 
--- Hygiene reads revert and fix events by the week they happened in.
+-- Hygiene reads revert and fix events by the week they happened in, and
+-- whether a commit was reverted.
 CREATE INDEX signals_name_time ON signals (name, occurred_at);
+CREATE INDEX signals_commit_name ON signals (repository_id, sha, name);

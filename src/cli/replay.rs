@@ -35,13 +35,16 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
     let (ledger, store) = open_ledger(config_path).await?;
     let now = now_ms();
     let started = std::time::Instant::now();
-    let scratch = ledger.replay_scratch(now).await?;
     let mut replayed = Totals::new();
-    for e in &scratch {
-        add(&mut replayed, &e.person, &e.kind, e.amount);
-    }
+    let mut count = 0;
+    ledger
+        .replay_scratch_each(now, |e| {
+            count += 1;
+            add(&mut replayed, &e.person, &e.kind, e.amount);
+        })
+        .await?;
     let mut current = Totals::new();
-    for e in store.commit_entries().await? {
+    for e in store.ledger_state().await? {
         add(&mut current, &e.person, &e.kind, e.amount);
     }
     let people: Vec<&String> = {
@@ -54,7 +57,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
     println!(
         "rules {}: {} entries replayed in {:.2} s",
         ledger.version(),
-        scratch.len(),
+        count,
         started.elapsed().as_secs_f64()
     );
     println!(

@@ -17,15 +17,16 @@ pub mod read;
 mod properties;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 
+use crate::scoring::MilliTokens;
 use crate::scoring::calibration::{self, Observed};
 use crate::scoring::rules::Rules;
 use crate::scoring::week::Week;
-use crate::scoring::{MilliTokens, ci};
 use crate::store::Store;
-use crate::store::ledger::{EntryRow, NewEntry, ScoringCommit, ScoringSignal};
+use crate::store::ledger::{NewEntry, ScoringCommit, ScoringSignal, StateRow};
 use plan::{CommitInputs, EntryKind, Existing, Plan, SignalFact};
 
 const DAY_MS: i64 = 86_400_000;
@@ -41,7 +42,7 @@ pub struct Ledger {
     /// `scoring.pay_from` as epoch ms (else each repository's first-seen time).
     pay_from: Option<i64>,
     /// One pass at a time in this process.
-    settling: std::sync::Arc<tokio::sync::Mutex<()>>,
+    settling: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a pass did.
@@ -56,16 +57,20 @@ pub struct Snapshot {
     commits: Vec<ScoringCommit>,
     /// (repository id, full sha) → signals.
     signals: HashMap<(i64, String), Vec<SignalFact>>,
-    /// commit id → its entries.
-    entries: HashMap<i64, Vec<EntryRow>>,
+    /// commit id → its entries (without explanations).
+    entries: HashMap<i64, Vec<StateRow>>,
     /// (repository id, pull request) → (head sha, merged at).
     heads: HashMap<(i64, i64), (String, i64)>,
+    /// When each commit (by position) turned out bad: reverted, fixed later,
+    /// a failed incident, force-pushed away.
+    bad_at: Vec<Option<i64>>,
+    /// Per repository, its commits' full ids sorted, while signals are added
+    /// (to match abbreviated ids).
+    sorted_shas: HashMap<i64, Vec<String>>,
 }
 
-/// The result of planning every commit.
-pub struct Planned {
-    pub plans: Vec<(ScoringCommit, Plan, String)>,
-}
+/// Commits planned per batch of appended entries (bounds memory in a pass).
+const PLAN_CHUNK: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -73,6 +78,17 @@ pub enum LedgerError {
     Store(#[from] crate::store::StoreError),
     #[error("stored rule set {0} cannot be read: {1}")]
     RuleSet(String, String),
+}
+
+/// What planning a pass shares between commits.
+struct PassContext {
+    rule_sets: HashMap<String, Rules>,
+    calibrations: CalibrationCache,
+    duplicates: HashMap<i64, String>,
+    /// Score every commit under the current rules (replay).
+    current_rules_for_all: bool,
+    /// Plan as if the ledger were empty (the scratch ledger of a dry replay).
+    scratch: bool,
 }
 
 impl Ledger {
@@ -132,57 +148,83 @@ impl Ledger {
             .save_rule_set(&self.version, &canonical(&self.rules), now)
             .await?;
         let snapshot = self.load().await?;
-        let planned = self
-            .plan(&snapshot, now, current_rules_for_all, false)
+        let mut ctx = self
+            .context(&snapshot, current_rules_for_all, false)
             .await?;
-        let mut new = Vec::new();
-        for (commit, plan, version) in &planned.plans {
-            for e in &plan.entries {
-                new.push(to_new_entry(commit, e, version));
+        let mut appended = 0;
+        for chunk in (0..snapshot.commits.len())
+            .collect::<Vec<_>>()
+            .chunks(PLAN_CHUNK)
+        {
+            let mut new = Vec::new();
+            for &i in chunk {
+                let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
+                let commit = &snapshot.commits[i];
+                new.extend(
+                    plan.entries
+                        .iter()
+                        .map(|e| to_new_entry(commit, e, &version)),
+                );
             }
+            appended += self.store.append_entries(&new, now).await?;
         }
-        let appended = self.store.append_entries(&new, now).await?;
         if appended > 0 {
-            tracing::info!(appended, commits = planned.plans.len(), "ledger settled");
+            tracing::info!(appended, commits = snapshot.commits.len(), "ledger settled");
         }
         Ok(SettleReport {
-            commits: planned.plans.len(),
+            commits: snapshot.commits.len(),
             appended,
         })
     }
 
     /// `replay` without `--apply`: every commit's entries recomputed from
-    /// nothing under the current rules (a scratch ledger, not stored).
-    pub async fn replay_scratch(&self, now: i64) -> Result<Vec<NewEntry>, LedgerError> {
+    /// nothing under the current rules (a scratch ledger, not stored), handed
+    /// to `each` one by one.
+    pub async fn replay_scratch_each(
+        &self,
+        now: i64,
+        mut each: impl FnMut(NewEntry),
+    ) -> Result<(), LedgerError> {
         let snapshot = self.load().await?;
-        let planned = self.plan(&snapshot, now, true, true).await?;
-        let mut out = Vec::new();
-        for (commit, plan, version) in &planned.plans {
+        let mut ctx = self.context(&snapshot, true, true).await?;
+        for i in 0..snapshot.commits.len() {
+            let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
+            let commit = &snapshot.commits[i];
             for e in &plan.entries {
-                out.push(to_new_entry(commit, e, version));
+                each(to_new_entry(commit, e, &version));
             }
         }
+        Ok(())
+    }
+
+    /// [`Ledger::replay_scratch_each`], collected.
+    pub async fn replay_scratch(&self, now: i64) -> Result<Vec<NewEntry>, LedgerError> {
+        let mut out = Vec::new();
+        self.replay_scratch_each(now, |e| out.push(e)).await?;
         Ok(out)
     }
 
     /// Loads what a pass plans from.
     pub async fn load(&self) -> Result<Snapshot, LedgerError> {
         let commits = self.store.scoring_commits().await?;
-        let signals = self.store.scoring_signals().await?;
         let heads = self.store.merged_pull_request_heads().await?;
-        let entries = self.store.commit_entries().await?;
-        Ok(Snapshot::new(commits, signals, heads, entries))
+        let entries = self.store.ledger_state().await?;
+        let mut snapshot = Snapshot::new(commits, heads, entries);
+        let mut interner = Interner::default();
+        self.store
+            .each_scoring_signal(|s| snapshot.add_signal(s, &mut interner))
+            .await?;
+        snapshot.finish();
+        Ok(snapshot)
     }
 
-    /// Plans every commit of `snapshot`. `current_rules_for_all`: score every
-    /// commit under the current rules (replay); `scratch`: as if the ledger were empty.
-    pub async fn plan(
+    /// The rule sets commits are governed by, and what planning shares.
+    async fn context(
         &self,
         snapshot: &Snapshot,
-        now: i64,
         current_rules_for_all: bool,
         scratch: bool,
-    ) -> Result<Planned, LedgerError> {
+    ) -> Result<PassContext, LedgerError> {
         let mut rule_sets: HashMap<String, Rules> = HashMap::new();
         rule_sets.insert(self.version.clone(), self.rules.clone());
         if !current_rules_for_all {
@@ -199,47 +241,60 @@ impl Ledger {
                 rule_sets.insert(version, rules);
             }
         }
-        let mut calibrations = CalibrationCache::default();
-        let duplicates = snapshot.duplicates(&self.rules);
-        let mut plans = Vec::with_capacity(snapshot.commits.len());
-        for commit in &snapshot.commits {
-            let no_entries = Vec::new();
-            let entries = if scratch {
-                &no_entries
-            } else {
-                snapshot.entries.get(&commit.id).unwrap_or(&no_entries)
-            };
-            let version = if current_rules_for_all {
-                self.version.clone()
-            } else {
-                governing_version(entries).unwrap_or_else(|| self.version.clone())
-            };
-            let rules = &rule_sets[&version];
-            let inputs = snapshot.inputs(commit, self.pay_from, duplicates.get(&commit.id));
-            let week = inputs.landed_at.map(|t| Week::of(t, self.tz));
-            let (factor, label) = match week {
-                Some(week) => {
-                    let table = calibrations.get(snapshot, week, self.tz, &version, rules);
-                    (calibration::factor(table, &commit.kind), week.label())
-                }
-                None => (1.0, String::new()),
-            };
-            let existing: Vec<Existing> = entries
-                .iter()
-                .filter_map(|e| {
-                    Some(Existing {
-                        kind: EntryKind::parse(&e.kind)?,
-                        amount: e.amount,
-                        at: e.at,
-                        key: e.idempotency_key.clone(),
-                    })
+        Ok(PassContext {
+            rule_sets,
+            calibrations: CalibrationCache::default(),
+            duplicates: snapshot.duplicates(&self.rules),
+            current_rules_for_all,
+            scratch,
+        })
+    }
+
+    /// Plans the commit at position `i` of the snapshot; returns the plan and
+    /// the rule version it was made under.
+    fn plan_one(
+        &self,
+        snapshot: &Snapshot,
+        i: usize,
+        ctx: &mut PassContext,
+        now: i64,
+    ) -> (Plan, String) {
+        let commit = &snapshot.commits[i];
+        let no_entries = Vec::new();
+        let entries = if ctx.scratch {
+            &no_entries
+        } else {
+            snapshot.entries.get(&commit.id).unwrap_or(&no_entries)
+        };
+        let version = if ctx.current_rules_for_all {
+            self.version.clone()
+        } else {
+            governing_version(entries).unwrap_or_else(|| self.version.clone())
+        };
+        let rules = &ctx.rule_sets[&version];
+        let inputs = snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
+        let (factor, label) = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
+            Some(week) => {
+                let table = ctx
+                    .calibrations
+                    .get(snapshot, week, self.tz, &version, rules);
+                (calibration::factor(table, &commit.kind), week.label())
+            }
+            None => (1.0, String::new()),
+        };
+        let existing: Vec<Existing> = entries
+            .iter()
+            .filter_map(|e| {
+                Some(Existing {
+                    kind: EntryKind::parse(&e.kind)?,
+                    amount: e.amount,
+                    at: e.at,
+                    key: e.idempotency_key.clone(),
                 })
-                .collect();
-            let plan =
-                plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
-            plans.push((commit.clone(), plan, version));
-        }
-        Ok(Planned { plans })
+            })
+            .collect();
+        let plan = plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
+        (plan, version)
     }
 
     /// The calibration table of `week` under the current rules (for the weekly job).
@@ -253,7 +308,7 @@ impl Ledger {
 }
 
 /// The rule version of a commit's latest earning entry: the rules it is scored under.
-fn governing_version(entries: &[EntryRow]) -> Option<String> {
+fn governing_version(entries: &[StateRow]) -> Option<String> {
     entries
         .iter()
         .rev()
@@ -280,69 +335,107 @@ fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> New
     }
 }
 
+/// One copy of each of the few distinct signal names, statuses, sources and
+/// contexts (hundreds of thousands of signals share them).
+#[derive(Default)]
+struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, text: String) -> Arc<str> {
+        if let Some(known) = self.0.get(text.as_str()) {
+            return known.clone();
+        }
+        let new: Arc<str> = text.into();
+        self.0.insert(new.clone());
+        new
+    }
+}
+
 impl Snapshot {
-    pub fn new(
+    fn new(
         commits: Vec<ScoringCommit>,
-        signals: Vec<ScoringSignal>,
         heads: Vec<(i64, i64, String, i64)>,
-        entries: Vec<EntryRow>,
+        entries: Vec<StateRow>,
     ) -> Snapshot {
-        // Signals name commits by full or abbreviated id: match them to full ids.
-        let mut shas: HashMap<i64, Vec<&str>> = HashMap::new();
+        let mut by_entry: HashMap<i64, Vec<StateRow>> = HashMap::new();
+        for e in entries {
+            by_entry.entry(e.commit_id).or_default().push(e);
+        }
+        let mut sorted_shas: HashMap<i64, Vec<String>> = HashMap::new();
         for c in &commits {
-            shas.entry(c.repository_id).or_default().push(&c.sha);
+            sorted_shas
+                .entry(c.repository_id)
+                .or_default()
+                .push(c.sha.clone());
         }
-        let mut heads_wanted: HashMap<i64, Vec<String>> = HashMap::new();
-        for (repo, _, head, _) in &heads {
-            heads_wanted.entry(*repo).or_default().push(head.clone());
-        }
-        for list in shas.values_mut() {
+        for list in sorted_shas.values_mut() {
             list.sort_unstable();
         }
-        let mut by_commit: HashMap<(i64, String), Vec<SignalFact>> = HashMap::new();
-        for s in signals {
-            let full = match shas.get(&s.repository_id) {
-                Some(list) if s.sha.len() < 40 => {
-                    let start = list.partition_point(|sha| *sha < s.sha.as_str());
-                    let matching: Vec<&&str> = list[start..]
-                        .iter()
-                        .take_while(|sha| sha.starts_with(&s.sha))
-                        .take(2)
-                        .collect();
-                    match matching.as_slice() {
-                        [one] => one.to_string(),
-                        _ => s.sha.clone(),
-                    }
-                }
-                _ => s.sha.clone(),
-            };
-            by_commit
-                .entry((s.repository_id, full))
-                .or_default()
-                .push(SignalFact {
-                    name: s.name,
-                    status: s.status,
-                    source: s.source,
-                    context: s.context.unwrap_or_default(),
-                    attempt: s.attempt,
-                    occurred_at: s.occurred_at,
-                });
-        }
-        let mut by_entry: HashMap<i64, Vec<EntryRow>> = HashMap::new();
-        for e in entries {
-            if let Some(id) = e.commit_id {
-                by_entry.entry(id).or_default().push(e);
-            }
-        }
         Snapshot {
+            bad_at: Vec::new(),
             commits,
-            signals: by_commit,
+            signals: HashMap::new(),
             entries: by_entry,
             heads: heads
                 .into_iter()
                 .map(|(repo, number, head, merged_at)| ((repo, number), (head, merged_at)))
                 .collect(),
+            sorted_shas,
         }
+    }
+
+    /// Files a signal under the full id of the commit it names (an abbreviated
+    /// id that matches exactly one commit of its repository is that commit).
+    fn add_signal(&mut self, s: ScoringSignal, interner: &mut Interner) {
+        let full = match self.sorted_shas.get(&s.repository_id) {
+            Some(list) if s.sha.len() < 40 => {
+                let start = list.partition_point(|sha| sha.as_str() < s.sha.as_str());
+                let mut matching = list[start..]
+                    .iter()
+                    .take_while(|sha| sha.starts_with(&s.sha))
+                    .take(2);
+                match (matching.next(), matching.next()) {
+                    (Some(one), None) => one.clone(),
+                    _ => s.sha,
+                }
+            }
+            _ => s.sha,
+        };
+        self.signals
+            .entry((s.repository_id, full))
+            .or_default()
+            .push(SignalFact {
+                name: interner.get(s.name),
+                status: interner.get(s.status),
+                source: interner.get(s.source),
+                context: interner.get(s.context.unwrap_or_default()),
+                attempt: s.attempt,
+                occurred_at: s.occurred_at,
+            });
+    }
+
+    /// After the last signal: when each commit turned out bad.
+    fn finish(&mut self) {
+        self.sorted_shas = HashMap::new();
+        let bad_at: Vec<Option<i64>> = self
+            .commits
+            .iter()
+            .map(|c| {
+                let from_signals = self
+                    .signals
+                    .get(&(c.repository_id, c.sha.clone()))
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| {
+                        matches!(&*s.name, "reverted" | "fixed_later")
+                            || (&*s.name == "incident" && &*s.status == "fail")
+                    })
+                    .map(|s| s.occurred_at)
+                    .min();
+                from_signals.into_iter().chain(c.unlanded_at).min()
+            })
+            .collect();
+        self.bad_at = bad_at;
     }
 
     fn governing_versions(&self) -> Vec<String> {
@@ -400,7 +493,7 @@ impl Snapshot {
                 let ci = self
                     .signals
                     .get(&(c.repository_id, head.clone()))
-                    .map(|s| s.iter().filter(|s| s.name == "ci").cloned().collect())
+                    .map(|s| s.iter().filter(|s| &*s.name == "ci").cloned().collect())
                     .unwrap_or_default();
                 (head.clone(), *merged_at, ci)
             });
@@ -421,22 +514,6 @@ impl Snapshot {
             signals,
             pull_request_head,
         }
-    }
-
-    /// When a commit turned out bad (reverted, fixed later, failed incident, force-pushed away).
-    fn bad_at(&self, c: &ScoringCommit) -> Option<i64> {
-        let from_signals = self
-            .signals
-            .get(&(c.repository_id, c.sha.clone()))
-            .into_iter()
-            .flatten()
-            .filter(|s| {
-                matches!(s.name.as_str(), "reverted" | "fixed_later")
-                    || (s.name == "incident" && s.status == "fail")
-            })
-            .map(|s| s.occurred_at)
-            .min();
-        from_signals.into_iter().chain(c.unlanded_at).min()
     }
 }
 
@@ -467,12 +544,13 @@ impl CalibrationCache {
                 let observed: Vec<Observed> = snapshot
                     .commits
                     .iter()
-                    .filter(|c| c.ai == 1)
-                    .filter_map(|c| {
+                    .zip(&snapshot.bad_at)
+                    .filter(|(c, _)| c.ai == 1)
+                    .filter_map(|(c, bad_at)| {
                         let landed = c.landed_at?;
                         (landed >= from && landed + vesting <= start).then(|| Observed {
                             kind: c.kind.clone(),
-                            good: snapshot.bad_at(c).is_none_or(|t| t >= start),
+                            good: bad_at.is_none_or(|t| t >= start),
                         })
                     })
                     .collect();
@@ -519,20 +597,4 @@ pub fn balance(rows: &[(Option<i64>, String, i64)]) -> Balance {
 /// Vested tokens not yet redeemed.
 pub fn available(rows: &[(Option<i64>, String, i64)]) -> MilliTokens {
     balance(rows).available
-}
-
-/// `ci` of a commit from its signals (for reads), the scoring definition.
-pub fn ci_of(signals: &[SignalFact]) -> ci::CiResult {
-    let observations: Vec<ci::CiObservation> = signals
-        .iter()
-        .filter(|s| s.name == "ci")
-        .map(|s| ci::CiObservation {
-            source: s.source.clone(),
-            context: s.context.clone(),
-            attempt: s.attempt,
-            status: s.status.clone(),
-            occurred_at: s.occurred_at,
-        })
-        .collect();
-    ci::ci_result(&observations)
 }

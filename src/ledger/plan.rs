@@ -17,6 +17,8 @@
 //!
 //! Nothing here edits an entry: a change is a new entry for the difference.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -30,10 +32,12 @@ const DAY_MS: i64 = 86_400_000;
 /// A stored signal, as scoring sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalFact {
-    pub name: String,
-    pub status: String,
-    pub source: String,
-    pub context: String,
+    /// Shared text: a pass holds hundreds of thousands of signals with a few
+    /// distinct names, statuses, sources and contexts.
+    pub name: Arc<str>,
+    pub status: Arc<str>,
+    pub source: Arc<str>,
+    pub context: Arc<str>,
     pub attempt: Option<i64>,
     pub occurred_at: i64,
 }
@@ -180,12 +184,12 @@ fn is_outcome_signal(name: &str) -> bool {
 /// The first event that takes a commit's tokens back, at or after landing.
 fn first_clawback(c: &CommitInputs, landed_at: i64) -> Option<(String, i64)> {
     let from_signals = c.signals.iter().filter_map(|s| {
-        let claws = match s.name.as_str() {
+        let claws = match &*s.name {
             "reverted" | "fixed_later" => true,
-            "incident" => s.status == "fail",
+            "incident" => &*s.status == "fail",
             _ => false,
         };
-        (claws && s.occurred_at >= landed_at).then(|| (s.name.clone(), s.occurred_at))
+        (claws && s.occurred_at >= landed_at).then(|| (s.name.to_string(), s.occurred_at))
     });
     let unlanded = c.unlanded_at.map(|t| ("force_pushed_away".to_string(), t));
     from_signals
@@ -196,22 +200,22 @@ fn first_clawback(c: &CommitInputs, landed_at: i64) -> Option<(String, i64)> {
 /// The outcomes known at `t` (signals that happened at or before it).
 fn outcomes_at(c: &CommitInputs, t: i64) -> (Outcomes, CiResult, bool) {
     let observe = |s: &SignalFact| CiObservation {
-        source: s.source.clone(),
-        context: s.context.clone(),
+        source: s.source.to_string(),
+        context: s.context.to_string(),
         attempt: s.attempt,
-        status: s.status.clone(),
+        status: s.status.to_string(),
         occurred_at: s.occurred_at,
     };
     let own: Vec<CiObservation> = c
         .signals
         .iter()
-        .filter(|s| s.name == "ci" && s.occurred_at <= t)
+        .filter(|s| &*s.name == "ci" && s.occurred_at <= t)
         .map(observe)
         .collect();
     let (observations, from_head) = match &c.pull_request_head {
         Some((_, merged_at, head)) if own.is_empty() => (
             head.iter()
-                .filter(|s| s.name == "ci" && s.occurred_at <= (*merged_at).min(t))
+                .filter(|s| &*s.name == "ci" && s.occurred_at <= (*merged_at).min(t))
                 .map(observe)
                 .collect(),
             true,
@@ -228,14 +232,16 @@ fn outcomes_at(c: &CommitInputs, t: i64) -> (Outcomes, CiResult, bool) {
     let mut later: Vec<&SignalFact> = c
         .signals
         .iter()
-        .filter(|s| s.name != "ci" && is_outcome_signal(&s.name) && s.occurred_at <= t)
+        .filter(|s| &*s.name != "ci" && is_outcome_signal(&s.name) && s.occurred_at <= t)
         .collect();
     later.sort_by(|a, b| (a.occurred_at, &a.status).cmp(&(b.occurred_at, &b.status)));
     for s in later {
-        if s.name == "deploy" {
-            outcomes.deployed |= s.status == "pass";
+        if &*s.name == "deploy" {
+            outcomes.deployed |= &*s.status == "pass";
         } else {
-            outcomes.custom.insert(s.name.clone(), s.status == "pass");
+            outcomes
+                .custom
+                .insert(s.name.to_string(), &*s.status == "pass");
         }
     }
     (outcomes, ci, from_head && ci != CiResult::None)
@@ -284,7 +290,7 @@ pub fn plan_commit(
         .filter(|s| is_outcome_signal(&s.name))
         .chain(c.pull_request_head.iter().flat_map(|(_, merged_at, head)| {
             head.iter()
-                .filter(move |s| s.name == "ci" && s.occurred_at <= *merged_at)
+                .filter(move |s| &*s.name == "ci" && s.occurred_at <= *merged_at)
         }))
         .filter(|s| s.occurred_at > landed_at)
         .map(|s| s.occurred_at)
@@ -299,7 +305,9 @@ pub fn plan_commit(
         changed_lines: c.changed_lines,
     };
     let (calibration, week) = calibration;
-    let explain = |t: i64, reason: &str| {
+    // The score at a time: cheap; its explanation is built only for entries
+    // that are appended.
+    let score_at = |t: i64| {
         let (outcomes, ci, from_head) = outcomes_at(c, t);
         let s = score(&facts, &outcomes, calibration, rules);
         let tokens = if c.duplicate_of.is_some() {
@@ -307,7 +315,11 @@ pub fn plan_commit(
         } else {
             s.milli_tokens
         };
-        let explanation = json!({
+        (tokens, ci, s, outcomes, from_head)
+    };
+    let explain = |t: i64, reason: &str| {
+        let (tokens, ci, s, outcomes, from_head) = score_at(t);
+        json!({
             "reason": reason,
             "inputs": {
                 "kind": c.kind,
@@ -329,8 +341,7 @@ pub fn plan_commit(
                 if c.duplicate_of.is_some() { " (a duplicate: 0)" } else { "" },
             ),
             "tokens_milli": tokens,
-        });
-        (tokens, ci, s, explanation)
+        })
     };
 
     let mut entries: Vec<Planned> = Vec::new();
@@ -338,7 +349,7 @@ pub fn plan_commit(
     let mut previous: MilliTokens = 0;
     let mut last = None;
     for (i, t) in points.iter().enumerate() {
-        let (tokens, ci, s, explanation) = explain(*t, if i == 0 { "landed" } else { "signal" });
+        let (tokens, ci, s, _, _) = score_at(*t);
         let (kind, key) = if i == 0 {
             (EntryKind::Accrual, format!("accrual:{}", c.commit_id))
         } else {
@@ -353,21 +364,20 @@ pub fn plan_commit(
                 amount: tokens - previous,
                 at: *t,
                 key,
-                explanation: explanation.clone(),
+                explanation: explain(*t, if i == 0 { "landed" } else { "signal" }),
             });
         }
         previous = tokens;
-        last = Some((*t, ci, s, explanation));
+        last = Some((*t, ci, s));
     }
-    let (last_t, ci, s, last_explanation) = last.expect("landing is a point");
+    let (last_t, ci, s) = last.expect("landing is a point");
     let earned = previous;
 
     // What the entries add up to after the natural ones; a difference (a signal
     // that happened before entries already made, or other rules) is corrected.
     let earned_so_far = sum(existing, &entries, &|k| k.is_earning());
     if earned_so_far != earned {
-        let mut explanation = last_explanation.clone();
-        explanation["reason"] = json!("correction");
+        let mut explanation = explain(last_t, "correction");
         explanation["entries_before"] = json!(earned_so_far);
         entries.push(Planned {
             kind: EntryKind::Adjustment,

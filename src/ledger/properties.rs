@@ -36,10 +36,10 @@ fn signal() -> impl Strategy<Value = SignalFact> {
     )
         .prop_map(
             |(name, pass, context, attempt, source, offset)| SignalFact {
-                name: name.to_string(),
-                status: if pass { "pass" } else { "fail" }.to_string(),
-                source: source.to_string(),
-                context: context.to_string(),
+                name: name.into(),
+                status: if pass { "pass" } else { "fail" }.into(),
+                source: source.into(),
+                context: context.into(),
                 attempt,
                 occurred_at: LANDED + offset,
             },

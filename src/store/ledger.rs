@@ -56,6 +56,18 @@ pub struct EntryRow {
     pub explanation: String,
 }
 
+/// What planning needs of an entry a commit has (no explanation).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StateRow {
+    pub commit_id: i64,
+    pub person: String,
+    pub kind: String,
+    pub amount: i64,
+    pub at: i64,
+    pub idempotency_key: String,
+    pub rules_version: String,
+}
+
 /// An entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntry {
@@ -110,11 +122,26 @@ impl Store {
         .await?)
     }
 
-    /// Every signal (scoring matches abbreviated ids to commits itself).
-    pub async fn scoring_signals(&self) -> Result<Vec<ScoringSignal>> {
-        Ok(sqlx::query_as(
+    /// Every signal, handed to `each` as it is read (scoring matches
+    /// abbreviated ids to commits itself); never all rows in memory at once.
+    pub async fn each_scoring_signal(&self, mut each: impl FnMut(ScoringSignal)) -> Result<()> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, ScoringSignal>(
             "SELECT repository_id, sha, name, status, source, context, attempt, occurred_at
              FROM signals ORDER BY id",
+        )
+        .fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
+            each(row);
+        }
+        Ok(())
+    }
+
+    /// What planning needs of every entry that belongs to a commit, in the order made.
+    pub async fn ledger_state(&self) -> Result<Vec<StateRow>> {
+        Ok(sqlx::query_as(
+            "SELECT commit_id, person, kind, amount, at, idempotency_key, rules_version
+             FROM ledger_entries WHERE commit_id IS NOT NULL ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?)

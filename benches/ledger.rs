@@ -1,0 +1,278 @@
+//! The ledger on a synthetic year: 200 people, 100,000 landed commits (70 %
+//! AI-assisted), 300,000 signals (CI attempts, deploys, reverts, fixes) over 52
+//! weeks ending now.
+//!
+//! Measures, on SQLite (default) or PostgreSQL (`BENCH_DATABASE_URL=postgres://…`,
+//! an empty database):
+//! - `tokentally replay --apply` from an empty ledger (every entry appended) and
+//!   `tokentally replay` (the dry run) as processes: wall time and peak RSS;
+//! - one week's leaderboard and one person's ledger page for a week (median of 20).
+//!
+//! `cargo bench --bench ledger` (env: BENCH_COMMITS, BENCH_PEOPLE, BENCH_DATABASE_URL).
+
+use std::process::Command;
+use std::time::Instant;
+
+use tokentally::attribution::commit::{CommitRecord, Credit};
+use tokentally::attribution::kind::{Kind, KindSource};
+use tokentally::config::Config;
+use tokentally::ledger::Ledger;
+use tokentally::scoring::leaderboard::RankBy;
+use tokentally::scoring::week::Week;
+use tokentally::store::Store;
+use tokentally::store::signals::NewSignal;
+
+const DAY: i64 = 86_400_000;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic generator (no extra dependency).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const KINDS: [Kind; 8] = [
+    Kind::Feature,
+    Kind::Fix,
+    Kind::Refactor,
+    Kind::Perf,
+    Kind::Test,
+    Kind::Docs,
+    Kind::Chore,
+    Kind::Fix,
+];
+
+fn record(i: u64, person: &str, ai: bool, kind: Kind, lines: u64, at: i64) -> CommitRecord {
+    let time = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .to_rfc3339();
+    CommitRecord {
+        sha: format!("{i:040x}"),
+        subject: format!("{} {i}", kind.as_str()),
+        author_name: person.to_string(),
+        author_email: format!("{person}@example.com"),
+        committer_email: format!("{person}@example.com"),
+        person: person.to_string(),
+        credit: Credit::Author,
+        authored_at: time.clone(),
+        committed_at: time,
+        ai,
+        agents: if ai { vec!["claude".into()] } else { vec![] },
+        model: None,
+        kind,
+        kind_source: KindSource::Conventional,
+        usage_tokens: ai.then_some(lines * 40),
+        files_changed: 1,
+        binary_files: 0,
+        lines_added: lines,
+        lines_deleted: 0,
+        lines_moved: 0,
+        lines_excluded: 0,
+        changed_lines: lines,
+        patch_id: Some(format!("p{i:039x}")),
+        reverts: vec![],
+        fixes: vec![],
+        merge: false,
+        links: vec![],
+        evidence: vec![],
+        warnings: vec![],
+    }
+}
+
+async fn generate(store: &Store, commits: u64, people: u64, now: i64) {
+    let mut rng = Rng(42);
+    let start = now - 364 * DAY;
+    // Repositories first seen a year ago: everything after pays.
+    let mut repos = Vec::new();
+    for r in 0..20 {
+        repos.push(
+            store
+                .ensure_repository(&format!("acme/repo{r}"), start - DAY)
+                .await
+                .unwrap(),
+        );
+    }
+    let started = Instant::now();
+    let mut signals = Vec::with_capacity(4096);
+    let mut count_signals = 0u64;
+    for chunk_start in (0..commits).step_by(1000) {
+        let mut tx = store.begin().await.unwrap();
+        for i in chunk_start..(chunk_start + 1000).min(commits) {
+            let person = format!("p{}", rng.below(people));
+            let ai = rng.below(10) < 7;
+            let kind = KINDS[rng.below(KINDS.len() as u64) as usize];
+            let lines = 1 + rng.below(600);
+            let at = start + (i as i64 * 364 * DAY) / commits as i64;
+            let repo = repos[rng.below(repos.len() as u64) as usize];
+            tx.ensure_person(&person, &person, "", now).await.unwrap();
+            let r = record(i, &person, ai, kind, lines, at);
+            tx.upsert_commit(repo, &r, Some(at), None, now)
+                .await
+                .unwrap();
+            // Three signals a commit: CI (a failed first attempt now and
+            // then), a deploy, and every 25th commit reverted or fixed later.
+            let failed_first = rng.below(8) == 0;
+            let mut add = |name: &str, status: &str, attempt: Option<i64>, t: i64, src: &str| {
+                signals.push(NewSignal {
+                    repository_id: repo,
+                    sha: r.sha.clone(),
+                    name: name.into(),
+                    status: status.into(),
+                    value: None,
+                    url: None,
+                    source: src.into(),
+                    context: Some("build".into()),
+                    attempt,
+                    idempotency_key: Some(format!("bench:{name}:{i}:{}", attempt.unwrap_or(0))),
+                    body_hash: None,
+                    occurred_at: t,
+                    received_at: t,
+                });
+            };
+            add(
+                "ci",
+                if failed_first { "fail" } else { "pass" },
+                Some(1),
+                at - 60_000,
+                "github:check_run",
+            );
+            if failed_first {
+                add("ci", "pass", Some(2), at + 3_600_000, "github:check_run");
+            } else {
+                add(
+                    "deploy",
+                    "pass",
+                    None,
+                    at + 7_200_000,
+                    "github:deployment_status",
+                );
+            }
+            match i % 25 {
+                0 => add("reverted", "fail", None, at + 2 * DAY, "git"),
+                1 => add("fixed_later", "fail", None, at + 5 * DAY, "git"),
+                _ => add("deploy", "pass", None, at + 3 * 3_600_000, "api:ci"),
+            }
+        }
+        tx.commit().await.unwrap();
+        count_signals += signals.len() as u64;
+        store.insert_signals(&signals).await.unwrap();
+        signals.clear();
+    }
+    println!(
+        "generated {commits} commits, {count_signals} signals, {people} people in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs `tokentally ARGS` under /usr/bin/time: (seconds, peak RSS in MB, stdout).
+fn timed(config: &std::path::Path, args: &[&str]) -> (f64, f64, String) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M"])
+        .arg(env!("CARGO_BIN_EXE_tokentally"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("TOKENTALLY_LOG", "warn")
+        .output()
+        .expect("/usr/bin/time runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {err}");
+    let last = err.lines().last().unwrap_or_default();
+    let mut fields = last.split_whitespace();
+    let seconds: f64 = fields.next().unwrap().parse().unwrap();
+    let kb: f64 = fields.next().unwrap().parse().unwrap();
+    (
+        seconds,
+        kb / 1024.0,
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let commits = env_or("BENCH_COMMITS", 100_000);
+    let people = env_or("BENCH_PEOPLE", 200);
+    let dir = tempfile::tempdir().unwrap();
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.path().display()));
+    let config_file = dir.path().join("tokentally.toml");
+    std::fs::write(&config_file, format!("database_url = {url:?}\n")).unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = tokentally::clock::now_ms();
+    generate(&store, commits, people, now).await;
+
+    let (seconds, rss, out) = timed(&config_file, &["replay", "--apply"]);
+    println!(
+        "replay --apply from an empty ledger: {seconds:.2} s, peak RSS {rss:.0} MB ({})",
+        out.lines().last().unwrap_or_default()
+    );
+    let (seconds, rss, out) = timed(&config_file, &["replay"]);
+    println!(
+        "replay (dry run, nothing to change): {seconds:.2} s, peak RSS {rss:.0} MB ({})",
+        out.lines().last().unwrap_or_default()
+    );
+
+    let config = Config {
+        database_url: url.clone(),
+        ..Config::default()
+    };
+    let ledger = Ledger::new(store.clone(), &config);
+    let tz = ledger.tz();
+    let week = Week::of(now - 30 * DAY, tz);
+    let mut times = Vec::new();
+    let mut ranked = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let board = ledger.leaderboard(week, RankBy::Value).await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        ranked = board.entries.len() + board.unranked.len();
+    }
+    println!(
+        "leaderboard of {} ({ranked} people): median {:.1} ms",
+        week.label(),
+        median(times)
+    );
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        n = ledger.person_entries("p7", week).await.unwrap().len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "ledger page of p7 for {} ({n} entries): median {:.2} ms",
+        week.label(),
+        median(times)
+    );
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        ledger.balance("p7").await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!("balance of p7: median {:.2} ms", median(times));
+    store.close().await;
+}
