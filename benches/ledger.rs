@@ -8,7 +8,8 @@
 //!   `tokentally replay` (the dry run) as processes: wall time and peak RSS;
 //! - one week's leaderboard and one person's ledger page for a week (median of 20).
 //!
-//! `cargo bench --bench ledger` (env: BENCH_COMMITS, BENCH_PEOPLE, BENCH_DATABASE_URL).
+//! `cargo bench --bench ledger` (env: BENCH_COMMITS, BENCH_PEOPLE, BENCH_DATABASE_URL;
+//! BENCH_GENERATE_ONLY=1 stops after generating, to profile `tokentally replay` by hand).
 
 use std::process::Command;
 use std::time::Instant;
@@ -223,6 +224,12 @@ async fn main() {
     store.migrate().await.unwrap();
     let now = tokentally::clock::now_ms();
     generate(&store, commits, people, now).await;
+    if std::env::var_os("BENCH_GENERATE_ONLY").is_some() {
+        // For profiling: the database is left as generated, with an empty ledger.
+        store.close().await;
+        std::mem::forget(dir);
+        return;
+    }
 
     let (seconds, rss, out) = timed(&config_file, &["replay", "--apply"]);
     println!(

@@ -31,22 +31,41 @@ fn add(totals: &mut Totals, person: &str, kind: &str, amount: MilliTokens) {
     }
 }
 
+async fn totals_now(store: &crate::store::Store) -> anyhow::Result<Totals> {
+    let mut totals = Totals::new();
+    for e in store.ledger_state().await? {
+        add(&mut totals, &e.person, &e.kind, e.amount);
+    }
+    Ok(totals)
+}
+
 pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Result<()> {
     let (ledger, store) = open_ledger(config_path).await?;
     let now = now_ms();
     let started = std::time::Instant::now();
-    let mut replayed = Totals::new();
-    let mut count = 0;
-    ledger
-        .replay_scratch_each(now, |e| {
-            count += 1;
-            add(&mut replayed, &e.person, &e.kind, e.amount);
-        })
-        .await?;
-    let mut current = Totals::new();
-    for e in store.ledger_state().await? {
-        add(&mut current, &e.person, &e.kind, e.amount);
-    }
+    let current = totals_now(&store).await?;
+    // With --apply the new rules are applied (one pass), and the differences
+    // are what that appended; without, a scratch ledger is computed and compared.
+    let (replayed, what) = if args.apply {
+        let report = ledger.replay_apply(now).await?;
+        (
+            totals_now(&store).await?,
+            format!(
+                "applied: {} compensating entries appended over {} commits",
+                report.appended, report.commits
+            ),
+        )
+    } else {
+        let mut replayed = Totals::new();
+        let mut count = 0;
+        ledger
+            .replay_scratch_each(now, |e| {
+                count += 1;
+                add(&mut replayed, &e.person, &e.kind, e.amount);
+            })
+            .await?;
+        (replayed, format!("{count} entries replayed"))
+    };
     let people: Vec<&String> = {
         let mut all: Vec<&String> = replayed.keys().chain(current.keys()).collect();
         all.sort();
@@ -55,14 +74,18 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
     };
     let t = |m: MilliTokens| m as f64 / 1000.0;
     println!(
-        "rules {}: {} entries replayed in {:.2} s",
+        "rules {}: {what} in {:.2} s",
         ledger.version(),
-        count,
         started.elapsed().as_secs_f64()
     );
     println!(
         "{:<28} {:>12} {:>12} {:>10} {:>12} {:>12}",
-        "person", "earned now", "replayed", "diff", "vested now", "replayed"
+        "person",
+        "earned now",
+        if args.apply { "applied" } else { "replayed" },
+        "diff",
+        "vested now",
+        if args.apply { "applied" } else { "replayed" },
     );
     let mut differing = 0;
     for person in people {
@@ -84,14 +107,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
     }
     if differing == 0 {
         println!("no differences: the ledger matches the current rules");
-    }
-    if args.apply {
-        let report = ledger.replay_apply(now).await?;
-        println!(
-            "applied: {} compensating entries appended over {} commits",
-            report.appended, report.commits
-        );
-    } else if differing > 0 {
+    } else if !args.apply {
         println!("run `tokentally replay --apply` to append compensating adjustments");
     }
     store.close().await;

@@ -331,7 +331,7 @@ fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> New
         rules_version: version.to_string(),
         at: e.at,
         idempotency_key: e.key.clone(),
-        explanation: e.explanation.to_string(),
+        explanation: e.explanation.clone(),
     }
 }
 

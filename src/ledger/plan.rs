@@ -124,7 +124,39 @@ pub struct Planned {
     pub amount: MilliTokens,
     pub at: i64,
     pub key: String,
-    pub explanation: serde_json::Value,
+    /// JSON: the inputs, each factor and the formula (or the reason of a vest
+    /// or clawback).
+    pub explanation: String,
+}
+
+/// A score's explanation, serialised straight to JSON text.
+#[derive(Serialize)]
+struct ScoreExplanation<'a> {
+    reason: &'a str,
+    inputs: ScoreInputs<'a>,
+    factors: Factors,
+    formula: String,
+    tokens_milli: MilliTokens,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries_before: Option<MilliTokens>,
+}
+
+#[derive(Serialize)]
+struct ScoreInputs<'a> {
+    kind: &'a str,
+    changed_lines: u64,
+    ci: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ci_from_pull_request_head: Option<&'a str>,
+    deployed: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    custom_signals: std::collections::BTreeMap<String, bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage_tokens: Option<u64>,
+    calibration_week: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<&'a str>,
+    as_of: i64,
 }
 
 /// Where a commit stands.
@@ -317,31 +349,47 @@ pub fn plan_commit(
         };
         (tokens, ci, s, outcomes, from_head)
     };
-    let explain = |t: i64, reason: &str| {
+    let explain = |t: i64, reason: &str, entries_before: Option<MilliTokens>| {
         let (tokens, ci, s, outcomes, from_head) = score_at(t);
-        json!({
-            "reason": reason,
-            "inputs": {
-                "kind": c.kind,
-                "changed_lines": c.changed_lines,
-                "ci": ci.as_str(),
-                "ci_from_pull_request_head": from_head.then(|| c.pull_request_head.as_ref().map(|h| h.0.clone())).flatten(),
-                "deployed": outcomes.deployed,
-                "custom_signals": outcomes.custom,
-                "usage_tokens": c.usage_tokens,
-                "calibration_week": week,
-                "duplicate_of": c.duplicate_of,
-                "as_of": t,
+        let explanation = ScoreExplanation {
+            reason,
+            inputs: ScoreInputs {
+                kind: &c.kind,
+                changed_lines: c.changed_lines,
+                ci: ci.as_str(),
+                ci_from_pull_request_head: from_head
+                    .then(|| c.pull_request_head.as_ref().map(|h| h.0.as_str()))
+                    .flatten(),
+                deployed: outcomes.deployed,
+                custom_signals: outcomes.custom,
+                usage_tokens: c.usage_tokens,
+                calibration_week: week,
+                duplicate_of: c.duplicate_of.as_deref(),
+                as_of: t,
             },
-            "factors": {"tier": s.tier, "size": s.size, "outcome": s.outcome, "calibration": s.calibration},
-            "formula": format!(
+            factors: Factors {
+                tier: s.tier,
+                size: s.size,
+                outcome: s.outcome,
+                calibration: s.calibration,
+            },
+            formula: format!(
                 "{} × {:.6} × {:.6} × {:.6} = {:.3}{}",
-                s.tier, s.size, s.outcome, s.calibration,
+                s.tier,
+                s.size,
+                s.outcome,
+                s.calibration,
                 s.milli_tokens as f64 / 1000.0,
-                if c.duplicate_of.is_some() { " (a duplicate: 0)" } else { "" },
+                if c.duplicate_of.is_some() {
+                    " (a duplicate: 0)"
+                } else {
+                    ""
+                },
             ),
-            "tokens_milli": tokens,
-        })
+            tokens_milli: tokens,
+            entries_before,
+        };
+        serde_json::to_string(&explanation).expect("explanations serialise")
     };
 
     let mut entries: Vec<Planned> = Vec::new();
@@ -364,7 +412,7 @@ pub fn plan_commit(
                 amount: tokens - previous,
                 at: *t,
                 key,
-                explanation: explain(*t, if i == 0 { "landed" } else { "signal" }),
+                explanation: explain(*t, if i == 0 { "landed" } else { "signal" }, None),
             });
         }
         previous = tokens;
@@ -377,8 +425,7 @@ pub fn plan_commit(
     // that happened before entries already made, or other rules) is corrected.
     let earned_so_far = sum(existing, &entries, &|k| k.is_earning());
     if earned_so_far != earned {
-        let mut explanation = explain(last_t, "correction");
-        explanation["entries_before"] = json!(earned_so_far);
+        let explanation = explain(last_t, "correction", Some(earned_so_far));
         entries.push(Planned {
             kind: EntryKind::Adjustment,
             amount: earned - earned_so_far,
@@ -417,7 +464,8 @@ pub fn plan_commit(
                 "formula": format!("landed + {} days: {:.3} tokens vest", rules.vesting_days, vest_target as f64 / 1000.0),
                 "landed_at": landed_at,
                 "vests_at": vests_at,
-            }),
+            })
+            .to_string(),
         });
     }
 
@@ -447,7 +495,8 @@ pub fn plan_commit(
                     -clawback_target as f64 / 1000.0),
                 "vests_at": vests_at,
                 "clawback_vested": rules.clawback_vested,
-            }),
+            })
+            .to_string(),
         });
     }
 
@@ -721,8 +770,10 @@ mod tests {
         let p = plan_commit(&squash, (1.0, "W"), &[], &r, "v", LANDED);
         assert_eq!(p.ci, CiResult::FirstRunGreen);
         assert_eq!(amounts(&p), [(EntryKind::Accrual, 9_714, LANDED)]);
+        let explanation: serde_json::Value =
+            serde_json::from_str(&p.entries[0].explanation).unwrap();
         assert_eq!(
-            p.entries[0].explanation["inputs"]["ci_from_pull_request_head"],
+            explanation["inputs"]["ci_from_pull_request_head"],
             json!("c".repeat(40))
         );
     }

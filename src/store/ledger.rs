@@ -83,8 +83,11 @@ pub struct NewEntry {
     pub explanation: String,
 }
 
-/// Rows per multi-row INSERT (10 columns each stays far below both databases' limits).
-const INSERT_CHUNK: usize = 500;
+/// Rows per multi-row INSERT. sqlx's SQLite driver looks each parameter up by
+/// name among all of the statement's, so its cost grows with the square of
+/// the parameters: SQLite takes small statements, PostgreSQL large ones.
+const SQLITE_INSERT_ROWS: usize = 16;
+const POSTGRES_INSERT_ROWS: usize = 500;
 
 const ENTRY_COLUMNS: &str =
     "e.id, e.person, e.kind, e.repository_id, e.commit_id, r.full_name AS repo, e.sha,
@@ -233,7 +236,11 @@ impl Store {
     pub async fn append_entries(&self, entries: &[NewEntry], now: i64) -> Result<u64> {
         let mut tx = self.pool().begin().await?;
         let mut added = 0;
-        for chunk in entries.chunks(INSERT_CHUNK) {
+        let rows = match self.backend() {
+            Backend::Sqlite => SQLITE_INSERT_ROWS,
+            Backend::Postgres => POSTGRES_INSERT_ROWS,
+        };
+        for chunk in entries.chunks(rows) {
             added += insert_entries(&mut tx, chunk, now).await?;
         }
         tx.commit().await?;
