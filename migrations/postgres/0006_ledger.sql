@@ -13,12 +13,14 @@ CREATE TABLE ledger_entries (
     amount          BIGINT  NOT NULL,           -- milli-tokens, signed
     rules_version   TEXT    NOT NULL,
     at              BIGINT  NOT NULL,           -- effective time (epoch ms)
+    landed_at       BIGINT,                     -- when its commit landed: the leaderboard's week
     idempotency_key TEXT    NOT NULL UNIQUE,
     explanation     TEXT    NOT NULL,           -- JSON: inputs, factors, formula
     created_at      BIGINT  NOT NULL
 );
 CREATE INDEX ledger_person_at ON ledger_entries (person, at);
 CREATE INDEX ledger_commit ON ledger_entries (commit_id);
+CREATE INDEX ledger_landed ON ledger_entries (landed_at);
 
 CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -13,12 +13,14 @@ CREATE TABLE ledger_entries (
     amount          INTEGER NOT NULL,           -- milli-tokens, signed
     rules_version   TEXT    NOT NULL,
     at              INTEGER NOT NULL,           -- effective time (epoch ms)
+    landed_at       INTEGER,                    -- when its commit landed: the leaderboard's week
     idempotency_key TEXT    NOT NULL UNIQUE,
     explanation     TEXT    NOT NULL,           -- JSON: inputs, factors, formula
     created_at      INTEGER NOT NULL
 );
 CREATE INDEX ledger_person_at ON ledger_entries (person, at);
 CREATE INDEX ledger_commit ON ledger_entries (commit_id);
+CREATE INDEX ledger_landed ON ledger_entries (landed_at);
 
 CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;

@@ -33,8 +33,8 @@ fn add(totals: &mut Totals, person: &str, kind: &str, amount: MilliTokens) {
 
 async fn totals_now(store: &crate::store::Store) -> anyhow::Result<Totals> {
     let mut totals = Totals::new();
-    for e in store.ledger_state().await? {
-        add(&mut totals, &e.person, &e.kind, e.amount);
+    for (person, kind, amount) in store.commit_entry_totals().await? {
+        add(&mut totals, &person, &kind, amount);
     }
     Ok(totals)
 }

@@ -183,6 +183,36 @@ impl Scheduler {
 mod tests {
     use super::*;
 
+    /// The latest scheduled time at or before `now`, in `tz`.
+    fn latest_in(expression: &str, tz: &str, now: &str) -> String {
+        let tz: Tz = tz.parse().unwrap();
+        let schedule = parse_cron(expression).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339(now)
+            .unwrap()
+            .timestamp_millis();
+        let after = tz.timestamp_millis_opt(now + 1).single().unwrap();
+        let t = schedule.after(&after).next_back().unwrap();
+        t.with_timezone(&chrono::Utc).to_rfc3339()
+    }
+
+    #[test]
+    fn schedules_fire_in_the_configured_time_zone() {
+        // Mondays at midnight in New York (EDT, UTC−4): 04:00 UTC.
+        assert_eq!(
+            latest_in("0 0 0 * * Mon", "America/New_York", "2026-10-07T12:00:00Z"),
+            "2026-10-05T04:00:00+00:00"
+        );
+        assert_eq!(
+            latest_in("0 0 0 * * Mon", "UTC", "2026-10-07T12:00:00Z"),
+            "2026-10-05T00:00:00+00:00"
+        );
+        // At the scheduled instant itself, that instant is the latest.
+        assert_eq!(
+            latest_in("0 0 * * * *", "UTC", "2026-10-07T12:00:00Z"),
+            "2026-10-07T12:00:00+00:00"
+        );
+    }
+
     #[test]
     fn cron_expressions_are_checked() {
         assert!(parse_cron("0 0 * * * *").is_ok());

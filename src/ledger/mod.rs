@@ -147,7 +147,7 @@ impl Ledger {
         self.store
             .save_rule_set(&self.version, &canonical(&self.rules), now)
             .await?;
-        let snapshot = self.load().await?;
+        let snapshot = self.load(true).await?;
         let mut ctx = self
             .context(&snapshot, current_rules_for_all, false)
             .await?;
@@ -185,7 +185,8 @@ impl Ledger {
         now: i64,
         mut each: impl FnMut(NewEntry),
     ) -> Result<(), LedgerError> {
-        let snapshot = self.load().await?;
+        // A scratch ledger starts empty: the entries made so far are not needed.
+        let snapshot = self.load(false).await?;
         let mut ctx = self.context(&snapshot, true, true).await?;
         for i in 0..snapshot.commits.len() {
             let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
@@ -204,11 +205,15 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Loads what a pass plans from.
-    pub async fn load(&self) -> Result<Snapshot, LedgerError> {
+    /// Loads what a pass plans from (the entries made so far when `with_entries`).
+    pub async fn load(&self, with_entries: bool) -> Result<Snapshot, LedgerError> {
         let commits = self.store.scoring_commits().await?;
         let heads = self.store.merged_pull_request_heads().await?;
-        let entries = self.store.ledger_state().await?;
+        let entries = if with_entries {
+            self.store.ledger_state().await?
+        } else {
+            Vec::new()
+        };
         let mut snapshot = Snapshot::new(commits, heads, entries);
         let mut interner = Interner::default();
         self.store
@@ -299,7 +304,7 @@ impl Ledger {
 
     /// The calibration table of `week` under the current rules (for the weekly job).
     pub async fn calibration_of(&self, week: Week) -> Result<BTreeMap<String, f64>, LedgerError> {
-        let snapshot = self.load().await?;
+        let snapshot = self.load(false).await?;
         let mut cache = CalibrationCache::default();
         Ok(cache
             .get(&snapshot, week, self.tz, &self.version, &self.rules)
@@ -330,6 +335,7 @@ fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> New
         amount: e.amount,
         rules_version: version.to_string(),
         at: e.at,
+        landed_at: commit.landed_at,
         idempotency_key: e.key.clone(),
         explanation: e.explanation.clone(),
     }

@@ -165,6 +165,10 @@ impl Ledger {
             trend: None,
         };
         for c in &commits {
+            // Commits not in the ledger (the baseline) are not the week's work.
+            if !by_commit.contains_key(&c.id) {
+                continue;
+            }
             let acc = people.entry(c.person.clone()).or_default();
             let line = acc.line.get_or_insert_with(|| blank(&c.person));
             let (sums, explanation) = by_commit.remove(&c.id).unwrap_or_default();

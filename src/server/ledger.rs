@@ -391,6 +391,7 @@ pub fn redemption_entry(
         amount: -(milli as i64),
         rules_version: rules_version.to_string(),
         at: now,
+        landed_at: None,
         idempotency_key: key.to_string(),
         explanation: json!({
             "reason": "redemption",

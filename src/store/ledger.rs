@@ -79,11 +79,13 @@ pub struct NewEntry {
     pub amount: i64,
     pub rules_version: String,
     pub at: i64,
+    /// When the entry's commit landed (none for redemptions).
+    pub landed_at: Option<i64>,
     pub idempotency_key: String,
     pub explanation: String,
 }
 
-/// Rows per multi-row INSERT. sqlx's SQLite driver looks each parameter up by
+/// Rows per multi-row INSERT (11 parameters each). sqlx's SQLite driver looks each parameter up by
 /// name among all of the statement's, so its cost grows with the square of
 /// the parameters: SQLite takes small statements, PostgreSQL large ones.
 const SQLITE_INSERT_ROWS: usize = 16;
@@ -138,6 +140,16 @@ impl Store {
             each(row);
         }
         Ok(())
+    }
+
+    /// Per person and kind, the sum of the entries that belong to commits.
+    pub async fn commit_entry_totals(&self) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT person, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
+             WHERE commit_id IS NOT NULL GROUP BY person, kind",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// What planning needs of every entry that belongs to a commit, in the order made.
@@ -461,26 +473,14 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
     }
     let mut sql = String::from(
         "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
-             rules_version, at, idempotency_key, explanation, created_at) VALUES ",
+             rules_version, at, landed_at, idempotency_key, explanation, created_at) VALUES ",
     );
     for i in 0..entries.len() {
         if i > 0 {
             sql.push_str(", ");
         }
-        let b = i * 10;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $1)",
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9,
-            b + 10,
-            b + 11
-        ));
+        let placeholders: Vec<String> = (0..11).map(|k| format!("${}", i * 11 + k + 2)).collect();
+        sql.push_str(&format!("({}, $1)", placeholders.join(", ")));
     }
     sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -494,6 +494,7 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
             .bind(e.amount)
             .bind(&e.rules_version)
             .bind(e.at)
+            .bind(e.landed_at)
             .bind(&e.idempotency_key)
             .bind(&e.explanation);
     }
@@ -521,7 +522,8 @@ pub struct WeekEntry {
 }
 
 impl Store {
-    /// AI commits in the ledger that landed in `[from, to)`.
+    /// AI commits that landed in `[from, to)` (those in the ledger are the ones
+    /// [`Store::week_entries`] has entries for).
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
         Ok(sqlx::query_as(
             "SELECT c.id, c.person, c.changed_lines, c.usage_tokens,
@@ -529,7 +531,6 @@ impl Store {
                                       AND s.sha = c.sha AND s.name = 'reverted') THEN 1 ELSE 0 END AS reverted
              FROM commits c
              WHERE c.landed_at >= $1 AND c.landed_at < $2 AND c.ai = 1
-               AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.commit_id = c.id)
              ORDER BY c.id",
         )
         .bind(from)
@@ -538,14 +539,15 @@ impl Store {
         .await?)
     }
 
-    /// Entries of the commits that landed in `[from, to)`, in the order made.
+    /// Entries of the commits that landed in `[from, to)`, in the order made
+    /// (by the landing time each entry records: one index range, no join).
     pub async fn week_entries(&self, from: i64, to: i64) -> Result<Vec<WeekEntry>> {
         Ok(sqlx::query_as(
-            "SELECT e.commit_id, e.kind, e.amount,
-                    CASE WHEN e.kind IN ('accrual', 'adjustment') THEN e.explanation END AS explanation
-             FROM commits c JOIN ledger_entries e ON e.commit_id = c.id
-             WHERE c.landed_at >= $1 AND c.landed_at < $2
-             ORDER BY e.id",
+            "SELECT commit_id, kind, amount,
+                    CASE WHEN kind IN ('accrual', 'adjustment') THEN explanation END AS explanation
+             FROM ledger_entries
+             WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
+             ORDER BY id",
         )
         .bind(from)
         .bind(to)

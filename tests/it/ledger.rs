@@ -833,3 +833,81 @@ async fn the_ledger_commands() {
         "{list}"
     );
 }
+
+/// Two replicas sharing one database run each scheduled job once per
+/// scheduled time; running the jobs again changes nothing.
+async fn scheduled_jobs_run_once_across_replicas(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    let at = s.now() + HOUR;
+    s.push(&fix, at).await;
+    let other = App::connect_with_clock(config(db), s.clock.clone())
+        .await
+        .unwrap();
+    let (mine, theirs) = (s.app.scheduler(), other.scheduler());
+    let (a, b) = tokio::join!(mine.run_due(), theirs.run_due());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 3, "each job once: {a:?} {b:?}");
+    assert!(s.app.scheduler().run_due().await.unwrap().is_empty());
+    // The vesting job settled the ledger: the commit accrued.
+    assert_eq!(s.tokens(&fix).await["state"], "pending");
+    // At the next hour the vesting job is due again, once.
+    s.clock.advance_ms(HOUR);
+    let (a, b) = tokio::join!(mine.run_due(), theirs.run_due());
+    let ran: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(ran, [tokentally::jobs::schedule::Job::Vesting]);
+}
+db_test!(scheduled_jobs_run_once_across_replicas);
+
+/// Pool mode: the week's vested tokens × payout factor split the pool to the
+/// cent; rate mode: tokens × rate.
+async fn payouts_by_pool_and_by_rate(db: &TestDb) {
+    let mut c = config(db);
+    c.payout.mode = tokentally::config::PayoutMode::Pool;
+    c.payout.weekly_pool = 1000.0;
+    c.payout.pto_hours_per_token = Some(0.5);
+    let s = Scenario::new(c).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.check_run(&fix, "build", "success", at - 60_000, 1).await;
+    s.work.write("b.rs", lines("b", 63));
+    let bob = s
+        .work
+        .commit_as(("Bob", "bob@example.com"), &format!("feat: b\n\n{CLAUDE}"));
+    s.clock.advance_ms(HOUR);
+    s.push(&bob, at).await;
+    s.clock.advance_ms(15 * DAY);
+    s.settle().await;
+    let week = Week::of(at + 14 * DAY, "UTC".parse().unwrap()).label();
+    let reply = s
+        .get(&format!("/api/v1/payouts?week={week}"), &s.admin)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let payouts = reply.json["payouts"].as_array().unwrap().clone();
+    assert_eq!(payouts.len(), 2, "{}", reply.text);
+    // ada 9.714; bob 8 × log2(64)/log2(401) × 0.9 = 8 × 0.693845 × 0.9 = 4.996.
+    let by = |p: &str| payouts.iter().find(|x| x["person"] == p).unwrap().clone();
+    assert!(close(&by("ada")["tokens"], 9.714));
+    assert!(
+        close(&by("bob@example.com")["tokens"], 4.996),
+        "{}",
+        reply.text
+    );
+    // 100,000 cents split 9,714 : 4,996 → 66,036.71 / 33,963.29 → 66,037 + 33,963.
+    assert_eq!(reply.json["total_cents"], 100_000);
+    assert_eq!(by("ada")["cents"], 66_037);
+    assert_eq!(by("bob@example.com")["cents"], 33_963);
+    assert!(close(&by("ada")["pto_hours"], 4.86), "{}", reply.text);
+    // Rate mode: 2.50 a token.
+    let mut rate = config(db);
+    rate.payout.rate = 2.5;
+    let ledger = tokentally::ledger::Ledger::new(store(&s.app).clone(), &rate);
+    let paid = ledger
+        .payouts(Week::parse(&week).unwrap(), &rate.payout)
+        .await
+        .unwrap();
+    let ada = paid.iter().find(|p| p.person == "ada").unwrap();
+    // 9.714 × 250 cents = 2,428.5 → 2,429 (half away from zero)
+    assert_eq!(ada.cents, 2_429);
+}
+db_test!(payouts_by_pool_and_by_rate);

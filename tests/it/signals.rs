@@ -253,6 +253,10 @@ async fn signals_for_unknown_and_abbreviated_shas_are_kept_and_found(db: &TestDb
             .body(Body::empty())
             .unwrap()
     };
+    // Reading takes a read token: the reporting one is refused.
+    let refused = send(&app, get(SHA, &token)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let token = token_with_role(&app, "reader", &["acme/api"], Role::Read).await;
     let reply = send(&app, get(SHA, &token)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let signals = reply.json["signals"].as_array().unwrap();
@@ -265,12 +269,12 @@ async fn signals_for_unknown_and_abbreviated_shas_are_kept_and_found(db: &TestDb
     let reply = send(&app, get("0123456", &token)).await;
     assert_eq!(reply.json["signals"].as_array().unwrap().len(), 2);
 
-    let other = token_for(&app, "web", &["acme/web"]).await;
+    let other = token_with_role(&app, "web", &["acme/web"], Role::Read).await;
     assert_eq!(
         send(&app, get(SHA, &other)).await.status,
         StatusCode::FORBIDDEN
     );
-    let all = token_for(&app, "all", &["*"]).await;
+    let all = token_with_role(&app, "all", &["*"], Role::Read).await;
     let missing = Request::get(format!("/api/v1/commits/acme/nope/{SHA}/signals"))
         .header("authorization", format!("Bearer {all}"))
         .body(Body::empty())
@@ -604,10 +608,11 @@ async fn nested_gitlab_groups_work_end_to_end(db: &TestDb) {
         StatusCode::FORBIDDEN,
         "scoped to its project"
     );
+    let reader = token_with_role(&app, "reader", &["acme/backend/api"], Role::Read).await;
     let read = send(
         &app,
         Request::get(format!("/api/v1/commits/acme/backend/api/{SHA}/signals"))
-            .header("authorization", format!("Bearer {token}"))
+            .header("authorization", format!("Bearer {reader}"))
             .body(Body::empty())
             .unwrap(),
     )
