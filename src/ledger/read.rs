@@ -14,8 +14,9 @@ use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
 use crate::store::ledger::EntryRow;
 
-/// A commit's entry sums by kind, and its latest score's explanation.
-type CommitSums = (Vec<(EntryKind, MilliTokens)>, Option<String>);
+/// A commit's entry sums by kind, and what its latest score said: (CI red,
+/// a duplicate).
+type CommitSums = (Vec<(EntryKind, MilliTokens)>, (bool, bool));
 
 /// One person's line of a week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,8 +137,8 @@ impl Ledger {
             };
             let slot = by_commit.entry(e.commit_id).or_default();
             slot.0.push((kind, e.amount));
-            if e.explanation.is_some() {
-                slot.1 = e.explanation;
+            if kind.is_earning() {
+                slot.1 = (e.red == 1, e.duplicate == 1);
             }
         }
         #[derive(Default)]
@@ -171,7 +172,7 @@ impl Ledger {
             }
             let acc = people.entry(c.person.clone()).or_default();
             let line = acc.line.get_or_insert_with(|| blank(&c.person));
-            let (sums, explanation) = by_commit.remove(&c.id).unwrap_or_default();
+            let (sums, (red, duplicate)) = by_commit.remove(&c.id).unwrap_or_default();
             let (pending, vested, clawed) = plan::standing(&sums);
             line.earned += sums
                 .iter()
@@ -184,16 +185,8 @@ impl Ledger {
             line.ai_commits += 1;
             acc.usage += c.usage_tokens.unwrap_or(0).max(0) as u64;
             acc.reverted_commits += u32::from(c.reverted == 1);
-            let latest: serde_json::Value = explanation
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok())
-                .unwrap_or_default();
-            if latest["inputs"]["ci"] == "red" {
-                acc.events.red_never_green += 1;
-            }
-            if !latest["inputs"]["duplicate_of"].is_null() {
-                acc.events.duplicates += 1;
-            }
+            acc.events.red_never_green += u32::from(red);
+            acc.events.duplicates += u32::from(duplicate);
             if is_noise(c.changed_lines.max(0) as u64, rules) {
                 acc.events.noise += 1;
             }

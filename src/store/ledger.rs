@@ -511,14 +511,15 @@ pub struct WeekCommit {
     pub reverted: i64,
 }
 
-/// One entry of a commit that landed in a week; the explanation only for
-/// accruals and adjustments (what the latest score said).
+/// One entry of a commit that landed in a week, with what its explanation
+/// says (for accruals and adjustments): CI red, a duplicate.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WeekEntry {
     pub commit_id: i64,
     pub kind: String,
     pub amount: i64,
-    pub explanation: Option<String>,
+    pub red: i64,
+    pub duplicate: i64,
 }
 
 impl Store {
@@ -543,8 +544,11 @@ impl Store {
     /// (by the landing time each entry records: one index range, no join).
     pub async fn week_entries(&self, from: i64, to: i64) -> Result<Vec<WeekEntry>> {
         Ok(sqlx::query_as(
+            // The explanation's text is searched where it is stored rather than
+            // sent and parsed (its JSON is written by one serialiser, keys in order).
             "SELECT commit_id, kind, amount,
-                    CASE WHEN kind IN ('accrual', 'adjustment') THEN explanation END AS explanation
+                    CASE WHEN explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END AS red,
+                    CASE WHEN explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END AS duplicate
              FROM ledger_entries
              WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
              ORDER BY id",

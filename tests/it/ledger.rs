@@ -481,6 +481,10 @@ async fn one_run_reported_three_ways_counts_once(db: &TestDb) {
     let adjustment = &t["entries"][1];
     assert_eq!(adjustment["kind"], "adjustment");
     assert_eq!(adjustment["at"], rfc3339(at + 2 * HOUR));
+    // Red and never green: hygiene 100 − 5.
+    let board = s.leaderboard(at).await;
+    assert_eq!(board["unranked"][0]["hygiene"], 95, "{board}");
+    assert_eq!(board["unranked"][0]["hygiene_events"]["red_never_green"], 1);
 }
 db_test!(one_run_reported_three_ways_counts_once);
 
