@@ -14,10 +14,6 @@ use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
 use crate::store::ledger::EntryRow;
 
-/// A commit's entry sums by kind, and what its latest score said: (CI red,
-/// a duplicate).
-type CommitSums = (Vec<(EntryKind, MilliTokens)>, (bool, bool));
-
 /// One person's line of a week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeaderboardLine {
@@ -128,19 +124,7 @@ impl Ledger {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
         let commits = self.store.week_commits(from, to).await?;
-        let entries = self.store.week_entries(from, to).await?;
         let events = self.store.hygiene_events_between(from, to).await?;
-        let mut by_commit: HashMap<i64, CommitSums> = HashMap::new();
-        for e in entries {
-            let Some(kind) = EntryKind::parse(&e.kind) else {
-                continue;
-            };
-            let slot = by_commit.entry(e.commit_id).or_default();
-            slot.0.push((kind, e.amount));
-            if kind.is_earning() {
-                slot.1 = (e.red == 1, e.duplicate == 1);
-            }
-        }
         #[derive(Default)]
         struct Acc {
             line: Option<LeaderboardLine>,
@@ -166,27 +150,23 @@ impl Ledger {
             trend: None,
         };
         for c in &commits {
-            // Commits not in the ledger (the baseline) are not the week's work.
-            if !by_commit.contains_key(&c.id) {
-                continue;
-            }
             let acc = people.entry(c.person.clone()).or_default();
             let line = acc.line.get_or_insert_with(|| blank(&c.person));
-            let (sums, (red, duplicate)) = by_commit.remove(&c.id).unwrap_or_default();
+            let sums = [
+                (EntryKind::Accrual, c.earned),
+                (EntryKind::Vest, c.vested),
+                (EntryKind::Clawback, c.clawed),
+            ];
             let (pending, vested, clawed) = plan::standing(&sums);
-            line.earned += sums
-                .iter()
-                .filter(|(k, _)| k.is_earning())
-                .map(|(_, a)| a)
-                .sum::<MilliTokens>();
+            line.earned += c.earned;
             line.pending += pending;
             line.vested += vested;
             line.clawed_back += clawed;
             line.ai_commits += 1;
             acc.usage += c.usage_tokens.unwrap_or(0).max(0) as u64;
             acc.reverted_commits += u32::from(c.reverted == 1);
-            acc.events.red_never_green += u32::from(red);
-            acc.events.duplicates += u32::from(duplicate);
+            acc.events.red_never_green += u32::from(c.red == 1);
+            acc.events.duplicates += u32::from(c.duplicate == 1);
             if is_noise(c.changed_lines.max(0) as u64, rules) {
                 acc.events.noise += 1;
             }

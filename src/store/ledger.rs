@@ -501,7 +501,8 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
     Ok(insert.execute(&mut *conn).await?.rows_affected())
 }
 
-/// A commit that landed in a week and is in the ledger, for the leaderboard.
+/// A commit that landed in a week and is in the ledger, for the leaderboard:
+/// its entry sums and what its latest score said.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WeekCommit {
     pub id: i64,
@@ -509,49 +510,40 @@ pub struct WeekCommit {
     pub changed_lines: i64,
     pub usage_tokens: Option<i64>,
     pub reverted: i64,
-}
-
-/// One entry of a commit that landed in a week, with what its explanation
-/// says (for accruals and adjustments): CI red, a duplicate.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WeekEntry {
-    pub commit_id: i64,
-    pub kind: String,
-    pub amount: i64,
+    pub earned: i64,
+    pub vested: i64,
+    pub clawed: i64,
+    /// The latest score's CI result was red.
     pub red: i64,
+    /// The latest score found it a duplicate.
     pub duplicate: i64,
 }
 
 impl Store {
-    /// AI commits that landed in `[from, to)` (those in the ledger are the ones
-    /// [`Store::week_entries`] has entries for).
+    /// AI commits in the ledger that landed in `[from, to)`, one row each with
+    /// its entry sums. Entries record their commit's landing time, so this is
+    /// one index range; the latest score's explanation is searched where it is
+    /// stored (its JSON comes from one serialiser) rather than sent and parsed.
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
         Ok(sqlx::query_as(
             "SELECT c.id, c.person, c.changed_lines, c.usage_tokens,
                     CASE WHEN EXISTS (SELECT 1 FROM signals s WHERE s.repository_id = c.repository_id
-                                      AND s.sha = c.sha AND s.name = 'reverted') THEN 1 ELSE 0 END AS reverted
-             FROM commits c
-             WHERE c.landed_at >= $1 AND c.landed_at < $2 AND c.ai = 1
+                                      AND s.sha = c.sha AND s.name = 'reverted') THEN 1 ELSE 0 END AS reverted,
+                    g.earned, g.vested, g.clawed,
+                    CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END AS red,
+                    CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END AS duplicate
+             FROM (SELECT commit_id,
+                          CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
+                          CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
+                          CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
+                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest
+                   FROM ledger_entries
+                   WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
+                   GROUP BY commit_id) g
+             JOIN commits c ON c.id = g.commit_id
+             JOIN ledger_entries l ON l.id = g.latest
+             WHERE c.ai = 1
              ORDER BY c.id",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// Entries of the commits that landed in `[from, to)`, in the order made
-    /// (by the landing time each entry records: one index range, no join).
-    pub async fn week_entries(&self, from: i64, to: i64) -> Result<Vec<WeekEntry>> {
-        Ok(sqlx::query_as(
-            // The explanation's text is searched where it is stored rather than
-            // sent and parsed (its JSON is written by one serialiser, keys in order).
-            "SELECT commit_id, kind, amount,
-                    CASE WHEN explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END AS red,
-                    CASE WHEN explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END AS duplicate
-             FROM ledger_entries
-             WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
-             ORDER BY id",
         )
         .bind(from)
         .bind(to)
