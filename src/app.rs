@@ -26,6 +26,9 @@ use crate::server::{self, AppState};
 use crate::store::Store;
 use crate::store::deliveries::Inserted;
 
+/// The least time between two ledger passes woken by events.
+const SETTLE_PAUSE: Duration = Duration::from_secs(5);
+
 pub struct App {
     pub state: AppState,
     pub worker: Worker,
@@ -222,6 +225,12 @@ impl App {
                     // Facts that arrive meanwhile wake it once more (Notify keeps one permit).
                     if let Err(e) = ledger.settle(clock.now_ms()).await {
                         tracing::error!(error = %e, "the ledger could not be settled; retried on the next event or schedule");
+                    }
+                    // A pass reads every commit: under a stream of events, passes
+                    // run at most this often (what arrives meanwhile waits for it).
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(SETTLE_PAUSE) => {}
                     }
                 }
             })
