@@ -51,8 +51,13 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
         (
             totals_now(&store).await?,
             format!(
-                "applied: {} compensating entries appended over {} commits",
-                report.appended, report.commits
+                "applied: {} compensating entries appended over {} commits \
+                 (loading {:.2} s, planning {:.2} s, appending {:.2} s)",
+                report.appended,
+                report.commits,
+                report.load.as_secs_f64(),
+                report.plan.as_secs_f64(),
+                (report.total - report.load - report.plan).as_secs_f64()
             ),
         )
     } else {

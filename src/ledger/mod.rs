@@ -45,11 +45,14 @@ pub struct Ledger {
     settling: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// What a pass did.
+/// What a pass did, and where its time went.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SettleReport {
     pub commits: usize,
     pub appended: u64,
+    pub load: std::time::Duration,
+    pub plan: std::time::Duration,
+    pub total: std::time::Duration,
 }
 
 /// Everything a pass plans from, loaded once.
@@ -147,15 +150,19 @@ impl Ledger {
         self.store
             .save_rule_set(&self.version, &canonical(&self.rules), now)
             .await?;
+        let started = std::time::Instant::now();
         let snapshot = self.load(true).await?;
+        let loaded = started.elapsed();
         let mut ctx = self
             .context(&snapshot, current_rules_for_all, false)
             .await?;
         let mut appended = 0;
+        let mut planning = std::time::Duration::ZERO;
         for chunk in (0..snapshot.commits.len())
             .collect::<Vec<_>>()
             .chunks(PLAN_CHUNK)
         {
+            let planned = std::time::Instant::now();
             let mut new = Vec::new();
             for &i in chunk {
                 let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
@@ -166,14 +173,25 @@ impl Ledger {
                         .map(|e| to_new_entry(commit, e, &version)),
                 );
             }
+            planning += planned.elapsed();
             appended += self.store.append_entries(&new, now).await?;
         }
         if appended > 0 {
-            tracing::info!(appended, commits = snapshot.commits.len(), "ledger settled");
+            tracing::info!(
+                appended,
+                commits = snapshot.commits.len(),
+                load_ms = loaded.as_millis() as u64,
+                plan_ms = planning.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                "ledger settled"
+            );
         }
         Ok(SettleReport {
             commits: snapshot.commits.len(),
             appended,
+            load: loaded,
+            plan: planning,
+            total: started.elapsed(),
         })
     }
 

@@ -526,13 +526,22 @@ impl Store {
     /// stored (its JSON comes from one serialiser) rather than sent and parsed.
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.person, c.changed_lines, c.usage_tokens,
-                    CASE WHEN EXISTS (SELECT 1 FROM signals s WHERE s.repository_id = c.repository_id
-                                      AND s.sha = c.sha AND s.name = 'reverted') THEN 1 ELSE 0 END AS reverted,
+            // Scalar subqueries make both databases look rows up by key (a
+            // join let PostgreSQL's planner scan the whole commits table, an
+            // EXISTS all reverted signals).
+            // Only AI commits have entries.
+            "SELECT g.commit_id AS id, g.person,
+                    (SELECT c.changed_lines FROM commits c WHERE c.id = g.commit_id) AS changed_lines,
+                    (SELECT c.usage_tokens FROM commits c WHERE c.id = g.commit_id) AS usage_tokens,
+                    COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = g.repository_id
+                              AND s.sha = g.sha AND s.name = 'reverted' LIMIT 1), 0) AS reverted,
                     g.earned, g.vested, g.clawed,
-                    CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END AS red,
-                    CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END AS duplicate
-             FROM (SELECT commit_id,
+                    (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
+                     FROM ledger_entries l WHERE l.id = g.latest) AS red,
+                    (SELECT CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END
+                     FROM ledger_entries l WHERE l.id = g.latest) AS duplicate
+             FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
+                          MAX(sha) AS sha,
                           CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
                           CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
                           CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
@@ -540,10 +549,7 @@ impl Store {
                    FROM ledger_entries
                    WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
                    GROUP BY commit_id) g
-             JOIN commits c ON c.id = g.commit_id
-             JOIN ledger_entries l ON l.id = g.latest
-             WHERE c.ai = 1
-             ORDER BY c.id",
+             ORDER BY g.commit_id",
         )
         .bind(from)
         .bind(to)

@@ -123,9 +123,12 @@ impl Store {
                 let port = postgres_port(&url);
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .after_connect(move |_conn, _meta| {
+                    .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             no_delay_on_sockets_to(port);
+                            // JIT compiling a small query costs more than running it
+                            // (40 ms on a leaderboard query that runs in 10).
+                            sqlx::raw_sql("SET jit = off").execute(conn).await?;
                             Ok(())
                         })
                     })
