@@ -239,7 +239,10 @@ async fn main() {
     let (seconds, rss, out) = timed(&config_file, &["replay"]);
     println!(
         "replay (dry run, nothing to change): {seconds:.2} s, peak RSS {rss:.0} MB ({})",
-        out.lines().filter(|l| !l.starts_with("person")).collect::<Vec<_>>().join("; ")
+        out.lines()
+            .filter(|l| !l.starts_with("person"))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
 
     let config = Config {

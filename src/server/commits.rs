@@ -17,6 +17,7 @@ use super::api::{
 };
 use super::error::ApiError;
 use crate::store::commits::{CommitFilter, CommitRow};
+use crate::store::repositories::Repository;
 
 /// Most commits one page returns.
 const MAX_PAGE: i64 = 500;
@@ -43,35 +44,43 @@ pub async fn commits_route(
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The repository and the one commit `rest` (`{repo…}/{sha}`) names, for a
+/// read token scoped to it: 422 for a bad or ambiguous sha, 404 for none.
+pub async fn commit_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    rest: &str,
+) -> Result<(Repository, CommitRow), ApiError> {
+    let token = authorize(state, headers, READ).await?;
+    let (repo, sha) = split_repo_and_sha(rest)?;
+    let repository = repository_for(state, &token, &repo).await?;
+    let mut found = state
+        .store
+        .commits_by_prefix(repository.id, &sha)
+        .await
+        .map_err(ApiError::unavailable)?;
+    match found.len() {
+        1 => Ok((repository, found.remove(0))),
+        0 => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no commit {sha} is known in {repo}"),
+        )),
+        _ => Err(unprocessable(
+            "sha",
+            format!("{sha} is ambiguous in {repo}; give more digits"),
+        )),
+    }
+}
+
 async fn commit_record(
     state: &AppState,
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let token = authorize(state, headers, READ).await?;
-    let (repo, sha) = split_repo_and_sha(rest)?;
-    let repository = repository_for(state, &token, &repo).await?;
-    let found = state
-        .store
-        .commits_by_prefix(repository.id, &sha)
-        .await
-        .map_err(ApiError::unavailable)?;
-    let commit = match found.as_slice() {
-        [one] => one,
-        [] => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no commit {sha} is known in {repo}"),
-            ));
-        }
-        _ => {
-            return Err(unprocessable(
-                "sha",
-                format!("{sha} is ambiguous in {repo}; give more digits"),
-            ));
-        }
-    };
+    let (repository, commit) = commit_for(state, headers, rest).await?;
+    let repo = repository.full_name.clone();
+    let commit = &commit;
     let links = state
         .store
         .commits_linking_to(repository.id, &commit.sha)

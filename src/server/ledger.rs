@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{ADMIN, READ, authorize, repository_for, split_repo_and_sha, unprocessable};
+use super::api::{ADMIN, READ, authorize, unprocessable};
 use super::error::ApiError;
 use crate::ledger::read::{EntryView, rfc3339, tokens};
 use crate::scoring::leaderboard::RankBy;
@@ -206,33 +206,10 @@ pub async fn commit_tokens(
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Json<Value>, ApiError> {
-    let token = authorize(state, headers, READ).await?;
-    let (repo, sha) = split_repo_and_sha(rest)?;
-    let repository = repository_for(state, &token, &repo).await?;
-    let found = state
-        .store
-        .commits_by_prefix(repository.id, &sha)
-        .await
-        .map_err(unavailable)?;
-    let commit = match found.as_slice() {
-        [one] => one,
-        [] => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no commit {sha} is known in {repo}"),
-            ));
-        }
-        _ => {
-            return Err(unprocessable(
-                "sha",
-                format!("{sha} is ambiguous in {repo}; give more digits"),
-            ));
-        }
-    };
+    let (repository, commit) = super::commits::commit_for(state, headers, rest).await?;
     let t = state
         .ledger
-        .commit_tokens(&repository, commit)
+        .commit_tokens(&repository, &commit)
         .await
         .map_err(unavailable)?;
     Ok(Json(t.to_json()))
