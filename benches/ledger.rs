@@ -223,7 +223,12 @@ async fn main() {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let now = tokentally::clock::now_ms();
-    generate(&store, commits, people, now).await;
+    // BENCH_READS_ONLY=1: only the read measurements, on a database an earlier
+    // run generated and replayed (BENCH_DATABASE_URL).
+    let reads_only = std::env::var_os("BENCH_READS_ONLY").is_some();
+    if !reads_only {
+        generate(&store, commits, people, now).await;
+    }
     // Closing the last connection checkpoints SQLite's write-ahead log: the
     // replays read a settled database, as a long-running one is.
     store.close().await;
@@ -233,12 +238,19 @@ async fn main() {
         return;
     }
 
-    let (seconds, rss, out) = timed(&config_file, &["replay", "--apply"]);
+    if !reads_only {
+        replays(&config_file);
+    }
+    reads(&url, now).await;
+}
+
+fn replays(config_file: &std::path::Path) {
+    let (seconds, rss, out) = timed(config_file, &["replay", "--apply"]);
     println!(
         "replay --apply from an empty ledger: {seconds:.2} s, peak RSS {rss:.0} MB ({})",
         out.lines().next().unwrap_or_default()
     );
-    let (seconds, rss, out) = timed(&config_file, &["replay"]);
+    let (seconds, rss, out) = timed(config_file, &["replay"]);
     println!(
         "replay (dry run, nothing to change): {seconds:.2} s, peak RSS {rss:.0} MB ({})",
         out.lines()
@@ -246,15 +258,24 @@ async fn main() {
             .collect::<Vec<_>>()
             .join("; ")
     );
+}
 
-    let store = Store::connect(&url).await.unwrap();
+/// One week's leaderboard, one person's ledger page and balance (medians of
+/// 20 after 20 untimed calls, so every pooled connection has its statements
+/// prepared, as in a running service).
+async fn reads(url: &str, now: i64) {
+    let store = Store::connect(url).await.unwrap();
     let config = Config {
-        database_url: url.clone(),
+        database_url: url.to_string(),
         ..Config::default()
     };
     let ledger = Ledger::new(store.clone(), &config);
     let tz = ledger.tz();
     let week = Week::of(now - 30 * DAY, tz);
+    for _ in 0..20 {
+        ledger.leaderboard(week, RankBy::Value).await.unwrap();
+        ledger.person_entries("p7", week).await.unwrap();
+    }
     let mut times = Vec::new();
     let mut ranked = 0;
     for _ in 0..20 {

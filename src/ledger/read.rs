@@ -123,8 +123,11 @@ impl Ledger {
     async fn person_weeks(&self, week: Week) -> Result<Vec<LeaderboardLine>, LedgerError> {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
-        let commits = self.store.week_commits(from, to).await?;
-        let events = self.store.hygiene_events_between(from, to).await?;
+        // Two queries at once (PostgreSQL runs them on two connections).
+        let (commits, events) = tokio::try_join!(
+            self.store.week_commits(from, to),
+            self.store.hygiene_events_between(from, to)
+        )?;
         #[derive(Default)]
         struct Acc {
             line: Option<LeaderboardLine>,
@@ -165,8 +168,8 @@ impl Ledger {
             line.ai_commits += 1;
             acc.usage += c.usage_tokens.unwrap_or(0).max(0) as u64;
             acc.reverted_commits += u32::from(c.reverted == 1);
-            acc.events.red_never_green += u32::from(c.red == 1);
-            acc.events.duplicates += u32::from(c.duplicate == 1);
+            acc.events.red_never_green += u32::from(c.red());
+            acc.events.duplicates += u32::from(c.duplicate());
             if is_noise(c.changed_lines.max(0) as u64, rules) {
                 acc.events.noise += 1;
             }
@@ -208,8 +211,11 @@ impl Ledger {
 
     /// The leaderboard of `week`, ranked by `by`, with the trend against the week before.
     pub async fn leaderboard(&self, week: Week, by: RankBy) -> Result<Leaderboard, LedgerError> {
-        let lines = self.person_weeks(week).await?;
-        let previous_lines = self.person_weeks(week.previous(self.tz)).await?;
+        // This week and the one before (for the trend) at once.
+        let (lines, previous_lines) = tokio::try_join!(
+            self.person_weeks(week),
+            self.person_weeks(week.previous(self.tz))
+        )?;
         let to_week = |l: &LeaderboardLine| PersonWeek {
             person: l.person.clone(),
             value: l.value,

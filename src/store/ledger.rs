@@ -513,10 +513,18 @@ pub struct WeekCommit {
     pub earned: i64,
     pub vested: i64,
     pub clawed: i64,
-    /// The latest score's CI result was red.
-    pub red: i64,
-    /// The latest score found it a duplicate.
-    pub duplicate: i64,
+    /// What the latest score said: 1 = CI red, 2 = a duplicate (bits).
+    pub flags: i64,
+}
+
+impl WeekCommit {
+    pub fn red(&self) -> bool {
+        self.flags & 1 != 0
+    }
+
+    pub fn duplicate(&self) -> bool {
+        self.flags & 2 != 0
+    }
 }
 
 impl Store {
@@ -537,9 +545,8 @@ impl Store {
                               AND s.sha = g.sha AND s.name = 'reverted' LIMIT 1), 0) AS reverted,
                     g.earned, g.vested, g.clawed,
                     (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
-                     FROM ledger_entries l WHERE l.id = g.latest) AS red,
-                    (SELECT CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 1 ELSE 0 END
-                     FROM ledger_entries l WHERE l.id = g.latest) AS duplicate
+                          + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
+                     FROM ledger_entries l WHERE l.id = g.latest) AS flags
              FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
                           MAX(sha) AS sha,
                           CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
