@@ -523,10 +523,6 @@ impl Snapshot {
             });
         CommitInputs {
             commit_id: c.id,
-            repository_id: c.repository_id,
-            repo: c.repo.clone(),
-            sha: c.sha.clone(),
-            person: c.person.clone(),
             ai: c.ai == 1,
             kind: c.kind.clone(),
             changed_lines: c.changed_lines.max(0) as u64,

@@ -46,10 +46,6 @@ pub struct SignalFact {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitInputs {
     pub commit_id: i64,
-    pub repository_id: i64,
-    pub repo: String,
-    pub sha: String,
-    pub person: String,
     pub ai: bool,
     pub kind: String,
     pub changed_lines: u64,
@@ -588,10 +584,6 @@ mod tests {
     fn fix() -> CommitInputs {
         CommitInputs {
             commit_id: 7,
-            repository_id: 1,
-            repo: "acme/app".into(),
-            sha: "a".repeat(40),
-            person: "ada".into(),
             ai: true,
             kind: "fix".into(),
             changed_lines: 127,

@@ -55,10 +55,6 @@ fn commit() -> impl Strategy<Value = CommitInputs> {
     )
         .prop_map(|(kind, lines, signals, unlanded)| CommitInputs {
             commit_id: 1,
-            repository_id: 1,
-            repo: "acme/app".into(),
-            sha: "a".repeat(40),
-            person: "ada".into(),
             ai: true,
             kind: kind.into(),
             changed_lines: lines,

@@ -20,7 +20,6 @@ use crate::ledger::read::{EntryView, rfc3339, tokens};
 use crate::scoring::leaderboard::RankBy;
 use crate::scoring::week::Week;
 use crate::store::ledger::{NewEntry, Redemption};
-use crate::store::tokens::TokenRow;
 
 /// Largest redemption body.
 const MAX_REDEMPTION_BODY: usize = 4 * 1024;
@@ -29,12 +28,13 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(e)
 }
 
-/// Person-level reads span all repositories.
-fn all_repositories(token: &TokenRow) -> Result<(), ApiError> {
-    if token.allows("*") && token.repositories.iter().any(|r| r == "*") {
-        return Ok(());
-    }
-    if token.role == crate::store::tokens::Role::Admin {
+/// A read of people-level figures: a read or admin token, for all
+/// repositories (those figures span every repository).
+async fn authorize_people(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = authorize(state, headers, READ).await?;
+    if token.repositories.iter().any(|r| r == "*")
+        || token.role == crate::store::tokens::Role::Admin
+    {
         return Ok(());
     }
     Err(ApiError::new(
@@ -92,8 +92,7 @@ pub async fn leaderboard(
     headers: HeaderMap,
     query: Result<Query<LeaderboardQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = authorize(&state, &headers, READ).await?;
-    all_repositories(&token)?;
+    authorize_people(&state, &headers).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     let by = match query.rank_by.as_deref() {
@@ -119,8 +118,7 @@ pub async fn balance(
     headers: HeaderMap,
     Path(person): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = authorize(&state, &headers, READ).await?;
-    all_repositories(&token)?;
+    authorize_people(&state, &headers).await?;
     known_person(&state, &person).await?;
     let b = state.ledger.balance(&person).await.map_err(unavailable)?;
     Ok(Json(balance_json(&person, &b)))
@@ -150,8 +148,7 @@ pub async fn person_ledger(
     Path(person): Path<String>,
     query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = authorize(&state, &headers, READ).await?;
-    all_repositories(&token)?;
+    authorize_people(&state, &headers).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     known_person(&state, &person).await?;
@@ -173,8 +170,7 @@ pub async fn payouts(
     headers: HeaderMap,
     query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = authorize(&state, &headers, READ).await?;
-    all_repositories(&token)?;
+    authorize_people(&state, &headers).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     let config = &state.config.payout;

@@ -11,7 +11,6 @@ use super::{Backend, Result, Store};
 pub struct ScoringCommit {
     pub id: i64,
     pub repository_id: i64,
-    pub repo: String,
     pub sha: String,
     pub person: String,
     pub ai: i64,
@@ -116,7 +115,7 @@ impl Store {
     /// Every commit that has landed (or landed and was taken off again).
     pub async fn scoring_commits(&self) -> Result<Vec<ScoringCommit>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.repository_id, r.full_name AS repo, c.sha, c.person, c.ai, c.kind,
+            "SELECT c.id, c.repository_id, c.sha, c.person, c.ai, c.kind,
                     c.changed_lines, c.usage_tokens, c.patch_id, c.landed_at, c.unlanded_at,
                     c.pull_request, r.created_at AS repository_first_seen
              FROM commits c JOIN repositories r ON r.id = c.repository_id
@@ -371,16 +370,6 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
-    }
-
-    /// The latest scheduled time a job ran for (to run a missed one on start).
-    pub async fn last_job_run(&self, job: &str) -> Result<Option<i64>> {
-        let row: (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(scheduled_at) FROM job_runs WHERE job = $1")
-                .bind(job)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(row.0)
     }
 
     /// Keeps a week's calibration as first computed under a rule version.
