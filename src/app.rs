@@ -20,6 +20,7 @@ use crate::jobs::schedule::Scheduler;
 use crate::jobs::worker::Worker;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
+use crate::notify::digests::DigestPoster;
 use crate::server::body::BodyLimits;
 use crate::server::rate_limit::RateLimiter;
 use crate::server::{self, AppState};
@@ -170,12 +171,24 @@ impl App {
         Ok(self.state.ledger.settle(self.state.clock.now_ms()).await?)
     }
 
-    /// The scheduled jobs of this service (vesting, calibration, hygiene).
+    /// The scheduled jobs of this service (vesting, calibration, hygiene, digest).
     pub fn scheduler(&self) -> Scheduler {
         Scheduler::new(
             &self.state.config,
             self.state.ledger.clone(),
             self.state.clock.clone(),
+            Some(self.digest_poster()),
+        )
+    }
+
+    /// Posts weekly digests to the configured Discord destinations.
+    pub fn digest_poster(&self) -> DigestPoster {
+        DigestPoster::new(
+            self.state.ledger.clone(),
+            self.state.config.clone(),
+            self.state.clock.clone(),
+            self.state.health.clone(),
+            self.state.metrics.clone(),
         )
     }
 
@@ -193,6 +206,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let health = self.state.health.clone();
+        let scheduler = self.scheduler();
         for (name, writer) in self.writers {
             let health = health.clone();
             // A writer ends normally only once every handle is gone (after `run`).
@@ -203,11 +217,6 @@ impl App {
             });
         }
         let worker = tokio::spawn(self.worker.clone().run(shutdown.clone()));
-        let scheduler = Scheduler::new(
-            &self.state.config,
-            self.state.ledger.clone(),
-            self.state.clock.clone(),
-        );
         let scheduler = tokio::spawn(scheduler.run_forever(shutdown.clone()));
         let settler = {
             let (ledger, clock, wake) = (

@@ -54,6 +54,9 @@ pub struct Metrics {
     mirror_syncs: Family<OutcomeLabel, Counter>,
     mirror_sync_duration: Histogram,
     worker_restarts: Counter,
+    discord_sends: Family<OutcomeLabel, Counter>,
+    discord_disabled: Gauge,
+    github_requests: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -116,7 +119,28 @@ impl Metrics {
             "Worker loops restarted after they died",
             worker_restarts.clone(),
         );
+        let discord_sends = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tokentally_discord_requests",
+            "Requests to Discord webhooks, by outcome (sent, rate_limited, server_error, disabled, rejected, network)",
+            discord_sends.clone(),
+        );
+        let discord_disabled = Gauge::default();
+        registry.register(
+            "tokentally_discord_destinations_disabled",
+            "Discord destinations disabled because their webhook answered 404 or 401",
+            discord_disabled.clone(),
+        );
+        let github_requests = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "tokentally_github_requests",
+            "Requests to GitHub's API, by outcome (ok, retried, failed)",
+            github_requests.clone(),
+        );
         Metrics {
+            discord_sends,
+            discord_disabled,
+            github_requests,
             worker_restarts,
             registry,
             deliveries,
@@ -138,6 +162,24 @@ impl Metrics {
             DeliveryResult::Rejected => "rejected",
         };
         self.deliveries.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// One request to a Discord webhook and how it ended.
+    pub fn discord_request(&self, outcome: &'static str) {
+        self.discord_sends
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn discord_disabled(&self, count: i64) {
+        self.discord_disabled.set(count);
+    }
+
+    /// One request to GitHub's API: `ok`, `retried` or `failed`.
+    pub fn github_request(&self, outcome: &'static str) {
+        self.github_requests
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     pub fn worker_restart(&self) {

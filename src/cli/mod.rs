@@ -1,6 +1,7 @@
 //! The `tokentally` command line: one file per subcommand.
 
 pub mod deliveries;
+pub mod digest;
 pub mod migrate;
 pub mod redeem;
 pub mod replay;
@@ -68,6 +69,8 @@ pub enum Command {
     Payouts(standings::PayoutsArgs),
     /// Redeem vested tokens as a bonus, PTO or equity.
     Redeem(redeem::RedeemArgs),
+    /// Print a week's digest (Markdown or JSON), write its chart, or post it to Discord.
+    Digest(digest::DigestArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -143,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Balance(args) => standings::balance(cli.config.as_ref(), args).await,
         Command::Payouts(args) => standings::payouts(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
+        Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,
     }
 }
 

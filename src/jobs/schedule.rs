@@ -13,6 +13,7 @@ use cron::Schedule;
 
 use crate::clock::Clock;
 use crate::ledger::Ledger;
+use crate::notify::digests::DigestPoster;
 use crate::scoring::week::Week;
 
 /// A cron expression (6 or 7 fields, seconds first), or what is wrong with it.
@@ -33,6 +34,9 @@ pub enum Job {
     Calibration,
     /// Keeps last week's hygiene per person.
     Hygiene,
+    /// Queues the last complete week's digest for every Discord destination
+    /// (idempotent, so it runs on every tick without a claim) and sends what is due.
+    Digest,
 }
 
 impl Job {
@@ -41,12 +45,14 @@ impl Job {
             Job::Vesting => "vesting",
             Job::Calibration => "calibration",
             Job::Hygiene => "hygiene",
+            Job::Digest => "digest",
         }
     }
 }
 
 pub struct Scheduler {
     jobs: Vec<(Job, Schedule)>,
+    poster: Option<DigestPoster>,
     tz: Tz,
     ledger: Ledger,
     clock: Arc<dyn Clock>,
@@ -54,14 +60,25 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(config: &crate::config::Config, ledger: Ledger, clock: Arc<dyn Clock>) -> Scheduler {
+    /// `poster` sends digests (none: no digest job).
+    pub fn new(
+        config: &crate::config::Config,
+        ledger: Ledger,
+        clock: Arc<dyn Clock>,
+        poster: Option<DigestPoster>,
+    ) -> Scheduler {
         let parse = |e: &str| parse_cron(e).expect("schedules are checked when config loads");
+        let mut jobs = vec![
+            (Job::Vesting, parse(&config.schedules.vesting)),
+            (Job::Calibration, parse(&config.schedules.calibration)),
+            (Job::Hygiene, parse(&config.schedules.hygiene)),
+        ];
+        if poster.is_some() {
+            jobs.push((Job::Digest, parse(&config.digest.schedule)));
+        }
         Scheduler {
-            jobs: vec![
-                (Job::Vesting, parse(&config.schedules.vesting)),
-                (Job::Calibration, parse(&config.schedules.calibration)),
-                (Job::Hygiene, parse(&config.schedules.hygiene)),
-            ],
+            jobs,
+            poster,
             tz: config
                 .tz()
                 .expect("the time zone is checked when config loads"),
@@ -92,6 +109,12 @@ impl Scheduler {
         let mut ran = Vec::new();
         for (job, schedule) in &self.jobs {
             let at = self.latest(schedule, now).unwrap_or(now);
+            if *job == Job::Digest {
+                if let Some(poster) = &self.poster {
+                    poster.enqueue(at).await?;
+                }
+                continue;
+            }
             let store = self.ledger.store();
             if !store
                 .claim_job_run(job.name(), at, &self.owner, now)
@@ -110,6 +133,9 @@ impl Scheduler {
             outcome?;
             ran.push(*job);
         }
+        if let Some(poster) = &self.poster {
+            poster.send_due().await?;
+        }
         Ok(ran)
     }
 
@@ -119,6 +145,7 @@ impl Scheduler {
             Job::Vesting => {
                 self.ledger.settle(now).await?;
             }
+            Job::Digest => {}
             Job::Calibration => {
                 let week = Week::of(now, self.tz);
                 let table = self.ledger.calibration_of(week).await?;

@@ -1,7 +1,7 @@
 //! Reading the ledger: balances, a person's entries, a commit's tokens, the
 //! weekly leaderboard and the weekly payouts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -13,6 +13,32 @@ use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
 use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
 use crate::store::ledger::EntryRow;
+
+/// Which part of the team a reading covers (a digest destination's filters);
+/// `None` means everything.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub repositories: Option<HashSet<i64>>,
+    pub people: Option<HashSet<String>>,
+}
+
+impl Scope {
+    pub fn all() -> Scope {
+        Scope::default()
+    }
+
+    pub fn has_repository(&self, id: Option<i64>) -> bool {
+        match (&self.repositories, id) {
+            (None, _) => true,
+            (Some(set), Some(id)) => set.contains(&id),
+            (Some(_), None) => false,
+        }
+    }
+
+    pub fn has_person(&self, person: &str) -> bool {
+        self.people.as_ref().is_none_or(|set| set.contains(person))
+    }
+}
 
 /// One person's line of a week.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,8 +145,12 @@ impl Ledger {
         Ok(self.store.person_entries(person, from, to).await?)
     }
 
-    /// Per person, the figures of `week` (see PRODUCT.md §3 "Leaderboard").
-    async fn person_weeks(&self, week: Week) -> Result<Vec<LeaderboardLine>, LedgerError> {
+    /// Per person, the figures of `week` (see PRODUCT.md §3 "Leaderboard") in `scope`.
+    pub async fn person_weeks(
+        &self,
+        week: Week,
+        scope: &Scope,
+    ) -> Result<Vec<LeaderboardLine>, LedgerError> {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
         // Two queries at once (PostgreSQL runs them on two connections).
@@ -152,7 +182,10 @@ impl Ledger {
             ai_commits: 0,
             trend: None,
         };
-        for c in &commits {
+        let commits = commits
+            .iter()
+            .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person));
+        for c in commits {
             let acc = people.entry(c.person.clone()).or_default();
             let line = acc.line.get_or_insert_with(|| blank(&c.person));
             let sums = [
@@ -174,7 +207,10 @@ impl Ledger {
                 acc.events.noise += 1;
             }
         }
-        for (person, name, n) in events {
+        for (person, repository_id, name, n) in events {
+            if !(scope.has_repository(Some(repository_id)) && scope.has_person(&person)) {
+                continue;
+            }
             let acc = people.entry(person.clone()).or_default();
             acc.line.get_or_insert_with(|| blank(&person));
             match name.as_str() {
@@ -211,11 +247,32 @@ impl Ledger {
 
     /// The leaderboard of `week`, ranked by `by`, with the trend against the week before.
     pub async fn leaderboard(&self, week: Week, by: RankBy) -> Result<Leaderboard, LedgerError> {
+        self.leaderboard_in(week, by, &Scope::all()).await
+    }
+
+    /// [`Ledger::leaderboard`] of the people and repositories in `scope`.
+    pub async fn leaderboard_in(
+        &self,
+        week: Week,
+        by: RankBy,
+        scope: &Scope,
+    ) -> Result<Leaderboard, LedgerError> {
         // This week and the one before (for the trend) at once.
         let (lines, previous_lines) = tokio::try_join!(
-            self.person_weeks(week),
-            self.person_weeks(week.previous(self.tz))
+            self.person_weeks(week, scope),
+            self.person_weeks(week.previous(self.tz), scope)
         )?;
+        Ok(self.ranked(week, by, lines, &previous_lines))
+    }
+
+    /// Ranks a week's lines, with the trend against the week before.
+    pub fn ranked(
+        &self,
+        week: Week,
+        by: RankBy,
+        lines: Vec<LeaderboardLine>,
+        previous_lines: &[LeaderboardLine],
+    ) -> Leaderboard {
         let to_week = |l: &LeaderboardLine| PersonWeek {
             person: l.person.clone(),
             value: l.value,
@@ -245,7 +302,7 @@ impl Ledger {
             .iter()
             .map(|w| by_person[w.person.as_str()].clone())
             .collect();
-        Ok(Leaderboard {
+        Leaderboard {
             week: week.label(),
             rules_version: self.version.clone(),
             rank_by: match by {
@@ -255,7 +312,7 @@ impl Ledger {
             },
             entries,
             unranked,
-        })
+        }
     }
 
     /// What each person is paid for `week`: vest entries effective in it, less
@@ -269,11 +326,11 @@ impl Ledger {
         let (from, to) = week.bounds(self.tz);
         let rows = self.store.paid_between(from, to).await?;
         let mut tokens: BTreeMap<String, MilliTokens> = BTreeMap::new();
-        for (person, _, _, sum) in rows {
-            *tokens.entry(person).or_default() += sum;
+        for row in rows {
+            *tokens.entry(row.person).or_default() += row.amount;
         }
         let hygiene_of: HashMap<String, u32> = self
-            .person_weeks(week)
+            .person_weeks(week, &Scope::all())
             .await?
             .into_iter()
             .map(|l| (l.person, l.hygiene))

@@ -317,6 +317,26 @@ const COMMIT_COLUMNS: &str = "id, sha, subject, person, credit, merged_by, autho
     kind_source, changed_lines, landed, landed_at, unlanded_at, unlanded_reason, pull_request, record";
 
 impl Store {
+    /// A commit by its row id, with its repository's name.
+    pub async fn commit_by_id(&self, id: i64) -> Result<Option<(String, CommitRow)>> {
+        let Some(row): Option<CommitRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COMMIT_COLUMNS} FROM commits WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (name,): (String,) = sqlx::query_as(
+            "SELECT r.full_name FROM repositories r JOIN commits c ON c.repository_id = r.id WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Some((name, row)))
+    }
+
     /// Commits of a repository whose id starts with `sha` (7 to 40 hex digits).
     pub async fn commits_by_prefix(&self, repository_id: i64, sha: &str) -> Result<Vec<CommitRow>> {
         if !super::is_commit_prefix(sha) {

@@ -495,6 +495,7 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WeekCommit {
     pub id: i64,
+    pub repository_id: i64,
     pub person: String,
     pub changed_lines: i64,
     pub usage_tokens: Option<i64>,
@@ -504,6 +505,16 @@ pub struct WeekCommit {
     pub clawed: i64,
     /// What the latest score said: 1 = CI red, 2 = a duplicate (bits).
     pub flags: i64,
+}
+
+/// One person's vest (or clawback of vested) sum of one commit in a week.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaidRow {
+    pub person: String,
+    pub repository_id: Option<i64>,
+    pub commit_id: i64,
+    pub kind: String,
+    pub amount: i64,
 }
 
 impl WeekCommit {
@@ -527,7 +538,7 @@ impl Store {
             // join let PostgreSQL's planner scan the whole commits table, an
             // EXISTS all reverted signals).
             // Only AI commits have entries.
-            "SELECT g.commit_id AS id, g.person,
+            "SELECT g.commit_id AS id, g.repository_id, g.person,
                     (SELECT c.changed_lines FROM commits c WHERE c.id = g.commit_id) AS changed_lines,
                     (SELECT c.usage_tokens FROM commits c WHERE c.id = g.commit_id) AS usage_tokens,
                     COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = g.repository_id
@@ -553,18 +564,19 @@ impl Store {
         .await?)
     }
 
-    /// Per person: commits in the ledger reverted / fixed later by events in `[from, to)`.
+    /// Per person and repository: commits in the ledger reverted / fixed later
+    /// by events in `[from, to)`.
     pub async fn hygiene_events_between(
         &self,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, String, i64)>> {
+    ) -> Result<Vec<(String, i64, String, i64)>> {
         Ok(sqlx::query_as(
-            "SELECT c.person, s.name, COUNT(DISTINCT c.id)
+            "SELECT c.person, c.repository_id, s.name, COUNT(DISTINCT c.id)
              FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
              WHERE s.name IN ('reverted', 'fixed_later') AND s.occurred_at >= $1 AND s.occurred_at < $2
                AND c.ai = 1 AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.commit_id = c.id)
-             GROUP BY c.person, s.name",
+             GROUP BY c.person, c.repository_id, s.name",
         )
         .bind(from)
         .bind(to)
@@ -572,15 +584,13 @@ impl Store {
         .await?)
     }
 
-    /// Per person and commit: sums of vest entries effective in `[from, to)`,
-    /// and of clawbacks then of commits that had vested ("paid in week").
-    pub async fn paid_between(
-        &self,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(String, i64, String, i64)>> {
+    /// Per person and commit (with its repository): sums of vest entries
+    /// effective in `[from, to)`, and of clawbacks then of commits that had
+    /// vested ("paid in week").
+    pub async fn paid_between(&self, from: i64, to: i64) -> Result<Vec<PaidRow>> {
         Ok(sqlx::query_as(
-            "SELECT e.person, e.commit_id, e.kind, CAST(SUM(e.amount) AS BIGINT)
+            "SELECT e.person, MAX(e.repository_id) AS repository_id, e.commit_id, e.kind,
+                    CAST(SUM(e.amount) AS BIGINT) AS amount
              FROM ledger_entries e
              WHERE e.at >= $1 AND e.at < $2 AND e.commit_id IS NOT NULL
                AND (e.kind = 'vest'

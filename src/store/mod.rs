@@ -9,6 +9,7 @@
 pub mod commits;
 pub mod deliveries;
 pub mod ledger;
+pub mod outbox;
 pub mod people;
 pub mod repositories;
 pub mod signals;

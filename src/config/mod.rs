@@ -17,6 +17,11 @@ use crate::attribution::paths::{PathGlobs, PathRules};
 use crate::github::outcomes::{CONCLUSIONS, CiRules, CiSignalConfig};
 use crate::store::SqliteSync;
 
+mod output;
+pub use output::{
+    ChartKind, DestinationConfig, DigestConfig, DiscordConfig, WebhookTarget, parse_webhook_url,
+};
+
 /// The file `serve` looks for when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "tokentally.toml";
 
@@ -78,6 +83,12 @@ pub struct Config {
     pub schedules: SchedulesConfig,
     /// `[payout]`: how tokens become money.
     pub payout: PayoutConfig,
+    /// The dashboard's public address, for links in the digest and PR comments.
+    pub public_url: Option<String>,
+    /// `[digest]`: the weekly digest's schedule and contents.
+    pub digest: DigestConfig,
+    /// `[discord]`: where the digest is posted.
+    pub discord: DiscordConfig,
 }
 
 /// Cron expressions (seconds first; weekdays by name, `Mon`), in `timezone`.
@@ -240,6 +251,14 @@ pub struct GithubConfig {
     /// GitHub's REST API; its web host is where mirrors are fetched from and the
     /// only host the token is sent to.
     pub api_url: String,
+    /// A GitHub App instead of a token: its id …
+    pub app_id: Option<u64>,
+    /// … and the path of its private key (PEM); installation tokens are fetched per event.
+    pub private_key: Option<PathBuf>,
+    /// Keep one comment on each pull request with AI-assisted commits.
+    pub pr_comments: bool,
+    /// How often every mirror is fetched, for pushes whose webhooks were lost.
+    pub reconcile_interval_seconds: u64,
 }
 
 impl Default for GithubConfig {
@@ -248,6 +267,10 @@ impl Default for GithubConfig {
             webhook_secrets: Vec::new(),
             token: None,
             api_url: "https://api.github.com".to_string(),
+            app_id: None,
+            private_key: None,
+            pr_comments: true,
+            reconcile_interval_seconds: 600,
         }
     }
 }
@@ -292,6 +315,9 @@ impl Default for Config {
             timezone: "UTC".to_string(),
             schedules: SchedulesConfig::default(),
             payout: PayoutConfig::default(),
+            public_url: None,
+            digest: DigestConfig::default(),
+            discord: DiscordConfig::default(),
         }
     }
 }
@@ -448,13 +474,35 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_PAYOUT_CURRENCY", "payout.currency"),
     ("TOKENTALLY_PAYOUT_RATE", "payout.rate"),
     ("TOKENTALLY_PAYOUT_WEEKLY_POOL", "payout.weekly_pool"),
+    (
+        "TOKENTALLY_PAYOUT_PTO_HOURS_PER_TOKEN",
+        "payout.pto_hours_per_token",
+    ),
+    ("TOKENTALLY_PUBLIC_URL", "public_url"),
+    ("TOKENTALLY_DIGEST_SCHEDULE", "digest.schedule"),
+    ("TOKENTALLY_DIGEST_TOP", "digest.top"),
+    ("TOKENTALLY_DIGEST_CHART", "digest.chart"),
+    ("TOKENTALLY_DISCORD_API_URL", "discord.api_url"),
+    ("TOKENTALLY_DISCORD_WEBHOOK_URL", "discord.webhook_url"),
+    ("TOKENTALLY_DISCORD_RETRY_BASE_MS", "discord.retry_base_ms"),
+    ("TOKENTALLY_DISCORD_MAX_ATTEMPTS", "discord.max_attempts"),
+    ("TOKENTALLY_GITHUB_APP_ID", "github.app_id"),
+    ("TOKENTALLY_GITHUB_PRIVATE_KEY", "github.private_key"),
+    ("TOKENTALLY_GITHUB_PR_COMMENTS", "github.pr_comments"),
+    (
+        "TOKENTALLY_GITHUB_RECONCILE_INTERVAL_SECONDS",
+        "github.reconcile_interval_seconds",
+    ),
 ];
 
 fn env_kind(key: &str) -> EnvKind {
     match key {
         "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
-        "mirrors.enabled" => EnvKind::Bool,
-        "payout.rate" | "payout.weekly_pool" => EnvKind::Number,
+        "mirrors.enabled" | "github.pr_comments" => EnvKind::Bool,
+        "payout.rate" | "payout.weekly_pool" | "payout.pto_hours_per_token" => EnvKind::Number,
+        "digest.top" | "discord.retry_base_ms" | "discord.max_attempts" | "github.app_id" => {
+            EnvKind::Integer
+        }
         k if k.starts_with("worker.")
             || k.starts_with("api.")
             || k.starts_with("http.")
@@ -706,6 +754,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_output(&invalid)?;
         let api = self.github.api_url.as_str();
         if !(api.starts_with("https://") || api.starts_with("http://")) {
             return Err(invalid(

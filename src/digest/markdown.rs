@@ -1,0 +1,154 @@
+//! The digest as Markdown (the CLI's form, PRODUCT.md §4): a header of team
+//! totals, the leaderboard as an aligned table in a code block, highlights.
+
+use std::fmt::Write;
+
+use super::{Digest, money, percent, short, tokens1};
+
+/// The header line: `tokentally — week 2026-W47 (Nov 16–22, Europe/Berlin)`.
+pub fn title(d: &Digest) -> String {
+    format!("tokentally — week {} ({}, {})", d.week, d.dates, d.timezone)
+}
+
+/// `Earned 412.6 tokens · vested 298.0 · clawed back 18.0 · payout $596.00 (rate $2.00/token)`.
+pub fn totals_line(d: &Digest) -> String {
+    let t = &d.totals;
+    let mut line = format!(
+        "Earned {} tokens · vested {} · clawed back {} · payout {}",
+        tokens1(t.earned),
+        tokens1(t.vested),
+        tokens1(t.clawed_back),
+        money(t.payout_cents, &t.currency)
+    );
+    if let Some(rate) = t.rate_cents {
+        let _ = write!(line, " (rate {}/token)", money(rate, &t.currency));
+    }
+    if let Some(hours) = t.pto_hours {
+        let _ = write!(line, " · PTO {} h", short(hours));
+    }
+    line
+}
+
+/// `Landed 143 commits, 61 AI-assisted (43%) · revert rate AI 3.3% vs human 4.9%`.
+pub fn commits_line(d: &Digest) -> String {
+    let c = &d.commits;
+    format!(
+        "Landed {} commits, {} AI-assisted ({:.0}%) · revert rate AI {} vs human {}",
+        c.landed,
+        c.ai,
+        c.ai_share * 100.0,
+        percent(c.ai_revert_rate),
+        percent(c.human_revert_rate)
+    )
+}
+
+/// `Agents: claude-code 34 · copilot 15`.
+pub fn agents_line(d: &Digest) -> Option<String> {
+    (!d.agents.is_empty()).then(|| {
+        let list: Vec<String> = d
+            .agents
+            .iter()
+            .map(|a| format!("{} {}", a.agent, a.commits))
+            .collect();
+        format!("Agents: {}", list.join(" · "))
+    })
+}
+
+/// The most valuable commit, as a sentence (without the person).
+pub fn valuable_text(d: &Digest) -> Option<String> {
+    let v = d.highlights.most_valuable.as_ref()?;
+    Some(format!(
+        "most valuable commit {} \"{}\" ({})",
+        &v.sha[..v.sha.len().min(7)],
+        v.subject,
+        v.factors
+    ))
+}
+
+/// The leaderboard as aligned text rows (header first); `name` renders a person.
+pub fn table(d: &Digest, name: impl Fn(&str) -> String) -> Vec<String> {
+    let names: Vec<String> = d.leaderboard.iter().map(|l| name(&l.person)).collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut rows = vec![format!(
+        "{:>2}  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  trend",
+        "#", "person", "value", "vested", "eff/1k", "hygiene"
+    )];
+    for (l, n) in d.leaderboard.iter().zip(&names) {
+        let eff = l.efficiency.map_or("—".to_string(), |e| format!("{e:.1}"));
+        let mut row = format!(
+            "{:>2}  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  {}",
+            l.rank,
+            n,
+            tokens1(l.value),
+            tokens1(l.vested),
+            eff,
+            l.hygiene,
+            l.trend
+        );
+        if l.reverts > 0 {
+            let s = if l.reverts == 1 { "" } else { "s" };
+            let _ = write!(row, "  ({} revert{s})", l.reverts);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The whole digest as Markdown.
+pub fn render(d: &Digest) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}**", title(d));
+    if d.quiet {
+        let _ = writeln!(
+            out,
+            "A quiet week: nothing landed, vested or was clawed back."
+        );
+    } else {
+        let _ = writeln!(out, "{}", totals_line(d));
+        let _ = writeln!(out, "{}", commits_line(d));
+        out.push('\n');
+        if d.leaderboard.is_empty() {
+            let _ = writeln!(
+                out,
+                "No one is ranked this week (it takes 2 landed AI-assisted commits)."
+            );
+        } else {
+            out.push_str("```\n");
+            for row in table(d, |p| format!("@{p}")) {
+                let _ = writeln!(out, "{}", row.trim_end());
+            }
+            if d.more > 0 {
+                let _ = writeln!(out, "…and {} more", d.more);
+            }
+            out.push_str("```\n");
+        }
+        let mut highlights = Vec::new();
+        if let (Some(text), Some(v)) = (valuable_text(d), &d.highlights.most_valuable) {
+            highlights.push(format!("Highlights: {text} by @{}.", v.person));
+        }
+        if let Some(g) = &d.highlights.hygiene_gain {
+            highlights.push(format!(
+                "Biggest hygiene gain: @{} {} → {}.",
+                g.person, g.from, g.to
+            ));
+        }
+        if !highlights.is_empty() {
+            out.push('\n');
+            for h in highlights {
+                let _ = writeln!(out, "{h}");
+            }
+        }
+        if let Some(agents) = agents_line(d) {
+            let _ = writeln!(out, "{agents}");
+        }
+    }
+    if let Some(url) = &d.dashboard_url {
+        let _ = writeln!(out, "\nDashboard: {url}");
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! Posting the weekly digest: exactly one message per (week, destination).
+//!
+//! The schedule *enqueues* a `digest_posts` row per destination for the last
+//! complete week (an insert that does nothing when the row exists, so a
+//! schedule that fires twice, a restart or a second replica adds nothing).
+//! Senders *claim* due rows with a lease (one conditional UPDATE), build the
+//! digest, send it and store Discord's message id. A sender that dies between
+//! claim and send leaves a lease that runs out; the row is then claimed again.
+//! The one window left is a crash after Discord accepted the message and
+//! before its id is stored: that digest is posted again (at least once there,
+//! since Discord webhooks take no idempotency key).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use super::discord::{DiscordClient, Sent};
+use crate::clock::Clock;
+use crate::config::{Config, DestinationConfig, parse_webhook_url};
+use crate::digest;
+use crate::health::Health;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::scoring::week::Week;
+use crate::store::outbox::DigestPost;
+
+/// How long a claim keeps others off a digest (longer than one send with its retries).
+const LEASE_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct DigestPoster {
+    ledger: Ledger,
+    config: Arc<Config>,
+    client: DiscordClient,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    owner: String,
+}
+
+/// What happened to one digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub week: String,
+    pub destination: String,
+    pub outcome: Sent,
+}
+
+/// SHA-256 of a webhook URL: which webhook a disabled mark is for, without keeping the URL.
+fn url_hash(url: &str) -> String {
+    hex::encode(Sha256::digest(url.as_bytes()))
+}
+
+impl DigestPoster {
+    pub fn new(
+        ledger: Ledger,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        health: Arc<Health>,
+        metrics: Arc<Metrics>,
+    ) -> DigestPoster {
+        let client = DiscordClient::new(
+            &config.discord.api_url,
+            Duration::from_millis(config.discord.retry_base_ms),
+            metrics.clone(),
+        );
+        DigestPoster {
+            ledger,
+            config,
+            client,
+            clock,
+            health,
+            metrics,
+            owner: format!("{}-{}", std::process::id(), crate::api_token::generate()),
+        }
+    }
+
+    fn destinations(&self) -> Vec<DestinationConfig> {
+        self.config.discord.all_destinations()
+    }
+
+    /// Destinations disabled for their current webhook URL (name → reason).
+    async fn disabled(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let marks = self.ledger.store().disabled_destinations().await?;
+        let disabled: Vec<(String, String)> = self
+            .destinations()
+            .into_iter()
+            .filter_map(|d| {
+                let hash = url_hash(d.webhook_url.expose());
+                marks
+                    .iter()
+                    .find(|(name, h, _)| *name == d.name && *h == hash)
+                    .map(|(_, _, reason)| (d.name.clone(), reason.clone()))
+            })
+            .collect();
+        self.metrics.discord_disabled(disabled.len() as i64);
+        for (name, reason) in &disabled {
+            self.health.set_problem(
+                &format!("discord destination {name}"),
+                format!("disabled: {reason}"),
+            );
+        }
+        Ok(disabled)
+    }
+
+    /// Enqueues the digest of the last complete week before `scheduled_at` for
+    /// every enabled destination. Returns the week.
+    pub async fn enqueue(&self, scheduled_at: i64) -> anyhow::Result<Week> {
+        let tz = self.ledger.tz();
+        let week = Week::of(scheduled_at, tz).previous(tz);
+        let disabled = self.disabled().await?;
+        for d in self.destinations() {
+            if disabled.iter().any(|(name, _)| *name == d.name) {
+                continue;
+            }
+            if self
+                .ledger
+                .store()
+                .enqueue_digest(&week.label(), &d.name, self.clock.now_ms())
+                .await?
+            {
+                tracing::info!(week = %week.label(), destination = %d.name, "digest queued");
+            }
+        }
+        Ok(week)
+    }
+
+    /// Sends every digest that is due now (claimed one at a time).
+    pub async fn send_due(&self) -> anyhow::Result<Vec<Posted>> {
+        let mut done = Vec::new();
+        loop {
+            let now = self.clock.now_ms();
+            let Some(post) = self
+                .ledger
+                .store()
+                .claim_digest(&self.owner, now, now + LEASE_MS)
+                .await?
+            else {
+                return Ok(done);
+            };
+            done.push(self.send_claimed(post).await?);
+        }
+    }
+
+    async fn send_claimed(&self, post: DigestPost) -> anyhow::Result<Posted> {
+        let store = self.ledger.store();
+        let Some(destination) = self
+            .destinations()
+            .into_iter()
+            .find(|d| d.name == post.destination)
+        else {
+            let error = "the destination is no longer configured";
+            store
+                .digest_not_sent(
+                    &post.week,
+                    &post.destination,
+                    &self.owner,
+                    "failed",
+                    0,
+                    error,
+                )
+                .await?;
+            return Ok(Posted {
+                week: post.week,
+                destination: post.destination,
+                outcome: Sent::Rejected(error.to_string()),
+            });
+        };
+        let outcome = match Week::parse(&post.week) {
+            Some(week) => self.deliver(week, &destination).await?,
+            None => Sent::Rejected(format!("{:?} is not a week", post.week)),
+        };
+        let now = self.clock.now_ms();
+        let (week, name) = (post.week.as_str(), post.destination.as_str());
+        match &outcome {
+            Sent::Message(id) => {
+                store.digest_sent(week, name, &self.owner, id, now).await?;
+                tracing::info!(week, destination = name, message = %id, "digest posted");
+            }
+            Sent::Retry { after, error } => {
+                let attempts = post.attempts.max(1) as u32;
+                let (state, next) = if attempts >= self.config.discord.max_attempts {
+                    ("failed", now)
+                } else {
+                    // Back-off of the outbox: the longer of Discord's wait and base × 2^attempts.
+                    let backoff =
+                        self.config.discord.retry_base_ms as i64 * (1_i64 << attempts.min(16));
+                    ("pending", now + backoff.max(after.as_millis() as i64))
+                };
+                store
+                    .digest_not_sent(week, name, &self.owner, state, next, error)
+                    .await?;
+                tracing::warn!(week, destination = name, attempts, %error, state, "digest not posted");
+            }
+            Sent::Disabled(reason) => {
+                store
+                    .disable_destination(
+                        name,
+                        &url_hash(destination.webhook_url.expose()),
+                        reason,
+                        now,
+                    )
+                    .await?;
+                store
+                    .digest_not_sent(week, name, &self.owner, "disabled", now, reason)
+                    .await?;
+                self.disabled().await?;
+                tracing::error!(destination = name, %reason, "Discord destination disabled: fix its webhook_url in the configuration");
+            }
+            Sent::Rejected(error) => {
+                store
+                    .digest_not_sent(week, name, &self.owner, "failed", now, error)
+                    .await?;
+                tracing::error!(week, destination = name, %error, "Discord refused the digest");
+            }
+        }
+        Ok(Posted {
+            week: post.week,
+            destination: post.destination,
+            outcome,
+        })
+    }
+
+    /// Builds and sends the digest of `week` to `destination` (no bookkeeping).
+    pub async fn deliver(
+        &self,
+        week: Week,
+        destination: &DestinationConfig,
+    ) -> anyhow::Result<Sent> {
+        let data = digest::build(&self.ledger, &self.config, week, Some(destination)).await?;
+        let png = match digest::chart::png(&data, self.config.digest.chart) {
+            Ok(png) => Some(png),
+            Err(e) => {
+                // The digest still goes out, without its picture.
+                tracing::error!(error = %e, "the digest chart could not be drawn");
+                None
+            }
+        };
+        let payload = digest::discord::message(&data, png.clone());
+        let target = parse_webhook_url(destination.webhook_url.expose())
+            .map_err(|e| anyhow::anyhow!("discord destination {}: {e}", destination.name))?;
+        Ok(self.client.send(&target, &payload, png.as_deref()).await)
+    }
+
+    /// `tokentally digest --post`: sends `week` now to every destination, once
+    /// per week and destination unless `force`.
+    pub async fn post_now(&self, week: Week, force: bool) -> anyhow::Result<Vec<Posted>> {
+        if !force {
+            for d in self.destinations() {
+                self.ledger
+                    .store()
+                    .enqueue_digest(&week.label(), &d.name, self.clock.now_ms())
+                    .await?;
+            }
+            return self.send_due().await;
+        }
+        let mut done = Vec::new();
+        for d in self.destinations() {
+            let outcome = self.deliver(week, &d).await?;
+            if let Sent::Message(id) = &outcome {
+                self.ledger
+                    .store()
+                    .digest_forced(&week.label(), &d.name, id, self.clock.now_ms())
+                    .await?;
+            }
+            done.push(Posted {
+                week: week.label(),
+                destination: d.name.clone(),
+                outcome,
+            });
+        }
+        Ok(done)
+    }
+
+    /// Every digest post row (for the CLI and tests).
+    pub async fn posts(&self) -> anyhow::Result<Vec<DigestPost>> {
+        Ok(self.ledger.store().digest_posts().await?)
+    }
+}

@@ -1,0 +1,216 @@
+//! Sends a webhook message to Discord. serenity builds the request (the
+//! webhook route, `wait=true`, the multipart body with `payload_json` and
+//! `files[0]`) against `discord.api_url`; this module sends it and reads the
+//! answer itself, because serenity's errors drop `retry_after` and carry the
+//! webhook URL, which is a secret.
+//!
+//! - 2xx: sent, with the message id.
+//! - 429: waits `retry_after` (float seconds, body or `Retry-After` header,
+//!   global or not) and tries again.
+//! - 5xx and network errors: retried with back-off, a few times per call.
+//! - 404 / 401: the webhook is gone or its token wrong: the destination is
+//!   disabled, never retried.
+//! - other 4xx: rejected, with Discord's message.
+
+use std::time::Duration;
+
+use serenity::builder::{CreateAttachment, ExecuteWebhook};
+use serenity::http::{LightMethod, Multipart, MultipartUpload, Request, Route};
+use serenity::model::id::WebhookId;
+
+use crate::config::WebhookTarget;
+use crate::metrics::Metrics;
+
+/// Attempts within one send (the outbox retries later beyond these).
+const ATTEMPTS_PER_SEND: u32 = 4;
+/// A `retry_after` longer than this is left to the outbox's next attempt.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    /// Discord's id of the new message.
+    Message(String),
+    /// Not sent yet: try again after the wait.
+    Retry { after: Duration, error: String },
+    /// 404/401: the webhook does not exist (any more) or its token is wrong.
+    Disabled(String),
+    /// Another 4xx: Discord refused the message.
+    Rejected(String),
+}
+
+#[derive(Clone)]
+pub struct DiscordClient {
+    http: reqwest012::Client,
+    api_url: String,
+    retry_base: Duration,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl DiscordClient {
+    pub fn new(
+        api_url: &str,
+        retry_base: Duration,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> DiscordClient {
+        let http = reqwest012::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            // A redirect would carry the webhook token elsewhere.
+            .redirect(reqwest012::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client's settings are valid");
+        DiscordClient {
+            http,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            retry_base,
+            metrics,
+        }
+    }
+
+    /// Sends `payload` (with `png` as `files[0]` when given) to `target`.
+    pub async fn send(
+        &self,
+        target: &WebhookTarget,
+        payload: &ExecuteWebhook,
+        png: Option<&[u8]>,
+    ) -> Sent {
+        let json = match serde_json::to_string(payload) {
+            Ok(json) => json,
+            Err(e) => return Sent::Rejected(format!("the message could not be encoded: {e}")),
+        };
+        let mut last_error = String::new();
+        let mut backoff = self.retry_base;
+        for attempt in 1..=ATTEMPTS_PER_SEND {
+            let wait = match self.attempt(target, &json, png).await {
+                Attempt::Done(sent) => return sent,
+                Attempt::RateLimited(after, error) => {
+                    if after > LONGEST_WAIT {
+                        return Sent::Retry { after, error };
+                    }
+                    last_error = error;
+                    after
+                }
+                Attempt::Failed(error) => {
+                    last_error = error;
+                    let wait = backoff;
+                    backoff *= 2;
+                    wait
+                }
+            };
+            if attempt < ATTEMPTS_PER_SEND {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Sent::Retry {
+            after: backoff,
+            error: last_error,
+        }
+    }
+
+    async fn attempt(&self, target: &WebhookTarget, json: &str, png: Option<&[u8]>) -> Attempt {
+        let mut request = Request::new(
+            Route::WebhookWithToken {
+                webhook_id: WebhookId::new(target.id),
+                token: target.token.expose(),
+            },
+            LightMethod::Post,
+        )
+        .params(Some(vec![("wait", "true".to_string())]));
+        request = match png {
+            Some(png) => request.multipart(Some(Multipart {
+                upload: MultipartUpload::Attachments(vec![CreateAttachment::bytes(
+                    png.to_vec(),
+                    crate::digest::discord::CHART_FILE,
+                )]),
+                payload_json: Some(json.to_string()),
+                fields: vec![],
+            })),
+            None => request.body(Some(json.as_bytes().to_vec())),
+        };
+        // No bot token: a webhook's own token (in its path) authorises it.
+        let built = match request.build(&self.http, "", Some(&self.api_url)) {
+            Ok(b) => b,
+            Err(_) => {
+                return Attempt::Done(Sent::Rejected("the request could not be built".into()));
+            }
+        };
+        let response = match built.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.discord_request("network");
+                // Without the URL: it holds the webhook token.
+                return Attempt::Failed(format!("Discord did not answer: {}", e.without_url()));
+            }
+        };
+        let status = response.status();
+        let header_wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let body: serde_json::Value = match response.bytes().await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            Err(_) => serde_json::Value::Null,
+        };
+        let message = body["message"].as_str().unwrap_or("").to_string();
+        match status.as_u16() {
+            200..=299 => {
+                self.metrics.discord_request("sent");
+                match body["id"].as_str() {
+                    Some(id) => Attempt::Done(Sent::Message(id.to_string())),
+                    // wait=true makes Discord answer with the message; a 204 has none.
+                    None => Attempt::Done(Sent::Message(String::new())),
+                }
+            }
+            429 => {
+                self.metrics.discord_request("rate_limited");
+                let seconds = body["retry_after"]
+                    .as_f64()
+                    .or(header_wait)
+                    .unwrap_or(1.0)
+                    .clamp(0.0, 86_400.0);
+                let scope = if body["global"].as_bool() == Some(true) {
+                    "global"
+                } else {
+                    "webhook"
+                };
+                Attempt::RateLimited(
+                    Duration::from_secs_f64(seconds),
+                    format!("rate limited ({scope}) for {seconds} s"),
+                )
+            }
+            404 | 401 => {
+                self.metrics.discord_request("disabled");
+                Attempt::Done(Sent::Disabled(format!(
+                    "Discord answered {status} for this webhook ({})",
+                    if message.is_empty() {
+                        "no message"
+                    } else {
+                        &message
+                    }
+                )))
+            }
+            500..=599 => {
+                self.metrics.discord_request("server_error");
+                Attempt::Failed(format!("Discord answered {status}"))
+            }
+            _ => {
+                self.metrics.discord_request("rejected");
+                Attempt::Done(Sent::Rejected(format!(
+                    "Discord answered {status}: {}",
+                    if message.is_empty() {
+                        body.to_string()
+                    } else {
+                        format!("{message} {}", body["errors"])
+                    }
+                )))
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(Sent),
+    RateLimited(Duration, String),
+    Failed(String),
+}
