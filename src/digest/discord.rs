@@ -102,12 +102,13 @@ pub fn embeds(d: &Digest, chart: bool) -> Vec<Embed> {
     let mut tail: Vec<(String, String)> = Vec::new();
     let mut highlights = Vec::new();
     if let (Some(text), Some(v)) = (valuable_text(d), &d.highlights.most_valuable) {
-        highlights.push(format!("{} by {}", escape(&text), person(&v.person, None)));
+        let id = d.discord_ids.get(&v.person).map(String::as_str);
+        highlights.push(format!("{} by {}", escape(&text), person(&v.person, id)));
     }
     if let Some(g) = &d.highlights.hygiene_gain {
         highlights.push(format!(
             "Biggest hygiene gain: {} {} → {}",
-            person(&g.person, None),
+            person(&g.person, d.discord_ids.get(&g.person).map(String::as_str)),
             g.from,
             g.to
         ));

@@ -48,6 +48,9 @@ pub struct Digest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dashboard_url: Option<String>,
     pub rules_version: String,
+    /// Person → Discord id, for mentions (of everyone the digest names).
+    #[serde(skip)]
+    pub discord_ids: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -508,6 +511,11 @@ pub fn assemble(
             .as_ref()
             .map(|u| format!("{}/?week={}", u.trim_end_matches('/'), i.week.label())),
         rules_version: rules_version.to_string(),
+        discord_ids: i
+            .discord_ids
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -543,3 +551,6 @@ pub fn percent(ratio: f64) -> String {
 pub fn tokens1(milli: MilliTokens) -> String {
     format!("{:.1}", milli as f64 / 1000.0)
 }
+
+#[cfg(test)]
+mod tests;
