@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod digest;
 mod http_limits;
 mod ledger;
 mod mirror;

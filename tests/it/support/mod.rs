@@ -2,6 +2,7 @@
 //! signed webhook requests.
 
 pub mod db;
+pub mod discord;
 pub mod git;
 pub mod remotes;
 

@@ -1,0 +1,301 @@
+//! The weekly digest posted to a mock Discord (a local HTTP server): the
+//! multipart message with its chart, one message per (week, destination)
+//! across schedules, restarts and replicas, and Discord's 429 / 5xx / 404.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokentally::app::App;
+use tokentally::clock::{Clock, ManualClock};
+use tokentally::config::{Config, Secret};
+use tokentally::scoring::week::Week;
+use wiremock::{MockServer, ResponseTemplate};
+
+use crate::db_test;
+use crate::support::discord::{self, WEBHOOK_TOKEN, accept, answer_first, executions};
+use crate::support::{self, TestDb, get, store};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+fn config(db: &TestDb, server: &MockServer) -> Config {
+    let mut config = support::test_config(db);
+    config.discord.api_url = server.uri();
+    config.discord.webhook_url = Some(Secret::new(discord::webhook_url()));
+    config.discord.retry_base_ms = 5;
+    config
+}
+
+/// A clock on the Wednesday 12:00 UTC of a coming week: the Monday 09:00
+/// digest of that week (for the week before) is due.
+fn wednesday() -> Arc<ManualClock> {
+    let clock = ManualClock::starting_now();
+    let utc: chrono_tz::Tz = "UTC".parse().unwrap();
+    let next = Week::of(clock.now_ms() + 7 * DAY, utc);
+    let at = next.bounds(utc).0 + 2 * DAY + 12 * HOUR;
+    clock.advance_ms(at - clock.now_ms());
+    clock
+}
+
+fn last_week(clock: &ManualClock) -> String {
+    let utc: chrono_tz::Tz = "UTC".parse().unwrap();
+    Week::of(clock.now_ms(), utc).previous(utc).label()
+}
+
+async fn start(config: Config, clock: &Arc<ManualClock>) -> App {
+    App::connect_with_clock(config, clock.clone())
+        .await
+        .expect("app starts")
+}
+
+async fn one_digest_per_week_and_destination(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+
+    let sent = executions(&server).await;
+    assert_eq!(sent.len(), 1);
+    let request = &sent[0];
+    assert!(
+        request
+            .url
+            .query()
+            .unwrap_or_default()
+            .contains("wait=true")
+    );
+    let payload = discord::payload(request);
+    let week = last_week(&clock);
+    let title = payload["embeds"][0]["title"].as_str().unwrap();
+    assert!(title.contains(&week), "{title}");
+    assert_eq!(
+        payload["embeds"][0]["image"]["url"],
+        "attachment://chart.png"
+    );
+    assert_eq!(payload["attachments"][0]["filename"], "chart.png");
+    let parts = discord::parts(request);
+    let file = parts
+        .iter()
+        .find(|p| p.name == "files[0]")
+        .expect("the chart is files[0]");
+    assert_eq!(file.filename.as_deref(), Some("chart.png"));
+    let mut reader = png::Decoder::new(std::io::Cursor::new(file.body.clone()))
+        .read_info()
+        .expect("the chart is a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    assert_eq!(reader.next_frame(&mut pixels).unwrap().width, 800);
+
+    let post = store(&app)
+        .digest_post(&week, "team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.state, "sent");
+    assert_eq!(post.message_id.as_deref(), Some("998877665544"));
+
+    // The schedule fires again, and the service restarts: nothing more.
+    app.scheduler().run_due().await.unwrap();
+    drop(app);
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+
+    // A week later, the next week's digest.
+    clock.advance_ms(7 * DAY);
+    app.scheduler().run_due().await.unwrap();
+    let sent = executions(&server).await;
+    assert_eq!(sent.len(), 2);
+    let next = last_week(&clock);
+    assert_ne!(next, week);
+    let title = discord::payload(&sent[1])["embeds"][0]["title"].to_string();
+    assert!(title.contains(&next), "{title}");
+}
+db_test!(one_digest_per_week_and_destination);
+
+async fn a_long_outage_posts_the_last_complete_week_only(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    drop(app);
+    // Down for five weeks: on start, one digest, for the last complete week.
+    clock.advance_ms(5 * 7 * DAY);
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    let sent = executions(&server).await;
+    assert_eq!(sent.len(), 2);
+    let title = discord::payload(&sent[1])["embeds"][0]["title"].to_string();
+    assert!(title.contains(&last_week(&clock)), "{title}");
+    assert_eq!(store(&app).digest_posts().await.unwrap().len(), 2);
+}
+db_test!(a_long_outage_posts_the_last_complete_week_only);
+
+async fn rate_limited_then_sent_is_one_message(db: &TestDb) {
+    let server = discord::start().await;
+    answer_first(
+        &server,
+        1,
+        ResponseTemplate::new(429).set_body_json(
+            json!({"message": "You are being rate limited.", "retry_after": 0.05, "global": false}),
+        ),
+    )
+    .await;
+    accept(&server).await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(
+        executions(&server).await.len(),
+        2,
+        "one 429, then the message"
+    );
+    let post = store(&app)
+        .digest_post(&last_week(&clock), "team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.state, "sent");
+    let metrics = get(&app, "/metrics").await.text;
+    assert!(
+        metrics.contains(r#"tokentally_discord_requests_total{outcome="rate_limited"} 1"#),
+        "{metrics}"
+    );
+}
+db_test!(rate_limited_then_sent_is_one_message);
+
+async fn server_errors_are_retried_into_one_message(db: &TestDb) {
+    let server = discord::start().await;
+    answer_first(&server, 2, ResponseTemplate::new(500)).await;
+    accept(&server).await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 3);
+    let post = store(&app)
+        .digest_post(&last_week(&clock), "team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((post.state.as_str(), post.attempts), ("sent", 1));
+}
+db_test!(server_errors_are_retried_into_one_message);
+
+async fn a_deleted_webhook_disables_its_destination(db: &TestDb) {
+    let server = discord::start().await;
+    answer_first(
+        &server,
+        100,
+        ResponseTemplate::new(404)
+            .set_body_json(json!({"message": "Unknown Webhook", "code": 10015})),
+    )
+    .await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+    let post = store(&app)
+        .digest_post(&last_week(&clock), "team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.state, "disabled");
+    assert!(post.error.as_deref().unwrap().contains("404"), "{post:?}");
+
+    // No retry storm: later ticks, later weeks and a restart send nothing.
+    app.scheduler().run_due().await.unwrap();
+    clock.advance_ms(7 * DAY);
+    app.scheduler().run_due().await.unwrap();
+    drop(app);
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+
+    // Said in /readyz (still ready) and the metrics, never with the token.
+    let ready = get(&app, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    let problem = ready.json["problems"]["discord destination team"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", ready.text));
+    assert!(problem.contains("404"), "{problem}");
+    assert!(!ready.text.contains(WEBHOOK_TOKEN));
+    assert!(!post.error.unwrap().contains(WEBHOOK_TOKEN));
+    let metrics = get(&app, "/metrics").await.text;
+    assert!(
+        metrics.contains("tokentally_discord_destinations_disabled 1"),
+        "{metrics}"
+    );
+
+    // A new webhook URL for the destination enables it again.
+    let mut fixed = config(db, &server);
+    fixed.discord.webhook_url = Some(Secret::new(format!(
+        "https://discord.com/api/webhooks/{}/another-token",
+        discord::WEBHOOK_ID
+    )));
+    drop(app);
+    let app = start(fixed, &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    let received = server.received_requests().await.unwrap();
+    assert!(
+        received
+            .iter()
+            .any(|r| r.url.path().ends_with("/another-token")),
+        "the new webhook is tried"
+    );
+}
+db_test!(a_deleted_webhook_disables_its_destination);
+
+async fn two_replicas_firing_the_same_schedule_post_once(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let clock = wednesday();
+    let a = start(config(db, &server), &clock).await;
+    let b = start(config(db, &server), &clock).await;
+    let (sa, sb) = (a.scheduler(), b.scheduler());
+    let (ra, rb) = tokio::join!(sa.run_due(), sb.run_due());
+    ra.unwrap();
+    rb.unwrap();
+    // And once more each, as a schedule firing twice.
+    let (ra, rb) = tokio::join!(sa.run_due(), sb.run_due());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+}
+db_test!(two_replicas_firing_the_same_schedule_post_once);
+
+async fn a_restart_between_claim_and_send_posts_once(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    let week = last_week(&clock);
+    // A sender claimed the digest, then died before sending it.
+    let now = clock.now_ms();
+    store(&app)
+        .enqueue_digest(&week, "team", now)
+        .await
+        .unwrap();
+    let claimed = store(&app)
+        .claim_digest("a-replica-that-died", now, now + 10 * 60_000)
+        .await
+        .unwrap();
+    assert!(claimed.is_some());
+    drop(app);
+
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 0, "the claim still holds");
+    // Its lease runs out: the digest goes out, once.
+    clock.advance_ms(11 * 60_000);
+    app.scheduler().run_due().await.unwrap();
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+    let post = store(&app)
+        .digest_post(&week, "team")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.state, "sent");
+}
+db_test!(a_restart_between_claim_and_send_posts_once);
