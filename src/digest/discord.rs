@@ -180,7 +180,7 @@ fn pack_leaderboard(
             value.chars().count() + 1 + line.chars().count()
         };
         let name_len = "Leaderboard".len();
-        if grown <= MAX_FIELD_VALUE - more_line(lines.len() + more).chars().count() - 1 {
+        if grown < MAX_FIELD_VALUE - more_line(lines.len() + more).chars().count() {
             // Fits in the current field; check the message total (field name counted once).
             let pending = if value.is_empty() { name_len } else { 0 };
             if total(out) + value.chars().count() + pending + line.chars().count() + 1 + reserve
