@@ -219,15 +219,17 @@ pub async fn build(
         async { Ok::<_, LedgerError>(store.people().await?) },
     )?;
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
-    // The week's most valuable commit: the most earned, less clawed back.
+    // The week's most valuable commit: the most earned, less clawed back
+    // (clawback sums are negative).
+    let net = |c: &crate::store::ledger::WeekCommit| c.earned - c.clawed.abs();
     let best = store
         .week_commits(from, to)
         .await?
         .into_iter()
         .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person))
-        .max_by_key(|c| (c.earned - c.clawed, std::cmp::Reverse(c.id)));
+        .max_by_key(|c| (net(c), std::cmp::Reverse(c.id)));
     let most_valuable = match best {
-        Some(c) if c.earned - c.clawed > 0 => valuable(ledger, c.id, c.earned - c.clawed).await?,
+        Some(c) if net(&c) > 0 => valuable(ledger, c.id, net(&c)).await?,
         _ => None,
     };
     let discord_ids: HashMap<String, String> = people

@@ -240,6 +240,69 @@ mod tests {
         );
     }
 
+    /// The next `n` scheduled times after `from`, in UTC.
+    fn next_in(expression: &str, tz: &str, from: &str, n: usize) -> Vec<String> {
+        let tz: Tz = tz.parse().unwrap();
+        let schedule = parse_cron(expression).unwrap();
+        let from = chrono::DateTime::parse_from_rfc3339(from).unwrap();
+        schedule
+            .after(&from.with_timezone(&tz))
+            .take(n)
+            .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339())
+            .collect()
+    }
+
+    #[test]
+    fn the_digest_keeps_its_local_hour_across_daylight_saving_changes() {
+        let digest = "0 0 9 * * Mon *";
+        // Berlin: summer time ends 2026-10-25 (UTC+2 → +1), starts 2026-03-29.
+        assert_eq!(
+            next_in(digest, "Europe/Berlin", "2026-10-13T00:00:00Z", 2),
+            ["2026-10-19T07:00:00+00:00", "2026-10-26T08:00:00+00:00"]
+        );
+        assert_eq!(
+            next_in(digest, "Europe/Berlin", "2026-03-17T00:00:00Z", 2),
+            ["2026-03-23T08:00:00+00:00", "2026-03-30T07:00:00+00:00"]
+        );
+        // New York: daylight time starts 2026-03-08 (UTC−5 → −4), ends 2026-11-01.
+        assert_eq!(
+            next_in(digest, "America/New_York", "2026-02-24T00:00:00Z", 2),
+            ["2026-03-02T14:00:00+00:00", "2026-03-09T13:00:00+00:00"]
+        );
+        assert_eq!(
+            next_in(digest, "America/New_York", "2026-10-20T00:00:00Z", 2),
+            ["2026-10-26T13:00:00+00:00", "2026-11-02T14:00:00+00:00"]
+        );
+        // The night 01:30 happens twice in New York, a daily 01:30 fires at
+        // both (the cron crate's choice): every job is idempotent and a digest
+        // is keyed by its week, so the second changes nothing.
+        let nightly = next_in(
+            "0 30 1 * * *",
+            "America/New_York",
+            "2026-10-31T12:00:00Z",
+            3,
+        );
+        assert_eq!(
+            nightly,
+            [
+                "2026-11-01T05:30:00+00:00",
+                "2026-11-01T06:30:00+00:00",
+                "2026-11-02T06:30:00+00:00"
+            ]
+        );
+        // The night 02:30 does not exist (spring forward, 2026-03-08), it does not run.
+        let nightly = next_in(
+            "0 30 2 * * *",
+            "America/New_York",
+            "2026-03-07T12:00:00Z",
+            2,
+        );
+        assert_eq!(
+            nightly,
+            ["2026-03-09T06:30:00+00:00", "2026-03-10T06:30:00+00:00"]
+        );
+    }
+
     #[test]
     fn cron_expressions_are_checked() {
         assert!(parse_cron("0 0 * * * *").is_ok());

@@ -299,3 +299,47 @@ async fn a_restart_between_claim_and_send_posts_once(db: &TestDb) {
     assert_eq!(post.state, "sent");
 }
 db_test!(a_restart_between_claim_and_send_posts_once);
+
+/// `tokentally digest --post` sends once per week and destination; `--force` again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_command_posts_once_unless_forced() {
+    let db = TestDb::sqlite();
+    let server = discord::start().await;
+    accept(&server).await;
+    drop(start(config(&db, &server), &wednesday()).await);
+    let file = db.dir_path().join("tokentally.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "database_url = {:?}\n[discord]\napi_url = {:?}\nwebhook_url = {:?}\n",
+            db.url,
+            server.uri(),
+            discord::webhook_url()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::cli::tokentally()
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = run(&["digest", "--week", "2026-W40", "--post"]);
+    assert!(
+        ok && err.contains("posted 2026-W40 to team (message 998877665544)"),
+        "{err}"
+    );
+    let (ok, err) = run(&["digest", "--week", "2026-W40", "--post"]);
+    assert!(ok && err.contains("already posted"), "{err}");
+    assert_eq!(executions(&server).await.len(), 1);
+    let (ok, err) = run(&["digest", "--week", "2026-W40", "--post", "--force"]);
+    assert!(ok, "{err}");
+    assert_eq!(executions(&server).await.len(), 2);
+    assert!(!err.contains(WEBHOOK_TOKEN));
+}

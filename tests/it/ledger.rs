@@ -836,6 +836,35 @@ async fn the_ledger_commands() {
             .any(|l| l.starts_with("dash") && l.contains("read")),
         "{list}"
     );
+
+    // The digest: Markdown, JSON, the chart; --post needs a destination.
+    let (ok, out, err) = run(&["digest", "--week", &week]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("**tokentally — week {week}")),
+        "{out}"
+    );
+    assert!(out.contains("Earned 9.7 tokens"), "{out}");
+    let chart = db.dir_path().join("chart.png");
+    let (ok, out, err) = run(&[
+        "digest",
+        "--week",
+        &week,
+        "--format",
+        "json",
+        "--chart",
+        chart.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let digest: Value = serde_json::from_str(&out).unwrap();
+    assert!(close(&digest["totals"]["earned"], 9.714), "{digest}");
+    assert!(std::fs::read(&chart).unwrap().starts_with(b"\x89PNG"));
+    let (ok, _, err) = run(&["digest", "--week", "2026-W60"]);
+    assert!(!ok && err.contains("not an ISO week"), "{err}");
+    let (ok, _, err) = run(&["digest", "--format", "html"]);
+    assert!(!ok && err.contains("markdown or json"), "{err}");
+    let (ok, _, err) = run(&["digest", "--post"]);
+    assert!(!ok && err.contains("no Discord destination"), "{err}");
 }
 
 /// Two replicas sharing one database run each scheduled job once per
@@ -915,3 +944,95 @@ async fn payouts_by_pool_and_by_rate(db: &TestDb) {
     assert_eq!(ada.cents, 2_429);
 }
 db_test!(payouts_by_pool_and_by_rate);
+
+/// The digest of a week seeded through the service: a fix green on its first
+/// run, a feature reverted the next day, two human commits.
+async fn the_digest_of_a_seeded_week(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let landed = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.check_run(&fix, "build", "success", landed - 10 * 60_000, 1)
+        .await;
+    let feature = s.ai_commit("feat", "feature.rs", 127);
+    s.work.write("notes.md", lines("notes", 5));
+    let notes = s.work.commit("docs: notes");
+    s.clock.advance_ms(HOUR);
+    s.push(&notes, landed).await;
+    s.settle().await;
+    s.clock.advance_ms(DAY);
+    s.work.git(&["revert", "--no-edit", &feature]);
+    let revert = s.work.head();
+    s.push(&revert, landed + DAY).await;
+    s.settle().await;
+
+    let utc: chrono_tz::Tz = "UTC".parse().unwrap();
+    let week = Week::of(landed, utc);
+    let state = &s.app.state;
+    let d = tokentally::digest::build(&state.ledger, &state.config, week, None)
+        .await
+        .unwrap();
+    assert_eq!(d.week, week.label());
+    assert!(!d.quiet);
+    // fix 9.714 + feature 5.828 earned; the feature's 5.828 clawed back; nothing vested yet.
+    assert_eq!(d.totals.earned, 15_542);
+    assert_eq!(d.totals.clawed_back, 5_828);
+    assert_eq!((d.totals.vested, d.totals.payout_cents), (0, 0));
+    // Landed: fix, feature, notes, the revert; 2 AI, 1 of them reverted.
+    assert_eq!((d.commits.landed, d.commits.ai), (4, 2));
+    assert_eq!((d.commits.ai_reverted, d.commits.human_reverted), (1, 0));
+    assert!((d.commits.ai_revert_rate - 0.5).abs() < 1e-12);
+    assert_eq!(
+        d.agents
+            .iter()
+            .map(|a| (a.agent.as_str(), a.commits))
+            .collect::<Vec<_>>(),
+        [("claude-code", 2)]
+    );
+    // The leaderboard line is the API's.
+    let board = s.leaderboard(landed).await;
+    assert_eq!(d.leaderboard.len(), 1, "{board}");
+    let line = &d.leaderboard[0];
+    assert_eq!(
+        (line.person.as_str(), line.rank, line.trend.as_str()),
+        ("ada", 1, "new")
+    );
+    assert!(
+        close(&board["entries"][0]["value"], line.value as f64 / 1000.0),
+        "{board}"
+    );
+    assert_eq!(line.reverts, 1);
+    let best = d.highlights.most_valuable.as_ref().unwrap();
+    assert_eq!(
+        best.sha,
+        fix,
+        "{best:?} {:?}",
+        store(&s.app)
+            .commits("acme/api")
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| (c.sha.clone(), c.subject.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        best.factors,
+        "fix 10 × size 0.81 × outcome 1.2 × calibration 1 = 9.71"
+    );
+    let markdown = tokentally::digest::markdown::render(&d);
+    assert!(
+        markdown
+            .contains("Landed 4 commits, 2 AI-assisted (50%) · revert rate AI 50.0% vs human 0.0%"),
+        "{markdown}"
+    );
+    // The week after: quiet, never an error.
+    let quiet = tokentally::digest::build(
+        &state.ledger,
+        &state.config,
+        Week::of(landed + 14 * DAY, utc),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(quiet.quiet, "{quiet:?}");
+}
+db_test!(the_digest_of_a_seeded_week);
