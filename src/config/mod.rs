@@ -1153,6 +1153,51 @@ mod tests {
     }
 
     #[test]
+    fn digest_discord_and_github_app_settings() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c.digest.schedule, "0 0 9 * * Mon *");
+        assert_eq!(c.digest.top, 10);
+        assert_eq!(c.discord.api_url, "https://discord.com");
+        assert!(c.discord.all_destinations().is_empty());
+        assert!(c.github.pr_comments);
+        assert_eq!(c.github.reconcile_interval_seconds, 600);
+        let url = "https://discord.com/api/webhooks/42/the-token";
+        let c = Config::load(
+            None,
+            &env(&[
+                ("TOKENTALLY_DISCORD_WEBHOOK_URL", url),
+                ("TOKENTALLY_DIGEST_TOP", "5"),
+                ("TOKENTALLY_GITHUB_PR_COMMENTS", "false"),
+            ]),
+        )
+        .unwrap();
+        let all = c.discord.all_destinations();
+        assert_eq!((all[0].name.as_str(), all[0].webhook_url.expose()), ("team", url));
+        assert_eq!(c.digest.top, 5);
+        assert!(!c.github.pr_comments);
+        let f = file(&format!(
+            "[[discord.destinations]]\nname = \"backend\"\nwebhook_url = {url:?}\nrepos = [\"acme/api\"]\n"
+        ));
+        let c = Config::load(Some(f.path()), &env(&[])).unwrap();
+        assert_eq!(c.discord.all_destinations()[0].repos, ["acme/api"]);
+
+        let error = |vars: &[(&str, &str)]| Config::load(None, &env(vars)).unwrap_err().to_string();
+        let e = error(&[("TOKENTALLY_DIGEST_SCHEDULE", "0 9 * * 1")]);
+        assert!(e.contains("digest.schedule") && e.contains("seconds first"), "{e}");
+        let e = error(&[("TOKENTALLY_TIMEZONE", "Mars/Olympus")]);
+        assert!(e.contains("timezone"), "{e}");
+        let e = error(&[(
+            "TOKENTALLY_DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/hooks/secret-token",
+        )]);
+        assert!(e.contains("discord.webhook_url") && !e.contains("secret-token"), "{e}");
+        let e = error(&[("TOKENTALLY_GITHUB_APP_ID", "12")]);
+        assert!(e.contains("private_key"), "{e}");
+        let e = error(&[("TOKENTALLY_PUBLIC_URL", "tally.example.com")]);
+        assert!(e.contains("public_url"), "{e}");
+    }
+
+    #[test]
     fn syntax_error_names_the_file() {
         let f = file("listen = \n");
         let err = Config::load(Some(f.path()), &env(&[]))
