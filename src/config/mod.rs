@@ -259,6 +259,8 @@ pub struct GithubConfig {
     pub pr_comments: bool,
     /// How often every mirror is fetched, for pushes whose webhooks were lost.
     pub reconcile_interval_seconds: u64,
+    /// First wait before retrying a GitHub API request after a 5xx, 429 or network error.
+    pub retry_base_ms: u64,
 }
 
 impl Default for GithubConfig {
@@ -271,6 +273,7 @@ impl Default for GithubConfig {
             private_key: None,
             pr_comments: true,
             reconcile_interval_seconds: 600,
+            retry_base_ms: 1_000,
         }
     }
 }
@@ -489,6 +492,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_GITHUB_APP_ID", "github.app_id"),
     ("TOKENTALLY_GITHUB_PRIVATE_KEY", "github.private_key"),
     ("TOKENTALLY_GITHUB_PR_COMMENTS", "github.pr_comments"),
+    ("TOKENTALLY_GITHUB_RETRY_BASE_MS", "github.retry_base_ms"),
     (
         "TOKENTALLY_GITHUB_RECONCILE_INTERVAL_SECONDS",
         "github.reconcile_interval_seconds",
@@ -500,7 +504,11 @@ fn env_kind(key: &str) -> EnvKind {
         "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
         "mirrors.enabled" | "github.pr_comments" => EnvKind::Bool,
         "payout.rate" | "payout.weekly_pool" | "payout.pto_hours_per_token" => EnvKind::Number,
-        "digest.top" | "discord.retry_base_ms" | "discord.max_attempts" | "github.app_id" => {
+        "digest.top"
+        | "discord.retry_base_ms"
+        | "discord.max_attempts"
+        | "github.app_id"
+        | "github.retry_base_ms" => {
             EnvKind::Integer
         }
         k if k.starts_with("worker.")

@@ -59,6 +59,22 @@ fn from_json<T: DeserializeOwned>(event: &str, payload: &str) -> Result<T, Parse
 
 impl GithubEvent {
     /// The repository the event is about, when it names one.
+    /// The App installation the event came through.
+    pub fn installation_id(&self) -> Option<i64> {
+        let installation = match self {
+            GithubEvent::Push(e) => &e.installation,
+            GithubEvent::PullRequest(e) => &e.installation,
+            GithubEvent::CheckSuite(e) => &e.installation,
+            GithubEvent::CheckRun(e) => &e.installation,
+            GithubEvent::WorkflowRun(e) => &e.installation,
+            GithubEvent::Status(e) => &e.installation,
+            GithubEvent::DeploymentStatus(e) => &e.installation,
+            GithubEvent::Installation(e) => return Some(e.installation.id),
+            GithubEvent::Unhandled(_) => return None,
+        };
+        installation.as_ref().map(|i| i.id)
+    }
+
     pub fn repository(&self) -> Option<&RepositoryRef> {
         match self {
             GithubEvent::Push(e) => Some(&e.repository),
@@ -136,6 +152,9 @@ pub struct PushCommit {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PushEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     #[serde(rename = "ref")]
     pub git_ref: String,
     pub before: String,
@@ -178,6 +197,9 @@ pub struct PullRequest {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PullRequestEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub action: String,
     pub number: i64,
     pub pull_request: PullRequest,
@@ -204,6 +226,9 @@ pub struct CheckSuite {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CheckSuiteEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub action: String,
     pub check_suite: CheckSuite,
     pub repository: RepositoryRef,
@@ -230,6 +255,9 @@ pub struct CheckRun {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CheckRunEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub action: String,
     pub check_run: CheckRun,
     pub repository: RepositoryRef,
@@ -252,6 +280,9 @@ pub struct WorkflowRun {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct WorkflowRunEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub action: String,
     pub workflow_run: WorkflowRun,
     pub repository: RepositoryRef,
@@ -259,6 +290,9 @@ pub struct WorkflowRunEvent {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StatusEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub id: Option<i64>,
     pub sha: String,
     /// pending | success | failure | error
@@ -293,10 +327,19 @@ pub struct DeploymentStatus {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DeploymentStatusEvent {
+    /// The App installation the event came through (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub action: String,
     pub deployment: Deployment,
     pub deployment_status: DeploymentStatus,
     pub repository: RepositoryRef,
+}
+
+/// `installation` of an App's event: which installation token reaches the repository.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InstallationRef {
+    pub id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -1,5 +1,6 @@
 //! GitHub: webhook signatures and payloads turned into the project's own events.
 
+pub mod client;
 pub mod events;
 pub mod outcomes;
 pub mod signature;

@@ -3,3 +3,4 @@
 
 pub mod digests;
 pub mod discord;
+pub mod pr_comment;

@@ -337,6 +337,18 @@ impl Store {
         Ok(Some((name, row)))
     }
 
+    /// The commits attributed to a pull request, oldest first.
+    pub async fn pull_request_commits(&self, repository_id: i64, number: i64) -> Result<Vec<CommitRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COMMIT_COLUMNS} FROM commits WHERE repository_id = $1 AND pull_request = $2
+             ORDER BY authored_at, id"
+        )))
+        .bind(repository_id)
+        .bind(number)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Commits of a repository whose id starts with `sha` (7 to 40 hex digits).
     pub async fn commits_by_prefix(&self, repository_id: i64, sha: &str) -> Result<Vec<CommitRow>> {
         if !super::is_commit_prefix(sha) {

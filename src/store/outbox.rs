@@ -280,4 +280,74 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Claims the creation of a pull request's comment: true for the one
+    /// caller that inserts the placeholder row (comment id 0), or that takes
+    /// over a placeholder older than `stale_before` (its creator died).
+    pub async fn claim_pr_comment(
+        &self,
+        repository_id: i64,
+        number: i64,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO pr_comments (repository_id, number, comment_id, body_hash, updated_at)
+             VALUES ($1, $2, 0, '', $3)
+             ON CONFLICT (repository_id, number) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let taken = sqlx::query(
+            "UPDATE pr_comments SET updated_at = $3
+             WHERE repository_id = $1 AND number = $2 AND comment_id = 0 AND updated_at < $4",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .bind(now)
+        .bind(stale_before)
+        .execute(self.pool())
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// Gives up a creation claim (the comment was not created).
+    pub async fn release_pr_comment(&self, repository_id: i64, number: i64) -> Result<()> {
+        sqlx::query("DELETE FROM pr_comments WHERE repository_id = $1 AND number = $2 AND comment_id = 0")
+            .bind(repository_id)
+            .bind(number)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The pull requests of a repository whose head is `sha` and that are not merged.
+    pub async fn open_pull_requests_at(&self, repository_id: i64, sha: &str) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT number FROM pull_requests WHERE repository_id = $1 AND head_sha = $2 AND merged_at IS NULL
+             ORDER BY number",
+        )
+        .bind(repository_id)
+        .bind(sha)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
+    /// The latest calibration factors kept by the weekly job (JSON), if any.
+    pub async fn latest_calibration(&self, rules_version: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT factors FROM calibrations WHERE rules_version = $1 ORDER BY week DESC LIMIT 1",
+        )
+        .bind(rules_version)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(f,)| f))
+    }
 }
