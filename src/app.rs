@@ -12,6 +12,7 @@ use crate::attribution::mirror::{self, Mirrors};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::git::remote::RemotePolicy;
+use crate::github::client::GithubClient;
 use crate::github::outcomes::CiRules;
 use crate::group_commit::GroupCommit;
 use crate::health::Health;
@@ -21,6 +22,7 @@ use crate::jobs::worker::Worker;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::notify::digests::DigestPoster;
+use crate::notify::pr_comment::PrCommenter;
 use crate::server::body::BodyLimits;
 use crate::server::rate_limit::RateLimiter;
 use crate::server::{self, AppState};
@@ -55,6 +57,8 @@ impl App {
                 )
             })?;
         store.migrate().await?;
+        // A GitHub App key that cannot be read stops the start, saying why.
+        GithubClient::from_config(&config, clock.clone(), Arc::new(Metrics::new()))?;
         if let Some(tls) = store.tls_in_use().await? {
             tracing::info!(tls, "connected to PostgreSQL");
         }
@@ -76,6 +80,21 @@ impl App {
         // Wakes the ledger after new facts (a processed delivery, stored signals).
         let ledger_wake = Arc::new(Notify::new());
         let ledger = Ledger::new(store.clone(), &config);
+        let config = Arc::new(config);
+        let pr_comments = match GithubClient::from_config(&config, clock.clone(), metrics.clone()) {
+            Ok(Some(github)) if config.github.pr_comments => Some(Arc::new(PrCommenter::new(
+                github,
+                ledger.clone(),
+                config.clone(),
+                clock.clone(),
+            ))),
+            Ok(_) => None,
+            Err(e) => {
+                // `connect` checks this first; here it only turns comments off.
+                tracing::error!(error = %e, "pull request comments are off");
+                None
+            }
+        };
         let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
@@ -92,6 +111,7 @@ impl App {
             attributor: Arc::new(Attributor::from_config(&config)),
             github_api_url: config.github.api_url.clone(),
             ledger_wake: ledger_wake.clone(),
+            pr_comments: pr_comments.clone(),
         });
         let worker = Worker::new(
             ctx,
@@ -149,10 +169,11 @@ impl App {
             ),
             health,
             store,
-            config: Arc::new(config),
+            config,
             metrics,
             ledger,
             clock,
+            pr_comments,
         };
         App {
             state,

@@ -508,9 +508,7 @@ fn env_kind(key: &str) -> EnvKind {
         | "discord.retry_base_ms"
         | "discord.max_attempts"
         | "github.app_id"
-        | "github.retry_base_ms" => {
-            EnvKind::Integer
-        }
+        | "github.retry_base_ms" => EnvKind::Integer,
         k if k.starts_with("worker.")
             || k.starts_with("api.")
             || k.starts_with("http.")
@@ -1180,7 +1178,10 @@ mod tests {
         )
         .unwrap();
         let all = c.discord.all_destinations();
-        assert_eq!((all[0].name.as_str(), all[0].webhook_url.expose()), ("team", url));
+        assert_eq!(
+            (all[0].name.as_str(), all[0].webhook_url.expose()),
+            ("team", url)
+        );
         assert_eq!(c.digest.top, 5);
         assert!(!c.github.pr_comments);
         let f = file(&format!(
@@ -1191,14 +1192,20 @@ mod tests {
 
         let error = |vars: &[(&str, &str)]| Config::load(None, &env(vars)).unwrap_err().to_string();
         let e = error(&[("TOKENTALLY_DIGEST_SCHEDULE", "0 9 * * 1")]);
-        assert!(e.contains("digest.schedule") && e.contains("seconds first"), "{e}");
+        assert!(
+            e.contains("digest.schedule") && e.contains("seconds first"),
+            "{e}"
+        );
         let e = error(&[("TOKENTALLY_TIMEZONE", "Mars/Olympus")]);
         assert!(e.contains("timezone"), "{e}");
         let e = error(&[(
             "TOKENTALLY_DISCORD_WEBHOOK_URL",
             "https://discord.com/api/hooks/secret-token",
         )]);
-        assert!(e.contains("discord.webhook_url") && !e.contains("secret-token"), "{e}");
+        assert!(
+            e.contains("discord.webhook_url") && !e.contains("secret-token"),
+            "{e}"
+        );
         let e = error(&[("TOKENTALLY_GITHUB_APP_ID", "12")]);
         assert!(e.contains("private_key"), "{e}");
         let e = error(&[("TOKENTALLY_PUBLIC_URL", "tally.example.com")]);

@@ -80,7 +80,11 @@ impl GithubClient {
         metrics: Arc<Metrics>,
     ) -> Result<Option<GithubClient>, GithubError> {
         let api_url = config.github.api_url.trim_end_matches('/').to_string();
-        let auth = match (&config.github.app_id, &config.github.private_key, &config.github.token) {
+        let auth = match (
+            &config.github.app_id,
+            &config.github.private_key,
+            &config.github.token,
+        ) {
             (Some(app_id), Some(key_path), _) => {
                 let pem = std::fs::read(key_path).map_err(|e| {
                     GithubError::App(format!("github.private_key {}: {e}", key_path.display()))
@@ -141,9 +145,9 @@ impl GithubClient {
                         async move { app.post(route, None::<&()>).await }
                     })
                     .await?;
-                let token = answer["token"]
-                    .as_str()
-                    .ok_or_else(|| GithubError::App("the installation token answer has no token".into()))?;
+                let token = answer["token"].as_str().ok_or_else(|| {
+                    GithubError::App("the installation token answer has no token".into())
+                })?;
                 let expires_at = answer["expires_at"]
                     .as_str()
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -184,10 +188,13 @@ impl GithubClient {
                     }
                     error
                 }
-                Err(octocrab::Error::Json { .. } | octocrab::Error::Serde { .. }) => {
-                    // A 2xx whose body is not JSON (204): nothing to read.
-                    self.metrics.github_request("ok");
-                    return Ok(Value::Null);
+                Err(e @ (octocrab::Error::Json { .. } | octocrab::Error::Serde { .. })) => {
+                    // Never read an unreadable answer as "nothing there" (that
+                    // would write a second comment).
+                    self.metrics.github_request("failed");
+                    return Err(GithubError::Network(format!(
+                        "an answer that is not JSON: {e}"
+                    )));
                 }
                 Err(e) => GithubError::Network(e.to_string()),
             };

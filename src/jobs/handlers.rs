@@ -33,6 +33,8 @@ pub struct HandlerContext {
     pub github_api_url: String,
     /// Woken after a delivery was processed: the ledger settles what changed.
     pub ledger_wake: Arc<tokio::sync::Notify>,
+    /// Keeps pull requests' comments (none without GitHub credentials or with them off).
+    pub pr_comments: Option<Arc<crate::notify::pr_comment::PrCommenter>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,12 +101,18 @@ pub async fn handle(
                 now,
             )
             .await?;
+        // An App's event says which installation reaches the repository.
+        if let Some(installation) = event.installation_id() {
+            ctx.store
+                .set_repository_installation(&repo.full_name, repo.id, Some(installation), now)
+                .await?;
+        }
     }
     let outcome = outcomes::outcome(event, &ctx.ci_rules)
         .map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    if let Some(outcome) = outcome {
+    if let Some(outcome) = &outcome {
         let occurred_at = outcome.occurred_at.unwrap_or(delivery.received_at);
-        let stored = record_outcome(&ctx.store, &outcome, occurred_at, now).await?;
+        let stored = record_outcome(&ctx.store, outcome, occurred_at, now).await?;
         ctx.metrics.signal("github", stored.as_str());
     }
     match event {
@@ -135,12 +143,33 @@ pub async fn handle(
             sync_measured(ctx, &pr.repository, head, landed_at, delivery).await?;
             if pr.action == "closed" && pr.pull_request.merged {
                 record_merge(ctx, pr, now).await?;
+            } else if let Some(comments) = &ctx.pr_comments {
+                log_comment(comments.refresh(&pr.repository.full_name, pr.number).await);
             }
         }
         _ => {}
     }
+    if let (Some(outcome), Some(comments)) = (&outcome, &ctx.pr_comments) {
+        log_comment(
+            comments
+                .refresh_for_sha(&outcome.repo, &outcome.sha)
+                .await
+                .map(|_| crate::notify::pr_comment::Refreshed::Unchanged),
+        );
+    }
     ctx.ledger_wake.notify_one();
     Ok(Handled::Processed)
+}
+
+/// A pull request comment is a courtesy: GitHub's errors are logged, never
+/// fatal to the delivery.
+fn log_comment(
+    result: Result<crate::notify::pr_comment::Refreshed, crate::notify::pr_comment::CommentError>,
+) {
+    match result {
+        Ok(done) => tracing::debug!(?done, "pull request comment"),
+        Err(e) => tracing::warn!(error = %e, "pull request comment not refreshed"),
+    }
 }
 
 /// Keeps a pull request's head, and its merge once merged: a squash or merge

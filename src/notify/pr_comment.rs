@@ -129,7 +129,11 @@ pub fn render(
         );
     }
     let total: i64 = lines.iter().map(|l| l.score.milli_tokens).sum();
-    let _ = writeln!(out, "| | **total** | | | **{:.3}** | |", total as f64 / 1000.0);
+    let _ = writeln!(
+        out,
+        "| | **total** | | | **{:.3}** | |",
+        total as f64 / 1000.0
+    );
     if human_commits > 0 {
         let s = if human_commits == 1 { "" } else { "s" };
         let _ = writeln!(
@@ -156,13 +160,16 @@ fn body_hash(body: &str) -> String {
     hex::encode(Sha256::digest(body.as_bytes()))
 }
 
+/// (repository id, pull request number).
+type PullRequestKey = (i64, i64);
+
 pub struct PrCommenter {
     github: GithubClient,
     ledger: Ledger,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     /// One refresh of a pull request at a time in this process.
-    locks: Mutex<HashMap<(i64, i64), Arc<Mutex<()>>>>,
+    locks: Mutex<HashMap<PullRequestKey, Arc<Mutex<()>>>>,
     /// The login our comments are written by.
     login: OnceCell<String>,
 }
@@ -201,7 +208,11 @@ impl PrCommenter {
     }
 
     /// The estimate of each AI-assisted commit of the pull request.
-    async fn lines(&self, repository_id: i64, commits: &[CommitRow]) -> Result<Vec<CommentLine>, CommentError> {
+    async fn lines(
+        &self,
+        repository_id: i64,
+        commits: &[CommitRow],
+    ) -> Result<Vec<CommentLine>, CommentError> {
         let store = self.ledger.store();
         let rules = self.ledger.rules();
         let calibration: BTreeMap<String, f64> = store
@@ -282,9 +293,11 @@ impl PrCommenter {
         if lines.is_empty() && kept.is_none() {
             return Ok(Refreshed::NoAiCommits);
         }
-        let dashboard = self.config.public_url.as_ref().map(|u| {
-            format!("{}/repos/{}", u.trim_end_matches('/'), repository.full_name)
-        });
+        let dashboard = self
+            .config
+            .public_url
+            .as_ref()
+            .map(|u| format!("{}/repos/{}", u.trim_end_matches('/'), repository.full_name));
         let body = render(
             &lines,
             commits.iter().filter(|c| c.ai == 0).count(),
@@ -303,7 +316,9 @@ impl PrCommenter {
             }
             match self.update(installation, full_name, *id, &body).await {
                 Ok(()) => {
-                    store.save_pr_comment(repository.id, number, *id, &hash, now).await?;
+                    store
+                        .save_pr_comment(repository.id, number, *id, &hash, now)
+                        .await?;
                     return Ok(Refreshed::Updated(*id));
                 }
                 // Deleted on GitHub: look for another of ours, or write a new one.
@@ -313,7 +328,9 @@ impl PrCommenter {
         }
         if let Some(id) = self.find(installation, full_name, number).await? {
             self.update(installation, full_name, id, &body).await?;
-            store.save_pr_comment(repository.id, number, id, &hash, now).await?;
+            store
+                .save_pr_comment(repository.id, number, id, &hash, now)
+                .await?;
             return Ok(Refreshed::Updated(id));
         }
         // Create it: one creator across replicas (a placeholder row).
@@ -345,7 +362,9 @@ impl PrCommenter {
                     return Err(e.into());
                 }
             };
-            store.save_pr_comment(repository.id, number, id, &hash, now).await?;
+            store
+                .save_pr_comment(repository.id, number, id, &hash, now)
+                .await?;
             return Ok(Refreshed::Created(id));
         }
         Ok(Refreshed::Busy)
@@ -397,7 +416,9 @@ impl PrCommenter {
                 .github
                 .get(
                     installation,
-                    &format!("/repos/{full_name}/issues/{number}/comments?per_page=100&page={page}"),
+                    &format!(
+                        "/repos/{full_name}/issues/{number}/comments?per_page=100&page={page}"
+                    ),
                 )
                 .await?;
             let list = comments.as_array().cloned().unwrap_or_default();

@@ -358,6 +358,16 @@ async fn record_signal(
         signal = %row.name, status = %row.status, token = %token.name,
         result = outcome.as_str(), "signal received"
     );
+    if let (SignalInsert::Created(row), Some(comments)) = (&outcome, &state.pr_comments) {
+        // The pull request whose head this is shows the new estimate (off the
+        // request path: GitHub may be slow, and errors only get logged).
+        let (comments, repo, sha) = (comments.clone(), repo_name.clone(), row.sha.clone());
+        tokio::spawn(async move {
+            if let Err(e) = comments.refresh_for_sha(&repo, &sha).await {
+                tracing::warn!(repository = %repo, error = %e, "pull request comment not refreshed");
+            }
+        });
+    }
     Ok(match outcome {
         SignalInsert::Created(row) => (
             StatusCode::CREATED,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub health: Arc<crate::health::Health>,
     pub ledger: crate::ledger::Ledger,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Keeps pull requests' comments (none without GitHub credentials or with them off).
+    pub pr_comments: Option<Arc<crate::notify::pr_comment::PrCommenter>>,
 }
 
 pub fn router(state: AppState) -> Router {

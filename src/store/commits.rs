@@ -338,7 +338,11 @@ impl Store {
     }
 
     /// The commits attributed to a pull request, oldest first.
-    pub async fn pull_request_commits(&self, repository_id: i64, number: i64) -> Result<Vec<CommitRow>> {
+    pub async fn pull_request_commits(
+        &self,
+        repository_id: i64,
+        number: i64,
+    ) -> Result<Vec<CommitRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COMMIT_COLUMNS} FROM commits WHERE repository_id = $1 AND pull_request = $2
              ORDER BY authored_at, id"

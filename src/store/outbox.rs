@@ -319,11 +319,13 @@ impl Store {
 
     /// Gives up a creation claim (the comment was not created).
     pub async fn release_pr_comment(&self, repository_id: i64, number: i64) -> Result<()> {
-        sqlx::query("DELETE FROM pr_comments WHERE repository_id = $1 AND number = $2 AND comment_id = 0")
-            .bind(repository_id)
-            .bind(number)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "DELETE FROM pr_comments WHERE repository_id = $1 AND number = $2 AND comment_id = 0",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

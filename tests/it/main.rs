@@ -9,6 +9,7 @@ mod ledger;
 mod mirror;
 mod ops;
 mod outcomes;
+mod pr_comments;
 mod remotes;
 mod report;
 mod scan;

@@ -1,0 +1,522 @@
+//! The pull-request comment against a mock GitHub (wiremock) and a local bare
+//! remote: created once, updated in place (after a restart too, and found by
+//! its marker and author when its row is gone), none for a pull request
+//! without AI commits, GitHub errors retried and never fatal, and a GitHub
+//! App's installation token fetched and refreshed before its hour ends.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tokentally::app::App;
+use tokentally::clock::{Clock, ManualClock};
+use tokentally::config::{Config, Secret};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::db_test;
+use crate::support::git::{Remote, TestRepo, lines};
+use crate::support::{self, TestDb, send, store, webhook};
+
+const CLAUDE: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
+const MARKER: &str = "<!-- tokentally -->";
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+struct Pr {
+    remote: Remote,
+    work: TestRepo,
+    deliveries: std::cell::Cell<u32>,
+}
+
+impl Pr {
+    /// A remote with `main` (one human commit) and a service that has synced it.
+    async fn new(app: &App) -> Pr {
+        let pr = Pr {
+            remote: Remote::new(),
+            work: TestRepo::new(),
+            deliveries: Default::default(),
+        };
+        pr.work.git(&["remote", "add", "origin", &pr.remote.url()]);
+        pr.work.write("README.md", lines("readme", 3));
+        let head = pr.work.commit("docs: readme");
+        pr.work.git(&["push", "-q", "origin", "main"]);
+        pr.deliver(
+            app,
+            "push",
+            json!({
+                "ref": "refs/heads/main", "before": ZERO, "after": head, "forced": false,
+                "deleted": false, "created": false, "commits": [],
+                "repository": pr.repository(),
+            }),
+        )
+        .await;
+        pr
+    }
+
+    fn repository(&self) -> Value {
+        json!({"id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": self.remote.url()})
+    }
+
+    async fn deliver(&self, app: &App, event: &str, body: Value) {
+        let n = self.deliveries.get() + 1;
+        self.deliveries.set(n);
+        let id = format!("pr-d-{n}-{}", body["action"].as_str().unwrap_or(""));
+        let reply = send(app, webhook(event, &id, body.to_string())).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        app.worker.drain().await.unwrap();
+        let status = store(app).delivery_status(&id).await.unwrap().unwrap();
+        assert_eq!(
+            status.state, "processed",
+            "{event}: {:?}",
+            status.last_error
+        );
+    }
+
+    /// Pushes branch `branch` as `refs/pull/{number}/head` and delivers `action`.
+    async fn pull_request(&self, app: &App, action: &str, number: i64, extra: Value) -> String {
+        let head = self.work.head();
+        self.work.git(&[
+            "push",
+            "-q",
+            "-f",
+            "origin",
+            &format!("HEAD:refs/pull/{number}/head"),
+        ]);
+        let mut body = json!({
+            "action": action, "number": number,
+            "pull_request": {
+                "number": number, "state": "open", "merged": false,
+                "head": { "ref": "feature", "sha": head },
+                "base": { "ref": "main", "sha": ZERO },
+            },
+            "repository": self.repository(),
+        });
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                body[k] = v;
+            }
+        }
+        self.deliver(app, "pull_request", body).await;
+        head
+    }
+
+    async fn check_run(&self, app: &App, sha: &str, conclusion: &str) {
+        self.deliver(
+            app,
+            "check_run",
+            json!({
+                "action": "completed",
+                "check_run": {
+                    "id": 1, "name": "build", "head_sha": sha, "status": "completed",
+                    "conclusion": conclusion, "completed_at": "2026-11-20T10:00:00Z",
+                    "check_suite": {"id": 7}, "app": {"slug": "github-actions"},
+                },
+                "repository": self.repository(),
+            }),
+        )
+        .await;
+    }
+}
+
+fn config(db: &TestDb, github: &MockServer) -> Config {
+    let mut config = support::mirrors_on(db);
+    config.github.api_url = github.uri();
+    config.github.token = Some(Secret::new("gh-test-token"));
+    config.github.retry_base_ms = 5;
+    config.public_url = Some("https://tally.example.com".to_string());
+    config
+}
+
+async fn mock(server: &MockServer, verb: &str, route: &str, reply: ResponseTemplate) {
+    Mock::given(method(verb))
+        .and(path(route))
+        .respond_with(reply)
+        .mount(server)
+        .await;
+}
+
+/// GitHub as tokentally sees it: `/user` is tokentally-bot, pull request 7
+/// has no comments, creating one gives id 555, updating works.
+async fn github_with_no_comments() -> MockServer {
+    let server = MockServer::start().await;
+    mock(
+        &server,
+        "GET",
+        "/user",
+        ResponseTemplate::new(200).set_body_json(json!({"login": "tokentally-bot"})),
+    )
+    .await;
+    mock(
+        &server,
+        "GET",
+        "/repos/acme/api/issues/7/comments",
+        ResponseTemplate::new(200).set_body_json(json!([])),
+    )
+    .await;
+    mock(
+        &server,
+        "POST",
+        "/repos/acme/api/issues/7/comments",
+        ResponseTemplate::new(201).set_body_json(json!({"id": 555})),
+    )
+    .await;
+    mock(
+        &server,
+        "PATCH",
+        "/repos/acme/api/issues/comments/555",
+        ResponseTemplate::new(200).set_body_json(json!({"id": 555})),
+    )
+    .await;
+    server
+}
+
+/// The comment requests received: (method, path, body).
+async fn comment_requests(server: &MockServer) -> Vec<(String, String, String)> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() != "GET" && r.url.path().contains("/comments"))
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            (
+                r.method.to_string(),
+                r.url.path().to_string(),
+                body["body"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn a_pull_request_keeps_one_comment(db: &TestDb) {
+    let github = github_with_no_comments().await;
+    let app = support::app_with(config(db, &github)).await;
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("notes.md", lines("notes", 4));
+    pr.work.commit("docs: notes");
+    pr.work.write("fix.rs", lines("fix", 127));
+    let fix = pr
+        .work
+        .commit(&format!("fix: stop double charge | @here <b>\n\n{CLAUDE}"));
+    let head = pr.pull_request(&app, "opened", 7, json!({})).await;
+    assert_eq!(head, fix);
+
+    let sent = comment_requests(&github).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (verb, route, body) = &sent[0];
+    assert_eq!(
+        (verb.as_str(), route.as_str()),
+        ("POST", "/repos/acme/api/issues/7/comments")
+    );
+    assert!(body.starts_with(MARKER), "{body}");
+    assert!(body.contains(&format!("| `{}` |", &fix[..7])), "{body}");
+    // No CI yet: 10 × 0.809486 × 0.9 (no CI) × 1 = 7.285.
+    assert!(body.contains("| 7.285 |"), "{body}");
+    assert!(body.contains("no CI yet"), "{body}");
+    assert!(body.contains("claude-code"), "{body}");
+    assert!(
+        body.contains("1 commit without AI assistance is not counted"),
+        "{body}"
+    );
+    assert!(body.contains("vest 14 days after the merge"), "{body}");
+    // A subject cannot break the table, mention people or inject HTML.
+    assert!(body.contains(r"stop double charge \| @"), "{body}");
+    assert!(!body.contains("@here") && !body.contains("<b>"), "{body}");
+
+    // CI arrives for the head: the same comment is updated.
+    pr.check_run(&app, &head, "success").await;
+    let sent = comment_requests(&github).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (verb, route, body) = &sent[1];
+    assert_eq!(
+        (verb.as_str(), route.as_str()),
+        ("PATCH", "/repos/acme/api/issues/comments/555")
+    );
+    assert!(
+        body.contains("| 9.714 |") && body.contains("CI first run green"),
+        "{body}"
+    );
+    // The same CI again changes nothing: no request.
+    pr.check_run(&app, &head, "success").await;
+    assert_eq!(comment_requests(&github).await.len(), 2);
+
+    // After a restart, a new commit updates the same comment.
+    drop(app);
+    let app = support::app_with(config(db, &github)).await;
+    pr.work.write("more.rs", lines("more", 20));
+    pr.work.commit(&format!("feat: more\n\n{CLAUDE}"));
+    pr.pull_request(&app, "synchronize", 7, json!({})).await;
+    let sent = comment_requests(&github).await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[2].1, "/repos/acme/api/issues/comments/555");
+    assert!(sent[2].2.contains("feat: more"), "{}", sent[2].2);
+    assert!(
+        !sent.iter().skip(1).any(|(v, _, _)| v == "POST"),
+        "never a second comment"
+    );
+
+    // A pull request with no AI-assisted commit gets no comment.
+    pr.work.git(&["checkout", "-q", "main"]);
+    pr.work.git(&["checkout", "-q", "-b", "human"]);
+    pr.work.write("human.md", lines("human", 3));
+    pr.work.commit("docs: by hand");
+    pr.pull_request(&app, "opened", 8, json!({})).await;
+    assert!(
+        comment_requests(&github)
+            .await
+            .iter()
+            .all(|(_, route, _)| !route.contains("/issues/8/")),
+    );
+}
+db_test!(a_pull_request_keeps_one_comment);
+
+/// Without its row (a new database), the comment is found by its marker and
+/// author — a look-alike by someone else is left alone.
+async fn the_comment_is_found_again_by_its_marker(db: &TestDb) {
+    let github = MockServer::start().await;
+    mock(
+        &github,
+        "GET",
+        "/user",
+        ResponseTemplate::new(200).set_body_json(json!({"login": "tokentally-bot"})),
+    )
+    .await;
+    mock(
+        &github,
+        "GET",
+        "/repos/acme/api/issues/7/comments",
+        ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 444, "body": format!("{MARKER}\nfake"), "user": {"login": "mallory"}},
+            {"id": 555, "body": format!("{MARKER}\nold"), "user": {"login": "tokentally-bot"}},
+        ])),
+    )
+    .await;
+    mock(
+        &github,
+        "PATCH",
+        "/repos/acme/api/issues/comments/555",
+        ResponseTemplate::new(200).set_body_json(json!({"id": 555})),
+    )
+    .await;
+    let app = support::app_with(config(db, &github)).await;
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("fix.rs", lines("fix", 127));
+    pr.work.commit(&format!("fix: a\n\n{CLAUDE}"));
+    pr.pull_request(&app, "reopened", 7, json!({})).await;
+    let sent = comment_requests(&github).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        ("PATCH", "/repos/acme/api/issues/comments/555")
+    );
+}
+db_test!(the_comment_is_found_again_by_its_marker);
+
+/// A 500 is retried; a 403 is logged and the delivery still succeeds.
+async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
+    let github = MockServer::start().await;
+    mock(
+        &github,
+        "GET",
+        "/user",
+        ResponseTemplate::new(200).set_body_json(json!({"login": "tokentally-bot"})),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&github)
+        .await;
+    mock(
+        &github,
+        "GET",
+        "/repos/acme/api/issues/7/comments",
+        ResponseTemplate::new(200).set_body_json(json!([])),
+    )
+    .await;
+    mock(
+        &github,
+        "POST",
+        "/repos/acme/api/issues/7/comments",
+        ResponseTemplate::new(201).set_body_json(json!({"id": 555})),
+    )
+    .await;
+    mock(
+        &github,
+        "GET",
+        "/repos/acme/api/issues/9/comments",
+        ResponseTemplate::new(200).set_body_json(json!([])),
+    )
+    .await;
+    mock(
+        &github,
+        "POST",
+        "/repos/acme/api/issues/9/comments",
+        ResponseTemplate::new(403)
+            .set_body_json(json!({"message": "Resource not accessible by integration"})),
+    )
+    .await;
+    let app = support::app_with(config(db, &github)).await;
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("fix.rs", lines("fix", 127));
+    pr.work.commit(&format!("fix: a\n\n{CLAUDE}"));
+    pr.pull_request(&app, "opened", 7, json!({})).await;
+    assert_eq!(
+        comment_requests(&github).await.len(),
+        1,
+        "created after the retry"
+    );
+    // 403: `deliver` asserts the delivery was processed all the same.
+    pr.work.git(&["checkout", "-q", "main"]);
+    pr.work.git(&["checkout", "-q", "-b", "other"]);
+    pr.work.write("other.rs", lines("other", 30));
+    pr.work.commit(&format!("feat: other\n\n{CLAUDE}"));
+    pr.pull_request(&app, "opened", 9, json!({})).await;
+    let metrics = support::get(&app, "/metrics").await.text;
+    assert!(
+        metrics.contains(r#"tokentally_github_requests_total{outcome="retried"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"tokentally_github_requests_total{outcome="failed"} 1"#),
+        "{metrics}"
+    );
+}
+db_test!(github_errors_are_retried_and_never_fatal);
+
+/// A GitHub App: the installation token is fetched with the App's JWT for the
+/// installation the event names, reused, and fetched again before it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_app_fetches_and_refreshes_its_installation_token() {
+    let db = TestDb::sqlite();
+    let github = MockServer::start().await;
+    let clock = ManualClock::starting_now();
+    // Ahead of the deliveries' arrival times, so the worker finds them due.
+    clock.advance_ms(3_600_000);
+    let expires =
+        |clock: &ManualClock| tokentally::ledger::read::rfc3339(clock.now_ms() + 10 * 60_000);
+    mock(
+        &github,
+        "GET",
+        "/app",
+        ResponseTemplate::new(200).set_body_json(json!({"slug": "tokentally"})),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": "ghs_first", "expires_at": expires(&clock)})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&github)
+        .await;
+    mock(
+        &github,
+        "POST",
+        "/app/installations/42/access_tokens",
+        ResponseTemplate::new(201)
+            .set_body_json(json!({"token": "ghs_second", "expires_at": expires(&clock)})),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/issues/7/comments"))
+        .and(header("authorization", "Bearer ghs_first"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/api/issues/7/comments"))
+        .and(header("authorization", "Bearer ghs_first"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 555})))
+        .mount(&github)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/acme/api/issues/comments/555"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 555})))
+        .mount(&github)
+        .await;
+
+    let mut c = config(&db, &github);
+    c.github.token = None;
+    c.github.app_id = Some(1234);
+    c.github.private_key = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/fixtures/github-app-test-key.pem"),
+    );
+    let app = App::connect_with_clock(c, clock.clone()).await.unwrap();
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("fix.rs", lines("fix", 127));
+    pr.work.commit(&format!("fix: a\n\n{CLAUDE}"));
+    let installation = json!({"installation": {"id": 42}});
+    pr.pull_request(&app, "opened", 7, installation.clone())
+        .await;
+    let token_requests = |requests: &[wiremock::Request]| -> Vec<String> {
+        requests
+            .iter()
+            .filter(|r| r.url.path() == "/app/installations/42/access_tokens")
+            .map(|r| {
+                r.headers
+                    .get("authorization")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let received = github.received_requests().await.unwrap();
+    let tokens = token_requests(&received);
+    assert_eq!(tokens.len(), 1);
+    // The App's JWT: three base64url parts.
+    assert!(
+        tokens[0].starts_with("Bearer ") && tokens[0].matches('.').count() == 2,
+        "{}",
+        tokens[0]
+    );
+    assert_eq!(
+        comment_requests(&github).await.len(),
+        1,
+        "created with ghs_first"
+    );
+
+    // Within its hour: reused.
+    pr.work.write("b.rs", lines("b", 10));
+    pr.work.commit(&format!("feat: b\n\n{CLAUDE}"));
+    pr.pull_request(&app, "synchronize", 7, installation.clone())
+        .await;
+    assert_eq!(
+        token_requests(&github.received_requests().await.unwrap()).len(),
+        1
+    );
+    assert_eq!(comment_requests(&github).await.len(), 2);
+
+    // Less than five minutes left: a new token before the next request.
+    Arc::clone(&clock).advance_ms(6 * 60_000);
+    pr.work.write("c.rs", lines("c", 10));
+    pr.work.commit(&format!("feat: c\n\n{CLAUDE}"));
+    pr.pull_request(&app, "synchronize", 7, installation).await;
+    assert_eq!(
+        token_requests(&github.received_requests().await.unwrap()).len(),
+        2
+    );
+    let last = github
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|r| r.method.as_str() == "PATCH")
+        .unwrap();
+    assert_eq!(
+        last.headers.get("authorization").unwrap(),
+        "Bearer ghs_second"
+    );
+}
