@@ -17,6 +17,7 @@ use crate::github::outcomes::CiRules;
 use crate::group_commit::GroupCommit;
 use crate::health::Health;
 use crate::jobs::handlers::HandlerContext;
+use crate::jobs::reconcile::Reconciler;
 use crate::jobs::schedule::Scheduler;
 use crate::jobs::worker::Worker;
 use crate::ledger::Ledger;
@@ -38,6 +39,8 @@ pub struct App {
     /// The group-commit writers: if one ends while the service runs, it is fatal.
     writers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
     ledger_wake: Arc<Notify>,
+    /// GitHub's API (none without a token or App).
+    github: Option<GithubClient>,
 }
 
 impl App {
@@ -81,20 +84,23 @@ impl App {
         let ledger_wake = Arc::new(Notify::new());
         let ledger = Ledger::new(store.clone(), &config);
         let config = Arc::new(config);
-        let pr_comments = match GithubClient::from_config(&config, clock.clone(), metrics.clone()) {
-            Ok(Some(github)) if config.github.pr_comments => Some(Arc::new(PrCommenter::new(
-                github,
-                ledger.clone(),
-                config.clone(),
-                clock.clone(),
-            ))),
-            Ok(_) => None,
-            Err(e) => {
-                // `connect` checks this first; here it only turns comments off.
-                tracing::error!(error = %e, "pull request comments are off");
+        let github = GithubClient::from_config(&config, clock.clone(), metrics.clone())
+            .unwrap_or_else(|e| {
+                // `connect` checks this first; here it only turns GitHub's API off.
+                tracing::error!(error = %e, "GitHub's API is not used");
                 None
-            }
-        };
+            });
+        let pr_comments = github
+            .clone()
+            .filter(|_| config.github.pr_comments)
+            .map(|github| {
+                Arc::new(PrCommenter::new(
+                    github,
+                    ledger.clone(),
+                    config.clone(),
+                    clock.clone(),
+                ))
+            });
         let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
@@ -178,6 +184,7 @@ impl App {
         App {
             state,
             worker,
+            github,
             ledger_wake,
             writers: vec![
                 ("inbox writer", inbox_writer),
@@ -199,6 +206,17 @@ impl App {
             self.state.ledger.clone(),
             self.state.clock.clone(),
             Some(self.digest_poster()),
+            Some(self.reconciler()),
+        )
+    }
+
+    /// Mirror fetches for lost webhooks, and CI asked of GitHub before vesting.
+    pub fn reconciler(&self) -> Reconciler {
+        Reconciler::new(
+            &self.state.config,
+            self.state.store.clone(),
+            self.github.clone(),
+            self.state.clock.clone(),
         )
     }
 
@@ -228,6 +246,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let health = self.state.health.clone();
         let scheduler = self.scheduler();
+        let reconciler = self.reconciler();
         for (name, writer) in self.writers {
             let health = health.clone();
             // A writer ends normally only once every handle is gone (after `run`).
@@ -239,6 +258,11 @@ impl App {
         }
         let worker = tokio::spawn(self.worker.clone().run(shutdown.clone()));
         let scheduler = tokio::spawn(scheduler.run_forever(shutdown.clone()));
+        let reconciler = if self.state.config.mirrors.enabled {
+            tokio::spawn(reconciler.run_forever(shutdown.clone()))
+        } else {
+            tokio::spawn(async {})
+        };
         let settler = {
             let (ledger, clock, wake) = (
                 self.state.ledger.clone(),
@@ -281,7 +305,7 @@ impl App {
         if tokio::time::timeout(grace, worker).await.is_err() {
             tracing::warn!("the worker did not stop within the grace period");
         }
-        for task in [scheduler, settler] {
+        for task in [scheduler, settler, reconciler] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!("the ledger did not stop within the grace period");
             }

@@ -37,3 +37,13 @@ CREATE TABLE pr_comments (
     updated_at    BIGINT  NOT NULL,
     PRIMARY KEY (repository_id, number)
 );
+
+-- Landed commits whose CI result was asked of GitHub's API (the day before
+-- they vest, when no webhook brought one): asked once each.
+CREATE TABLE ci_lookups (
+    repository_id BIGINT  NOT NULL,
+    sha           TEXT    NOT NULL,
+    asked_at      BIGINT  NOT NULL,
+    found         BIGINT  NOT NULL,             -- results GitHub returned
+    PRIMARY KEY (repository_id, sha)
+);

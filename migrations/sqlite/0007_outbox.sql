@@ -37,3 +37,13 @@ CREATE TABLE pr_comments (
     updated_at    INTEGER NOT NULL,
     PRIMARY KEY (repository_id, number)
 );
+
+-- Landed commits whose CI result was asked of GitHub's API (the day before
+-- they vest, when no webhook brought one): asked once each.
+CREATE TABLE ci_lookups (
+    repository_id INTEGER NOT NULL,
+    sha           TEXT    NOT NULL,
+    asked_at      INTEGER NOT NULL,
+    found         INTEGER NOT NULL,             -- results GitHub returned
+    PRIMARY KEY (repository_id, sha)
+);

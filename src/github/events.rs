@@ -19,6 +19,9 @@ pub enum GithubEvent {
     Status(StatusEvent),
     DeploymentStatus(DeploymentStatusEvent),
     Installation(InstallationEvent),
+    /// Not GitHub's: the service's own request to fetch a mirror, for pushes
+    /// whose webhooks were lost (see `jobs::reconcile`).
+    Reconcile(ReconcileEvent),
     /// An event no handler wants (stars, issues, …): acknowledged and ignored.
     Unhandled(String),
 }
@@ -44,6 +47,7 @@ pub fn parse(event: &str, payload: &str) -> Result<GithubEvent, ParseError> {
         "installation" | "installation_repositories" => {
             GithubEvent::Installation(from_json(event, payload)?)
         }
+        RECONCILE_EVENT => GithubEvent::Reconcile(from_json(event, payload)?),
         other => GithubEvent::Unhandled(other.to_string()),
     })
 }
@@ -70,7 +74,7 @@ impl GithubEvent {
             GithubEvent::Status(e) => &e.installation,
             GithubEvent::DeploymentStatus(e) => &e.installation,
             GithubEvent::Installation(e) => return Some(e.installation.id),
-            GithubEvent::Unhandled(_) => return None,
+            GithubEvent::Reconcile(_) | GithubEvent::Unhandled(_) => return None,
         };
         installation.as_ref().map(|i| i.id)
     }
@@ -84,6 +88,7 @@ impl GithubEvent {
             GithubEvent::WorkflowRun(e) => Some(&e.repository),
             GithubEvent::Status(e) => Some(&e.repository),
             GithubEvent::DeploymentStatus(e) => Some(&e.repository),
+            GithubEvent::Reconcile(e) => Some(&e.repository),
             GithubEvent::Installation(_) | GithubEvent::Unhandled(_) => None,
         }
     }
@@ -333,6 +338,14 @@ pub struct DeploymentStatusEvent {
     pub action: String,
     pub deployment: Deployment,
     pub deployment_status: DeploymentStatus,
+    pub repository: RepositoryRef,
+}
+
+/// The event name of the service's own mirror fetches.
+pub const RECONCILE_EVENT: &str = "tokentally_reconcile";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReconcileEvent {
     pub repository: RepositoryRef,
 }
 

@@ -130,6 +130,17 @@ pub async fn handle(
             };
             sync_measured(ctx, &push.repository, Vec::new(), pushed_at, delivery).await?
         }
+        // What a lost push would have landed lands when the fetch finds it.
+        GithubEvent::Reconcile(r) => {
+            sync_measured(
+                ctx,
+                &r.repository,
+                Vec::new(),
+                delivery.received_at,
+                delivery,
+            )
+            .await?
+        }
         GithubEvent::PullRequest(pr)
             if matches!(
                 pr.action.as_str(),
@@ -241,7 +252,7 @@ async fn record_merge(
 
 /// Stores a CI or deploy result. Re-runs are numbered so "green on the first run"
 /// and "green after a failure" can be told apart.
-async fn record_outcome(
+pub(crate) async fn record_outcome(
     store: &Store,
     o: &Outcome,
     occurred_at: i64,

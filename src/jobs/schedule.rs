@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use cron::Schedule;
 
 use crate::clock::Clock;
+use crate::jobs::reconcile::Reconciler;
 use crate::ledger::Ledger;
 use crate::notify::digests::DigestPoster;
 use crate::scoring::week::Week;
@@ -53,6 +54,7 @@ impl Job {
 pub struct Scheduler {
     jobs: Vec<(Job, Schedule)>,
     poster: Option<DigestPoster>,
+    reconciler: Option<Reconciler>,
     tz: Tz,
     ledger: Ledger,
     clock: Arc<dyn Clock>,
@@ -60,12 +62,14 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// `poster` sends digests (none: no digest job).
+    /// `poster` sends digests (none: no digest job); `reconciler` asks GitHub
+    /// for missing CI before the vesting job settles.
     pub fn new(
         config: &crate::config::Config,
         ledger: Ledger,
         clock: Arc<dyn Clock>,
         poster: Option<DigestPoster>,
+        reconciler: Option<Reconciler>,
     ) -> Scheduler {
         let parse = |e: &str| parse_cron(e).expect("schedules are checked when config loads");
         let mut jobs = vec![
@@ -79,6 +83,7 @@ impl Scheduler {
         Scheduler {
             jobs,
             poster,
+            reconciler,
             tz: config
                 .tz()
                 .expect("the time zone is checked when config loads"),
@@ -143,6 +148,12 @@ impl Scheduler {
         let version = self.ledger.version().to_string();
         match job {
             Job::Vesting => {
+                if let Some(reconciler) = &self.reconciler
+                    && let Err(e) = reconciler.look_up_ci().await
+                {
+                    // Vesting goes on: what GitHub could not say counts as no CI.
+                    tracing::warn!(error = %e, "CI could not be asked of GitHub");
+                }
                 self.ledger.settle(now).await?;
             }
             Job::Digest => {}

@@ -10,6 +10,7 @@ mod mirror;
 mod ops;
 mod outcomes;
 mod pr_comments;
+mod reconcile;
 mod remotes;
 mod report;
 mod scan;

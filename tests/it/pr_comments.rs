@@ -22,15 +22,16 @@ const CLAUDE: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
 const MARKER: &str = "<!-- tokentally -->";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-struct Pr {
-    remote: Remote,
-    work: TestRepo,
+/// A repository on a local bare remote, known to the service.
+pub struct Pr {
+    pub remote: Remote,
+    pub work: TestRepo,
     deliveries: std::cell::Cell<u32>,
 }
 
 impl Pr {
     /// A remote with `main` (one human commit) and a service that has synced it.
-    async fn new(app: &App) -> Pr {
+    pub async fn new(app: &App) -> Pr {
         let pr = Pr {
             remote: Remote::new(),
             work: TestRepo::new(),
@@ -53,11 +54,11 @@ impl Pr {
         pr
     }
 
-    fn repository(&self) -> Value {
+    pub fn repository(&self) -> Value {
         json!({"id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": self.remote.url()})
     }
 
-    async fn deliver(&self, app: &App, event: &str, body: Value) {
+    pub async fn deliver(&self, app: &App, event: &str, body: Value) {
         let n = self.deliveries.get() + 1;
         self.deliveries.set(n);
         let id = format!("pr-d-{n}-{}", body["action"].as_str().unwrap_or(""));
@@ -73,7 +74,7 @@ impl Pr {
     }
 
     /// Pushes branch `branch` as `refs/pull/{number}/head` and delivers `action`.
-    async fn pull_request(&self, app: &App, action: &str, number: i64, extra: Value) -> String {
+    pub async fn pull_request(&self, app: &App, action: &str, number: i64, extra: Value) -> String {
         let head = self.work.head();
         self.work.git(&[
             "push",
@@ -118,7 +119,7 @@ impl Pr {
     }
 }
 
-fn config(db: &TestDb, github: &MockServer) -> Config {
+pub fn config(db: &TestDb, github: &MockServer) -> Config {
     let mut config = support::mirrors_on(db);
     config.github.api_url = github.uri();
     config.github.token = Some(Secret::new("gh-test-token"));
@@ -127,7 +128,7 @@ fn config(db: &TestDb, github: &MockServer) -> Config {
     config
 }
 
-async fn mock(server: &MockServer, verb: &str, route: &str, reply: ResponseTemplate) {
+pub async fn mock(server: &MockServer, verb: &str, route: &str, reply: ResponseTemplate) {
     Mock::given(method(verb))
         .and(path(route))
         .respond_with(reply)
