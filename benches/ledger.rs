@@ -6,7 +6,8 @@
 //! an empty database):
 //! - `tokentally replay --apply` from an empty ledger (every entry appended) and
 //!   `tokentally replay` (the dry run) as processes: wall time and peak RSS;
-//! - one week's leaderboard and one person's ledger page for a week (median of 20).
+//! - one week's leaderboard and one person's ledger page for a week (median of 20);
+//! - one week's digest build and its chart render (median of 20).
 //!
 //! `cargo bench --bench ledger` (env: BENCH_COMMITS, BENCH_PEOPLE, BENCH_DATABASE_URL;
 //! BENCH_GENERATE_ONLY=1 stops after generating, to profile `tokentally replay` by hand).
@@ -325,5 +326,39 @@ async fn reads(url: &str, now: i64) {
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     println!("balance of p7: median {:.2} ms", median(times));
+
+    // The weekly digest: its data, then the chart (both kinds).
+    for _ in 0..5 {
+        tokentally::digest::build(&ledger, &config, week, None)
+            .await
+            .unwrap();
+    }
+    let (mut build, mut people, mut trend) = (Vec::new(), Vec::new(), Vec::new());
+    let mut digest = None;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let d = tokentally::digest::build(&ledger, &config, week, None)
+            .await
+            .unwrap();
+        build.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        tokentally::digest::chart::png(&d, tokentally::config::ChartKind::People).unwrap();
+        people.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        tokentally::digest::chart::png(&d, tokentally::config::ChartKind::Trend).unwrap();
+        trend.push(t.elapsed().as_secs_f64() * 1000.0);
+        digest = Some(d);
+    }
+    let d = digest.expect("built");
+    let (build, people, trend) = (median(build), median(people), median(trend));
+    println!(
+        "digest of {} ({} landed commits, {} ranked): build median {build:.1} ms, \
+         chart per person {people:.1} ms, 12-week trend chart {trend:.1} ms; \
+         build + chart {:.1} ms",
+        week.label(),
+        d.commits.landed,
+        d.leaderboard.len() + d.more,
+        build + people.max(trend)
+    );
     store.close().await;
 }
