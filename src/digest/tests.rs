@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::ledger::read::HygieneCounts;
 use crate::store::ledger::PaidRow;
 
 fn utc() -> chrono_tz::Tz {
@@ -19,19 +18,9 @@ fn week() -> Week {
 fn line(person: &str, rank: Option<u32>, trend: Option<&str>) -> LeaderboardLine {
     LeaderboardLine {
         rank,
-        person: person.to_string(),
-        value: 0,
-        earned: 0,
-        vested: 0,
-        pending: 0,
-        clawed_back: 0,
-        payout_factor: 1.0,
-        hygiene: 100,
-        hygiene_events: HygieneCounts::default(),
-        efficiency: None,
-        revert_rate: 0.0,
         ai_commits: 2,
         trend: trend.map(String::from),
+        ..LeaderboardLine::blank(person)
     }
 }
 
@@ -132,6 +121,31 @@ fn rows() -> Rows {
 }
 
 fn assemble_rows(r: &Rows, config: &Config, scope: &Scope) -> Digest {
+    assemble_with(r, config, scope, Some(valuable()))
+}
+
+fn valuable() -> ValuableCommit {
+    ValuableCommit {
+        repo: "acme/api".into(),
+        sha: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2".into(),
+        subject: "fix: stop double charge on retry".into(),
+        person: "maria".into(),
+        kind: "fix".into(),
+        tokens: 10_200,
+        factors: factor_text(
+            "fix",
+            &serde_json::json!({"tier": 10.0, "size": 0.81, "outcome": 1.2, "calibration": 1.05}),
+            10_200,
+        ),
+    }
+}
+
+fn assemble_with(
+    r: &Rows,
+    config: &Config,
+    scope: &Scope,
+    most_valuable: Option<ValuableCommit>,
+) -> Digest {
     assemble(
         Inputs {
             week: week(),
@@ -146,19 +160,7 @@ fn assemble_rows(r: &Rows, config: &Config, scope: &Scope) -> Digest {
             paid: &r.paid,
             earned_by_landing: &r.earned,
             discord_ids: &r.discord,
-            most_valuable: Some(ValuableCommit {
-                repo: "acme/api".into(),
-                sha: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2".into(),
-                subject: "fix: stop double charge on retry".into(),
-                person: "maria".into(),
-                kind: "fix".into(),
-                tokens: 10_200,
-                factors: factor_text(
-                    "fix",
-                    &serde_json::json!({"tier": 10.0, "size": 0.81, "outcome": 1.2, "calibration": 1.05}),
-                    10_200,
-                ),
-            }),
+            most_valuable,
         },
         config,
         "v1-0123456789ab",
@@ -283,22 +285,7 @@ fn a_quiet_week_is_a_short_digest() {
         earned: vec![],
         discord: HashMap::new(),
     };
-    let inputs = Inputs {
-        week: week(),
-        tz: utc(),
-        scope: &Scope::all(),
-        board_entries: &r.board,
-        lines: &r.lines,
-        previous_lines: &r.previous,
-        landings: &r.landings,
-        movement: &r.movement,
-        payouts: &r.payouts,
-        paid: &r.paid,
-        earned_by_landing: &r.earned,
-        discord_ids: &r.discord,
-        most_valuable: None,
-    };
-    let d = assemble(inputs, &config(), "v1-0123456789ab", None);
+    let d = assemble_with(&r, &config(), &Scope::all(), None);
     assert!(d.quiet);
     insta::assert_snapshot!("quiet_markdown", markdown::render(&d));
     let embeds = discord::embeds(&d, true);

@@ -61,6 +61,28 @@ pub struct LeaderboardLine {
     pub trend: Option<String>,
 }
 
+impl LeaderboardLine {
+    /// A person's line before anything is counted: nothing earned, hygiene 100.
+    pub fn blank(person: &str) -> LeaderboardLine {
+        LeaderboardLine {
+            rank: None,
+            person: person.to_string(),
+            value: 0,
+            earned: 0,
+            vested: 0,
+            pending: 0,
+            clawed_back: 0,
+            payout_factor: 1.0,
+            hygiene: 100,
+            hygiene_events: HygieneCounts::default(),
+            efficiency: None,
+            revert_rate: 0.0,
+            ai_commits: 0,
+            trend: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HygieneCounts {
     pub reverted: u32,
@@ -166,22 +188,7 @@ impl Ledger {
             reverted_commits: u32,
         }
         let mut people: BTreeMap<String, Acc> = BTreeMap::new();
-        let blank = |person: &str| LeaderboardLine {
-            rank: None,
-            person: person.to_string(),
-            value: 0,
-            earned: 0,
-            vested: 0,
-            pending: 0,
-            clawed_back: 0,
-            payout_factor: 1.0,
-            hygiene: 100,
-            hygiene_events: HygieneCounts::default(),
-            efficiency: None,
-            revert_rate: 0.0,
-            ai_commits: 0,
-            trend: None,
-        };
+        let blank = LeaderboardLine::blank;
         let commits = commits
             .iter()
             .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person));

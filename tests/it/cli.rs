@@ -4,6 +4,21 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs the binary with `--config file` and `args`: (success, stdout, stderr).
+pub fn run_with_config(file: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = tokentally()
+        .arg("--config")
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 pub fn tokentally() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokentally"));
     // The test runner's own TOKENTALLY_* settings must not leak into the child.

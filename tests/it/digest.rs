@@ -42,6 +42,15 @@ fn last_week(clock: &ManualClock) -> String {
     Week::of(clock.now_ms(), utc).previous(utc).label()
 }
 
+/// The `team` destination's row for the last complete week.
+async fn team_post(app: &App, clock: &ManualClock) -> tokentally::store::outbox::DigestPost {
+    store(app)
+        .digest_post(&last_week(clock), "team")
+        .await
+        .unwrap()
+        .expect("the digest is queued")
+}
+
 async fn start(config: Config, clock: &Arc<ManualClock>) -> App {
     App::connect_with_clock(config, clock.clone())
         .await
@@ -151,11 +160,7 @@ async fn rate_limited_then_sent_is_one_message(db: &TestDb) {
         2,
         "one 429, then the message"
     );
-    let post = store(&app)
-        .digest_post(&last_week(&clock), "team")
-        .await
-        .unwrap()
-        .unwrap();
+    let post = team_post(&app, &clock).await;
     assert_eq!(post.state, "sent");
     let metrics = get(&app, "/metrics").await.text;
     assert!(
@@ -173,11 +178,7 @@ async fn server_errors_are_retried_into_one_message(db: &TestDb) {
     let app = start(config(db, &server), &clock).await;
     app.scheduler().run_due().await.unwrap();
     assert_eq!(executions(&server).await.len(), 3);
-    let post = store(&app)
-        .digest_post(&last_week(&clock), "team")
-        .await
-        .unwrap()
-        .unwrap();
+    let post = team_post(&app, &clock).await;
     assert_eq!((post.state.as_str(), post.attempts), ("sent", 1));
 }
 db_test!(server_errors_are_retried_into_one_message);
@@ -195,11 +196,7 @@ async fn a_deleted_webhook_disables_its_destination(db: &TestDb) {
     let app = start(config(db, &server), &clock).await;
     app.scheduler().run_due().await.unwrap();
     assert_eq!(executions(&server).await.len(), 1);
-    let post = store(&app)
-        .digest_post(&last_week(&clock), "team")
-        .await
-        .unwrap()
-        .unwrap();
+    let post = team_post(&app, &clock).await;
     assert_eq!(post.state, "disabled");
     assert!(post.error.as_deref().unwrap().contains("404"), "{post:?}");
 
@@ -319,16 +316,8 @@ async fn the_digest_command_posts_once_unless_forced() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let out = crate::cli::tokentally()
-            .arg("--config")
-            .arg(&file)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        let (ok, _, err) = crate::cli::run_with_config(&file, args);
+        (ok, err)
     };
     let (ok, err) = run(&["digest", "--week", "2026-W40", "--post"]);
     assert!(

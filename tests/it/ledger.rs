@@ -751,19 +751,7 @@ async fn the_ledger_commands() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = crate::cli::tokentally()
-            .arg("--config")
-            .arg(&file)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |args: &[&str]| crate::cli::run_with_config(&file, args);
 
     let (ok, out, err) = run(&["why", &fix[..10]]);
     assert!(ok, "{err}");

@@ -318,14 +318,7 @@ db_test!(the_comment_is_found_again_by_its_marker);
 
 /// A 500 is retried; a 403 is logged and the delivery still succeeds.
 async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
-    let github = MockServer::start().await;
-    mock(
-        &github,
-        "GET",
-        "/user",
-        ResponseTemplate::new(200).set_body_json(json!({"login": "tokentally-bot"})),
-    )
-    .await;
+    let github = github_with_no_comments().await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/api/issues/7/comments"))
         .respond_with(ResponseTemplate::new(502))
@@ -333,20 +326,6 @@ async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
         .with_priority(1)
         .mount(&github)
         .await;
-    mock(
-        &github,
-        "GET",
-        "/repos/acme/api/issues/7/comments",
-        ResponseTemplate::new(200).set_body_json(json!([])),
-    )
-    .await;
-    mock(
-        &github,
-        "POST",
-        "/repos/acme/api/issues/7/comments",
-        ResponseTemplate::new(201).set_body_json(json!({"id": 555})),
-    )
-    .await;
     mock(
         &github,
         "GET",
