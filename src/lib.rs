@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod digest;
 pub mod git;
 pub mod github;

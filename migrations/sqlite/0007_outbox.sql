@@ -47,3 +47,14 @@ CREATE TABLE ci_lookups (
     found         INTEGER NOT NULL,             -- results GitHub returned
     PRIMARY KEY (repository_id, sha)
 );
+
+-- Dashboard sessions: the id is random and kept only as its SHA-256; a
+-- session lasts until expires_at, its logout, or its API token's revocation.
+CREATE TABLE sessions (
+    id_hash    TEXT    NOT NULL PRIMARY KEY,
+    token_id   INTEGER NOT NULL,           -- api_tokens (id) that logged in
+    csrf       TEXT    NOT NULL,           -- the forms' anti-forgery token
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    ended_at   INTEGER
+);

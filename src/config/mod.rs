@@ -19,7 +19,8 @@ use crate::store::SqliteSync;
 
 mod output;
 pub use output::{
-    ChartKind, DestinationConfig, DigestConfig, DiscordConfig, WebhookTarget, parse_webhook_url,
+    ChartKind, DashboardConfig, DestinationConfig, DigestConfig, DiscordConfig, WebhookTarget,
+    parse_webhook_url,
 };
 
 /// The file `serve` looks for when `--config` is not given.
@@ -89,6 +90,8 @@ pub struct Config {
     pub digest: DigestConfig,
     /// `[discord]`: where the digest is posted.
     pub discord: DiscordConfig,
+    /// `[dashboard]`: login and sessions of the web pages.
+    pub dashboard: DashboardConfig,
 }
 
 /// Cron expressions (seconds first; weekdays by name, `Mon`), in `timezone`.
@@ -321,6 +324,7 @@ impl Default for Config {
             public_url: None,
             digest: DigestConfig::default(),
             discord: DiscordConfig::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -489,6 +493,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_DISCORD_WEBHOOK_URL", "discord.webhook_url"),
     ("TOKENTALLY_DISCORD_RETRY_BASE_MS", "discord.retry_base_ms"),
     ("TOKENTALLY_DISCORD_MAX_ATTEMPTS", "discord.max_attempts"),
+    ("TOKENTALLY_DASHBOARD_PUBLIC", "dashboard.public"),
+    (
+        "TOKENTALLY_DASHBOARD_SESSION_HOURS",
+        "dashboard.session_hours",
+    ),
     ("TOKENTALLY_GITHUB_APP_ID", "github.app_id"),
     ("TOKENTALLY_GITHUB_PRIVATE_KEY", "github.private_key"),
     ("TOKENTALLY_GITHUB_PR_COMMENTS", "github.pr_comments"),
@@ -502,7 +511,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 fn env_kind(key: &str) -> EnvKind {
     match key {
         "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
-        "mirrors.enabled" | "github.pr_comments" => EnvKind::Bool,
+        "mirrors.enabled" | "github.pr_comments" | "dashboard.public" => EnvKind::Bool,
         "payout.rate" | "payout.weekly_pool" | "payout.pto_hours_per_token" => EnvKind::Number,
         "digest.top"
         | "discord.retry_base_ms"

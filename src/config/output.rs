@@ -78,6 +78,25 @@ pub struct DestinationConfig {
     pub people: Vec<String>,
 }
 
+/// `[dashboard]`: the web pages `serve` shows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Pages without a login (compensation data is private: off by default).
+    pub public: bool,
+    /// How long a login lasts.
+    pub session_hours: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            public: false,
+            session_hours: 12,
+        }
+    }
+}
+
 /// A Discord webhook: its id and token, parsed from its URL.
 #[derive(Clone)]
 pub struct WebhookTarget {
@@ -196,6 +215,9 @@ impl Config {
                 "github.app_id",
                 "a GitHub App needs both app_id and private_key (the path of its PEM key)",
             ));
+        }
+        if self.dashboard.session_hours == 0 {
+            return Err(invalid("dashboard.session_hours", "must be at least 1"));
         }
         if self.github.reconcile_interval_seconds == 0 {
             return Err(invalid(

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(ops::not_found)
         // The webhook handler enforces its own limit and answers 413 in JSON.
         .layer(DefaultBodyLimit::disable())

@@ -7,11 +7,13 @@
 //! milli-tokens) and text.
 
 pub mod commits;
+pub mod dashboard;
 pub mod deliveries;
 pub mod ledger;
 pub mod outbox;
 pub mod people;
 pub mod repositories;
+pub mod sessions;
 pub mod signals;
 pub mod tokens;
 

@@ -52,11 +52,16 @@ impl TokenRow {
             .iter()
             .any(|r| r == "*" || r.eq_ignore_ascii_case(repository))
     }
+
+    /// Scoped to every repository (`--all-repos`).
+    pub fn allows_all(&self) -> bool {
+        self.repositories.iter().any(|r| r == "*")
+    }
 }
 
-type Row = (i64, String, String, i64, Option<i64>, String);
+pub(super) type Row = (i64, String, String, i64, Option<i64>, String);
 
-fn to_token((id, name, repositories, created_at, revoked_at, role): Row) -> TokenRow {
+pub(super) fn to_token((id, name, repositories, created_at, revoked_at, role): Row) -> TokenRow {
     TokenRow {
         id,
         name,

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod dashboard;
 mod digest;
 mod http_limits;
 mod ledger;

@@ -1,0 +1,104 @@
+//! The page shell (one stylesheet, no scripts, light and dark by
+//! `prefers-color-scheme`), the not-found page, and small formatting helpers.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use super::Viewer;
+use crate::scoring::MilliTokens;
+
+pub const STYLESHEET: &str = include_str!("style.css");
+
+/// A whole page: title, navigation (with the logout form when logged in), content.
+pub fn shell(title: &str, viewer: &Viewer, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · tokentally" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                header {
+                    nav {
+                        a.brand href="/" { "tokentally" }
+                        a href="/" { "Leaderboard" }
+                        a href="/rules" { "Rules" }
+                        @if let Some(csrf) = &viewer.csrf {
+                            form.logout method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { "Log out " (viewer.name) }
+                            }
+                        }
+                    }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+/// A 404 page that says what was not found.
+pub fn not_found(viewer: &Viewer, what: &str) -> Response {
+    let body = shell(
+        "Not found",
+        viewer,
+        html! {
+            h1 { "Not found" }
+            p.error { (what) }
+            p { a href="/" { "Back to the leaderboard" } }
+        },
+    );
+    (StatusCode::NOT_FOUND, Html(body.into_string())).into_response()
+}
+
+/// A page that cannot be shown because the database failed.
+pub fn unavailable(viewer: &Viewer, error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "a dashboard page could not be read");
+    let body = shell(
+        "Unavailable",
+        viewer,
+        html! { h1 { "Unavailable" } p.error { "The database did not answer; try again." } },
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, Html(body.into_string())).into_response()
+}
+
+pub fn ok(markup: Markup) -> Response {
+    Html(markup.into_string()).into_response()
+}
+
+/// Milli-tokens as tokens with 3 decimals (the API's precision).
+pub fn tokens(milli: MilliTokens) -> String {
+    format!("{:.3}", milli as f64 / 1000.0)
+}
+
+pub fn percent(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+/// Epoch ms as `2026-11-20 10:00 UTC`.
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A path segment, percent-encoded (person keys and repository names in links).
+pub fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A repository's path (`owner/name`, nested groups kept), each segment encoded.
+pub fn repo_path(full_name: &str) -> String {
+    full_name
+        .split('/')
+        .map(segment)
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,129 @@
+//! `/people/{person}`: balance, the 12-week trend, hygiene events, and the
+//! week's ledger entries with their explanations.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+use super::layout::{not_found, ok, repo_path, shell, time, tokens, unavailable};
+use super::{Viewer, next_week, week_of};
+use crate::digest::TREND_WEEKS;
+use crate::scoring::week::Week;
+use crate::server::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct PersonQuery {
+    week: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(person): Path<String>,
+    Query(q): Query<PersonQuery>,
+) -> Response {
+    let week = match week_of(q.week.as_deref(), &state) {
+        Ok(w) => w,
+        Err(what) => return not_found(&viewer, &what),
+    };
+    let ledger = &state.ledger;
+    let store = ledger.store();
+    match store.person_exists(&person).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(&viewer, &format!("There is no person {person:?}.")),
+        Err(e) => return unavailable(&viewer, e),
+    }
+    let tz = ledger.tz();
+    let mut weeks = vec![week];
+    for _ in 1..TREND_WEEKS {
+        let earlier = weeks.last().expect("one week").previous(tz);
+        weeks.push(earlier);
+    }
+    weeks.reverse();
+    let (trend_from, to) = (weeks[0].bounds(tz).0, week.bounds(tz).1);
+    let read = tokio::try_join!(
+        ledger.balance(&person),
+        ledger.person_entries(&person, week),
+        async {
+            Ok(store
+                .person_earned_by_landing(&person, trend_from, to)
+                .await?)
+        },
+        async { Ok(store.person_hygiene_events(&person, trend_from, to).await?) },
+    );
+    let (balance, entries, earned, events) = match read {
+        Ok(r) => r,
+        Err(e) => return unavailable(&viewer, e),
+    };
+    let mut by_week: Vec<(Week, i64)> = weeks.iter().map(|w| (*w, 0)).collect();
+    for (landed_at, sum) in earned {
+        let w = Week::of(landed_at, tz);
+        if let Some(slot) = by_week.iter_mut().find(|(x, _)| *x == w) {
+            slot.1 += sum;
+        }
+    }
+    let max = by_week.iter().map(|(_, s)| *s).max().unwrap_or(0).max(1);
+    let self_link = |w: Week| format!("?week={}", w.label());
+    let content = html! {
+        h1 { (person) }
+        div.cards #balance {
+            div.card { b #pending { (tokens(balance.pending)) } span { "pending" } }
+            div.card { b #vested { (tokens(balance.vested)) } span { "vested" } }
+            div.card { b #redeemed { (tokens(balance.redeemed)) } span { "redeemed" } }
+            div.card { b #clawed_back { (tokens(balance.clawed_back)) } span { "clawed back" } }
+            div.card { b #available { (tokens(balance.available)) } span { "available" } }
+        }
+        h2 { "Earned per week (12 weeks)" }
+        svg.trend width="600" height="140" viewBox="0 0 600 140" role="img" aria-label="tokens earned per week" {
+            @for (i, (w, sum)) in by_week.iter().enumerate() {
+                @let h = (110.0 * (*sum).max(0) as f64 / max as f64) as i64;
+                rect x=(i * 50 + 5) y=(115 - h) width="40" height=(h.max(1)) fill="#2b8a3e" {
+                    title { (w.label()) ": " (tokens(*sum)) }
+                }
+                text x=(i * 50 + 25) y="132" font-size="10" text-anchor="middle" fill="currentColor" {
+                    (w.label().split_once('-').map_or("", |(_, n)| n))
+                }
+            }
+        }
+        h2 { "Hygiene events (12 weeks)" }
+        @if events.is_empty() { p.muted { "None: no reverts or follow-up fixes." } }
+        @else {
+            table #hygiene { thead { tr { th { "when" } th { "event" } th { "commit" } } } tbody {
+                @for (repo, sha, subject, name, at) in &events {
+                    tr {
+                        td { (time(*at)) }
+                        td { (name.replace('_', " ")) }
+                        td { a href=(format!("/commits/{}/{sha}", repo_path(repo))) { code { (&sha[..sha.len().min(7)]) } } " " (subject) }
+                    }
+                }
+            } }
+        }
+        h2 { "Ledger · " (week.label()) }
+        div.weeknav {
+            a href=(self_link(week.previous(tz))) { "← " (week.previous(tz).label()) }
+            a href=(self_link(next_week(week, tz))) { (next_week(week, tz).label()) " →" }
+        }
+        @if entries.is_empty() { p.muted { "No entries effective this week." } }
+        @else {
+            table #entries { thead { tr { th { "when" } th { "kind" } th.num { "tokens" } th { "commit" } th { "why" } } } tbody {
+                @for e in &entries {
+                    @let explanation: serde_json::Value = serde_json::from_str(&e.explanation).unwrap_or_default();
+                    tr {
+                        td { (time(e.at)) }
+                        td { (e.kind) }
+                        td.num { (tokens(e.amount)) }
+                        td {
+                            @if let (Some(repo), Some(sha)) = (&e.repo, &e.sha) {
+                                a href=(format!("/commits/{}/{sha}", repo_path(repo))) { code { (&sha[..sha.len().min(7)]) } }
+                            }
+                        }
+                        td { (explanation["formula"].as_str().or(explanation["reason"].as_str()).unwrap_or("")) }
+                    }
+                }
+            } }
+        }
+    };
+    ok(shell(&person, &viewer, content))
+}
