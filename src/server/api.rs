@@ -19,9 +19,9 @@ use crate::store::tokens::{Role, TokenRow};
 /// Signal bodies are small; anything larger is a mistake.
 pub const MAX_SIGNAL_BODY: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignalRequest {
+pub struct SignalRequest {
     repo: String,
     sha: String,
     signal: String,
@@ -268,6 +268,24 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/signals",
+    tag = "signals",
+    request_body(content = SignalRequest, description = "one outcome signal (JSON, at most 64 KiB)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "stored: `{\"signal\": …}`", body = serde_json::Value),
+        (status = 200, description = "the same key and body again: the stored signal, `replayed: true`", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
+        (status = 413, description = "body too large", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn post_signal(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -389,6 +407,21 @@ async fn record_signal(
 }
 
 /// `GET /api/v1/commits/{repo…}/{sha}/signals` (`rest` is `{repo…}/{sha}`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/commits/{repo}/{sha}/signals",
+    tag = "commits",
+    params(("repo" = String, Path, description = "the repository, `owner/name` (GitLab groups nest: `group/sub/name`); its slashes stay in the path"), ("sha" = String, Path, description = "the commit id, 7 to 40 hexadecimal digits")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"repo\", \"sha\", \"signals\": [...]}`", body = serde_json::Value),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn commit_signals(
     state: &AppState,
     headers: &HeaderMap,

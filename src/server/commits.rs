@@ -73,7 +73,22 @@ pub async fn commit_for(
     }
 }
 
-async fn commit_record(
+#[utoipa::path(
+    get,
+    path = "/api/v1/commits/{repo}/{sha}",
+    tag = "commits",
+    params(("repo" = String, Path, description = "the repository, `owner/name` (GitLab groups nest: `group/sub/name`); its slashes stay in the path"), ("sha" = String, Path, description = "the commit id, 7 to 40 hexadecimal digits")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the commit's attribution record", body = serde_json::Value),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
+pub async fn commit_record(
     state: &AppState,
     headers: &HeaderMap,
     rest: &str,
@@ -103,7 +118,8 @@ async fn commit_record(
     Ok(Json(body))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     ai: Option<bool>,
@@ -129,7 +145,23 @@ pub async fn repos_route(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn list_commits(
+#[utoipa::path(
+    get,
+    path = "/api/v1/repos/{repo}/commits",
+    tag = "commits",
+    params(("repo" = String, Path, description = "the repository, `owner/name` (GitLab groups nest: `group/sub/name`); its slashes stay in the path"), ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"commits\": [...], \"next\": cursor}`, newest first", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
+pub async fn list_commits(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,

@@ -79,14 +79,31 @@ async fn known_person(state: &AppState, person: &str) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeaderboardQuery {
+    /// ISO week such as 2026-W47 (default: this week).
     week: Option<String>,
+    /// `value` (default), `efficiency` or `hygiene`.
     rank_by: Option<String>,
 }
 
 /// `GET /api/v1/leaderboard?week=W&rank_by=value|efficiency|hygiene`
+#[utoipa::path(
+    get,
+    path = "/api/v1/leaderboard",
+    tag = "ledger",
+    params(LeaderboardQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"week\", \"rules_version\", \"rank_by\", \"entries\": [...], \"unranked\": [...]}`", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn leaderboard(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -113,6 +130,20 @@ pub async fn leaderboard(
 }
 
 /// `GET /api/v1/people/{person}/balance`
+#[utoipa::path(
+    get,
+    path = "/api/v1/people/{person}/balance",
+    tag = "ledger",
+    params(("person" = String, Path, description = "a person key: a configured name, `@login` or an email")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "pending, vested, redeemed, clawed_back, available (tokens)", body = serde_json::Value),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn balance(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -135,13 +166,30 @@ fn balance_json(person: &str, b: &crate::ledger::Balance) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WeekQuery {
+    /// ISO week such as 2026-W47.
     week: Option<String>,
 }
 
 /// `GET /api/v1/people/{person}/ledger?week=W`
+#[utoipa::path(
+    get,
+    path = "/api/v1/people/{person}/ledger",
+    tag = "ledger",
+    params(("person" = String, Path, description = "a person key: a configured name, `@login` or an email"), WeekQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the person's entries effective in the week", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn person_ledger(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -165,6 +213,20 @@ pub async fn person_ledger(
 }
 
 /// `GET /api/v1/payouts?week=W`: what each person is paid for the week.
+#[utoipa::path(
+    get,
+    path = "/api/v1/payouts",
+    tag = "ledger",
+    params(WeekQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "per person: vested tokens of the week × payout factor, in cents", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn payouts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -197,6 +259,21 @@ pub async fn payouts(
 }
 
 /// `GET /api/v1/commits/{repo…}/{sha}/tokens` (`rest` is `{repo…}/{sha}`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/commits/{repo}/{sha}/tokens",
+    tag = "ledger",
+    params(("repo" = String, Path, description = "the repository, `owner/name` (GitLab groups nest: `group/sub/name`); its slashes stay in the path"), ("sha" = String, Path, description = "the commit id, 7 to 40 hexadecimal digits")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "state, tokens, factors, formula, inputs, hygiene events, entries", body = serde_json::Value),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn commit_tokens(
     state: &AppState,
     headers: &HeaderMap,
@@ -211,9 +288,9 @@ pub async fn commit_tokens(
     Ok(Json(t.to_json()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RedemptionBody {
+pub struct RedemptionBody {
     person: String,
     tokens: f64,
     kind: String,
@@ -221,6 +298,24 @@ struct RedemptionBody {
 }
 
 /// `POST /api/v1/redemptions` (admin): debits the person's available balance.
+#[utoipa::path(
+    post,
+    path = "/api/v1/redemptions",
+    tag = "ledger",
+    request_body(content = RedemptionBody, description = "debit vested tokens (admin)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "the redemption entry and the new balance", body = serde_json::Value),
+        (status = 200, description = "the same key and body again: the same entry", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
+        (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+    )
+)]
 pub async fn redeem(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match redemption(&state, &headers, body).await {
         Ok(response) => response,

@@ -7,6 +7,7 @@ pub mod commits;
 pub mod error;
 pub mod ledger;
 pub mod listener;
+pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
 pub mod webhook;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/people/{person}/balance", get(ledger::balance))
         .route("/api/v1/people/{person}/ledger", get(ledger::person_ledger))
         .route("/api/v1/redemptions", post(ledger::redeem))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

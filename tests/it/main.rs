@@ -8,6 +8,7 @@ mod digest;
 mod http_limits;
 mod ledger;
 mod mirror;
+mod openapi;
 mod ops;
 mod outcomes;
 mod pr_comments;
