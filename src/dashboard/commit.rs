@@ -26,6 +26,12 @@ fn github_url(api_url: &str, repo: &str, sha: &str) -> String {
     format!("{web}/{repo}/commit/{sha}")
 }
 
+/// A factor with the explanation's precision (6 decimals).
+fn factor(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "—".to_string(), |f| format!("{f:.6}"))
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
@@ -92,7 +98,11 @@ pub async fn page(
             tr { th { "credited" } td { (commit.person) " (" (commit.credit.replace('_', " ")) ")" } }
             tr { th { "author" } td { (record["author_name"].as_str().unwrap_or("")) " <" (record["author_email"].as_str().unwrap_or("")) ">" } }
             @for e in record["evidence"].as_array().into_iter().flatten() {
-                tr { th { "evidence" } td { (e.to_string()) } }
+                tr { th { "evidence" } td {
+                    (e["agent"].as_str().unwrap_or("?")) " — " (e["source"].as_str().unwrap_or(""))
+                    @if let Some(via) = e["via"].as_str() { " " code { (via) } }
+                    @if let Some(model) = e["model"].as_str() { ", model " (model) }
+                } }
             }
         } }
         h2 { "Kind and size" }
@@ -107,10 +117,10 @@ pub async fn page(
             p.muted { "No score: " (t.state.replace('_', " ")) "." }
         } @else {
             table #factors { tbody {
-                tr { th { "tier" } td.num { (factors["tier"]) } td { (commit.kind) " tier" } }
-                tr { th { "size" } td.num { (factors["size"]) } td { "log2(1 + " (commit.changed_lines) ") / log2(1 + reference), clamped" } }
-                tr { th { "outcome" } td.num { (factors["outcome"]) } td { "CI " (inputs["ci"].as_str().unwrap_or("none")) } }
-                tr { th { "calibration" } td.num { (factors["calibration"]) } td { "how " (commit.kind) " commits held up lately" } }
+                tr { th { "tier" } td.num { (factor(&factors["tier"])) } td { (commit.kind) " tier" } }
+                tr { th { "size" } td.num { (factor(&factors["size"])) } td { "log2(1 + " (commit.changed_lines) ") / log2(1 + reference), clamped" } }
+                tr { th { "outcome" } td.num { (factor(&factors["outcome"])) } td { "CI " (inputs["ci"].as_str().unwrap_or("none")) } }
+                tr { th { "calibration" } td.num { (factor(&factors["calibration"])) } td { "how " (commit.kind) " commits held up lately" } }
                 tr { th { "tokens" } td.num { (tokens(t.tokens)) } td { code { (t.formula.as_deref().unwrap_or("")) } } }
             } }
         }

@@ -21,6 +21,8 @@ pub fn shell(title: &str, viewer: &Viewer, content: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · tokentally" }
                 link rel="stylesheet" href="/static/style.css";
+                // No favicon request (and no 404 for it).
+                link rel="icon" href="data:,";
             }
             body {
                 header {

@@ -281,10 +281,11 @@ pub async fn seeded(config: Config) -> (App, Pr, String, String) {
     (app, pr, fix, reader)
 }
 
-pub fn seeded_config(db: &TestDb) -> Config {
+/// `seeded`'s configuration: alice@example.com is the person `name`.
+pub fn seeded_config(db: &TestDb, name: &str) -> Config {
     let mut config = support::mirrors_on(db);
     config.people = vec![PersonConfig {
-        name: EVIL.into(),
+        name: name.into(),
         emails: vec!["alice@example.com".into()],
         github: None,
         discord: None,
@@ -293,7 +294,7 @@ pub fn seeded_config(db: &TestDb) -> Config {
 }
 
 async fn every_page_shows_the_ledger(db: &TestDb) {
-    let (app, _pr, fix, reader) = seeded(seeded_config(db)).await;
+    let (app, _pr, fix, reader) = seeded(seeded_config(db, EVIL)).await;
     let session = login(&app, &reader).await;
     let api = |path: String| {
         let app = &app;

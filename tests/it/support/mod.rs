@@ -1,6 +1,7 @@
 //! Test helpers: databases on both backends, an app driven through its real router,
 //! signed webhook requests.
 
+pub mod browser;
 pub mod db;
 pub mod discord;
 pub mod git;
