@@ -261,6 +261,45 @@ fn replays(config_file: &std::path::Path) {
     );
 }
 
+/// Server time of the dashboard's `/` and a person page (median of 20, through
+/// the router; public mode, so no login), and the weight of `/`.
+async fn dashboard(store: &Store, config: &Config, week: Week) {
+    use tower::ServiceExt;
+    let mut config = config.clone();
+    config.dashboard.public = true;
+    let app = tokentally::app::App::new(config, store.clone(), tokentally::clock::system());
+    let router = app.router();
+    for (name, path) in [
+        ("/", format!("/?week={}", week.label())),
+        ("person page", format!("/people/p7?week={}", week.label())),
+    ] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for i in 0..25 {
+            let request = axum::http::Request::get(&path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let t = Instant::now();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            if i >= 5 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            bytes = body.len();
+        }
+        println!(
+            "dashboard {name} ({}): median {:.1} ms, {:.1} kB",
+            path,
+            median(times),
+            bytes as f64 / 1024.0
+        );
+    }
+}
+
 /// One week's leaderboard, one person's ledger page and balance (medians of
 /// 20 after 20 untimed calls, so every pooled connection has its statements
 /// prepared, as in a running service).
@@ -350,6 +389,7 @@ async fn reads(url: &str, now: i64) {
         digest = Some(d);
     }
     let d = digest.expect("built");
+    dashboard(&store, &config, week).await;
     let (build, people, trend) = (median(build), median(people), median(trend));
     println!(
         "digest of {} ({} landed commits, {} ranked): build median {build:.1} ms, \

@@ -58,3 +58,6 @@ CREATE TABLE sessions (
     expires_at BIGINT NOT NULL,
     ended_at   BIGINT
 );
+
+-- Vests and clawbacks effective in a week (digest totals, payouts, the dashboard).
+CREATE INDEX ledger_kind_at ON ledger_entries (kind, at);

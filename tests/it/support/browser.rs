@@ -18,6 +18,8 @@ pub struct Browser {
     next_id: u64,
     /// Console errors, uncaught exceptions and failed loads seen so far.
     pub errors: Vec<String>,
+    /// Every URL the pages requested.
+    pub requests: Vec<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -92,9 +94,10 @@ impl Browser {
             socket,
             next_id: 0,
             errors: Vec::new(),
+            requests: Vec::new(),
             _profile: profile,
         };
-        for method in ["Page.enable", "Runtime.enable", "Log.enable"] {
+        for method in ["Page.enable", "Runtime.enable", "Log.enable", "Network.enable"] {
             browser.call(method, json!({})).await;
         }
         browser
@@ -142,6 +145,11 @@ impl Browser {
             Some("Runtime.exceptionThrown") => {
                 self.errors
                     .push(format!("exception: {}", params["exceptionDetails"]));
+            }
+            Some("Network.requestWillBeSent") => {
+                if let Some(url) = params["request"]["url"].as_str() {
+                    self.requests.push(url.to_string());
+                }
             }
             Some("Log.entryAdded") if params["entry"]["level"] == "error" => {
                 self.errors.push(format!(
