@@ -208,16 +208,30 @@ pub async fn build(
         w.bounds(tz).0
     };
     let previous = week.previous(tz);
-    let (lines, previous_lines, landings, movement, payouts, paid, earned_by_landing, people) = tokio::try_join!(
+    let everyone = Scope::all();
+    let scoped = scope.repositories.is_some() || scope.people.is_some();
+    // Payouts need everyone's hygiene: the scoped lines serve when nothing is filtered.
+    let (lines, previous_lines, all_lines, landings, movement, paid, earned_by_landing, people) = tokio::try_join!(
         ledger.person_weeks(week, &scope),
         ledger.person_weeks(previous, &scope),
+        async {
+            if scoped {
+                ledger.person_weeks(week, &everyone).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
         async { Ok(store.week_landings(from, to).await?) },
         async { Ok(store.movement_between(from, to).await?) },
-        ledger.payouts(week, &config.payout),
         async { Ok(store.paid_between(from, to).await?) },
         async { Ok(store.earned_by_landing(trend_from, to).await?) },
         async { Ok::<_, LedgerError>(store.people().await?) },
     )?;
+    let payouts = ledger.payouts_from(
+        &paid,
+        if scoped { &all_lines } else { &lines },
+        &config.payout,
+    );
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
     // The week's most valuable commit: the most earned, less clawed back
     // (clawback sums are negative).

@@ -331,21 +331,33 @@ impl Ledger {
         config: &PayoutConfig,
     ) -> Result<Vec<Payout>, LedgerError> {
         let (from, to) = week.bounds(self.tz);
-        let rows = self.store.paid_between(from, to).await?;
+        let everyone = Scope::all();
+        let (rows, lines) = tokio::try_join!(
+            async { Ok(self.store.paid_between(from, to).await?) },
+            self.person_weeks(week, &everyone)
+        )?;
+        Ok(self.payouts_from(&rows, &lines, config))
+    }
+
+    /// [`Ledger::payouts`] from the week's paid rows and everyone's lines.
+    pub fn payouts_from(
+        &self,
+        rows: &[crate::store::ledger::PaidRow],
+        lines: &[LeaderboardLine],
+        config: &PayoutConfig,
+    ) -> Vec<Payout> {
         let mut tokens: BTreeMap<String, MilliTokens> = BTreeMap::new();
         for row in rows {
-            *tokens.entry(row.person).or_default() += row.amount;
+            *tokens.entry(row.person.clone()).or_default() += row.amount;
         }
-        let hygiene_of: HashMap<String, u32> = self
-            .person_weeks(week, &Scope::all())
-            .await?
-            .into_iter()
-            .map(|l| (l.person, l.hygiene))
+        let hygiene_of: HashMap<&str, u32> = lines
+            .iter()
+            .map(|l| (l.person.as_str(), l.hygiene))
             .collect();
         let mut payouts: Vec<Payout> = tokens
             .into_iter()
             .map(|(person, tokens)| {
-                let h = hygiene_of.get(&person).copied().unwrap_or(100);
+                let h = hygiene_of.get(person.as_str()).copied().unwrap_or(100);
                 let factor = payout_factor(h, &self.rules);
                 let paid = to_milli(tokens as f64 / 1000.0 * factor);
                 Payout {
@@ -375,7 +387,7 @@ impl Ledger {
                 }
             }
         }
-        Ok(payouts)
+        payouts
     }
 }
 

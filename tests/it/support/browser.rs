@@ -97,7 +97,12 @@ impl Browser {
             requests: Vec::new(),
             _profile: profile,
         };
-        for method in ["Page.enable", "Runtime.enable", "Log.enable", "Network.enable"] {
+        for method in [
+            "Page.enable",
+            "Runtime.enable",
+            "Log.enable",
+            "Network.enable",
+        ] {
             browser.call(method, json!({})).await;
         }
         browser
