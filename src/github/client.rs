@@ -2,8 +2,10 @@
 //! (`app_id` + `private_key`) with an installation token per installation,
 //! fetched on first use and refreshed before its hour ends. Every request
 //! goes to `github.api_url` (GitHub Enterprise, tests) and through one retry
-//! policy of our own (octocrab's is not compiled in): 5xx, 429 and network
-//! errors are retried with back-off; other answers are returned as they are.
+//! policy of our own (octocrab's is not compiled in): 5xx, 429, secondary
+//! rate limits (a 403 saying so; `Retry-After` honoured up to a minute) and
+//! network errors are retried with back-off; other answers are returned as
+//! they are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ const ATTEMPTS: u32 = 3;
 /// An installation token is replaced when it has less than this left.
 const REFRESH_BEFORE_MS: i64 = 5 * 60 * 1000;
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` of a rate limit waited out within one request.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -171,6 +175,8 @@ impl GithubClient {
         let mut wait = self.retry_base;
         let mut last = None;
         for attempt in 1..=ATTEMPTS {
+            // GitHub's own wait, when it names one (rate limits).
+            let mut asked_wait = None;
             let error = match request().await {
                 Ok(value) => {
                     self.metrics.github_request("ok");
@@ -182,7 +188,22 @@ impl GithubClient {
                         status,
                         message: source.message.clone(),
                     };
-                    if !(status >= 500 || status == 429) {
+                    // A secondary rate limit is a 403 that says so.
+                    let rate_limited = status == 429
+                        || (status == 403 && source.message.to_lowercase().contains("rate limit"));
+                    if !(status >= 500 || rate_limited) {
+                        self.metrics.github_request("failed");
+                        return Err(error);
+                    }
+                    asked_wait = source
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("retry-after"))
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    if asked_wait.is_some_and(|w| w > MAX_RATE_LIMIT_WAIT) {
+                        // Too long to hold a delivery: the next event or run tries again.
                         self.metrics.github_request("failed");
                         return Err(error);
                     }
@@ -201,7 +222,7 @@ impl GithubClient {
             last = Some(error);
             if attempt < ATTEMPTS {
                 self.metrics.github_request("retried");
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(asked_wait.unwrap_or(wait)).await;
                 wait *= 2;
             }
         }

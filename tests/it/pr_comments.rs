@@ -319,6 +319,18 @@ db_test!(the_comment_is_found_again_by_its_marker);
 /// A 500 is retried; a 403 is logged and the delivery still succeeds.
 async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
     let github = github_with_no_comments().await;
+    // A secondary rate limit (403 saying so, with Retry-After) is waited out.
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/api/issues/7/comments"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "0")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit."})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&github)
+        .await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/api/issues/7/comments"))
         .respond_with(ResponseTemplate::new(502))
@@ -347,10 +359,11 @@ async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
     pr.work.write("fix.rs", lines("fix", 127));
     pr.work.commit(&format!("fix: a\n\n{CLAUDE}"));
     pr.pull_request(&app, "opened", 7, json!({})).await;
+    let sent = comment_requests(&github).await;
     assert_eq!(
-        comment_requests(&github).await.len(),
-        1,
-        "created after the retry"
+        sent.len(),
+        2,
+        "one rate-limited POST, then the comment: {sent:?}"
     );
     // 403: `deliver` asserts the delivery was processed all the same.
     pr.work.git(&["checkout", "-q", "main"]);
@@ -360,7 +373,7 @@ async fn github_errors_are_retried_and_never_fatal(db: &TestDb) {
     pr.pull_request(&app, "opened", 9, json!({})).await;
     let metrics = support::get(&app, "/metrics").await.text;
     assert!(
-        metrics.contains(r#"tokentally_github_requests_total{outcome="retried"} 1"#),
+        metrics.contains(r#"tokentally_github_requests_total{outcome="retried"} 2"#),
         "{metrics}"
     );
     assert!(
