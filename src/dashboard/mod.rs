@@ -67,6 +67,11 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// The 404 page for a path no route knows (no login needed to be told so).
+pub fn not_found_page(what: &str) -> axum::response::Response {
+    layout::not_found(&Viewer::anonymous(), what)
+}
+
 /// The week a page shows: `?week=2026-W47`, or the current week.
 fn week_of(text: Option<&str>, state: &AppState) -> Result<Week, String> {
     let tz = state.ledger.tz();
