@@ -593,9 +593,12 @@ impl Store {
                     CAST(SUM(e.amount) AS BIGINT) AS amount
              FROM ledger_entries e
              WHERE e.at >= $1 AND e.at < $2 AND e.commit_id IS NOT NULL
+               AND e.kind IN ('vest', 'clawback')
                AND (e.kind = 'vest'
-                    OR (e.kind = 'clawback' AND EXISTS (SELECT 1 FROM ledger_entries v
-                                                        WHERE v.commit_id = e.commit_id AND v.kind = 'vest')))
+                    -- LIMIT keeps PostgreSQL from hashing every vest of the ledger
+                    -- for this (it looks each clawback's commit up by its index).
+                    OR EXISTS (SELECT 1 FROM ledger_entries v
+                               WHERE v.commit_id = e.commit_id AND v.kind = 'vest' LIMIT 1))
              GROUP BY e.person, e.commit_id, e.kind",
         )
         .bind(from)

@@ -220,6 +220,12 @@ impl Store {
         Ok(Some(ssl))
     }
 
+    /// Refreshes the planner's statistics (after bulk loads, as in benchmarks).
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
