@@ -233,8 +233,11 @@ impl Store {
     /// Earned milli-tokens (accruals and adjustments) by the landing time of their commits in `[from, to)`.
     pub async fn earned_by_landing(&self, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
         Ok(sqlx::query_as(
-            "SELECT landed_at, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
-             WHERE landed_at >= $1 AND landed_at < $2 AND kind IN ('accrual', 'adjustment')
+            // The kind is summed over, not filtered on: a filter on it lets
+            // SQLite pick the (kind, at) index and scan every accrual.
+            "SELECT landed_at,
+                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT)
+             FROM ledger_entries WHERE landed_at >= $1 AND landed_at < $2
              GROUP BY landed_at",
         )
         .bind(from)
