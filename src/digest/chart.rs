@@ -189,7 +189,8 @@ fn trend<DB: DrawingBackend>(
     root.draw(&PathElement::new(points.clone(), VESTED.stroke_width(3)))?;
     for (i, (p, w)) in points.iter().zip(&d.trend).enumerate() {
         root.draw(&Circle::new(*p, 4, VESTED.filled()))?;
-        if i % 2 == d.trend.len() % 2 || i + 1 == d.trend.len() {
+        // Every other week, counted back from the last, so labels never touch.
+        if (d.trend.len() - 1 - i) % 2 == 0 {
             let label = w.week.split_once('-').map_or(w.week.as_str(), |(_, w)| w);
             root.draw_text(label, text, (p.0 - 14, bottom + 12))?;
         }
