@@ -190,7 +190,7 @@ fn trend<DB: DrawingBackend>(
     for (i, (p, w)) in points.iter().zip(&d.trend).enumerate() {
         root.draw(&Circle::new(*p, 4, VESTED.filled()))?;
         // Every other week, counted back from the last, so labels never touch.
-        if (d.trend.len() - 1 - i) % 2 == 0 {
+        if (d.trend.len() - 1 - i).is_multiple_of(2) {
             let label = w.week.split_once('-').map_or(w.week.as_str(), |(_, w)| w);
             root.draw_text(label, text, (p.0 - 14, bottom + 12))?;
         }
