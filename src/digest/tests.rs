@@ -409,19 +409,3 @@ fn the_chart_is_a_png_that_decodes() {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
     }
 }
-
-#[test]
-#[ignore = "writes the charts to /tmp to look at"]
-fn write_charts() {
-    let d = assemble_rows(&rows(), &config(), &Scope::all());
-    std::fs::write(
-        "/tmp/people.png",
-        chart::png(&d, crate::config::ChartKind::People).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        "/tmp/trend.png",
-        chart::png(&d, crate::config::ChartKind::Trend).unwrap(),
-    )
-    .unwrap();
-}

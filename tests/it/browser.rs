@@ -58,7 +58,7 @@ async fn the_dashboard_in_a_real_browser() {
         .wait_for("the login page", |p| p.starts_with("/login"))
         .await;
     browser.screenshot(&shots.join("login.png")).await;
-    browser.leaving().await;
+    browser.leaving();
     browser
         .eval(&format!(
             "document.getElementById('token').value = {}; document.querySelector('form[action=\"/login\"]').submit(); true",
@@ -87,7 +87,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(rows[0][0], ADA);
 
     // Follow the person.
-    browser.leaving().await;
+    browser.leaving();
     browser
         .eval("document.querySelector('#ranked tbody tr[data-person] a').click(); true")
         .await;
@@ -113,7 +113,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(title.as_str().unwrap(), ADA);
 
     // Follow the fix to its why page.
-    browser.leaving().await;
+    browser.leaving();
     browser
         .eval(&format!(
             "[...document.querySelectorAll('#entries a')].find(a => a.href.endsWith('{fix}')).click(); true"

@@ -20,6 +20,10 @@ pub struct Browser {
     pub errors: Vec<String>,
     /// Every URL the pages requested.
     pub requests: Vec<String>,
+    /// Page loads completed so far (`Page.loadEventFired`).
+    loads: u64,
+    /// `loads` when the page was marked as left.
+    left_at: u64,
     _profile: tempfile::TempDir,
 }
 
@@ -95,6 +99,8 @@ impl Browser {
             next_id: 0,
             errors: Vec::new(),
             requests: Vec::new(),
+            loads: 0,
+            left_at: 0,
             _profile: profile,
         };
         for method in [
@@ -121,15 +127,7 @@ impl Browser {
         let message = json!({"id": id, "method": method, "params": params}).to_string();
         self.socket.send(Message::text(message)).await.unwrap();
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {method}"))
-                .expect("the socket is open")
-                .unwrap();
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let value: Value = serde_json::from_str(&text).unwrap();
+            let value = self.next_message(method).await;
             if value["id"] == id {
                 if let Some(error) = value.get("error") {
                     panic!("{method}: {error}");
@@ -140,9 +138,26 @@ impl Browser {
         }
     }
 
+    /// The next message from the browser (an answer or an event).
+    async fn next_message(&mut self, waiting_for: &str) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("nothing from the browser while waiting for {waiting_for}")
+                })
+                .expect("the socket is open")
+                .unwrap();
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    }
+
     fn observe(&mut self, event: &Value) {
         let params = &event["params"];
         match event["method"].as_str() {
+            Some("Page.loadEventFired") => self.loads += 1,
             Some("Runtime.consoleAPICalled") if params["type"] == "error" => {
                 self.errors
                     .push(format!("console.error: {}", params["args"]));
@@ -180,32 +195,27 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits until a new page (not the one marked before the action) at a
-    /// path satisfying `is_there` has loaded.
+    /// Waits until a page loads after the mark [`Browser::leaving`] set (on
+    /// the browser's own load event, never a guess at a time), then checks it
+    /// is at a path satisfying `is_there`.
     pub async fn wait_for(&mut self, what: &str, is_there: impl Fn(&str) -> bool) {
-        for _ in 0..400 {
-            let state = self
-                .eval("JSON.stringify([location.pathname + location.search, document.readyState, window.__left === true])")
-                .await;
-            let state: Value =
-                serde_json::from_str(state.as_str().unwrap_or("[]")).unwrap_or_default();
-            let path = state[0].as_str().unwrap_or_default();
-            if is_there(path) && state[1] == "complete" && state[2] == false {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        while self.loads <= self.left_at {
+            let event = self.next_message(what).await;
+            self.observe(&event);
         }
-        panic!("the browser never got to {what}");
+        let at = self.eval("location.pathname + location.search").await;
+        let at = at.as_str().unwrap_or_default();
+        assert!(is_there(at), "expected {what}, the browser is at {at}");
     }
 
     /// Marks the current page, so [`Browser::wait_for`] waits for the next one.
-    pub async fn leaving(&mut self) {
-        self.eval("window.__left = true").await;
+    pub fn leaving(&mut self) {
+        self.left_at = self.loads;
     }
 
     /// Loads `url` (wherever it redirects to).
     pub async fn goto(&mut self, url: &str) {
-        self.leaving().await;
+        self.leaving();
         self.call("Page.navigate", json!({"url": url})).await;
         self.wait_for(url, |_| true).await;
     }
