@@ -144,8 +144,8 @@ impl GithubClient {
                 }
                 let route = format!("/app/installations/{id}/access_tokens");
                 let answer: Value = self
-                    .retried(|| {
-                        let (app, route) = (app.clone(), route.clone());
+                    .retried(app, |app| {
+                        let route = route.clone();
                         async move { app.post(route, None::<&()>).await }
                     })
                     .await?;
@@ -166,10 +166,10 @@ impl GithubClient {
         }
     }
 
-    /// Runs `request` under the retry policy.
-    async fn retried<F, Fut>(&self, mut request: F) -> Result<Value, GithubError>
+    /// Runs `request` with `client` under the retry policy.
+    async fn retried<F, Fut>(&self, client: &Octocrab, request: F) -> Result<Value, GithubError>
     where
-        F: FnMut() -> Fut,
+        F: Fn(Octocrab) -> Fut,
         Fut: std::future::Future<Output = octocrab::Result<Value>>,
     {
         let mut wait = self.retry_base;
@@ -177,7 +177,7 @@ impl GithubClient {
         for attempt in 1..=ATTEMPTS {
             // GitHub's own wait, when it names one (rate limits).
             let mut asked_wait = None;
-            let error = match request().await {
+            let error = match request(client.clone()).await {
                 Ok(value) => {
                     self.metrics.github_request("ok");
                     return Ok(value);
@@ -236,20 +236,14 @@ impl GithubClient {
             Auth::Token(client) => client.clone(),
             Auth::App { app, .. } => app.clone(),
         };
-        self.retried(|| {
-            let client = client.clone();
-            async move { client.get(route, None::<&()>).await }
-        })
-        .await
+        self.retried(&client, |c| async move { c.get(route, None::<&()>).await })
+            .await
     }
 
     pub async fn get(&self, installation: Option<i64>, route: &str) -> Result<Value, GithubError> {
         let client = self.client(installation).await?;
-        self.retried(|| {
-            let client = client.clone();
-            async move { client.get(route, None::<&()>).await }
-        })
-        .await
+        self.retried(&client, |c| async move { c.get(route, None::<&()>).await })
+            .await
     }
 
     pub async fn post(
@@ -259,11 +253,8 @@ impl GithubClient {
         body: &Value,
     ) -> Result<Value, GithubError> {
         let client = self.client(installation).await?;
-        self.retried(|| {
-            let client = client.clone();
-            async move { client.post(route, Some(body)).await }
-        })
-        .await
+        self.retried(&client, |c| async move { c.post(route, Some(body)).await })
+            .await
     }
 
     pub async fn patch(
@@ -273,10 +264,7 @@ impl GithubClient {
         body: &Value,
     ) -> Result<Value, GithubError> {
         let client = self.client(installation).await?;
-        self.retried(|| {
-            let client = client.clone();
-            async move { client.patch(route, Some(body)).await }
-        })
-        .await
+        self.retried(&client, |c| async move { c.patch(route, Some(body)).await })
+            .await
     }
 }

@@ -161,12 +161,7 @@ pub async fn handle(
         _ => {}
     }
     if let (Some(outcome), Some(comments)) = (&outcome, &ctx.pr_comments) {
-        log_comment(
-            comments
-                .refresh_for_sha(&outcome.repo, &outcome.sha)
-                .await
-                .map(|_| crate::notify::pr_comment::Refreshed::Unchanged),
-        );
+        log_comment(comments.refresh_for_sha(&outcome.repo, &outcome.sha).await);
     }
     ctx.ledger_wake.notify_one();
     Ok(Handled::Processed)
@@ -174,9 +169,7 @@ pub async fn handle(
 
 /// A pull request comment is a courtesy: GitHub's errors are logged, never
 /// fatal to the delivery.
-fn log_comment(
-    result: Result<crate::notify::pr_comment::Refreshed, crate::notify::pr_comment::CommentError>,
-) {
+fn log_comment<T: std::fmt::Debug>(result: Result<T, crate::notify::pr_comment::CommentError>) {
     match result {
         Ok(done) => tracing::debug!(?done, "pull request comment"),
         Err(e) => tracing::warn!(error = %e, "pull request comment not refreshed"),
