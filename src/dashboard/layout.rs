@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::Viewer;
+pub use crate::digest::percent;
 use crate::scoring::MilliTokens;
 
 pub const STYLESHEET: &str = include_str!("style.css");
@@ -76,10 +77,6 @@ pub fn ok(markup: Markup) -> Response {
 /// Milli-tokens as tokens with 3 decimals (the API's precision).
 pub fn tokens(milli: MilliTokens) -> String {
     format!("{:.3}", milli as f64 / 1000.0)
-}
-
-pub fn percent(ratio: f64) -> String {
-    format!("{:.1}%", ratio * 100.0)
 }
 
 /// Epoch ms as `2026-11-20 10:00 UTC`.

@@ -55,8 +55,6 @@ pub async fn page(
         Err(e) => return super::layout::unavailable(&viewer, e),
     };
     let board = ledger.ranked(week, by, lines.clone(), &previous);
-    let mut config = (*state.config).clone();
-    config.digest.top = usize::MAX;
     let summary = digest::assemble(
         Inputs {
             week,
@@ -72,8 +70,9 @@ pub async fn page(
             earned_by_landing: &[],
             discord_ids: &HashMap::new(),
             most_valuable: None,
+            top: usize::MAX,
         },
-        &config,
+        &state.config,
         ledger.version(),
         None,
     );

@@ -264,6 +264,7 @@ pub async fn build(
         earned_by_landing: &earned_by_landing,
         discord_ids: &discord_ids,
         most_valuable,
+        top: config.digest.top,
     };
     Ok(assemble(inputs, config, ledger.version(), destination))
 }
@@ -342,6 +343,8 @@ pub struct Inputs<'a> {
     pub earned_by_landing: &'a [(i64, MilliTokens)],
     pub discord_ids: &'a HashMap<String, String>,
     pub most_valuable: Option<ValuableCommit>,
+    /// People the leaderboard lists (`digest.top`; all of them on the dashboard).
+    pub top: usize,
 }
 
 /// The digest from its inputs (pure).
@@ -437,7 +440,7 @@ pub fn assemble(
         .collect();
     agents.sort_by(|a, b| b.commits.cmp(&a.commits).then(a.agent.cmp(&b.agent)));
 
-    let top = config.digest.top;
+    let top = i.top;
     let leaderboard: Vec<DigestLine> = i
         .board_entries
         .iter()

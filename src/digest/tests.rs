@@ -161,6 +161,7 @@ fn assemble_with(
             earned_by_landing: &r.earned,
             discord_ids: &r.discord,
             most_valuable,
+            top: config.digest.top,
         },
         config,
         "v1-0123456789ab",

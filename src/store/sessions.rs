@@ -4,15 +4,14 @@
 use super::tokens::{Row, TokenRow, to_token};
 use super::{Result, Store};
 
-/// A token's columns, then the session's csrf and expiry.
-type SessionJoin = (i64, String, String, i64, Option<i64>, String, String, i64);
+/// A token's columns, then the session's csrf.
+type SessionJoin = (i64, String, String, i64, Option<i64>, String, String);
 
 /// A live session: its token and the forms' anti-forgery value.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub token: TokenRow,
     pub csrf: String,
-    pub expires_at: i64,
 }
 
 impl Store {
@@ -41,7 +40,7 @@ impl Store {
     /// token is not revoked.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
         let row: Option<SessionJoin> = sqlx::query_as(
-            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, s.csrf, s.expires_at
+            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, s.csrf
              FROM sessions s JOIN api_tokens t ON t.id = s.token_id
              WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND t.revoked_at IS NULL",
         )
@@ -50,12 +49,11 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(row.map(
-            |(id, name, repositories, created_at, revoked_at, role, csrf, expires_at)| {
+            |(id, name, repositories, created_at, revoked_at, role, csrf)| {
                 let token: Row = (id, name, repositories, created_at, revoked_at, role);
                 SessionRow {
                     token: to_token(token),
                     csrf,
-                    expires_at,
                 }
             },
         ))
