@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::git::remote::RemotePolicy;
 use crate::github::client::GithubClient;
 use crate::github::outcomes::CiRules;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, WriteFailure};
 use crate::health::Health;
 use crate::jobs::handlers::HandlerContext;
 use crate::jobs::reconcile::Reconciler;
@@ -51,7 +51,7 @@ impl App {
 
     /// [`App::connect`] with a clock of the caller's (tests move time by hand).
     pub async fn connect_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
+        let store = Store::connect_with(&config.database_url, config.connect_options())
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -135,7 +135,7 @@ impl App {
                     let results = store
                         .insert_deliveries(&batch)
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| WriteFailure::from(&e));
                     if let Ok(results) = &results
                         && results
                             .iter()
@@ -157,7 +157,7 @@ impl App {
                     let results = store
                         .insert_signals(&batch)
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| WriteFailure::from(&e));
                     if results.is_ok() {
                         wake.notify_one();
                     }

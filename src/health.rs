@@ -4,12 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+
+/// How long a problem that happened once (a refused statement) stays reported.
+pub const RECENT_PROBLEM_TTL: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Default)]
 pub struct Health {
     problems: Mutex<BTreeMap<String, String>>,
+    /// Problems of single events, reported until [`RECENT_PROBLEM_TTL`] after the last one.
+    recent: Mutex<BTreeMap<String, (String, Instant)>>,
     fatal: CancellationToken,
     fatal_reason: Mutex<Option<String>>,
 }
@@ -27,12 +33,28 @@ impl Health {
             .insert(component.to_string(), message.into());
     }
 
-    /// component → message, for `/readyz`.
-    pub fn problems(&self) -> BTreeMap<String, String> {
-        self.problems
+    /// Records a problem that happened now (it is reported for
+    /// [`RECENT_PROBLEM_TTL`] after its last occurrence, then dropped).
+    pub fn set_recent_problem(&self, component: &str, message: impl Into<String>) {
+        self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .insert(component.to_string(), (message.into(), Instant::now()));
+    }
+
+    /// component → message, for `/readyz`.
+    pub fn problems(&self) -> BTreeMap<String, String> {
+        let mut problems = self
+            .problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|_, (_, at)| at.elapsed() < RECENT_PROBLEM_TTL);
+        for (component, (message, _)) in recent.iter() {
+            problems.insert(component.clone(), message.clone());
+        }
+        problems
     }
 
     /// `component` died for good: the process must stop (exit non-zero).

@@ -37,7 +37,7 @@ pub enum DeliveriesCommand {
 
 pub async fn run(config_path: Option<&PathBuf>, args: DeliveriesArgs) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
-    let store = Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
+    let store = Store::open_existing(&config.database_url, config.connect_options()).await?;
     store.migrate().await?;
     let result = match args.command {
         DeliveriesCommand::List { failed } => {

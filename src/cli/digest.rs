@@ -78,7 +78,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
         );
     }
     let store =
-        crate::store::Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
+        crate::store::Store::open_existing(&config.database_url, config.connect_options()).await?;
     store.migrate().await?;
     let ledger = crate::ledger::Ledger::new(store.clone(), &config);
     let data = digest::build(&ledger, &config, week, destination.as_ref()).await?;

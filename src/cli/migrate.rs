@@ -9,7 +9,7 @@ pub async fn run(config_path: Option<&PathBuf>) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
     init_tracing(&config);
     let new_file = crate::store::sqlite_file(&config.database_url).filter(|f| !f.exists());
-    let store = Store::connect_with(&config.database_url, config.sqlite_synchronous)
+    let store = Store::connect_with(&config.database_url, config.connect_options())
         .await
         .map_err(|e| {
             anyhow::anyhow!(

@@ -156,7 +156,7 @@ pub async fn open_ledger(
 ) -> anyhow::Result<(crate::ledger::Ledger, crate::store::Store)> {
     let config = load_config(config_path, &process_env())?;
     let store =
-        crate::store::Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
+        crate::store::Store::open_existing(&config.database_url, config.connect_options()).await?;
     store.migrate().await?;
     Ok((crate::ledger::Ledger::new(store.clone(), &config), store))
 }

@@ -160,25 +160,22 @@ pub async fn run(_config_path: Option<&PathBuf>, args: ReportArgs) -> anyhow::Re
             Ok(response)
                 if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS && !last =>
             {
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or(delay);
+                let retry_after = retry_after(&response).unwrap_or(delay);
                 super::say(format_args!(
                     "the server is rate limiting this token (429); waiting {} s as its Retry-After says, then retrying",
                     retry_after.as_secs()
                 ));
                 retry_after
             }
-            Ok(response) if response.status().is_server_error() && !last => {
+            // 502/503/504: the server or its database is away for now; a 500 is a
+            // fault that the same request will meet again, so it is not retried.
+            Ok(response) if is_temporary(response.status()) && !last => {
+                let wait = retry_after(&response).unwrap_or(delay);
                 super::say(format_args!(
-                    "server answered {}; retrying in {delay:?}",
+                    "server answered {}; retrying in {wait:?}",
                     response.status()
                 ));
-                delay
+                wait
             }
             Ok(response) => {
                 let status = response.status();
@@ -215,6 +212,21 @@ pub async fn run(_config_path: Option<&PathBuf>, args: ReportArgs) -> anyhow::Re
         delay = (delay * 2).min(Duration::from_secs(10));
     }
     unreachable!("the last attempt returns")
+}
+
+/// Answers that say "try again later".
+fn is_temporary(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 502..=504)
+}
+
+/// The response's `Retry-After` in seconds, when it has one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// An error with every cause (`error sending request: … : Connection refused`).

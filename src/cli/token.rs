@@ -46,7 +46,7 @@ pub enum TokenCommand {
 
 pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
-    let store = Store::open_existing(&config.database_url, config.sqlite_synchronous).await?;
+    let store = Store::open_existing(&config.database_url, config.connect_options()).await?;
     store.migrate().await?;
     let result = match args.command {
         TokenCommand::Create {

@@ -15,7 +15,7 @@ use crate::attribution::agents::AgentConfig;
 use crate::attribution::identity::PersonConfig;
 use crate::attribution::paths::{PathGlobs, PathRules};
 use crate::github::outcomes::{CONCLUSIONS, CiRules, CiSignalConfig};
-use crate::store::SqliteSync;
+use crate::store::{ConnectOptions, SqliteSync};
 
 mod output;
 pub use output::{
@@ -58,6 +58,8 @@ pub struct Config {
     pub database_url: String,
     /// SQLite only: `normal` (survives a process crash) or `full` (also power loss, slower).
     pub sqlite_synchronous: SqliteSync,
+    /// `[database]`: the connection pool.
+    pub database: DatabaseConfig,
     /// Where repository mirrors are kept.
     pub data_dir: PathBuf,
     pub mirrors: MirrorsConfig,
@@ -92,6 +94,27 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// `[dashboard]`: login and sessions of the web pages.
     pub dashboard: DashboardConfig,
+}
+
+/// `[database]`: how requests get a connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// How long a request waits for a database connection before it answers 503
+    /// (with `Retry-After`); SQLite waits at least its 10 s busy timeout.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: connections per replica for requests (the worker has up to 8 more).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let defaults = ConnectOptions::default();
+        DatabaseConfig {
+            acquire_timeout_ms: defaults.acquire_timeout.as_millis() as u64,
+            max_connections: defaults.max_connections,
+        }
+    }
 }
 
 /// Cron expressions (seconds first; weekdays by name, `Mon`), in `timezone`.
@@ -305,6 +328,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://tokentally.db".to_string(),
             sqlite_synchronous: SqliteSync::default(),
+            database: DatabaseConfig::default(),
             data_dir: PathBuf::from("tokentally-data"),
             mirrors: MirrorsConfig::default(),
             log: "info".to_string(),
@@ -423,6 +447,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_LISTEN", "listen"),
     ("TOKENTALLY_DATABASE_URL", "database_url"),
     ("TOKENTALLY_SQLITE_SYNCHRONOUS", "sqlite_synchronous"),
+    (
+        "TOKENTALLY_DATABASE_ACQUIRE_TIMEOUT_MS",
+        "database.acquire_timeout_ms",
+    ),
+    (
+        "TOKENTALLY_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+    ),
     ("TOKENTALLY_DATA_DIR", "data_dir"),
     ("TOKENTALLY_MIRRORS_ENABLED", "mirrors.enabled"),
     (
@@ -519,6 +551,7 @@ fn env_kind(key: &str) -> EnvKind {
         | "github.app_id"
         | "github.retry_base_ms" => EnvKind::Integer,
         k if k.starts_with("worker.")
+            || k.starts_with("database.")
             || k.starts_with("api.")
             || k.starts_with("http.")
             || k.ends_with("_seconds") =>
@@ -556,6 +589,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// How the store connects (`sqlite_synchronous` and `[database]`).
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            sqlite_sync: self.sqlite_synchronous,
+            acquire_timeout: std::time::Duration::from_millis(self.database.acquire_timeout_ms),
+            max_connections: self.database.max_connections,
+        }
+    }
+
     /// The configured time zone.
     pub fn tz(&self) -> Result<chrono_tz::Tz, String> {
         self.timezone.parse().map_err(|_| {
@@ -755,6 +797,14 @@ impl Config {
             ("http.body_timeout_seconds", self.http.body_timeout_seconds),
             ("http.max_connections", self.http.max_connections as u64),
             ("http.max_large_bodies", self.http.max_large_bodies as u64),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
         ];
         for (key, value) in at_least_one {
             if value == 0 {

@@ -1,6 +1,7 @@
 //! The page shell (one stylesheet, no scripts, light and dark by
 //! `prefers-color-scheme`), the not-found page, and small formatting helpers.
 
+use crate::store::DatabaseFailure;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -59,15 +60,22 @@ pub fn not_found(viewer: &Viewer, what: &str) -> Response {
     (StatusCode::NOT_FOUND, Html(body.into_string())).into_response()
 }
 
-/// A page that cannot be shown because the database failed.
-pub fn unavailable(viewer: &Viewer, error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "a dashboard page could not be read");
+/// A page that cannot be shown because the database failed: 503 when it could
+/// not be reached (try again), 500 when it refused the statement (a fault of
+/// the service; reported in `/readyz` like the API's).
+pub fn unavailable(viewer: &Viewer, error: impl DatabaseFailure) -> Response {
+    let api = crate::server::error::ApiError::database(error);
+    let text = if api.status == StatusCode::SERVICE_UNAVAILABLE {
+        "The database did not answer; try again."
+    } else {
+        "The database refused to read this page. This is a fault of the service; it is logged."
+    };
     let body = shell(
         "Unavailable",
         viewer,
-        html! { h1 { "Unavailable" } p.error { "The database did not answer; try again." } },
+        html! { h1 { "Unavailable" } p.error { (text) } },
     );
-    (StatusCode::SERVICE_UNAVAILABLE, Html(body.into_string())).into_response()
+    api.respond_with(Html(body.into_string()))
 }
 
 pub fn ok(markup: Markup) -> Response {

@@ -83,6 +83,18 @@ pub enum LedgerError {
     RuleSet(String, String),
 }
 
+impl crate::store::DatabaseFailure for LedgerError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Store(e) if e.is_unavailable())
+    }
+    fn statement(&self) -> Option<&'static str> {
+        match self {
+            LedgerError::Store(e) => e.statement(),
+            LedgerError::RuleSet(..) => None,
+        }
+    }
+}
+
 /// What planning a pass shares between commits.
 struct PassContext {
     rule_sets: HashMap<String, Rules>,

@@ -107,7 +107,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Token
         .store
         .token_by_hash(&api_token::hash(token))
         .await
-        .map_err(ApiError::unavailable)?
+        .map_err(ApiError::database)?
         .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
     state
         .rate_limiter
@@ -120,6 +120,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Token
                 row.name, state.config.api.rate_limit_per_minute
             ),
             retry_after: Some(retry_after),
+            rejected: None,
         })?;
     Ok(row)
 }
@@ -343,7 +344,7 @@ async fn record_signal(
         .store
         .repository_id(&req.repo, now)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     // The same key with the same request is a replay, however its JSON was
     // written (field order, spacing, sha case); with another request, a conflict.
     let body_hash = hex::encode(Sha256::digest(
@@ -367,7 +368,7 @@ async fn record_signal(
             received_at: now,
         })
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     state.metrics.signal("api", outcome.as_str());
     let (SignalInsert::Created(row) | SignalInsert::Replayed(row) | SignalInsert::Conflict(row)) =
         &outcome;
@@ -434,7 +435,7 @@ pub async fn commit_signals(
         .store
         .signals_for_commit(repository.id, &sha)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     let signals: Vec<SignalView> = signals.into_iter().map(SignalView::from).collect();
     Ok(Json(
         json!({ "repo": repo, "sha": sha, "signals": signals }),
@@ -475,7 +476,7 @@ pub async fn repository_for(
         .store
         .repository(repo)
         .await
-        .map_err(ApiError::unavailable)?
+        .map_err(ApiError::database)?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -58,7 +58,7 @@ pub async fn commit_for(
         .store
         .commits_by_prefix(repository.id, &sha)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     match found.len() {
         1 => Ok((repository, found.remove(0))),
         0 => Err(ApiError::new(
@@ -100,7 +100,7 @@ pub async fn commit_record(
         .store
         .commits_linking_to(repository.id, &commit.sha)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     let by = |name: &str| -> Vec<&String> {
         links
             .iter()
@@ -217,7 +217,7 @@ pub async fn list_commits(
         .store
         .list_commits(repository.id, &filter)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     let next = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.id)

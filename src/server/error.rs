@@ -5,6 +5,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::store::DatabaseFailure;
+
+/// Seconds a client is told to wait after a 503 for an unreachable database.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// Put on a response whose request failed because the database refused a
+/// statement: the router's middleware reports it in `/readyz`.
+#[derive(Debug, Clone)]
+pub struct RejectedStatement {
+    pub statement: &'static str,
+    pub message: String,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -12,6 +25,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (rate limiting).
     pub retry_after: Option<u64>,
+    /// The database refused a statement (see [`RejectedStatement`]).
+    pub rejected: Option<RejectedStatement>,
 }
 
 impl ApiError {
@@ -21,6 +36,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            rejected: None,
         }
     }
 
@@ -28,26 +44,66 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// The database could not be reached: nothing was stored, the sender should retry.
-    pub fn unavailable(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "database unavailable while handling a request");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the database is unavailable; nothing was stored, retry later",
-        )
+    /// A database error, classified: a connection that could not be had is 503
+    /// with `Retry-After` (nothing was stored, retrying later works); a statement
+    /// the database refused is 500 (retrying will not help), logged with its name.
+    pub fn database(err: impl DatabaseFailure) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error = %err, "database unavailable while handling a request");
+            let mut error = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; nothing was stored, retry later",
+            );
+            error.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+            return error;
+        }
+        let statement = err.statement().unwrap_or("an unnamed statement");
+        tracing::error!(statement, error = %err, "the database refused a statement");
+        let mut error = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database_error",
+            format!(
+                "the database refused the service's statement ({statement}); nothing was \
+                 stored. This is a fault of the service, not of the request: retrying will \
+                 not help until it is fixed"
+            ),
+        );
+        error.rejected = Some(RejectedStatement {
+            statement,
+            message: err.to_string(),
+        });
+        error
+    }
+
+    /// A fault of the service itself (500), logged.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(%message, "internal error while handling a request");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({ "error": self.code, "message": self.message }));
+impl ApiError {
+    /// This error's status and headers (`Retry-After`, the refused statement)
+    /// around another body: the dashboard's HTML page.
+    pub fn respond_with(self, body: impl IntoResponse) -> Response {
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
+        if let Some(rejected) = self.rejected {
+            response.extensions_mut().insert(rejected);
+        }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.code, "message": self.message }));
+        self.respond_with(body)
     }
 }

@@ -24,10 +24,6 @@ use crate::store::ledger::{NewEntry, Redemption};
 /// Largest redemption body.
 const MAX_REDEMPTION_BODY: usize = 4 * 1024;
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable(e)
-}
-
 /// A read of people-level figures: a read or admin token, for all
 /// repositories (those figures span every repository).
 async fn authorize_people(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -67,7 +63,7 @@ async fn known_person(state: &AppState, person: &str) -> Result<(), ApiError> {
         .store
         .person_exists(person)
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::database)?
     {
         Ok(())
     } else {
@@ -125,7 +121,7 @@ pub async fn leaderboard(
         .ledger
         .leaderboard(week, by)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::database)?;
     Ok(Json(board.to_json()))
 }
 
@@ -151,7 +147,11 @@ pub async fn balance(
 ) -> Result<Json<Value>, ApiError> {
     authorize_people(&state, &headers).await?;
     known_person(&state, &person).await?;
-    let b = state.ledger.balance(&person).await.map_err(unavailable)?;
+    let b = state
+        .ledger
+        .balance(&person)
+        .await
+        .map_err(ApiError::database)?;
     Ok(Json(balance_json(&person, &b)))
 }
 
@@ -204,7 +204,7 @@ pub async fn person_ledger(
         .ledger
         .person_entries(&person, week)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::database)?;
     Ok(Json(json!({
         "person": person,
         "week": week.label(),
@@ -240,7 +240,7 @@ pub async fn payouts(
         .ledger
         .payouts(week, config)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::database)?;
     Ok(Json(json!({
         "week": week.label(),
         "mode": config.mode,
@@ -284,7 +284,7 @@ pub async fn commit_tokens(
         .ledger
         .commit_tokens(&repository, &commit)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::database)?;
     Ok(Json(t.to_json()))
 }
 
@@ -353,7 +353,11 @@ async fn redemption(
         now,
     )
     .map_err(|(field, message)| unprocessable(field, message))?;
-    let outcome = state.store.redeem(&entry, now).await.map_err(unavailable)?;
+    let outcome = state
+        .store
+        .redeem(&entry, now)
+        .await
+        .map_err(ApiError::database)?;
     let (status, id) = match outcome {
         Redemption::Done { entry_id } => {
             tracing::info!(person = %entry.person, amount = entry.amount, "redemption recorded");
@@ -397,13 +401,13 @@ async fn redemption(
         .store
         .entry(id)
         .await
-        .map_err(unavailable)?
-        .ok_or_else(|| unavailable("the redemption entry vanished"))?;
+        .map_err(ApiError::database)?
+        .ok_or_else(|| ApiError::internal("the redemption entry vanished after it was stored"))?;
     let balance = state
         .ledger
         .balance(&entry.person)
         .await
-        .map_err(unavailable)?;
+        .map_err(ApiError::database)?;
     Ok((
         status,
         Json(json!({

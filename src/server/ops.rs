@@ -10,14 +10,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, RejectedStatement};
 
 /// The process is up and serving requests.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can reach its database and its background tasks are alive.
+/// The process can reach its database (within a second: a database that is down
+/// answers 503 `database_unreachable`, never a hang) and its background tasks are alive.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if !state.store.ping().await {
         return ApiError::new(
@@ -36,14 +37,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    Json(json!({ "status": "ready", "problems": problems })).into_response()
+    // Still 200: the replica serves; what it reports needs a person's eyes.
+    let status = if problems.is_empty() {
+        "ready"
+    } else {
+        "degraded"
+    };
+    Json(json!({ "status": status, "problems": problems })).into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // The gauge covers every replica, so it is read from the database at scrape time.
     let pending = match state.store.count_unfinished_deliveries().await {
         Ok(n) => n,
-        Err(err) => return ApiError::unavailable(err).into_response(),
+        Err(err) => return ApiError::database(err).into_response(),
     };
     (
         [(
@@ -70,6 +77,12 @@ pub async fn record_latency(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(request).await;
+    if let Some(rejected) = response.extensions().get::<RejectedStatement>() {
+        state.health.set_recent_problem(
+            &format!("database statement {}", rejected.statement),
+            format!("refused: {}", rejected.message),
+        );
+    }
     state.metrics.request(
         &method,
         &route,

@@ -138,7 +138,7 @@ async fn accept(
             received_at: now_ms(),
         })
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::database)?;
     Ok(match inserted {
         Inserted::Stored => (
             StatusCode::ACCEPTED,

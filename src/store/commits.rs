@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, Store, StoreTx};
+use super::{Named, Result, Store, StoreTx};
 use crate::attribution::commit::CommitRecord;
 
 /// A stored commit, as tests and later stages read it.
@@ -37,7 +37,11 @@ impl Store {
         pull_request: Option<i64>,
         now: i64,
     ) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .named("commits::upsert_commit")?;
         upsert_commit(
             &mut conn,
             repository_id,
@@ -71,13 +75,14 @@ impl Store {
         .bind(merge_sha)
         .bind(merger)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("commits::record_merge")?;
         Ok(())
     }
 
     /// Marks commits already stored (from a pull request) as landed at `landed_at`.
     pub async fn mark_landed(&self, repository_id: i64, sha: &str, landed_at: i64) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.pool().acquire().await.named("commits::mark_landed")?;
         mark_landed(&mut conn, repository_id, sha, landed_at).await
     }
 
@@ -87,7 +92,8 @@ impl Store {
             sqlx::query_as("SELECT sha, landed FROM commits WHERE repository_id = $1")
                 .bind(repository_id)
                 .fetch_all(self.pool())
-                .await?;
+                .await
+                .named("commits::known_commits")?;
         Ok(rows
             .into_iter()
             .map(|(sha, landed)| (sha, landed == 1))
@@ -102,7 +108,8 @@ impl Store {
         )
         .bind(repository_id)
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("commits::landed_subjects")?;
         Ok(rows)
     }
 
@@ -111,7 +118,8 @@ impl Store {
             .bind(tip)
             .bind(repository_id)
             .execute(self.pool())
-            .await?;
+            .await
+            .named("commits::set_landed_tip")?;
         Ok(())
     }
 
@@ -120,7 +128,8 @@ impl Store {
             sqlx::query_as("SELECT landed_tip FROM repositories WHERE id = $1")
                 .bind(repository_id)
                 .fetch_optional(self.pool())
-                .await?;
+                .await
+                .named("commits::landed_tip")?;
         Ok(row.and_then(|(tip,)| tip))
     }
 
@@ -134,7 +143,7 @@ impl Store {
         )
         .bind(full_name.to_ascii_lowercase())
         .fetch_all(self.pool())
-        .await?;
+        .await.named("commits::commits")?;
         Ok(rows)
     }
 }
@@ -200,7 +209,7 @@ async fn upsert_commit(
             .ok(),
     )
     .execute(&mut *conn)
-    .await?;
+    .await.named("commits::upsert_commit")?;
     Ok(())
 }
 
@@ -218,7 +227,8 @@ async fn mark_landed(
     .bind(repository_id)
     .bind(sha)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .named("commits::mark_landed")?;
     Ok(())
 }
 
@@ -269,7 +279,8 @@ impl StoreTx {
         .bind(repository_id)
         .bind(sha)
         .execute(self.conn())
-        .await?;
+        .await
+        .named("commits::mark_unlanded")?;
         Ok(())
     }
 }
@@ -324,7 +335,8 @@ impl Store {
         )))
         .bind(id)
         .fetch_optional(self.pool())
-        .await?
+        .await
+        .named("commits::commit_by_id")?
         else {
             return Ok(None);
         };
@@ -333,7 +345,7 @@ impl Store {
         )
         .bind(id)
         .fetch_one(self.pool())
-        .await?;
+        .await.named("commits::commit_by_id")?;
         Ok(Some((name, row)))
     }
 
@@ -343,14 +355,15 @@ impl Store {
         repository_id: i64,
         number: i64,
     ) -> Result<Vec<CommitRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COMMIT_COLUMNS} FROM commits WHERE repository_id = $1 AND pull_request = $2
              ORDER BY authored_at, id"
         )))
         .bind(repository_id)
         .bind(number)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("commits::pull_request_commits")
     }
 
     /// Commits of a repository whose id starts with `sha` (7 to 40 hex digits).
@@ -366,7 +379,8 @@ impl Store {
         .bind(repository_id)
         .bind(sha.to_ascii_lowercase())
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("commits::commits_by_prefix")?;
         Ok(rows)
     }
 
@@ -384,7 +398,8 @@ impl Store {
         .bind(repository_id)
         .bind(sha)
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("commits::commits_linking_to")?;
         Ok(rows)
     }
 
@@ -422,7 +437,8 @@ impl Store {
             .bind(f.after.unwrap_or(0))
             .bind(f.limit)
             .fetch_all(self.pool())
-            .await?;
+            .await
+            .named("commits::list_commits")?;
         Ok(rows)
     }
 }

@@ -1,6 +1,6 @@
 //! What the dashboard's person and repository pages read beyond the ledger.
 
-use super::{Result, Store};
+use super::{Named, Result, Store};
 
 /// A hygiene event of a person's commit: (repository, sha, subject, event, time).
 pub type HygieneEventRow = (String, String, String, String, i64);
@@ -19,7 +19,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT landed_at, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE person = $1 AND landed_at >= $2 AND landed_at < $3
                AND kind IN ('accrual', 'adjustment')
@@ -29,7 +29,8 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("dashboard::person_earned_by_landing")
     }
 
     /// Reverts and follow-up fixes of a person's AI commits, in `[from, to)`, newest first.
@@ -39,7 +40,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<HygieneEventRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT r.full_name, c.sha, c.subject, s.name, s.occurred_at
              FROM signals s
              JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
@@ -52,7 +53,8 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("dashboard::person_hygiene_events")
     }
 
     /// A repository's landed commits (merge commits left out) in `[from, to)`.
@@ -62,7 +64,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<LandingCommitRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT c.sha, c.ai, c.landed_at,
                     COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = c.repository_id
                               AND s.sha = c.sha AND s.name = 'reverted' LIMIT 1), 0)
@@ -74,7 +76,8 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("dashboard::repository_landings")
     }
 
     /// The CI observations of a repository's commits landed in `[from, to)`.
@@ -84,7 +87,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<CiRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT s.sha, s.source, s.context, s.attempt, s.status, s.occurred_at
              FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
              WHERE s.repository_id = $1 AND s.name = 'ci' AND c.landed = 1
@@ -94,6 +97,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("dashboard::repository_ci")
     }
 }

@@ -1,7 +1,7 @@
 //! The webhook inbox: deliveries stored on receipt, claimed by workers under a
 //! lease, and finished as processed, ignored or failed.
 
-use super::{Backend, Result, Store};
+use super::{Backend, Named, Result, Store};
 
 /// A delivery as ingress hands it to the store.
 #[derive(Debug, Clone)]
@@ -115,7 +115,11 @@ impl Store {
     /// Durable when it returns. The rows go in with one multi-row `INSERT` per
     /// table: on PostgreSQL each statement is a network round trip.
     pub async fn insert_deliveries(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .named("deliveries::insert_deliveries")?;
         let mut results = vec![Inserted::Duplicate; batch.len()];
         for chunk_start in (0..batch.len()).step_by(INSERT_CHUNK) {
             let chunk = &batch[chunk_start..(chunk_start + INSERT_CHUNK).min(batch.len())];
@@ -149,7 +153,8 @@ impl Store {
             }
             let stored: std::collections::HashMap<String, i64> = insert
                 .fetch_all(&mut *tx)
-                .await?
+                .await
+                .named("deliveries::insert_deliveries")?
                 .into_iter()
                 .map(|(id, delivery_id)| (delivery_id, id))
                 .collect();
@@ -169,7 +174,8 @@ impl Store {
                             .bind(&d.delivery_id)
                             .bind(d.received_at)
                             .fetch_optional(&mut *tx)
-                            .await?;
+                            .await
+                            .named("deliveries::insert_deliveries")?;
                         if requeued.is_some() {
                             results[chunk_start + i] = Inserted::Requeued;
                         }
@@ -188,10 +194,13 @@ impl Store {
                 for (id, payload) in payload_rows {
                     insert = insert.bind(id).bind(payload);
                 }
-                insert.execute(&mut *tx).await?;
+                insert
+                    .execute(&mut *tx)
+                    .await
+                    .named("deliveries::insert_deliveries")?;
             }
         }
-        tx.commit().await?;
+        tx.commit().await.named("deliveries::insert_deliveries")?;
         Ok(results)
     }
 
@@ -221,7 +230,8 @@ impl Store {
             .bind(lease_until)
             .bind(now)
             .fetch_optional(self.worker_pool())
-            .await?;
+            .await
+            .named("deliveries::claim_delivery")?;
         let Some((id, delivery_id, event, action, attempts, received_at, payload)) = claimed else {
             return Ok(None);
         };
@@ -248,7 +258,8 @@ impl Store {
         .bind(id)
         .bind(owner)
         .execute(self.worker_pool())
-        .await?;
+        .await
+        .named("deliveries::extend_lease")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -274,7 +285,8 @@ impl Store {
         .bind(owner)
         .bind(id)
         .execute(self.worker_pool())
-        .await?;
+        .await
+        .named("deliveries::finish_delivery")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -297,7 +309,8 @@ impl Store {
         .bind(id)
         .bind(owner)
         .execute(self.worker_pool())
-        .await?;
+        .await
+        .named("deliveries::retry_delivery_later")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -307,14 +320,16 @@ impl Store {
             "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'processing')",
         )
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .named("deliveries::count_unfinished_deliveries")?;
         Ok(n)
     }
 
     pub async fn count_deliveries(&self) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries")
             .fetch_one(self.pool())
-            .await?;
+            .await
+            .named("deliveries::count_deliveries")?;
         Ok(n)
     }
 
@@ -325,7 +340,8 @@ impl Store {
         )
         .bind(delivery_id)
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .named("deliveries::delivery_status")?;
         Ok(status)
     }
 
@@ -336,7 +352,8 @@ impl Store {
              FROM deliveries ORDER BY id",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("deliveries::all_delivery_statuses")?;
         Ok(rows)
     }
 
@@ -347,7 +364,8 @@ impl Store {
              FROM deliveries WHERE state = 'failed' ORDER BY id",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("deliveries::failed_deliveries")?;
         Ok(rows)
     }
 
@@ -358,7 +376,8 @@ impl Store {
             .bind(delivery_id)
             .bind(now)
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .named("deliveries::requeue_delivery")?;
         Ok(row.is_some())
     }
 }

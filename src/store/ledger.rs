@@ -4,7 +4,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Backend, Result, Store};
+use super::{Backend, Named, Result, Store};
 
 /// A commit as scoring reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -114,7 +114,7 @@ pub enum Redemption {
 impl Store {
     /// Every commit that has landed (or landed and was taken off again).
     pub async fn scoring_commits(&self) -> Result<Vec<ScoringCommit>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT c.id, c.repository_id, c.sha, c.person, c.ai, c.kind,
                     c.changed_lines, c.usage_tokens, c.patch_id, c.landed_at, c.unlanded_at,
                     c.pull_request, r.created_at AS repository_first_seen
@@ -123,7 +123,8 @@ impl Store {
              ORDER BY c.id",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::scoring_commits")
     }
 
     /// Every signal, handed to `each` as it is read (scoring matches
@@ -135,7 +136,7 @@ impl Store {
              FROM signals ORDER BY id",
         )
         .fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
+        while let Some(row) = rows.try_next().await.named("ledger::each_scoring_signal")? {
             each(row);
         }
         Ok(())
@@ -143,32 +144,35 @@ impl Store {
 
     /// Per person and kind, the sum of the entries that belong to commits.
     pub async fn commit_entry_totals(&self) -> Result<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT person, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE commit_id IS NOT NULL GROUP BY person, kind",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::commit_entry_totals")
     }
 
     /// What planning needs of every entry that belongs to a commit, in the order made.
     pub async fn ledger_state(&self) -> Result<Vec<StateRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT commit_id, person, kind, amount, at, idempotency_key, rules_version
              FROM ledger_entries WHERE commit_id IS NOT NULL ORDER BY id",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::ledger_state")
     }
 
     /// (repository id, number) → (head sha, merged at) of merged pull requests.
     pub async fn merged_pull_request_heads(&self) -> Result<Vec<(i64, i64, String, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT repository_id, number, head_sha, merged_at FROM pull_requests
              WHERE merged_at IS NOT NULL",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::merged_pull_request_heads")
     }
 
     /// Records a pull request's head (and merge, once merged). A later event
@@ -198,7 +202,7 @@ impl Store {
         .bind(merge.map(|m| m.1))
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await.named("ledger::record_pull_request")?;
         Ok(())
     }
 
@@ -209,9 +213,10 @@ impl Store {
              LEFT JOIN repositories r ON r.id = e.repository_id
              WHERE e.commit_id IS NOT NULL ORDER BY e.id"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
-            .await?)
+            .await
+            .named("ledger::commit_entries")
     }
 
     /// Entries of one commit, in the order they were made.
@@ -221,10 +226,11 @@ impl Store {
              LEFT JOIN repositories r ON r.id = e.repository_id
              WHERE e.commit_id = $1 ORDER BY e.id"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(commit_id)
             .fetch_all(self.pool())
-            .await?)
+            .await
+            .named("ledger::entries_of_commit")
     }
 
     /// A person's entries effective in `[from, to)`, in time order.
@@ -234,27 +240,30 @@ impl Store {
              LEFT JOIN repositories r ON r.id = e.repository_id
              WHERE e.person = $1 AND e.at >= $2 AND e.at < $3 ORDER BY e.at, e.id"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(person)
             .bind(from)
             .bind(to)
             .fetch_all(self.pool())
-            .await?)
+            .await
+            .named("ledger::person_entries")
     }
 
     /// Appends entries; an entry whose idempotency key is taken is skipped (it
     /// was appended before, maybe by another replica). Returns how many were new.
     pub async fn append_entries(&self, entries: &[NewEntry], now: i64) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.named("ledger::append_entries")?;
         let mut added = 0;
         let rows = match self.backend() {
             Backend::Sqlite => SQLITE_INSERT_ROWS,
             Backend::Postgres => POSTGRES_INSERT_ROWS,
         };
         for chunk in entries.chunks(rows) {
-            added += insert_entries(&mut tx, chunk, now).await?;
+            added += insert_entries(&mut tx, chunk, now)
+                .await
+                .named("ledger::append_entries")?;
         }
-        tx.commit().await?;
+        tx.commit().await.named("ledger::append_entries")?;
         Ok(added)
     }
 
@@ -264,7 +273,8 @@ impl Store {
             sqlx::query_as("SELECT rules FROM rule_sets WHERE version = $1")
                 .bind(version)
                 .fetch_optional(self.pool())
-                .await?;
+                .await
+                .named("ledger::rule_set")?;
         Ok(row.map(|r| r.0))
     }
 
@@ -277,7 +287,8 @@ impl Store {
         .bind(rules)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("ledger::save_rule_set")?;
         Ok(())
     }
 
@@ -286,7 +297,7 @@ impl Store {
     /// person's row locked on PostgreSQL (SQLite has one writer), so two
     /// redemptions at once can never overdraw.
     pub async fn redeem(&self, entry: &NewEntry, now: i64) -> Result<Redemption> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.named("ledger::redeem")?;
         // Start as a writer at once on SQLite, so the read below is not stale.
         let lock = match self.backend() {
             Backend::Postgres => "SELECT id FROM people WHERE person_key = $1 FOR UPDATE",
@@ -296,12 +307,14 @@ impl Store {
             sqlx::query("UPDATE people SET configured = configured WHERE person_key = $1")
                 .bind(&entry.person)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .named("ledger::redeem")?;
         }
         let person: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(lock))
             .bind(&entry.person)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .named("ledger::redeem")?;
         if person.is_none() {
             return Ok(Redemption::UnknownPerson);
         }
@@ -310,24 +323,30 @@ impl Store {
         )
         .bind(&entry.idempotency_key)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .named("ledger::redeem")?;
         if let Some((id, amount, person)) = earlier {
             return Ok(Redemption::Replayed {
                 entry_id: id,
                 same: amount == entry.amount && person == entry.person,
             });
         }
-        let available = available_in(&mut tx, &entry.person).await?;
+        let available = available_in(&mut tx, &entry.person)
+            .await
+            .named("ledger::redeem")?;
         if available + entry.amount < 0 {
             return Ok(Redemption::Insufficient { available });
         }
-        insert_entries(&mut tx, std::slice::from_ref(entry), now).await?;
+        insert_entries(&mut tx, std::slice::from_ref(entry), now)
+            .await
+            .named("ledger::redeem")?;
         let (id,): (i64,) =
             sqlx::query_as("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
                 .bind(&entry.idempotency_key)
                 .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
+                .await
+                .named("ledger::redeem")?;
+        tx.commit().await.named("ledger::redeem")?;
         Ok(Redemption::Done { entry_id: id })
     }
 
@@ -349,7 +368,8 @@ impl Store {
         .bind(owner)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("ledger::claim_job_run")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -368,7 +388,7 @@ impl Store {
         .bind(job)
         .bind(scheduled_at)
         .execute(self.pool())
-        .await?;
+        .await.named("ledger::finish_job_run")?;
         Ok(())
     }
 
@@ -389,7 +409,7 @@ impl Store {
         .bind(factors)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await.named("ledger::save_calibration")?;
         Ok(())
     }
 
@@ -401,7 +421,7 @@ impl Store {
         version: &str,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.named("ledger::save_hygiene")?;
         for (person, score, events) in rows {
             sqlx::query(
                 "INSERT INTO hygiene_scores (person, week, rules_version, score, events, computed_at)
@@ -415,9 +435,9 @@ impl Store {
             .bind(events)
             .bind(now)
             .execute(&mut *tx)
-            .await?;
+            .await.named("ledger::save_hygiene")?;
         }
-        tx.commit().await?;
+        tx.commit().await.named("ledger::save_hygiene")?;
         Ok(())
     }
 
@@ -426,7 +446,8 @@ impl Store {
         let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM people WHERE person_key = $1")
             .bind(person)
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .named("ledger::person_exists")?;
         Ok(row.is_some())
     }
 
@@ -436,10 +457,11 @@ impl Store {
             "SELECT {ENTRY_COLUMNS} FROM ledger_entries e
              LEFT JOIN repositories r ON r.id = e.repository_id WHERE e.id = $1"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.pool())
-            .await?)
+            .await
+            .named("ledger::entry")
     }
 }
 
@@ -452,7 +474,8 @@ async fn available_in(conn: &mut AnyConnection, person: &str) -> Result<i64> {
     )
     .bind(person)
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+    .named("ledger::available_in")?;
     Ok(crate::ledger::available(&rows))
 }
 
@@ -487,7 +510,11 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
             .bind(&e.idempotency_key)
             .bind(&e.explanation);
     }
-    Ok(insert.execute(&mut *conn).await?.rows_affected())
+    Ok(insert
+        .execute(&mut *conn)
+        .await
+        .named("ledger::insert_entries")?
+        .rows_affected())
 }
 
 /// A commit that landed in a week and is in the ledger, for the leaderboard:
@@ -533,7 +560,7 @@ impl Store {
     /// one index range; the latest score's explanation is searched where it is
     /// stored (its JSON comes from one serialiser) rather than sent and parsed.
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             // Scalar subqueries make both databases look rows up by key (a
             // join let PostgreSQL's planner scan the whole commits table, an
             // EXISTS all reverted signals).
@@ -561,7 +588,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await.named("ledger::week_commits")
     }
 
     /// Per person and repository: commits in the ledger reverted / fixed later
@@ -571,7 +598,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, i64, String, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT c.person, c.repository_id, s.name, COUNT(DISTINCT c.id)
              FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
              WHERE s.name IN ('reverted', 'fixed_later') AND s.occurred_at >= $1 AND s.occurred_at < $2
@@ -581,14 +608,14 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await.named("ledger::hygiene_events_between")
     }
 
     /// Per person and commit (with its repository): sums of vest entries
     /// effective in `[from, to)`, and of clawbacks then of commits that had
     /// vested ("paid in week").
     pub async fn paid_between(&self, from: i64, to: i64) -> Result<Vec<PaidRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT e.person, MAX(e.repository_id) AS repository_id, e.commit_id, e.kind,
                     CAST(SUM(e.amount) AS BIGINT) AS amount
              FROM ledger_entries e
@@ -604,17 +631,19 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::paid_between")
     }
 
     /// Per commit and kind, a person's entry sums (for balances).
     pub async fn person_sums(&self, person: &str) -> Result<Vec<(Option<i64>, String, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT commit_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE person = $1 GROUP BY commit_id, kind",
         )
         .bind(person)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("ledger::person_sums")
     }
 }

@@ -26,6 +26,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 const SQLITE_CONNECTIONS: u32 = 1;
 /// How long the first connection may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite's `busy_timeout` (the pragma below says the same in milliseconds).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `/readyz` waits for the database to answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -49,10 +53,36 @@ pub enum SqliteSync {
     Full,
 }
 
+/// How the pool hands out connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub sqlite_sync: SqliteSync,
+    /// How long a caller waits for a connection before the database counts as
+    /// unavailable (a request then answers 503 at once instead of hanging).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: connections in the request pool (SQLite has one writer connection).
+    pub max_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            sqlite_sync: SqliteSync::default(),
+            acquire_timeout: Duration::from_millis(2_000),
+            max_connections: 16,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    /// A statement failed; `statement` names the store function that ran it.
+    #[error("database error{}: {source}", statement.map(|s| format!(" in {s}")).unwrap_or_default())]
+    Database {
+        statement: Option<&'static str>,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
@@ -65,6 +95,122 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(source: sqlx::Error) -> Self {
+        StoreError::Database {
+            statement: None,
+            source,
+        }
+    }
+}
+
+impl StoreError {
+    /// True when no connection to the database could be had (down, unreachable,
+    /// busy past the acquire timeout, the connection lost): retrying later can
+    /// succeed. False when the database answered and refused the statement.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unreachable(..) => true,
+            StoreError::Database { source, .. } => connection_failed(source),
+            StoreError::Migrate(_) | StoreError::UnsupportedUrl | StoreError::Invalid(_) => false,
+        }
+    }
+
+    /// The store function whose statement failed, when known.
+    pub fn statement(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Database { statement, .. } => *statement,
+            _ => None,
+        }
+    }
+
+    /// The same error, naming `statement` unless an inner call named it already.
+    fn in_statement(self, name: &'static str) -> StoreError {
+        match self {
+            StoreError::Database {
+                statement: None,
+                source,
+            } => StoreError::Database {
+                statement: Some(name),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// What callers above the store ask of any error that came from the database:
+/// could it be reached, and which statement failed.
+pub trait DatabaseFailure: std::fmt::Display {
+    /// No connection could be had: retrying later can succeed (503).
+    fn is_unavailable(&self) -> bool;
+    /// The store function whose statement the database refused or failed.
+    fn statement(&self) -> Option<&'static str>;
+}
+
+impl DatabaseFailure for StoreError {
+    fn is_unavailable(&self) -> bool {
+        StoreError::is_unavailable(self)
+    }
+    fn statement(&self) -> Option<&'static str> {
+        StoreError::statement(self)
+    }
+}
+
+impl DatabaseFailure for crate::group_commit::NotStored {
+    fn is_unavailable(&self) -> bool {
+        self.failure().unavailable
+    }
+    fn statement(&self) -> Option<&'static str> {
+        self.failure().statement
+    }
+}
+
+impl From<&StoreError> for crate::group_commit::WriteFailure {
+    fn from(err: &StoreError) -> Self {
+        crate::group_commit::WriteFailure {
+            message: err.to_string(),
+            unavailable: err.is_unavailable(),
+            statement: err.statement(),
+        }
+    }
+}
+
+/// Names the statement a database error came from (for logs and `/readyz`).
+pub(crate) trait Named<T> {
+    fn named(self, statement: &'static str) -> Result<T>;
+}
+
+impl<T, E: Into<StoreError>> Named<T> for std::result::Result<T, E> {
+    fn named(self, statement: &'static str) -> Result<T> {
+        self.map_err(|e| e.into().in_statement(statement))
+    }
+}
+
+/// Whether `err` means the database could not be talked to, rather than that
+/// it refused what it was asked.
+fn connection_failed(err: &sqlx::Error) -> bool {
+    match err {
+        // A protocol error is what a connection cut during its handshake looks like.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), 57P01–57P03 (the server
+            // is shutting down or starting up). SQLite: BUSY and LOCKED (another
+            // writer held the file past the busy timeout), extended codes too.
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        _ => false,
+    }
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -82,11 +228,16 @@ pub struct Store {
 impl Store {
     /// Connects to `url` with default options, creating a SQLite file if it does not exist yet.
     pub async fn connect(url: &str) -> Result<Store> {
-        Store::connect_with(url, SqliteSync::default()).await
+        Store::connect_with(url, ConnectOptions::default()).await
     }
 
-    /// Connects to `url`; `sqlite_sync` says how SQLite makes commits durable.
-    pub async fn connect_with(url: &str, sqlite_sync: SqliteSync) -> Result<Store> {
+    /// Connects to `url` with `options` (pool size, acquire timeout, SQLite durability).
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Store> {
+        let ConnectOptions {
+            sqlite_sync,
+            acquire_timeout,
+            max_connections,
+        } = options;
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             (Backend::Sqlite, sqlite_url_with_create(url))
@@ -95,7 +246,15 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let options = AnyConnectOptions::from_str(&url)?;
+        let connect_options = AnyConnectOptions::from_str(&url)?;
+        // A SQLite file cannot go away like a server; its one connection can be busy
+        // with a long read, though, and turning webhooks away for that (GitHub does
+        // not resend them) would be worse than making them wait as long as SQLite's
+        // own busy timeout.
+        let acquire_timeout = match backend {
+            Backend::Sqlite => acquire_timeout.max(SQLITE_BUSY_TIMEOUT),
+            Backend::Postgres => acquire_timeout,
+        };
         let pool_options = match backend {
             // SQLite has a single writer. One connection makes writers queue in the
             // pool (first come, first served) instead of sleeping in SQLite's busy
@@ -125,7 +284,7 @@ impl Store {
             Backend::Postgres => {
                 let port = postgres_port(&url);
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(max_connections.max(1))
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             no_delay_on_sockets_to(port);
@@ -137,23 +296,20 @@ impl Store {
                     })
             }
         };
-        // An unreachable server is said at once, not after the pool's 30 s.
-        let connecting = pool_options
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone());
-        let pool = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| {
-                StoreError::Unreachable(describe_url(&url), CONNECT_TIMEOUT.as_secs())
-            })??;
+        let pool = pool_options
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(connect_options.clone());
+        first_connection(&pool, &url).await?;
         let mut worker_pool = None;
         match backend {
-            Backend::Sqlite => spawn_wal_checkpoints(pool.clone(), options).await?,
+            Backend::Sqlite => spawn_wal_checkpoints(pool.clone(), connect_options)
+                .await
+                .named("connect_with")?,
             Backend::Postgres => {
                 let port = postgres_port(&url);
                 let lazy = AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(max_connections.clamp(1, 8))
+                    .acquire_timeout(acquire_timeout)
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
                             no_delay_on_sockets_to(port);
@@ -163,7 +319,7 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect_lazy_with(options);
+                    .connect_lazy_with(connect_options);
                 worker_pool = Some(lazy);
             }
         }
@@ -177,7 +333,7 @@ impl Store {
     /// Connects to a database that must exist already: commands other than `serve`
     /// and `migrate` never create a new, empty SQLite file (a token stored in a
     /// stray database would never be accepted by the server).
-    pub async fn open_existing(url: &str, sqlite_sync: SqliteSync) -> anyhow::Result<Store> {
+    pub async fn open_existing(url: &str, options: ConnectOptions) -> anyhow::Result<Store> {
         if let Some(file) = sqlite_file(url)
             && !file.exists()
         {
@@ -188,7 +344,7 @@ impl Store {
                 file.display()
             );
         }
-        Store::connect_with(url, sqlite_sync)
+        Store::connect_with(url, options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", describe_url(url)))
     }
@@ -196,8 +352,8 @@ impl Store {
     /// Applies every pending migration of this backend. Safe to run from several replicas.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await.named("migrate")?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await.named("migrate")?,
         }
         Ok(())
     }
@@ -216,19 +372,24 @@ impl Store {
             "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
         )
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .named("tls_in_use")?;
         Ok(Some(ssl))
     }
 
     /// Refreshes the planner's statistics (after bulk loads, as in benchmarks).
     pub async fn analyze(&self) -> Result<()> {
-        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .named("analyze")?;
         Ok(())
     }
 
-    /// True when the database answers a trivial query.
+    /// True when the database answers a trivial query within a second.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let answer = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(PING_TIMEOUT, answer).await, Ok(Ok(_)))
     }
 
     pub async fn close(&self) {
@@ -250,7 +411,7 @@ impl Store {
     /// Starts a transaction: what is written through it lands together, in one commit.
     pub async fn begin(&self) -> Result<StoreTx> {
         Ok(StoreTx {
-            tx: self.pool.begin().await?,
+            tx: self.pool.begin().await.named("begin")?,
         })
     }
 }
@@ -262,12 +423,33 @@ pub struct StoreTx {
 
 impl StoreTx {
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+        self.tx.commit().await.named("commit")?;
         Ok(())
     }
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+}
+
+/// Waits for the pool's first connection: a server that cannot be reached is said
+/// within [`CONNECT_TIMEOUT`] (not after the pool's acquire timeout, which may be
+/// shorter, and not never), while one that refuses the login is said at once.
+async fn first_connection(pool: &AnyPool, url: &str) -> Result<()> {
+    let unreachable = || StoreError::Unreachable(describe_url(url), CONNECT_TIMEOUT.as_secs());
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, pool.acquire()).await {
+            Ok(Ok(_connection)) => return Ok(()),
+            Ok(Err(err)) if connection_failed(&err) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(unreachable());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(Err(err)) => return Err(err.into()),
+            Err(_) => return Err(unreachable()),
+        }
     }
 }
 
@@ -280,7 +462,8 @@ async fn spawn_wal_checkpoints(pool: AnyPool, options: AnyConnectOptions) -> Res
     let checkpointer = AnyPoolOptions::new()
         .max_connections(1)
         .connect_with(options)
-        .await?;
+        .await
+        .named("spawn_wal_checkpoints")?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -3,7 +3,7 @@
 //! destination), disabled Discord destinations, pull-request comments, and the
 //! week's landing statistics.
 
-use super::{Result, Store};
+use super::{Named, Result, Store};
 
 /// A digest post row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -43,7 +43,8 @@ impl Store {
         .bind(destination)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::enqueue_digest")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -56,7 +57,7 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<DigestPost>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE digest_posts SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
              WHERE (week, destination) = (
                  SELECT week, destination FROM digest_posts
@@ -70,7 +71,8 @@ impl Store {
         .bind(lease_until)
         .bind(now)
         .fetch_optional(self.pool())
-        .await?)
+        .await
+        .named("outbox::claim_digest")
     }
 
     /// Ends `owner`'s claim: `sent` with Discord's message id.
@@ -93,7 +95,8 @@ impl Store {
         .bind(destination)
         .bind(owner)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::digest_sent")?;
         Ok(())
     }
 
@@ -120,7 +123,8 @@ impl Store {
         .bind(destination)
         .bind(owner)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::digest_not_sent")?;
         Ok(())
     }
 
@@ -143,26 +147,28 @@ impl Store {
         .bind(now)
         .bind(message_id)
         .execute(self.pool())
-        .await?;
+        .await.named("outbox::digest_forced")?;
         Ok(())
     }
 
     pub async fn digest_post(&self, week: &str, destination: &str) -> Result<Option<DigestPost>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POST_COLUMNS} FROM digest_posts WHERE week = $1 AND destination = $2"
         )))
         .bind(week)
         .bind(destination)
         .fetch_optional(self.pool())
-        .await?)
+        .await
+        .named("outbox::digest_post")
     }
 
     pub async fn digest_posts(&self) -> Result<Vec<DigestPost>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POST_COLUMNS} FROM digest_posts ORDER BY week, destination"
         )))
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("outbox::digest_posts")
     }
 
     /// Marks a destination disabled for the webhook whose URL hashes to `url_hash`.
@@ -182,23 +188,22 @@ impl Store {
         .bind(now)
         .bind(reason)
         .execute(self.pool())
-        .await?;
+        .await.named("outbox::disable_destination")?;
         Ok(())
     }
 
     /// Disabled destinations: name, URL hash, reason.
     pub async fn disabled_destinations(&self) -> Result<Vec<(String, String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT name, url_hash, reason FROM discord_destinations ORDER BY name")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        sqlx::query_as("SELECT name, url_hash, reason FROM discord_destinations ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+            .named("outbox::disabled_destinations")
     }
 
     /// Landed commits (merge commits left out) of `[from, to)`, grouped by
     /// repository, AI flag and agents, with how many of them were reverted.
     pub async fn week_landings(&self, from: i64, to: i64) -> Result<Vec<LandingRow>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT c.repository_id, c.ai, c.agents, CAST(COUNT(*) AS BIGINT) AS landed,
                     CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM signals s WHERE s.repository_id = c.repository_id
                                                 AND s.sha = c.sha AND s.name = 'reverted')
@@ -210,7 +215,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await.named("outbox::week_landings")
     }
 
     /// Per person, repository and kind: sums of vest and clawback entries effective in `[from, to)`.
@@ -219,7 +224,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, Option<i64>, String, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT person, repository_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE at >= $1 AND at < $2 AND kind IN ('vest', 'clawback')
              GROUP BY person, repository_id, kind",
@@ -227,12 +232,13 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await
+        .named("outbox::movement_between")
     }
 
     /// Earned milli-tokens (accruals and adjustments) by the landing time of their commits in `[from, to)`.
     pub async fn earned_by_landing(&self, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             // The kind is summed over, not filtered on: a filter on it lets
             // SQLite pick the (kind, at) index and scan every accrual.
             "SELECT landed_at,
@@ -243,7 +249,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await.named("outbox::earned_by_landing")
     }
 
     /// The comment id kept for a pull request.
@@ -252,13 +258,13 @@ impl Store {
         repository_id: i64,
         number: i64,
     ) -> Result<Option<(i64, String)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT comment_id, body_hash FROM pr_comments WHERE repository_id = $1 AND number = $2",
         )
         .bind(repository_id)
         .bind(number)
         .fetch_optional(self.pool())
-        .await?)
+        .await.named("outbox::pr_comment")
     }
 
     pub async fn save_pr_comment(
@@ -280,7 +286,7 @@ impl Store {
         .bind(body_hash)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await.named("outbox::save_pr_comment")?;
         Ok(())
     }
 
@@ -303,7 +309,8 @@ impl Store {
         .bind(number)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::claim_pr_comment")?;
         if inserted.rows_affected() == 1 {
             return Ok(true);
         }
@@ -316,7 +323,8 @@ impl Store {
         .bind(now)
         .bind(stale_before)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::claim_pr_comment")?;
         Ok(taken.rows_affected() == 1)
     }
 
@@ -328,7 +336,8 @@ impl Store {
         .bind(repository_id)
         .bind(number)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::release_pr_comment")?;
         Ok(())
     }
 
@@ -341,7 +350,7 @@ impl Store {
         .bind(repository_id)
         .bind(sha)
         .fetch_all(self.pool())
-        .await?;
+        .await.named("outbox::open_pull_requests_at")?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
@@ -352,7 +361,8 @@ impl Store {
         )
         .bind(rules_version)
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .named("outbox::latest_calibration")?;
         Ok(row.map(|(f,)| f))
     }
 
@@ -364,7 +374,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, Option<i64>, String)>> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT r.full_name, r.installation_id, c.sha
              FROM commits c JOIN repositories r ON r.id = c.repository_id
              WHERE c.ai = 1 AND c.landed = 1 AND c.landed_at >= $1 AND c.landed_at < $2
@@ -380,7 +390,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await.named("outbox::commits_needing_ci_lookup")
     }
 
     pub async fn record_ci_lookup(
@@ -400,7 +410,8 @@ impl Store {
         .bind(now)
         .bind(found)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("outbox::record_ci_lookup")?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, Store, StoreTx};
+use super::{Named, Result, Store, StoreTx};
 use crate::attribution::identity::PersonConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +43,11 @@ impl Store {
             .bind(&person.discord)
             .bind(now)
             .execute(self.pool())
-            .await?;
+            .await.named("people::sync_configured_people")?;
             for email in &person.emails {
-                self.link_email(&person.name, email, true, now).await?;
+                self.link_email(&person.name, email, true, now)
+                    .await
+                    .named("people::sync_configured_people")?;
             }
         }
         Ok(())
@@ -60,12 +62,12 @@ impl Store {
         email: &str,
         now: i64,
     ) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.pool().acquire().await.named("people::ensure_person")?;
         ensure_person(&mut conn, key, display_name, email, now).await
     }
 
     async fn link_email(&self, key: &str, email: &str, reassign: bool, now: i64) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.pool().acquire().await.named("people::link_email")?;
         link_email(&mut conn, key, email, reassign, now).await
     }
 
@@ -77,7 +79,7 @@ impl Store {
              ORDER BY p.person_key, i.value",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await.named("people::people")?;
         let mut people: Vec<PersonRow> = Vec::new();
         for (key, display_name, github_login, discord_id, configured, email) in rows {
             if people.last().map(|p| &p.key) != Some(&key) {
@@ -130,9 +132,12 @@ async fn ensure_person(
     })
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .named("people::ensure_person")?;
     if !email.is_empty() {
-        link_email(conn, key, email, false, now).await?;
+        link_email(conn, key, email, false, now)
+            .await
+            .named("people::ensure_person")?;
     }
     Ok(())
 }
@@ -160,6 +165,7 @@ async fn link_email(
         .bind(email.trim().to_lowercase())
         .bind(now)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .named("people::link_email")?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Repositories the service has heard of, keyed by `owner/name`.
 
-use super::{Result, Store};
+use super::{Named, Result, Store};
 
 /// What an event tells about a repository; `None` fields leave the stored value alone.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +45,7 @@ impl Store {
         .bind(r.clone_url)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await.named("repositories::upsert_repository")?;
         Ok(())
     }
 
@@ -70,7 +70,7 @@ impl Store {
         .bind(installation_id)
         .bind(now)
         .execute(self.pool())
-        .await?;
+        .await.named("repositories::set_repository_installation")?;
         Ok(())
     }
 
@@ -81,7 +81,8 @@ impl Store {
             sqlx::query_as("SELECT id FROM repositories WHERE full_name = $1")
                 .bind(full_name.to_ascii_lowercase())
                 .fetch_optional(self.pool())
-                .await?;
+                .await
+                .named("repositories::repository_id")?;
         match found {
             Some((id,)) => Ok(id),
             None => self.ensure_repository(full_name, now).await,
@@ -99,7 +100,8 @@ impl Store {
         .bind(full_name.to_ascii_lowercase())
         .bind(now)
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .named("repositories::ensure_repository")?;
         Ok(id)
     }
 
@@ -110,7 +112,7 @@ impl Store {
         )
         .bind(full_name.to_ascii_lowercase())
         .fetch_optional(self.pool())
-        .await?;
+        .await.named("repositories::repository")?;
         Ok(repo)
     }
 
@@ -120,7 +122,7 @@ impl Store {
              FROM repositories ORDER BY full_name",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await.named("repositories::repositories")?;
         Ok(repos)
     }
 }

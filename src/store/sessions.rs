@@ -2,7 +2,7 @@
 //! session id a browser's cookie carries, ended at logout.
 
 use super::tokens::{Row, TokenRow, to_token};
-use super::{Result, Store};
+use super::{Named, Result, Store};
 
 /// A token's columns, then the session's csrf.
 type SessionJoin = (i64, String, String, i64, Option<i64>, String, String);
@@ -32,7 +32,7 @@ impl Store {
         .bind(now)
         .bind(expires_at)
         .execute(self.pool())
-        .await?;
+        .await.named("sessions::create_session")?;
         Ok(())
     }
 
@@ -47,7 +47,7 @@ impl Store {
         .bind(id_hash)
         .bind(now)
         .fetch_optional(self.pool())
-        .await?;
+        .await.named("sessions::session")?;
         Ok(row.map(
             |(id, name, repositories, created_at, revoked_at, role, csrf)| {
                 let token: Row = (id, name, repositories, created_at, revoked_at, role);
@@ -64,7 +64,8 @@ impl Store {
             .bind(id_hash)
             .bind(now)
             .execute(self.pool())
-            .await?;
+            .await
+            .named("sessions::end_session")?;
         Ok(())
     }
 }

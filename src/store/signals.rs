@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Result, Store, StoreTx};
+use super::{Named, Result, Store, StoreTx};
 
 /// A signal to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,18 +63,21 @@ impl SignalInsert {
 impl Store {
     /// Stores a signal once per idempotency key (signals without a key are all stored).
     pub async fn insert_signal(&self, s: &NewSignal) -> Result<SignalInsert> {
-        let mut results = self.insert_signals(std::slice::from_ref(s)).await?;
+        let mut results = self
+            .insert_signals(std::slice::from_ref(s))
+            .await
+            .named("signals::insert_signal")?;
         Ok(results.remove(0))
     }
 
     /// Stores signals in one transaction; one result per signal, in order.
     pub async fn insert_signals(&self, batch: &[NewSignal]) -> Result<Vec<SignalInsert>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin().await.named("signals::insert_signals")?;
         let mut results = Vec::with_capacity(batch.len());
         for s in batch {
-            results.push(tx.insert_signal(s).await?);
+            results.push(tx.insert_signal(s).await.named("signals::insert_signals")?);
         }
-        tx.commit().await?;
+        tx.commit().await.named("signals::insert_signals")?;
         Ok(results)
     }
 
@@ -101,7 +104,8 @@ impl Store {
         .bind(repository_id)
         .bind(sha)
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .named("signals::signals_for_commit")?;
         Ok(rows)
     }
 
@@ -122,14 +126,16 @@ impl Store {
         .bind(name)
         .bind(context)
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .named("signals::count_signals_for")?;
         Ok(n)
     }
 
     pub async fn count_signals(&self) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signals")
             .fetch_one(self.pool())
-            .await?;
+            .await
+            .named("signals::count_signals")?;
         Ok(n)
     }
 }
@@ -141,30 +147,55 @@ impl StoreTx {
     }
 }
 
+/// The signal insert, with `$13` or `NULL` as its value.
+///
+/// Two statements instead of one nullable float parameter: sqlx's `Any` driver
+/// binds a `None::<f64>` as a `real` NULL on PostgreSQL, and a statement cached on
+/// a connection keeps the parameter types of its first use, so every later `f64`
+/// on that connection was refused ("incorrect binary data format"). Each of these
+/// binds only non-null floats, so its types never change.
+macro_rules! insert_signal_sql {
+    ($value:literal) => {
+        concat!(
+            "INSERT INTO signals (repository_id, sha, name, status, url, source, context,
+                 attempt, idempotency_key, body_hash, occurred_at, received_at, value)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, ",
+            $value,
+            ")
+             ON CONFLICT (repository_id, idempotency_key) DO NOTHING
+             RETURNING id, sha, name, status, value, url, source, context, attempt,
+                 idempotency_key, body_hash, occurred_at, received_at"
+        )
+    };
+}
+const INSERT_SIGNAL_WITH_VALUE: &str = insert_signal_sql!("$13");
+const INSERT_SIGNAL_WITHOUT_VALUE: &str = insert_signal_sql!("NULL");
+
 async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<SignalInsert> {
-    let created: Option<SignalRow> = sqlx::query_as(
-        "INSERT INTO signals (repository_id, sha, name, status, value, url, source, context,
-             attempt, idempotency_key, body_hash, occurred_at, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (repository_id, idempotency_key) DO NOTHING
-         RETURNING id, sha, name, status, value, url, source, context, attempt,
-             idempotency_key, body_hash, occurred_at, received_at",
-    )
-    .bind(s.repository_id)
-    .bind(&s.sha)
-    .bind(&s.name)
-    .bind(&s.status)
-    .bind(s.value)
-    .bind(&s.url)
-    .bind(&s.source)
-    .bind(&s.context)
-    .bind(s.attempt)
-    .bind(&s.idempotency_key)
-    .bind(&s.body_hash)
-    .bind(s.occurred_at)
-    .bind(s.received_at)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let sql = match s.value {
+        Some(_) => INSERT_SIGNAL_WITH_VALUE,
+        None => INSERT_SIGNAL_WITHOUT_VALUE,
+    };
+    let mut insert = sqlx::query_as(sql)
+        .bind(s.repository_id)
+        .bind(&s.sha)
+        .bind(&s.name)
+        .bind(&s.status)
+        .bind(&s.url)
+        .bind(&s.source)
+        .bind(&s.context)
+        .bind(s.attempt)
+        .bind(&s.idempotency_key)
+        .bind(&s.body_hash)
+        .bind(s.occurred_at)
+        .bind(s.received_at);
+    if let Some(value) = s.value {
+        insert = insert.bind(value);
+    }
+    let created: Option<SignalRow> = insert
+        .fetch_optional(&mut *conn)
+        .await
+        .named("signals::insert_signal")?;
     if let Some(row) = created {
         return Ok(SignalInsert::Created(row));
     }
@@ -176,7 +207,8 @@ async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<Signal
     .bind(s.repository_id)
     .bind(&s.idempotency_key)
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    .named("signals::insert_signal")?;
     Ok(if existing.body_hash == s.body_hash {
         SignalInsert::Replayed(existing)
     } else {

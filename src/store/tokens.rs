@@ -1,6 +1,6 @@
 //! API tokens: stored as SHA-256 hashes, scoped to repositories, revocable.
 
-use super::{Result, Store};
+use super::{Named, Result, Store};
 
 /// What a token may do.
 #[derive(
@@ -85,14 +85,15 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let repositories = serde_json::to_string(repositories).expect("strings serialise");
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.named("tokens::create_token")?;
         sqlx::query(
             "UPDATE api_tokens SET name = name || ' (revoked #' || CAST(id AS TEXT) || ')'
              WHERE name = $1 AND revoked_at IS NOT NULL",
         )
         .bind(name)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .named("tokens::create_token")?;
         let done = sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, repositories, created_at, role)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
@@ -103,8 +104,9 @@ impl Store {
         .bind(now)
         .bind(role.as_str())
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .named("tokens::create_token")?;
+        tx.commit().await.named("tokens::create_token")?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -116,7 +118,8 @@ impl Store {
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .named("tokens::token_by_hash")?;
         Ok(row.map(to_token))
     }
 
@@ -125,7 +128,7 @@ impl Store {
             "SELECT id, name, repositories, created_at, revoked_at, role FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await.named("tokens::tokens")?;
         Ok(rows.into_iter().map(to_token).collect())
     }
 
@@ -137,7 +140,8 @@ impl Store {
         .bind(now)
         .bind(name)
         .execute(self.pool())
-        .await?;
+        .await
+        .named("tokens::revoke_token")?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -5,6 +5,7 @@ mod support;
 mod browser;
 mod cli;
 mod dashboard;
+mod database;
 mod digest;
 mod http_limits;
 mod ledger;

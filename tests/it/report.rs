@@ -476,3 +476,50 @@ async fn a_429_is_honoured_then_the_report_succeeds() {
         "waited as Retry-After said"
     );
 }
+
+/// 503 (the server's database is away) is retried as its Retry-After says; a 500
+/// (a fault the same request meets again) ends the report with the server's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_is_retried_and_a_500_fails_with_the_server_message() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/signals"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after", "1")
+                .set_body_json(serde_json::json!({
+                    "error": "unavailable",
+                    "message": "the database is unavailable; nothing was stored, retry later",
+                })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/signals"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(serde_json::json!({
+            "error": "database_error",
+            "message": "the database refused the service's statement (signals::insert_signal)",
+        })))
+        .mount(&server)
+        .await;
+    let env = [
+        ("TOKENTALLY_URL", server.uri()),
+        ("TOKENTALLY_TOKEN", "tt_x".to_string()),
+        ("GITHUB_REPOSITORY", "acme/api".to_string()),
+        ("GITHUB_SHA", SHA.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = report(&env, &["--signal", "ci", "--status", "pass"]).await;
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("503"), "{said}");
+    assert!(
+        said.contains("500") && said.contains("signals::insert_signal"),
+        "the server's message: {said}"
+    );
+    // Once for the 503, once for the 500: a 500 is not retried.
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod db;
 pub mod discord;
 pub mod git;
+pub mod proxy;
 pub mod remotes;
 
 use std::path::{Path, PathBuf};
