@@ -118,6 +118,7 @@ impl App {
             github_api_url: config.github.api_url.clone(),
             ledger_wake: ledger_wake.clone(),
             pr_comments: pr_comments.clone(),
+            repositories: config.repository_policy(),
         });
         let worker = Worker::new(
             ctx,

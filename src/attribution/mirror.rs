@@ -35,6 +35,14 @@ pub enum MirrorError {
     Cancelled(String),
     #[error("git error in the mirror of {name}: {message}")]
     Git { name: String, message: String },
+    #[error(
+        "{name}: the default branch {branch:?} is not a valid branch name ({why}); nothing was fetched"
+    )]
+    BadBranch {
+        name: String,
+        branch: String,
+        why: &'static str,
+    },
     #[error("cannot create the mirror directory {path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,6 +75,7 @@ impl MirrorError {
         matches!(
             self,
             MirrorError::BadName(_)
+                | MirrorError::BadBranch { .. }
                 | MirrorError::Fetch {
                     permanent: true,
                     ..
@@ -162,6 +171,9 @@ pub struct SyncRequest {
     pub token: Option<String>,
     /// The URL prefix the token may be sent to (`https://github.com/`).
     pub token_prefix: Option<String>,
+    /// The hosts the fetch may reach over TLS (`mirrors.allowed_remotes`): a
+    /// redirect elsewhere fails the fetch.
+    pub allowed_hosts: Vec<String>,
     pub known: KnownState,
     /// (number, head sha) of the pull requests an event named: only these pull
     /// requests are fetched and walked, so a sync's cost does not grow with every
@@ -196,13 +208,15 @@ pub fn sync(
         default_branch,
         token,
         token_prefix,
+        allowed_hosts,
         known,
         pr_heads,
         cancel,
     } = request;
-    let token = token
-        .as_deref()
-        .filter(|_| token_prefix.as_deref().is_some_and(|p| url.starts_with(p)));
+    let credentials = match (token.as_deref(), token_prefix.as_deref()) {
+        (Some(token), Some(prefix)) if url.starts_with(prefix) => Some((token, prefix)),
+        _ => None,
+    };
     let cancelled = || {
         cancel
             .load(Ordering::Relaxed)
@@ -219,6 +233,19 @@ pub fn sync(
         },
         OpenError::Git(e) => git(e),
     })?;
+    // The refspec is built only from a name git accepts as a branch: `*` would
+    // fetch every branch, `a:refs/heads/b` would write elsewhere.
+    if let Some(why) = crate::git::invalid_branch_name(default_branch) {
+        return Err(MirrorError::BadBranch {
+            name: full_name.to_string(),
+            branch: default_branch
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect(),
+            why,
+        });
+    }
     let started = std::time::Instant::now();
     let mut refspecs = vec![format!(
         "+refs/heads/{default_branch}:refs/heads/{default_branch}"
@@ -226,7 +253,7 @@ pub fn sync(
     for (number, _) in pr_heads {
         refspecs.push(format!("+refs/pull/{number}/head:refs/pull/{number}/head"));
     }
-    fetch(&repo, url, token, &refspecs, cancel).map_err(|e| {
+    fetch(&repo, url, credentials, allowed_hosts, &refspecs, cancel).map_err(|e| {
         if let Some(cancelled) = cancelled() {
             return cancelled;
         }
@@ -402,12 +429,18 @@ fn open_or_init(path: &Path) -> Result<Repository, OpenError> {
 }
 
 /// Fetches `refspecs` (the default branch and the pull requests an event named),
-/// pruning what the remote deleted. `token` goes out once: if the remote refuses
-/// it, libgit2 would ask again and again, so a second request gives up.
+/// pruning what the remote deleted.
+///
+/// The token (`credentials`: the token and the prefix it belongs to) is given
+/// only when libgit2 asks for the URL it belongs to, and once: if the remote
+/// refuses it, libgit2 would ask again and again. Over https a redirect may
+/// only lead to a host of `allowed_hosts` (checked on every TLS connection);
+/// other remotes (a local path, plain http where allowed) follow no redirect.
 fn fetch(
     repo: &Repository,
     url: &str,
-    token: Option<&str>,
+    credentials: Option<(&str, &str)>,
+    allowed_hosts: &[String],
     refspecs: &[String],
     cancel: &Arc<AtomicBool>,
 ) -> Result<(), git2::Error> {
@@ -420,11 +453,21 @@ fn fetch(
         Err(_) => repo.remote_with_fetch("origin", url, "+refs/heads/*:refs/heads/*")?,
     };
     let mut callbacks = RemoteCallbacks::new();
-    if let Some(token) = token {
+    if let Some((token, prefix)) = credentials {
         // GitHub accepts a token as the password of any user name over HTTPS.
-        let token = token.to_string();
+        let (token, prefix) = (token.to_string(), prefix.to_string());
         let asked = AtomicUsize::new(0);
-        callbacks.credentials(move |_url, _user, _allowed| {
+        callbacks.credentials(move |asked_for, _user, _allowed| {
+            if !crate::git::remote::credentials_for(asked_for, &prefix) {
+                return Err(git2::Error::new(
+                    ErrorCode::Auth,
+                    ErrorClass::Http,
+                    format!(
+                        "{} asked for credentials; the token goes only to {prefix}",
+                        host_of(asked_for)
+                    ),
+                ));
+            }
             if asked.fetch_add(1, Ordering::Relaxed) > 0 {
                 return Err(git2::Error::new(
                     ErrorCode::Auth,
@@ -435,6 +478,22 @@ fn fetch(
             Cred::userpass_plaintext("x-access-token", &token)
         });
     }
+    let https = url.starts_with("https://");
+    let origin_host = host_of(url);
+    let allowed: Vec<String> = allowed_hosts.to_vec();
+    callbacks.certificate_check(move |_cert, host| {
+        let host = host.to_ascii_lowercase();
+        if host == origin_host || allowed.contains(&host) {
+            // libgit2 checks the certificate itself, as without this callback.
+            Ok(git2::CertificateCheckStatus::CertificatePassthrough)
+        } else {
+            Err(git2::Error::new(
+                ErrorCode::Certificate,
+                ErrorClass::Net,
+                format!("{REDIRECTED_AWAY} {host:?}, a host outside `mirrors.allowed_remotes`"),
+            ))
+        }
+    });
     // libgit2 calls these while data flows; returning false aborts the fetch.
     let keep_going = cancel.clone();
     callbacks.transfer_progress(move |_| !keep_going.load(Ordering::Relaxed));
@@ -443,9 +502,25 @@ fn fetch(
     let mut options = FetchOptions::new();
     options
         .remote_callbacks(callbacks)
+        .follow_redirects(if https {
+            git2::RemoteRedirect::Initial
+        } else {
+            git2::RemoteRedirect::None
+        })
         .prune(FetchPrune::On)
         .download_tags(AutotagOption::None);
     remote.fetch(refspecs, Some(&mut options), None)
+}
+
+/// How a fetch that a redirect took off the allowed hosts says so.
+const REDIRECTED_AWAY: &str = "the remote sent the fetch to";
+
+/// The lower-case host of a URL (empty when it has none).
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
 }
 
 /// A remote that does not exist, or a scheme libgit2 cannot speak: the same
@@ -453,6 +528,7 @@ fn fetch(
 fn is_permanent_fetch_error(e: &git2::Error) -> bool {
     let message = e.message().to_ascii_lowercase();
     e.code() == ErrorCode::NotFound
+        || e.message().contains(REDIRECTED_AWAY)
         || message.contains("unsupported url protocol")
         || message.contains("failed to resolve path")
         || message.contains("unexpected http status code: 404")

@@ -191,11 +191,22 @@ pub struct AttributionConfig {
     pub paths: PathGlobs,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignalsConfig {
     /// `[signals.ci]`: which checks count as CI and how conclusions map to pass/fail.
     pub ci: CiSignalConfig,
+    /// `[min, max]` of a signal's `value` (anything else is refused with 422).
+    pub value_range: [f64; 2],
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        SignalsConfig {
+            ci: CiSignalConfig::default(),
+            value_range: [0.0, 1e9],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +298,9 @@ pub struct GithubConfig {
     pub reconcile_interval_seconds: u64,
     /// First wait before retrying a GitHub API request after a 5xx, 429 or network error.
     pub retry_base_ms: u64,
+    /// `owner/name` or `owner/*` patterns of the repositories events are taken
+    /// for; empty: an App's installations, or any repository without an App.
+    pub repositories: Vec<String>,
 }
 
 impl Default for GithubConfig {
@@ -300,6 +314,7 @@ impl Default for GithubConfig {
             pr_comments: true,
             reconcile_interval_seconds: 600,
             retry_base_ms: 1_000,
+            repositories: Vec::new(),
         }
     }
 }
@@ -534,6 +549,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_GITHUB_PRIVATE_KEY", "github.private_key"),
     ("TOKENTALLY_GITHUB_PR_COMMENTS", "github.pr_comments"),
     ("TOKENTALLY_GITHUB_RETRY_BASE_MS", "github.retry_base_ms"),
+    ("TOKENTALLY_GITHUB_REPOSITORIES", "github.repositories"),
     (
         "TOKENTALLY_GITHUB_RECONCILE_INTERVAL_SECONDS",
         "github.reconcile_interval_seconds",
@@ -542,7 +558,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 
 fn env_kind(key: &str) -> EnvKind {
     match key {
-        "github.webhook_secrets" | "mirrors.allowed_remotes" => EnvKind::List,
+        "github.webhook_secrets" | "mirrors.allowed_remotes" | "github.repositories" => {
+            EnvKind::List
+        }
         "mirrors.enabled" | "github.pr_comments" | "dashboard.public" => EnvKind::Bool,
         "payout.rate" | "payout.weekly_pool" | "payout.pto_hours_per_token" => EnvKind::Number,
         "digest.top"
@@ -589,6 +607,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Which repositories events are taken for (`github.repositories`, the App).
+    pub fn repository_policy(&self) -> crate::github::repositories::RepositoryPolicy {
+        crate::github::repositories::RepositoryPolicy::new(
+            &self.github.repositories,
+            self.github.app_id.is_some(),
+        )
+    }
+
     /// How the store connects (`sqlite_synchronous` and `[database]`).
     pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions {
@@ -660,6 +686,21 @@ impl Config {
             return Err(invalid(
                 "github.webhook_secrets",
                 "a secret must not be empty",
+            ));
+        }
+        for pattern in &self.github.repositories {
+            if let Some(why) = crate::github::repositories::invalid_pattern(pattern) {
+                return Err(invalid(
+                    "github.repositories",
+                    &format!("{pattern:?}: {why}"),
+                ));
+            }
+        }
+        let [min, max] = self.signals.value_range;
+        if !(min.is_finite() && max.is_finite() && min <= max) {
+            return Err(invalid(
+                "signals.value_range",
+                "must be [min, max] with finite numbers and min ≤ max",
             ));
         }
         if let Err(err) = CiRules::new(&self.signals.ci) {

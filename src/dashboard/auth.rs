@@ -10,7 +10,8 @@
 //! - Sessions end after `dashboard.session_hours`, at logout, or when their
 //!   token is revoked.
 
-use axum::extract::{Form, Request, State};
+use crate::server::extract::Form;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -105,12 +106,23 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only a path of this site (never `//host` or a URL) is followed after login.
-fn local_path(next: Option<&str>) -> String {
+/// Only a path of this site is followed after login, else `/`: a `/` followed by
+/// something other than `/` or `\\` (browsers read `//host` and `/\\host` as
+/// another site), and printable ASCII only — no control characters (a browser
+/// drops a tab, so `/<TAB>/host` would become `//host`; CR, LF and NUL cannot be
+/// in a header), no spaces, no backslashes anywhere.
+pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        Some(p) if is_local_path(p) => p.to_string(),
         _ => "/".to_string(),
     }
+}
+
+fn is_local_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\')
 }
 
 fn login_page(csrf: &str, next: &str, problem: Option<&str>) -> maud::Markup {
@@ -138,7 +150,7 @@ fn login_page(csrf: &str, next: &str, problem: Option<&str>) -> maud::Markup {
 /// `GET /login`.
 pub async fn login_form(
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+    crate::server::extract::Query(q): crate::server::extract::Query<LoginQuery>,
 ) -> Response {
     let csrf = crate::config::random_hex(32);
     let next = local_path(q.next.as_deref());

@@ -3,8 +3,9 @@
 //! its arithmetic, the signals received, the ledger entries, and links to the
 //! commits that reverted or fixed it and to GitHub.
 
+use crate::server::extract::Path;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use serde_json::Value;

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::server::extract::Query;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;

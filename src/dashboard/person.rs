@@ -1,8 +1,9 @@
 //! `/people/{person}`: balance, the 12-week trend, hygiene events, and the
 //! week's ledger entries with their explanations.
 
+use crate::server::extract::{Path, Query};
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::server::extract::Path;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 

@@ -106,6 +106,31 @@ impl RemotePolicy {
     pub fn sends_token_to(&self, url: &str) -> bool {
         !self.token_prefix.is_empty() && url.starts_with(&self.token_prefix)
     }
+
+    /// The hosts a fetch may talk to over TLS: those of the https entries of
+    /// the allow-list. A redirect to any other host is refused.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.allowed
+            .iter()
+            .filter_map(|prefix| url::Url::parse(prefix).ok())
+            .filter(|u| u.scheme() == "https")
+            .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
+            .collect()
+    }
+}
+
+/// True when credentials for `token_prefix` (`https://github.com/`) may be given
+/// for `url`, the URL libgit2 asks them for (after a redirect, the new one):
+/// https, and the same host and port.
+pub fn credentials_for(url: &str, token_prefix: &str) -> bool {
+    let (Ok(asked), Ok(allowed)) = (url::Url::parse(url), url::Url::parse(token_prefix)) else {
+        return false;
+    };
+    asked.scheme() == "https"
+        && allowed.scheme() == "https"
+        && asked.host_str().is_some()
+        && asked.host_str() == allowed.host_str()
+        && asked.port_or_known_default() == allowed.port_or_known_default()
 }
 
 /// `https://api.github.com` → `https://github.com/`; a GitHub Enterprise API
@@ -181,6 +206,34 @@ mod tests {
         );
         let plain = RemotePolicy::new(&[], "http://ghe.local/api/v3");
         assert!(!plain.sends_token_to("http://ghe.local/a/b.git"));
+    }
+
+    #[test]
+    fn credentials_only_for_the_host_they_belong_to() {
+        let prefix = "https://github.com/";
+        assert!(credentials_for("https://github.com/acme/api.git", prefix));
+        assert!(credentials_for(
+            "https://GitHub.com:443/acme/api.git",
+            prefix
+        ));
+        for other in [
+            "https://evil.example/acme/api.git",
+            "http://github.com/acme/api.git",
+            "https://github.com:8443/acme/api.git",
+            "https://github.com.evil.example/x",
+            "not a url",
+        ] {
+            assert!(!credentials_for(other, prefix), "{other}");
+        }
+        assert!(!credentials_for("http://ghe.local/x", "http://ghe.local/"));
+        let p = RemotePolicy::new(
+            &[
+                "https://GHE.corp.example/".into(),
+                "file:///srv/git/".into(),
+            ],
+            "https://api.github.com",
+        );
+        assert_eq!(p.allowed_hosts(), vec!["ghe.corp.example".to_string()]);
     }
 
     #[test]

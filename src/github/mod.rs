@@ -3,4 +3,5 @@
 pub mod client;
 pub mod events;
 pub mod outcomes;
+pub mod repositories;
 pub mod signature;

@@ -13,6 +13,7 @@ use crate::clock::now_ms;
 use crate::github::events::PullRequestEvent;
 use crate::github::events::{GithubEvent, InstallationEvent, RepositoryRef};
 use crate::github::outcomes::{self, CiRules, Outcome};
+use crate::github::repositories::RepositoryPolicy;
 use crate::metrics::Metrics;
 use crate::store::repositories::RepositoryUpdate;
 use crate::store::signals::{NewSignal, SignalInsert};
@@ -35,6 +36,8 @@ pub struct HandlerContext {
     pub ledger_wake: Arc<tokio::sync::Notify>,
     /// Keeps pull requests' comments (none without GitHub credentials or with them off).
     pub pr_comments: Option<Arc<crate::notify::pr_comment::PrCommenter>>,
+    /// Which repositories events are taken for (`github.repositories`).
+    pub repositories: RepositoryPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +92,15 @@ pub async fn handle(
         return Ok(Handled::Ignored);
     }
     let now = now_ms();
+    check_branch_names(event)?;
     if let Some(repo) = event.repository() {
+        if !admitted(ctx, &repo.full_name, event.installation_id()).await? {
+            tracing::info!(
+                repository = %repo.full_name,
+                "event for a repository that is not allowed (`github.repositories`); ignored"
+            );
+            return Ok(Handled::Ignored);
+        }
         ctx.store
             .upsert_repository(
                 &RepositoryUpdate {
@@ -117,7 +128,7 @@ pub async fn handle(
     }
     match event {
         GithubEvent::Installation(installation) => {
-            record_installation(&ctx.store, installation, now).await?
+            record_installation(&ctx.store, &ctx.repositories, installation, now).await?
         }
         GithubEvent::Push(push) => {
             // Commits land when the push happened, not when the sync ran (a retry
@@ -380,6 +391,53 @@ async fn sync_measured(
     result
 }
 
+/// Whether an event for `full_name` is taken: a repository outside the list is
+/// not; one the service knows already is; an unknown one only when the policy
+/// admits it (a signed event alone does not make a repository known).
+async fn admitted(
+    ctx: &HandlerContext,
+    full_name: &str,
+    installation: Option<i64>,
+) -> Result<bool, HandlerError> {
+    if !ctx.repositories.listed(full_name) {
+        return Ok(false);
+    }
+    if ctx.repositories.admits(full_name, installation) {
+        return Ok(true);
+    }
+    Ok(ctx.store.repository(full_name).await?.is_some())
+}
+
+/// Branch names from the payload (the repository's default branch, a pull
+/// request's head and base) must be names git accepts: they end up in fetch
+/// refspecs, where `*` or `a:b` would change what is fetched. A delivery that
+/// carries another fails for good, saying which and why.
+fn check_branch_names(event: &GithubEvent) -> Result<(), HandlerError> {
+    let mut names = Vec::new();
+    if let Some(branch) = event.repository().and_then(|r| r.default_branch.as_deref()) {
+        names.push(("repository.default_branch", branch));
+    }
+    if let GithubEvent::PullRequest(e) = event {
+        names.push((
+            "pull_request.head.ref",
+            e.pull_request.head.git_ref.as_str(),
+        ));
+        names.push((
+            "pull_request.base.ref",
+            e.pull_request.base.git_ref.as_str(),
+        ));
+    }
+    for (field, name) in names {
+        if let Some(why) = crate::git::invalid_branch_name(name) {
+            let shown: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
+            return Err(HandlerError::Permanent(format!(
+                "`{field}` {shown:?} is not a valid branch name ({why})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Fetches the repository's mirror and stores what is new: landed commits once
 /// (landed at `landed_at`, the time of the push or merge), commits of open pull
 /// requests as not landed, commits that have landed since, and commits a force
@@ -440,6 +498,7 @@ async fn sync_repository(
         default_branch,
         token,
         token_prefix,
+        allowed_hosts: mirrors.policy().allowed_hosts(),
         known,
         pr_heads,
         cancel: delivery.cancel.clone(),
@@ -520,13 +579,17 @@ async fn sync_repository(
 
 async fn record_installation(
     store: &Store,
+    repositories: &RepositoryPolicy,
     event: &InstallationEvent,
     now: i64,
 ) -> Result<(), HandlerError> {
     let id = event.installation.id;
     let removed_all = matches!(event.action.as_str(), "deleted");
     let listed = event.repositories.iter().flatten();
-    for repo in listed.chain(&event.repositories_added) {
+    for repo in listed
+        .chain(&event.repositories_added)
+        .filter(|r| repositories.listed(&r.full_name))
+    {
         let installation = if removed_all { None } else { Some(id) };
         store
             .set_repository_installation(&repo.full_name, repo.id, installation, now)

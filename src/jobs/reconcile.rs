@@ -34,6 +34,16 @@ pub struct Reconciler {
     vesting_days: i64,
 }
 
+/// Where in the interval a repository's fetch falls: the same offset every
+/// interval (a hash of its name), so thousands of repositories are fetched a
+/// few at a time instead of all at once on start.
+fn spread(full_name: &str, interval_ms: i64) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(full_name.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    (n % interval_ms.max(1) as u64) as i64
+}
+
 impl Reconciler {
     pub fn new(
         config: &crate::config::Config,
@@ -52,7 +62,9 @@ impl Reconciler {
         }
     }
 
-    /// Queues a mirror fetch of every repository for this interval. Returns how many were new.
+    /// Queues a mirror fetch of every repository for this interval, each at its
+    /// own moment within it, as background work (live deliveries go first).
+    /// Returns how many were new.
     pub async fn queue_fetches(&self) -> anyhow::Result<usize> {
         let now = self.clock.now_ms();
         let slot = now / self.interval_ms.max(1);
@@ -77,6 +89,8 @@ impl Reconciler {
                 })
                 .to_string(),
                 received_at: now,
+                not_before: now + spread(&r.full_name, self.interval_ms),
+                background: true,
             })
             .collect();
         let inserted = self.store.insert_deliveries(&batch).await?;

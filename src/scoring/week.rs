@@ -27,10 +27,15 @@ impl Week {
     /// `2026-W41`; `None` for anything else or a week the year does not have.
     pub fn parse(text: &str) -> Option<Week> {
         let (year, week) = text.split_once("-W")?;
-        if year.len() != 4 || week.len() != 2 {
+        let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(year, 4) || !digits(week, 2) {
             return None;
         }
         let year: i32 = year.parse().ok()?;
+        // Weeks before the epoch are no one's pay (and "0000" would print as "0").
+        if year < 1970 {
+            return None;
+        }
         let week: u32 = week.parse().ok()?;
         NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)?;
         Some(Week { year, week })
@@ -79,6 +84,17 @@ pub fn parse_time_in(text: &str, tz: Tz) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weeks_are_years_1970_to_9999() {
+        for bad in [
+            "0000-W01", "1969-W52", "+202-W01", "2026-W00", "2026-W54", "2026-w01", "2026-W1",
+        ] {
+            assert_eq!(Week::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Week::parse("1970-W01").unwrap().label(), "1970-W01");
+        assert_eq!(Week::parse("9999-W52").unwrap().label(), "9999-W52");
+    }
 
     #[test]
     fn weeks_in_a_time_zone() {

@@ -190,7 +190,44 @@ pub fn valid_sha(sha: &str) -> bool {
     crate::store::is_commit_prefix(sha)
 }
 
-fn validate(req: &SignalRequest) -> Result<(), ApiError> {
+/// 415 unless the request says its body is JSON (`application/json`, with or
+/// without parameters): a form or text body is a client mistake, not JSON by luck.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send the body as JSON with Content-Type: application/json (got {:?})",
+                content_type.chars().take(100).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// An http(s) URL with a host, as written (the URL parser would read `http:///x`
+/// as the host `x`).
+fn valid_http_url(url: &str) -> bool {
+    let written_host = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+    let parsed = url::Url::parse(url).ok();
+    written_host
+        && parsed
+            .as_ref()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        && url.len() <= 2048
+        && !url.chars().any(char::is_whitespace)
+}
+
+fn validate(req: &SignalRequest, value_range: [f64; 2]) -> Result<(), ApiError> {
     let strings = [
         ("repo", Some(&req.repo)),
         ("sha", Some(&req.sha)),
@@ -241,20 +278,23 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
     if req.status != "pass" && req.status != "fail" {
         return Err(unprocessable("status", "expected pass or fail"));
     }
-    if req.value.is_some_and(|v| !v.is_finite()) {
-        return Err(unprocessable("value", "expected a finite number"));
+    let [min, max] = value_range;
+    if req
+        .value
+        .is_some_and(|v| !(v.is_finite() && min <= v && v <= max))
+    {
+        return Err(unprocessable(
+            "value",
+            format!("expected a number from {min} to {max} (`signals.value_range`)"),
+        ));
     }
-    if let Some(url) = &req.url {
-        let parsed = url::Url::parse(url).ok();
-        let http = parsed
-            .as_ref()
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        if url.len() > 2048 || !http || url.chars().any(char::is_whitespace) {
-            return Err(unprocessable(
-                "url",
-                "expected an http(s) URL of at most 2048 characters",
-            ));
-        }
+    if let Some(url) = &req.url
+        && !valid_http_url(url)
+    {
+        return Err(unprocessable(
+            "url",
+            "expected an http(s) URL with a host, of at most 2048 characters",
+        ));
     }
     if let Some(key) = &req.key
         && (key.is_empty() || key.len() > 200)
@@ -283,6 +323,7 @@ fn validate(req: &SignalRequest) -> Result<(), ApiError> {
         (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
         (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
         (status = 413, description = "body too large", body = crate::server::openapi::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::server::openapi::ErrorBody),
         (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
         (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
     )
@@ -304,6 +345,7 @@ async fn record_signal(
     body: Body,
 ) -> Result<Response, ApiError> {
     let token = authorize(state, headers, WRITE_SIGNALS).await?;
+    require_json(headers)?;
     let read = state
         .body_limits
         .read(headers, body, MAX_SIGNAL_BODY)
@@ -328,13 +370,23 @@ async fn record_signal(
             )
         }
     })?;
-    validate(&req)?;
+    validate(&req, state.config.signals.value_range)?;
     let mut req = req;
     // Repository names are case-insensitive on GitHub; shas are hex.
     req.repo = req.repo.to_ascii_lowercase();
     req.sha = req.sha.to_ascii_lowercase();
     if !token.allows(&req.repo) {
         return Err(forbidden(&token, &req.repo));
+    }
+    if !state.config.repository_policy().listed(&req.repo) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "repository_not_allowed",
+            format!(
+                "{} is not one of the repositories this service takes (`github.repositories`)",
+                req.repo
+            ),
+        ));
     }
 
     // The signal's time: the service's clock (tests inject one).

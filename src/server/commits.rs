@@ -5,7 +5,7 @@
 //! (GitLab's nested groups), so both routes take the rest of the path.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use super::api::{
     READ, authorize, commit_signals, repository_for, split_repo_and_sha, unprocessable,
 };
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use crate::store::commits::{CommitFilter, CommitRow};
 use crate::store::repositories::Repository;
 
@@ -137,7 +138,7 @@ pub async fn repos_route(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(path): Path<String>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
     list_commits(&state, &headers, &path, query)
         .await
@@ -165,9 +166,15 @@ pub async fn list_commits(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    q: ListQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let token = authorize(state, headers, READ).await?;
+    if q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`after` must be a cursor from `next_after` (≥ 0)",
+        ));
+    }
     let repo = path.strip_suffix("/commits").ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -175,7 +182,6 @@ pub async fn list_commits(
             format!("no route for /api/v1/repos/{path} (try /api/v1/repos/OWNER/NAME/commits)"),
         )
     })?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let repo = repo.to_ascii_lowercase();
     let repository = repository_for(state, &token, &repo).await?;
     let limit = q.limit.unwrap_or(100);

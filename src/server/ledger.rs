@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{ADMIN, READ, authorize, unprocessable};
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use crate::ledger::read::{EntryView, rfc3339, tokens};
 use crate::scoring::leaderboard::RankBy;
 use crate::scoring::week::Week;
@@ -103,10 +104,9 @@ pub struct LeaderboardQuery {
 pub async fn leaderboard(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<LeaderboardQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<LeaderboardQuery>,
 ) -> Result<Json<Value>, ApiError> {
     authorize_people(&state, &headers).await?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     let by = match query.rank_by.as_deref() {
         None => RankBy::Value,
@@ -194,10 +194,9 @@ pub async fn person_ledger(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(person): Path<String>,
-    query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<WeekQuery>,
 ) -> Result<Json<Value>, ApiError> {
     authorize_people(&state, &headers).await?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     known_person(&state, &person).await?;
     let entries = state
@@ -230,10 +229,9 @@ pub async fn person_ledger(
 pub async fn payouts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<WeekQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<WeekQuery>,
 ) -> Result<Json<Value>, ApiError> {
     authorize_people(&state, &headers).await?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let week = week_param(&state, query.week.as_deref())?;
     let config = &state.config.payout;
     let payouts = state
@@ -312,6 +310,8 @@ pub struct RedemptionBody {
         (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
         (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
         (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
+        (status = 413, description = "body too large", body = crate::server::openapi::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::server::openapi::ErrorBody),
         (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
         (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
     )
@@ -329,6 +329,7 @@ async fn redemption(
     body: Body,
 ) -> Result<Response, ApiError> {
     let token = authorize(state, headers, ADMIN).await?;
+    super::api::require_json(headers)?;
     let read = state
         .body_limits
         .read(headers, body, MAX_REDEMPTION_BODY)

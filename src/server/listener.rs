@@ -36,6 +36,10 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_timeout_seconds))
         .keep_alive(true)
+        // A header line that is not valid HTTP (a DEL in a value) is dropped
+        // instead of answering a bare 400 with no body: the request then fails
+        // where that header is needed, with the JSON error saying what is missing.
+        .ignore_invalid_headers(true)
         .max_buf_size(64 * 1024);
     loop {
         // Take a slot before accepting: past the cap, clients wait in the backlog.

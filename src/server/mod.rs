@@ -5,6 +5,8 @@ pub mod api;
 pub mod body;
 pub mod commits;
 pub mod error;
+pub mod extract;
+pub mod headers;
 pub mod ledger;
 pub mod listener;
 pub mod openapi;
@@ -63,8 +65,23 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(crate::dashboard::router(state.clone()))
         .fallback(ops::not_found)
-        // The webhook handler enforces its own limit and answers 413 in JSON.
+        // Bodies are limited by `body::guard_bodies` (per route, with a timeout),
+        // not by the framework's fixed 2 MB.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.body_limits.clone(),
+            body::guard_bodies,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            headers::Https(
+                state
+                    .config
+                    .public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+            ),
+            headers::security_headers,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::record_latency,

@@ -128,15 +128,15 @@ async fn accept(
 
     let inserted = state
         .inbox
-        .submit(NewDelivery {
-            delivery_id: delivery_id.to_string(),
-            event: event.to_string(),
-            action: envelope.action,
-            hook_id: header_str(headers, "x-github-hook-id")
+        .submit(NewDelivery::live(
+            delivery_id.to_string(),
+            event.to_string(),
+            envelope.action,
+            header_str(headers, "x-github-hook-id")
                 .map(|h| h.chars().filter(|c| !c.is_control()).take(100).collect()),
-            payload: owned_payload,
-            received_at: now_ms(),
-        })
+            owned_payload,
+            now_ms(),
+        ))
         .await
         .map_err(ApiError::database)?;
     Ok(match inserted {

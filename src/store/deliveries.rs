@@ -12,9 +12,36 @@ pub struct NewDelivery {
     pub hook_id: Option<String>,
     pub payload: String,
     pub received_at: i64,
+    /// When it may first be processed (epoch ms): `received_at` for a webhook.
+    pub not_before: i64,
+    /// Background work (a reconcile fetch): claimed only when no live delivery is due.
+    pub background: bool,
 }
 
-/// Rows per multi-row `INSERT` (5 bound values each; well under both databases'
+impl NewDelivery {
+    /// A webhook delivery, to be processed at once.
+    pub fn live(
+        delivery_id: String,
+        event: String,
+        action: Option<String>,
+        hook_id: Option<String>,
+        payload: String,
+        received_at: i64,
+    ) -> NewDelivery {
+        NewDelivery {
+            delivery_id,
+            event,
+            action,
+            hook_id,
+            payload,
+            received_at,
+            not_before: received_at,
+            background: false,
+        }
+    }
+}
+
+/// Rows per multi-row `INSERT` (7 bound values each; well under both databases'
 /// limits on bound parameters).
 const INSERT_CHUNK: usize = 256;
 
@@ -92,7 +119,7 @@ SET state = 'processing', lease_owner = $1, next_attempt_at = $2, attempts = att
 WHERE id = (
     SELECT id FROM deliveries
     WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
-    ORDER BY next_attempt_at LIMIT 1)
+    ORDER BY priority, next_attempt_at LIMIT 1)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
 RETURNING id, delivery_id, event, action, attempts, received_at,
     (SELECT payload FROM delivery_payloads p WHERE p.id = deliveries.id)";
@@ -103,7 +130,7 @@ SET state = 'processing', lease_owner = $1, next_attempt_at = $2, attempts = att
 WHERE id = (
     SELECT id FROM deliveries
     WHERE state IN ('pending', 'processing') AND next_attempt_at <= $3
-    ORDER BY next_attempt_at LIMIT 1
+    ORDER BY priority, next_attempt_at LIMIT 1
     FOR UPDATE SKIP LOCKED)
   AND state IN ('pending', 'processing') AND next_attempt_at <= $3
 RETURNING id, delivery_id, event, action, attempts, received_at,
@@ -124,21 +151,22 @@ impl Store {
         for chunk_start in (0..batch.len()).step_by(INSERT_CHUNK) {
             let chunk = &batch[chunk_start..(chunk_start + INSERT_CHUNK).min(batch.len())];
             let mut sql = String::from(
-                "INSERT INTO deliveries (delivery_id, event, action, hook_id, received_at, next_attempt_at) VALUES ",
+                "INSERT INTO deliveries (delivery_id, event, action, hook_id, received_at, next_attempt_at, priority) VALUES ",
             );
             for i in 0..chunk.len() {
-                let p = i * 5;
+                let p = i * 7;
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
                     p + 1,
                     p + 2,
                     p + 3,
                     p + 4,
                     p + 5,
-                    p + 5
+                    p + 6,
+                    p + 7
                 ));
             }
             sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
@@ -149,7 +177,9 @@ impl Store {
                     .bind(&d.event)
                     .bind(&d.action)
                     .bind(&d.hook_id)
-                    .bind(d.received_at);
+                    .bind(d.received_at)
+                    .bind(d.not_before)
+                    .bind(i64::from(d.background));
             }
             let stored: std::collections::HashMap<String, i64> = insert
                 .fetch_all(&mut *tx)

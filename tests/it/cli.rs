@@ -397,6 +397,7 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
     let post = |token: &str| {
         axum::http::Request::post("/api/v1/signals")
             .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
             .body(axum::body::Body::from(
                 r#"{"repo":"acme/web","sha":"0123abc","signal":"ci","status":"pass"}"#,
             ))

@@ -234,13 +234,15 @@ async fn nullable_parameters_keep_one_type_on_one_connection(db: &TestDb) {
     // Deliveries: action and hook id; the last error of a finished delivery.
     let deliveries: Vec<NewDelivery> = [(1, false), (2, true), (3, false)]
         .into_iter()
-        .map(|(n, filled)| NewDelivery {
-            delivery_id: format!("d{n}"),
-            event: "push".into(),
-            action: filled.then(|| "opened".into()),
-            hook_id: filled.then(|| "42".into()),
-            payload: "{}".into(),
-            received_at: now,
+        .map(|(n, filled)| {
+            NewDelivery::live(
+                format!("d{n}"),
+                "push".into(),
+                filled.then(|| "opened".into()),
+                filled.then(|| "42".into()),
+                "{}".into(),
+                now,
+            )
         })
         .collect();
     for delivery in &deliveries {

@@ -646,6 +646,7 @@ async fn concurrent_redemptions_never_overdraw(db: &TestDb) {
     assert!(bad.json["message"].as_str().unwrap().contains("tokens"));
     let nobody = Request::post("/api/v1/redemptions")
         .header("authorization", format!("Bearer {}", s.admin))
+        .header("content-type", "application/json")
         .body(Body::from(
             json!({"person": "nobody", "tokens": 1.0, "kind": "pto", "key": "r4"}).to_string(),
         ))

@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod database;
 mod digest;
+mod edges;
 mod http_limits;
 mod ledger;
 mod mirror;

@@ -506,6 +506,7 @@ async fn a_signal_for_an_unknown_commit_is_found_once_it_lands(db: &TestDb) {
     );
     let request = Request::post("/api/v1/signals")
         .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap();
     assert_eq!(send(&app, request).await.status, StatusCode::CREATED);

@@ -58,7 +58,11 @@ impl Pr {
         json!({"id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": self.remote.url()})
     }
 
-    pub async fn deliver(&self, app: &App, event: &str, body: Value) {
+    pub async fn deliver(&self, app: &App, event: &str, mut body: Value) {
+        // A GitHub App's webhooks always name the installation they came through.
+        if app.state.config.github.app_id.is_some() && body.get("installation").is_none() {
+            body["installation"] = json!({"id": 42});
+        }
         let n = self.deliveries.get() + 1;
         self.deliveries.set(n);
         let id = format!("pr-d-{n}-{}", body["action"].as_str().unwrap_or(""));

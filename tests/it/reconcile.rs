@@ -20,7 +20,14 @@ const DAY: i64 = 24 * HOUR;
 const CLAUDE: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
 
 async fn a_push_whose_webhook_never_arrived_is_attributed(db: &TestDb) {
-    let app = support::app_with(support::mirrors_on(db)).await;
+    let clock = ManualClock::starting_now();
+    let config = support::mirrors_on(db);
+    let interval = config.github.reconcile_interval_seconds as i64 * 1000;
+    let app = App::connect_with_clock(config, clock.clone())
+        .await
+        .unwrap();
+    // Webhooks are stamped with the real time; the worker goes by this clock.
+    clock.advance_ms(60_000);
     let pr = Pr::new(&app).await;
     pr.work.write("fix.rs", lines("fix", 40));
     let lost = pr.work.commit(&format!(
@@ -45,6 +52,8 @@ async fn a_push_whose_webhook_never_arrived_is_attributed(db: &TestDb) {
     assert_eq!(reconciler.queue_fetches().await.unwrap(), 1);
     // Within the same interval (or from another replica) nothing more is queued.
     assert_eq!(reconciler.queue_fetches().await.unwrap(), 0);
+    // Each repository's fetch has its moment within the interval.
+    clock.advance_ms(interval);
     app.worker.drain().await.unwrap();
     assert_eq!(known(lost).await, Some(true), "attributed and landed");
 }

@@ -12,7 +12,7 @@ use tokentally::config::{Config, Secret};
 use tokentally::jobs::worker::Step;
 
 use crate::db_test;
-use crate::support::remotes::{CredentialTrap, HangingRemote};
+use crate::support::remotes::{CredentialTrap, HangingRemote, RedirectingRemote, trust_test_ca};
 use crate::support::{self, TestDb, eventually, send, store, webhook};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -55,6 +55,45 @@ async fn a_remote_outside_the_allow_list_fails_at_once(db: &TestDb) {
 }
 db_test!(a_remote_outside_the_allow_list_fails_at_once);
 
+/// A mirror URL on the allowed host that redirects to another https host: the
+/// fetch fails for good, saying so, and the other host never sees the token.
+async fn a_redirect_off_the_allowed_host_gets_no_token(db: &TestDb) {
+    trust_test_ca();
+    let logger = CredentialTrap::start_tls(); // https://localhost:B/
+    let redirector = RedirectingRemote::start_tls(&logger.prefix()); // https://127.0.0.1:A/
+    let mut config = support::test_config(db);
+    config.mirrors.enabled = true; // the default allow-list: the GitHub web host only
+    config.github.api_url = format!("{}api/v3", redirector.prefix());
+    config.github.pr_comments = false;
+    config.github.token = Some(Secret::new("ghp_follows_no_redirect_0123456789"));
+    let app = support::app_with(config).await;
+    let url = format!("{}acme/api.git", redirector.prefix());
+    send(&app, webhook("push", "redirect", push("acme/api", &url))).await;
+    assert_eq!(
+        app.worker.step().await.unwrap(),
+        Step::Finished("failed"),
+        "failed for good, not retried"
+    );
+    let status = store(&app)
+        .delivery_status("redirect")
+        .await
+        .unwrap()
+        .unwrap();
+    let error = status.last_error.unwrap();
+    assert!(error.contains("mirrors.allowed_remotes"), "{error}");
+    assert!(
+        error.contains("localhost"),
+        "names where it was sent: {error}"
+    );
+    for request in logger.requests() {
+        assert!(
+            !request.to_ascii_lowercase().contains("authorization"),
+            "the token followed the redirect: {request}"
+        );
+    }
+}
+db_test!(a_redirect_off_the_allowed_host_gets_no_token);
+
 async fn the_token_is_never_sent_over_plain_http(db: &TestDb) {
     let trap = CredentialTrap::start();
     let mut config = support::test_config(db);
@@ -76,11 +115,12 @@ async fn the_token_is_never_sent_over_plain_http(db: &TestDb) {
 }
 db_test!(the_token_is_never_sent_over_plain_http);
 
-/// Where the token may go (here: a local server standing in for the GitHub
-/// host), a refusal ends the fetch after one try instead of an endless loop.
+/// Where the token may go (here: a local https server standing in for the
+/// GitHub host), a refusal ends the fetch after one try instead of an endless loop.
 #[test]
 fn a_refused_token_is_offered_once() {
-    let trap = CredentialTrap::start();
+    trust_test_ca();
+    let trap = CredentialTrap::start_tls();
     let dir = tempfile::tempdir().unwrap();
     let request = SyncRequest {
         path: dir.path().join("acme/api.git"),
@@ -89,6 +129,7 @@ fn a_refused_token_is_offered_once() {
         default_branch: "main".into(),
         token: Some("ghp_revoked".into()),
         token_prefix: Some(trap.prefix()),
+        allowed_hosts: vec!["localhost".into()],
         known: KnownState::default(),
         pr_heads: Vec::new(),
         cancel: Arc::new(AtomicBool::new(false)),

@@ -335,13 +335,15 @@ async fn postgres_connections_use_tls_when_the_url_asks() {
 async fn a_batch_stores_each_delivery_once_in_input_order(db: &TestDb) {
     use tokentally::store::deliveries::{Inserted, NewDelivery};
     let app = support::app(db).await;
-    let delivery = |id: &str| NewDelivery {
-        delivery_id: id.to_string(),
-        event: "push".into(),
-        action: None,
-        hook_id: None,
-        payload: format!("{{\"id\":\"{id}\"}}"),
-        received_at: now_ms(),
+    let delivery = |id: &str| {
+        NewDelivery::live(
+            id.to_string(),
+            "push".into(),
+            None,
+            None,
+            format!("{{\"id\":\"{id}\"}}"),
+            now_ms(),
+        )
     };
     let batch: Vec<NewDelivery> = ["a", "b", "a", "c"].iter().map(|id| delivery(id)).collect();
     let results = store(&app).insert_deliveries(&batch).await.unwrap();
