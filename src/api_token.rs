@@ -1,8 +1,6 @@
 //! API tokens: `tt_` followed by 256 random bits; only their SHA-256 is stored.
 
-use sha2::{Digest, Sha256};
-
-use crate::config::random_hex;
+use crate::secret::random_hex;
 
 pub const PREFIX: &str = "tt_";
 
@@ -14,7 +12,7 @@ pub fn generate() -> String {
 /// What the database keeps: the token's SHA-256, hex. Tokens carry 256 random
 /// bits, so a fast hash is enough (no password stretching needed).
 pub fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::secret::sha256_hex(token)
 }
 
 #[cfg(test)]

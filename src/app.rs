@@ -7,7 +7,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::attribution::commit::Attributor;
 use crate::attribution::mirror::{self, Mirrors};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -61,7 +60,7 @@ impl App {
             })?;
         store.migrate().await?;
         // A GitHub App key that cannot be read stops the start, saying why.
-        GithubClient::from_config(&config, clock.clone(), Arc::new(Metrics::new()))?;
+        GithubClient::from_config(&config.github, clock.clone(), Arc::new(Metrics::new()))?;
         if let Some(tls) = store.tls_in_use().await? {
             tracing::info!(tls, "connected to PostgreSQL");
         }
@@ -79,12 +78,15 @@ impl App {
         );
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::new());
+        // This instance's name on every lease it takes (another instance, even
+        // in this process, is another replica).
+        let lease_owner = crate::secret::new_lease_owner();
         let stored = Arc::new(Notify::new());
         // Wakes the ledger after new facts (a processed delivery, stored signals).
         let ledger_wake = Arc::new(Notify::new());
         let ledger = Ledger::new(store.clone(), &config);
         let config = Arc::new(config);
-        let github = GithubClient::from_config(&config, clock.clone(), metrics.clone())
+        let github = GithubClient::from_config(&config.github, clock.clone(), metrics.clone())
             .unwrap_or_else(|e| {
                 // `connect` checks this first; here it only turns GitHub's API off.
                 tracing::error!(error = %e, "GitHub's API is not used");
@@ -114,7 +116,7 @@ impl App {
                     policy,
                 ))
             }),
-            attributor: Arc::new(Attributor::from_config(&config)),
+            attributor: Arc::new(config.attributor()),
             github_api_url: config.github.api_url.clone(),
             ledger_wake: ledger_wake.clone(),
             pr_comments: pr_comments.clone(),
@@ -127,6 +129,7 @@ impl App {
             stored.clone(),
             clock.clone(),
             health.clone(),
+            lease_owner.clone(),
         );
         let (inbox, inbox_writer) = {
             let store = store.clone();
@@ -181,6 +184,7 @@ impl App {
             ledger,
             clock,
             pr_comments,
+            lease_owner,
         };
         App {
             state,
@@ -208,6 +212,7 @@ impl App {
             self.state.clock.clone(),
             Some(self.digest_poster()),
             Some(self.reconciler()),
+            self.state.lease_owner.clone(),
         )
     }
 
@@ -229,6 +234,7 @@ impl App {
             self.state.clock.clone(),
             self.state.health.clone(),
             self.state.metrics.clone(),
+            self.state.lease_owner.clone(),
         )
     }
 

@@ -21,5 +21,6 @@ pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod scoring;
+pub mod secret;
 pub mod server;
 pub mod store;

@@ -106,13 +106,18 @@ impl SeenCommits {
 }
 
 impl Attributor {
-    /// The rules a (validated) configuration sets.
-    pub fn from_config(config: &crate::config::Config) -> Attributor {
+    /// Attribution with `agents` beyond the built-in registry, the path `globs`
+    /// (checked when the configuration loads) and the `people` who own emails.
+    pub fn new(
+        agents: &[super::agents::AgentConfig],
+        globs: &super::paths::PathGlobs,
+        people: &[super::identity::PersonConfig],
+    ) -> Attributor {
         Attributor {
-            registry: AgentRegistry::new(&config.agents),
-            rules: PathRules::new(&config.attribution.paths)
+            registry: AgentRegistry::new(agents),
+            rules: PathRules::new(globs)
                 .expect("path globs are checked when the configuration loads"),
-            directory: Directory::new(&config.people),
+            directory: Directory::new(people),
         }
     }
 

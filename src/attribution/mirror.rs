@@ -17,8 +17,8 @@ use git2::{
 
 use super::commit::{Attributor, CommitRecord, SeenCommits};
 use super::links::pull_request_number;
-use crate::config::Secret;
 use crate::git::remote::RemotePolicy;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {

@@ -101,6 +101,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
         crate::clock::system(),
         Arc::new(crate::health::Health::new()),
         Arc::new(crate::metrics::Metrics::new()),
+        crate::secret::new_lease_owner(),
     );
     let posted = poster.post_now(week, args.force).await?;
     let posts = poster.posts().await?;

@@ -8,8 +8,8 @@ use clap::Args;
 
 use super::open_ledger;
 use crate::clock::now_ms;
-use crate::ledger::plan::EntryKind;
 use crate::scoring::MilliTokens;
+use crate::scoring::balance::EntryKind;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {

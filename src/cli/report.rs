@@ -115,7 +115,7 @@ pub async fn run(_config_path: Option<&PathBuf>, args: ReportArgs) -> anyhow::Re
                 .as_deref()
                 .and_then(|context| key_from_env(&env, &args.signal, context))
         })
-        .unwrap_or_else(|| format!("report-{}", crate::config::random_hex(12)));
+        .unwrap_or_else(|| format!("report-{}", crate::secret::random_hex(12)));
     let mut body = serde_json::json!({
         "repo": repo, "sha": sha, "signal": args.signal, "status": args.status, "key": key,
     });

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use clap::{Args, ValueEnum};
 
 use super::{load_config, process_env};
-use crate::attribution::commit::{Attributor, CommitRecord};
+use crate::attribution::commit::CommitRecord;
 use crate::attribution::scan::{ScanOptions, ScanSummary, scan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,7 +46,7 @@ pub struct ScanArgs {
 
 pub fn run(config_path: Option<&PathBuf>, args: ScanArgs) -> anyhow::Result<()> {
     let config = load_config(config_path, &process_env())?;
-    let attributor = Attributor::from_config(&config);
+    let attributor = config.attributor();
     let options = ScanOptions {
         rev: args.rev.clone(),
         since: args

@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, Secret};
+use super::{Config, ConfigError};
+use crate::secret::Secret;
 
 /// `[digest]`: when the weekly digest is posted and what it shows.
 #[derive(Debug, Clone, Deserialize)]
@@ -165,7 +166,7 @@ impl Config {
         &self,
         invalid: &dyn Fn(&str, &str) -> ConfigError,
     ) -> Result<(), ConfigError> {
-        if let Err(e) = crate::jobs::schedule::parse_cron(&self.digest.schedule) {
+        if let Err(e) = crate::config::parse_cron(&self.digest.schedule) {
             return Err(invalid("digest.schedule", &e));
         }
         if self.digest.top == 0 {

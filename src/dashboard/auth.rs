@@ -17,7 +17,6 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 use super::Viewer;
 use super::layout::{shell, unavailable};
@@ -26,10 +25,6 @@ use crate::store::tokens::Role;
 
 pub const SESSION_COOKIE: &str = "tt_session";
 pub const CSRF_COOKIE: &str = "tt_csrf";
-
-fn hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
 
 /// Compares two secrets in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
@@ -64,7 +59,7 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<View
     if let Some(id) = cookie(headers, SESSION_COOKIE) {
         let session = state
             .store
-            .session(&hash(id), state.clock.now_ms())
+            .session(&crate::secret::sha256_hex(id), state.clock.now_ms())
             .await
             .map_err(|e| unavailable(&Viewer::anonymous(), e))?;
         if let Some(s) = session {
@@ -152,7 +147,7 @@ pub async fn login_form(
     State(state): State<AppState>,
     crate::server::extract::Query(q): crate::server::extract::Query<LoginQuery>,
 ) -> Response {
-    let csrf = crate::config::random_hex(32);
+    let csrf = crate::secret::random_hex(32);
     let next = local_path(q.next.as_deref());
     let cookie = format!(
         "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login{}",
@@ -222,14 +217,20 @@ pub async fn login(
         return (StatusCode::UNAUTHORIZED, Html(body.into_string())).into_response();
     }
     let token = token.expect("checked above");
-    let id = crate::config::random_hex(32);
-    let csrf = crate::config::random_hex(32);
+    let id = crate::secret::random_hex(32);
+    let csrf = crate::secret::random_hex(32);
     let now = state.clock.now_ms();
     let hours = state.config.dashboard.session_hours;
     let expires = now + hours as i64 * 3_600_000;
     if let Err(e) = state
         .store
-        .create_session(&hash(&id), token.id, &csrf, now, expires)
+        .create_session(
+            &crate::secret::sha256_hex(&id),
+            token.id,
+            &csrf,
+            now,
+            expires,
+        )
         .await
     {
         return unavailable(&Viewer::anonymous(), e);
@@ -267,7 +268,11 @@ pub async fn logout(
     let Some(id) = cookie(&headers, SESSION_COOKIE) else {
         return Redirect::to("/login").into_response();
     };
-    let session = match state.store.session(&hash(id), state.clock.now_ms()).await {
+    let session = match state
+        .store
+        .session(&crate::secret::sha256_hex(id), state.clock.now_ms())
+        .await
+    {
         Ok(s) => s,
         Err(e) => return unavailable(&Viewer::anonymous(), e),
     };
@@ -275,7 +280,7 @@ pub async fn logout(
         Some(s) if same(&s.csrf, &form.csrf) => {
             if let Err(e) = state
                 .store
-                .end_session(&hash(id), state.clock.now_ms())
+                .end_session(&crate::secret::sha256_hex(id), state.clock.now_ms())
                 .await
             {
                 return unavailable(&Viewer::anonymous(), e);

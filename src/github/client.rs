@@ -15,9 +15,10 @@ use octocrab::Octocrab;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::settings::GithubConfig;
 use crate::clock::Clock;
-use crate::config::{Config, Secret};
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 /// Attempts of one request.
 const ATTEMPTS: u32 = 3;
@@ -79,16 +80,12 @@ fn token_client(api_url: &str, token: &Secret) -> Result<Octocrab, GithubError> 
 impl GithubClient {
     /// The client the configuration asks for: `None` without a token or App.
     pub fn from_config(
-        config: &Config,
+        github: &GithubConfig,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Option<GithubClient>, GithubError> {
-        let api_url = config.github.api_url.trim_end_matches('/').to_string();
-        let auth = match (
-            &config.github.app_id,
-            &config.github.private_key,
-            &config.github.token,
-        ) {
+        let api_url = github.api_url.trim_end_matches('/').to_string();
+        let auth = match (&github.app_id, &github.private_key, &github.token) {
             (Some(app_id), Some(key_path), _) => {
                 let pem = std::fs::read(key_path).map_err(|e| {
                     GithubError::App(format!("github.private_key {}: {e}", key_path.display()))
@@ -118,7 +115,7 @@ impl GithubClient {
         Ok(Some(GithubClient {
             auth: Arc::new(auth),
             api_url,
-            retry_base: Duration::from_millis(config.github.retry_base_ms),
+            retry_base: Duration::from_millis(github.retry_base_ms),
             clock,
             metrics,
         }))

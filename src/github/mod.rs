@@ -4,4 +4,5 @@ pub mod client;
 pub mod events;
 pub mod outcomes;
 pub mod repositories;
+pub mod settings;
 pub mod signature;

@@ -4,7 +4,6 @@
 //! (job, scheduled time) row, so among replicas sharing a database only one
 //! runs it, and running a job twice changes nothing.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::TimeZone;
@@ -12,20 +11,11 @@ use chrono_tz::Tz;
 use cron::Schedule;
 
 use crate::clock::Clock;
+use crate::config::parse_cron;
 use crate::jobs::reconcile::Reconciler;
 use crate::ledger::Ledger;
 use crate::notify::digests::DigestPoster;
 use crate::scoring::week::Week;
-
-/// A cron expression (6 or 7 fields, seconds first), or what is wrong with it.
-pub fn parse_cron(expression: &str) -> Result<Schedule, String> {
-    Schedule::from_str(expression).map_err(|e| {
-        format!(
-            "{expression:?} is not a cron expression (6 or 7 fields, seconds first, \
-             weekdays by name such as Mon): {e}"
-        )
-    })
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -70,6 +60,7 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
         poster: Option<DigestPoster>,
         reconciler: Option<Reconciler>,
+        owner: String,
     ) -> Scheduler {
         let parse = |e: &str| parse_cron(e).expect("schedules are checked when config loads");
         let mut jobs = vec![
@@ -89,7 +80,7 @@ impl Scheduler {
                 .expect("the time zone is checked when config loads"),
             ledger,
             clock,
-            owner: format!("{}-{}", std::process::id(), crate::clock::now_ms()),
+            owner,
         }
     }
 

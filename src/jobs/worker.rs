@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handlers::{self, DeliveryContext, Handled, HandlerContext, HandlerError};
 use crate::clock::Clock;
-use crate::config::{WorkerConfig, random_hex};
+use crate::config::WorkerConfig;
 use crate::github::events;
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -74,8 +74,8 @@ impl Worker {
         wake: Arc<Notify>,
         clock: Arc<dyn Clock>,
         health: Arc<Health>,
+        owner: String,
     ) -> Self {
-        let owner = format!("{}-{}", std::process::id(), random_hex(4));
         Worker {
             ctx,
             metrics,

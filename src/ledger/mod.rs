@@ -21,13 +21,13 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
-use crate::scoring::MilliTokens;
+use crate::scoring::balance::EntryKind;
 use crate::scoring::calibration::{self, Observed};
 use crate::scoring::rules::Rules;
 use crate::scoring::week::Week;
 use crate::store::Store;
 use crate::store::ledger::{NewEntry, ScoringCommit, ScoringSignal, StateRow};
-use plan::{CommitInputs, EntryKind, Existing, Plan, SignalFact};
+use plan::{CommitInputs, Existing, Plan, SignalFact};
 
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
@@ -589,44 +589,4 @@ impl CalibrationCache {
                 calibration::calibrate(&observed, rules)
             })
     }
-}
-
-/// A person's balances (milli-tokens).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Balance {
-    pub pending: MilliTokens,
-    pub vested: MilliTokens,
-    pub redeemed: MilliTokens,
-    pub clawed_back: MilliTokens,
-    pub available: MilliTokens,
-}
-
-/// Balances from per-commit sums: rows of (commit id, kind, sum); entries
-/// without a commit (redemptions) have no commit id.
-pub fn balance(rows: &[(Option<i64>, String, i64)]) -> Balance {
-    let mut per_commit: BTreeMap<i64, Vec<(EntryKind, MilliTokens)>> = BTreeMap::new();
-    let mut b = Balance::default();
-    for (commit, kind, sum) in rows {
-        let Some(kind) = EntryKind::parse(kind) else {
-            continue;
-        };
-        match commit {
-            Some(id) => per_commit.entry(*id).or_default().push((kind, *sum)),
-            None if kind == EntryKind::Redemption => b.redeemed -= sum,
-            None => {}
-        }
-    }
-    for entries in per_commit.values() {
-        let (pending, vested, clawed) = plan::standing(entries);
-        b.pending += pending;
-        b.vested += vested;
-        b.clawed_back += clawed;
-    }
-    b.available = b.vested - b.redeemed;
-    b
-}
-
-/// Vested tokens not yet redeemed.
-pub fn available(rows: &[(Option<i64>, String, i64)]) -> MilliTokens {
-    balance(rows).available
 }

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::scoring::MilliTokens;
+use crate::scoring::balance::EntryKind;
 use crate::scoring::ci::{CiObservation, CiResult, ci_result};
 use crate::scoring::commit::{CommitFacts, Outcomes, score};
 use crate::scoring::rules::Rules;
@@ -63,45 +64,6 @@ pub struct CommitInputs {
     /// Its pull request's head CI, taken when the commit has no CI of its own
     /// (a squash or merge commit): (head sha, merged at, CI signals of the head).
     pub pull_request_head: Option<(String, i64, Vec<SignalFact>)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    Accrual,
-    Adjustment,
-    Vest,
-    Clawback,
-    Redemption,
-}
-
-impl EntryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Accrual => "accrual",
-            EntryKind::Adjustment => "adjustment",
-            EntryKind::Vest => "vest",
-            EntryKind::Clawback => "clawback",
-            EntryKind::Redemption => "redemption",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EntryKind> {
-        [
-            EntryKind::Accrual,
-            EntryKind::Adjustment,
-            EntryKind::Vest,
-            EntryKind::Clawback,
-            EntryKind::Redemption,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-
-    /// Accruals and adjustments: what a commit earned.
-    pub fn is_earning(self) -> bool {
-        matches!(self, EntryKind::Accrual | EntryKind::Adjustment)
-    }
 }
 
 /// An entry the commit already has.
@@ -543,29 +505,10 @@ fn count(existing: &[Existing], planned: &[Planned], kinds: &dyn Fn(EntryKind) -
         + planned.iter().filter(|e| kinds(e.kind)).count()
 }
 
-/// A commit's standing from its entries: (pending, vested, clawed back).
-/// A clawback takes from vested tokens when the commit had vested, else from pending.
-pub fn standing(entries: &[(EntryKind, MilliTokens)]) -> (MilliTokens, MilliTokens, MilliTokens) {
-    let total = |kind: &dyn Fn(EntryKind) -> bool| -> MilliTokens {
-        entries
-            .iter()
-            .filter(|(k, _)| kind(*k))
-            .map(|(_, a)| a)
-            .sum()
-    };
-    let earned = total(&|k| k.is_earning());
-    let vested = total(&|k| k == EntryKind::Vest);
-    let clawed = total(&|k| k == EntryKind::Clawback);
-    if vested != 0 && clawed != 0 {
-        (earned - vested, vested + clawed, -clawed)
-    } else {
-        (earned + clawed - vested, vested, -clawed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scoring::balance::standing;
 
     const LANDED: i64 = 1_000 * DAY_MS;
 

@@ -3,9 +3,10 @@
 
 use proptest::prelude::*;
 
-use super::balance;
-use super::plan::{CommitInputs, EntryKind, Existing, SignalFact, plan_commit, standing};
+use super::plan::{CommitInputs, Existing, SignalFact, plan_commit};
 use crate::scoring::MilliTokens;
+use crate::scoring::balance;
+use crate::scoring::balance::{EntryKind, standing};
 use crate::scoring::rules::Rules;
 
 const DAY: i64 = 86_400_000;
@@ -182,10 +183,10 @@ proptest! {
             .map(|e| (Some(1), e.kind.as_str().to_string(), e.amount))
             .collect();
         for ask in asks {
-            if balance(&rows).available >= ask {
+            if balance::balance(&rows).available >= ask {
                 rows.push((None, EntryKind::Redemption.as_str().to_string(), -ask));
             }
-            let b = balance(&rows);
+            let b = balance::balance(&rows);
             prop_assert!(b.available >= 0, "{:?}", b);
             prop_assert_eq!(b.available, b.vested - b.redeemed);
         }

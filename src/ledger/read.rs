@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::plan::{self, EntryKind};
-use super::{Balance, Ledger, LedgerError, balance};
+use super::{Ledger, LedgerError, plan};
 use crate::config::{PayoutConfig, PayoutMode};
+use crate::scoring::balance::{self, Balance, EntryKind};
 use crate::scoring::hygiene::{HygieneEvents, hygiene, is_noise, payout_factor};
 use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
 use crate::scoring::week::Week;
@@ -154,7 +154,7 @@ pub struct Payout {
 
 impl Ledger {
     pub async fn balance(&self, person: &str) -> Result<Balance, LedgerError> {
-        Ok(balance(&self.store.person_sums(person).await?))
+        Ok(balance::balance(&self.store.person_sums(person).await?))
     }
 
     /// A person's entries effective in `week`.
@@ -200,7 +200,7 @@ impl Ledger {
                 (EntryKind::Vest, c.vested),
                 (EntryKind::Clawback, c.clawed),
             ];
-            let (pending, vested, clawed) = plan::standing(&sums);
+            let (pending, vested, clawed) = balance::standing(&sums);
             line.earned += c.earned;
             line.pending += pending;
             line.vested += vested;
@@ -461,7 +461,7 @@ impl Ledger {
             .iter()
             .filter_map(|e| Some((EntryKind::parse(&e.kind)?, e.amount)))
             .collect();
-        let (pending, vested, clawed_back) = plan::standing(&sums);
+        let (pending, vested, clawed_back) = balance::standing(&sums);
         let tokens = sums
             .iter()
             .filter(|(k, _)| k.is_earning())

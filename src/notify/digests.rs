@@ -13,8 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use super::discord::{DiscordClient, Sent};
 use crate::clock::Clock;
 use crate::config::{Config, DestinationConfig, parse_webhook_url};
@@ -47,11 +45,6 @@ pub struct Posted {
     pub outcome: Sent,
 }
 
-/// SHA-256 of a webhook URL: which webhook a disabled mark is for, without keeping the URL.
-fn url_hash(url: &str) -> String {
-    hex::encode(Sha256::digest(url.as_bytes()))
-}
-
 impl DigestPoster {
     pub fn new(
         ledger: Ledger,
@@ -59,6 +52,7 @@ impl DigestPoster {
         clock: Arc<dyn Clock>,
         health: Arc<Health>,
         metrics: Arc<Metrics>,
+        owner: String,
     ) -> DigestPoster {
         let client = DiscordClient::new(
             &config.discord.api_url,
@@ -72,7 +66,7 @@ impl DigestPoster {
             clock,
             health,
             metrics,
-            owner: format!("{}-{}", std::process::id(), crate::api_token::generate()),
+            owner,
         }
     }
 
@@ -87,7 +81,7 @@ impl DigestPoster {
             .destinations()
             .into_iter()
             .filter_map(|d| {
-                let hash = url_hash(d.webhook_url.expose());
+                let hash = crate::secret::sha256_hex(d.webhook_url.expose());
                 marks
                     .iter()
                     .find(|(name, h, _)| *name == d.name && *h == hash)
@@ -197,7 +191,7 @@ impl DigestPoster {
                 store
                     .disable_destination(
                         name,
-                        &url_hash(destination.webhook_url.expose()),
+                        &crate::secret::sha256_hex(destination.webhook_url.expose()),
                         reason,
                         now,
                     )

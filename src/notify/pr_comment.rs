@@ -13,7 +13,6 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::clock::Clock;
@@ -154,10 +153,6 @@ pub fn render(
     }
     let _ = writeln!(out, "\n<sub>{footer}</sub>");
     out
-}
-
-fn body_hash(body: &str) -> String {
-    hex::encode(Sha256::digest(body.as_bytes()))
 }
 
 /// (repository id, pull request number).
@@ -305,7 +300,7 @@ impl PrCommenter {
             self.ledger.version(),
             dashboard.as_deref(),
         );
-        let hash = body_hash(&body);
+        let hash = crate::secret::sha256_hex(&body);
         let installation = repository.installation_id;
         let now = self.clock.now_ms();
         if let Some((id, kept_hash)) = &kept

@@ -1,8 +1,8 @@
-//! Scoring rules v1 (PRODUCT.md §3) as pure functions over plain data: no
+//! Scoring rules v1 (see `docs/scoring.md`) as pure functions over plain data: no
 //! database, no clock, no configuration loading. The ledger applies what these
 //! return; everything here is tested with worked numbers.
 //!
-//! - [`rules`]: every weight and constant, with PRODUCT.md's defaults, and the
+//! - [`rules`]: every weight and constant, with their defaults, and the
 //!   rule version derived from them;
 //! - [`ci`]: which CI result a commit has, from its CI signals;
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
@@ -10,8 +10,10 @@
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
 //! - [`payout`]: money from value: rate, or a pool split by largest remainder;
 //! - [`leaderboard`]: who ranks, in which order, and the trend;
-//! - [`week`]: ISO weeks in the configured time zone.
+//! - [`week`]: ISO weeks in the configured time zone;
+//! - [`balance`]: what a person's ledger entries add up to.
 
+pub mod balance;
 pub mod calibration;
 pub mod ci;
 pub mod commit;

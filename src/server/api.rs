@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
@@ -399,9 +398,8 @@ async fn record_signal(
         .map_err(ApiError::database)?;
     // The same key with the same request is a replay, however its JSON was
     // written (field order, spacing, sha case); with another request, a conflict.
-    let body_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&req).expect("a request serialises"),
-    ));
+    let body_hash =
+        crate::secret::sha256_hex(serde_json::to_vec(&req).expect("a request serialises"));
     let outcome = state
         .signals
         .submit(NewSignal {

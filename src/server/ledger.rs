@@ -155,7 +155,7 @@ pub async fn balance(
     Ok(Json(balance_json(&person, &b)))
 }
 
-fn balance_json(person: &str, b: &crate::ledger::Balance) -> Value {
+fn balance_json(person: &str, b: &crate::scoring::balance::Balance) -> Value {
     json!({
         "person": person,
         "pending": tokens(b.pending),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// Keeps pull requests' comments (none without GitHub credentials or with them off).
     pub pr_comments: Option<Arc<crate::notify::pr_comment::PrCommenter>>,
+    /// This instance's name on the leases it takes.
+    pub lease_owner: String,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -476,7 +476,7 @@ async fn available_in(conn: &mut AnyConnection, person: &str) -> Result<i64> {
     .fetch_all(&mut *conn)
     .await
     .named("ledger::available_in")?;
-    Ok(crate::ledger::available(&rows))
+    Ok(crate::scoring::balance::available(&rows))
 }
 
 async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64) -> Result<u64> {

@@ -551,7 +551,7 @@ async fn deliveries_list_and_retry_failed_ones() {
         };
         config.mirrors.enabled = false;
         config.github.webhook_secrets =
-            vec![tokentally::config::Secret::new(crate::support::SECRET)];
+            vec![tokentally::secret::Secret::new(crate::support::SECRET)];
         let app = crate::support::app_with(config).await;
         let broken =
             r#"{"sha":"abc","state":"success","context":"ci","repository":{"full_name":7}}"#;

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tokentally::api_token;
 use tokentally::app::App;
-use tokentally::attribution::commit::{Attributor, CommitRecord};
+use tokentally::attribution::commit::CommitRecord;
 use tokentally::attribution::identity::PersonConfig;
 use tokentally::attribution::scan::{ScanOptions, scan};
 use tokentally::clock::now_ms;
@@ -98,7 +98,7 @@ fn two_commits() -> (CommitRecord, CommitRecord) {
             until: None,
             diff: true,
         },
-        &Attributor::from_config(&Config::default()),
+        &Config::default().attributor(),
         |r| {
             records.push(r);
             Ok(())

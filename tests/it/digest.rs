@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde_json::json;
 use tokentally::app::App;
 use tokentally::clock::{Clock, ManualClock};
-use tokentally::config::{Config, Secret};
+use tokentally::config::Config;
 use tokentally::scoring::week::Week;
+use tokentally::secret::Secret;
 use wiremock::{MockServer, ResponseTemplate};
 
 use crate::db_test;

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tokentally::app::App;
 use tokentally::clock::{Clock, ManualClock};
-use tokentally::config::{Config, Secret};
+use tokentally::config::Config;
+use tokentally::secret::Secret;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

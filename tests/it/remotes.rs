@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use tokentally::attribution::commit::Attributor;
 use tokentally::attribution::mirror::{self, KnownState, SyncRequest};
-use tokentally::config::{Config, Secret};
+use tokentally::config::Config;
 use tokentally::jobs::worker::Step;
+use tokentally::secret::Secret;
 
 use crate::db_test;
 use crate::support::remotes::{CredentialTrap, HangingRemote, RedirectingRemote, trust_test_ca};
@@ -134,7 +134,7 @@ fn a_refused_token_is_offered_once() {
         pr_heads: Vec::new(),
         cancel: Arc::new(AtomicBool::new(false)),
     };
-    let attributor = Attributor::from_config(&Config::default());
+    let attributor = Config::default().attributor();
     let err = mirror::sync(&request, &attributor, &mut |_| true).unwrap_err();
     let with_credentials = trap
         .requests()

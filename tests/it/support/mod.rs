@@ -14,8 +14,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokentally::app::App;
-use tokentally::config::{Config, Secret};
+use tokentally::config::Config;
 use tokentally::github::signature::sign;
+use tokentally::secret::Secret;
 use tokentally::store::Store;
 use tower::ServiceExt;
 
