@@ -238,8 +238,13 @@ impl App {
         )
     }
 
+    /// The whole HTTP surface: the API, webhooks and operations beside the
+    /// dashboard's pages, every route under the same limits and headers.
     pub fn router(&self) -> axum::Router {
-        server::router(self.state.clone())
+        let routes = server::routes()
+            .merge(crate::dashboard::router(self.state.clone()))
+            .fallback(not_found);
+        server::with_limits(routes, self.state.clone())
     }
 
     /// Serves HTTP on `listener` and runs the worker until `shutdown` is cancelled
@@ -252,6 +257,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let health = self.state.health.clone();
+        let router = self.router();
         let scheduler = self.scheduler();
         let reconciler = self.reconciler();
         for (name, writer) in self.writers {
@@ -296,7 +302,6 @@ impl App {
                 }
             })
         };
-        let router = server::router(self.state.clone());
         let fatal = {
             let (health, shutdown) = (health.clone(), shutdown.clone());
             tokio::spawn(async move {
@@ -323,4 +328,18 @@ impl App {
             None => Ok(()),
         }
     }
+}
+
+/// No route: the dashboard's 404 page for a browser, JSON for API clients.
+async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    let path = request.uri().path();
+    let browser = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser && !path.starts_with("/api/") && !path.starts_with("/webhooks/") {
+        return crate::dashboard::not_found_page(&format!("There is no page {path}."));
+    }
+    server::ops::not_found(request).await
 }

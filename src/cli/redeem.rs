@@ -31,7 +31,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: RedeemArgs) -> anyhow::Res
         .key
         .clone()
         .unwrap_or_else(|| format!("{}-{}", now, std::process::id()));
-    let entry = crate::server::ledger::redemption_entry(
+    let entry = crate::ledger::redemption::entry(
         &args.person,
         args.tokens,
         &args.kind,

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::{load_config, process_env};
 use crate::api_token;
 use crate::clock::now_ms;
-use crate::server::api::valid_repo;
+use crate::github::repositories::valid_repo;
 use crate::store::Store;
 use crate::store::tokens::Role;
 

@@ -80,6 +80,21 @@ impl RepositoryPolicy {
     }
 }
 
+/// `owner/name` as on GitHub, or a GitLab project in nested groups
+/// (`acme/backend/api`): two to 20 segments of letters, digits, `-`, `_`, `.`.
+pub fn valid_repo(repo: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let parts: Vec<&str> = repo.split('/').collect();
+    (2..=20).contains(&parts.len()) && repo.len() <= 300 && parts.iter().all(|p| ok(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

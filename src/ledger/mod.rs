@@ -12,6 +12,7 @@
 
 pub mod plan;
 pub mod read;
+pub mod redemption;
 
 #[cfg(test)]
 mod properties;

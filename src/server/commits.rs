@@ -12,13 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::api::{
-    READ, authorize, commit_signals, repository_for, split_repo_and_sha, unprocessable,
-};
+use super::access::{READ, authorize, commit_for, repository_for};
 use super::error::ApiError;
 use super::extract::{Path, Query};
+use super::signals::commit_signals;
 use crate::store::commits::{CommitFilter, CommitRow};
-use crate::store::repositories::Repository;
 
 /// Most commits one page returns.
 const MAX_PAGE: i64 = 500;
@@ -45,35 +43,6 @@ pub async fn commits_route(
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The repository and the one commit `rest` (`{repo…}/{sha}`) names, for a
-/// read token scoped to it: 422 for a bad or ambiguous sha, 404 for none.
-pub async fn commit_for(
-    state: &AppState,
-    headers: &HeaderMap,
-    rest: &str,
-) -> Result<(Repository, CommitRow), ApiError> {
-    let token = authorize(state, headers, READ).await?;
-    let (repo, sha) = split_repo_and_sha(rest)?;
-    let repository = repository_for(state, &token, &repo).await?;
-    let mut found = state
-        .store
-        .commits_by_prefix(repository.id, &sha)
-        .await
-        .map_err(ApiError::database)?;
-    match found.len() {
-        1 => Ok((repository, found.remove(0))),
-        0 => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no commit {sha} is known in {repo}"),
-        )),
-        _ => Err(unprocessable(
-            "sha",
-            format!("{sha} is ambiguous in {repo}; give more digits"),
-        )),
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/commits/{repo}/{sha}",
@@ -82,11 +51,11 @@ pub async fn commit_for(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the commit's attribution record", body = serde_json::Value),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn commit_record(
@@ -154,12 +123,12 @@ pub async fn repos_route(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"commits\": [...], \"next\": cursor}`, newest first", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn list_commits(

@@ -7,6 +7,16 @@ use serde_json::json;
 
 use crate::store::DatabaseFailure;
 
+/// Every error as the OpenAPI document describes it: `{"error": code, "message": text}`.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON `ApiError` writes
+pub struct ErrorBody {
+    /// A stable code such as `invalid_week`, `not_found`, `forbidden`.
+    pub error: String,
+    /// What was wrong, for a person.
+    pub message: String,
+}
+
 /// Seconds a client is told to wait after a 503 for an unreachable database.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
@@ -106,4 +116,13 @@ impl IntoResponse for ApiError {
         let body = Json(json!({ "error": self.code, "message": self.message }));
         self.respond_with(body)
     }
+}
+
+/// 422: `field` of the request is invalid.
+pub fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        format!("`{field}`: {message}"),
+    )
 }

@@ -14,13 +14,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{ADMIN, READ, authorize, unprocessable};
-use super::error::ApiError;
+use super::access::{ADMIN, READ, authorize, commit_for, require_json};
+use super::error::{ApiError, unprocessable};
 use super::extract::{Path, Query};
-use crate::ledger::read::{EntryView, rfc3339, tokens};
+use crate::ledger::read::{EntryView, tokens};
 use crate::scoring::leaderboard::RankBy;
 use crate::scoring::week::Week;
-use crate::store::ledger::{NewEntry, Redemption};
+use crate::store::ledger::Redemption;
 
 /// Largest redemption body.
 const MAX_REDEMPTION_BODY: usize = 4 * 1024;
@@ -95,10 +95,10 @@ pub struct LeaderboardQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"week\", \"rules_version\", \"rank_by\", \"entries\": [...], \"unranked\": [...]}`", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn leaderboard(
@@ -134,10 +134,10 @@ pub async fn leaderboard(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "pending, vested, redeemed, clawed_back, available (tokens)", body = serde_json::Value),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn balance(
@@ -183,11 +183,11 @@ pub struct WeekQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the person's entries effective in the week", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn person_ledger(
@@ -220,10 +220,10 @@ pub async fn person_ledger(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "per person: vested tokens of the week × payout factor, in cents", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn payouts(
@@ -265,11 +265,11 @@ pub async fn payouts(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "state, tokens, factors, formula, inputs, hygiene events, entries", body = serde_json::Value),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn commit_tokens(
@@ -277,7 +277,7 @@ pub async fn commit_tokens(
     headers: &HeaderMap,
     rest: &str,
 ) -> Result<Json<Value>, ApiError> {
-    let (repository, commit) = super::commits::commit_for(state, headers, rest).await?;
+    let (repository, commit) = commit_for(state, headers, rest).await?;
     let t = state
         .ledger
         .commit_tokens(&repository, &commit)
@@ -305,15 +305,15 @@ pub struct RedemptionBody {
     responses(
         (status = 201, description = "the redemption entry and the new balance", body = serde_json::Value),
         (status = 200, description = "the same key and body again: the same entry", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
-        (status = 413, description = "body too large", body = crate::server::openapi::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 409, description = "the idempotency key was used with another body", body = crate::server::error::ErrorBody),
+        (status = 413, description = "body too large", body = crate::server::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn redeem(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -329,7 +329,7 @@ async fn redemption(
     body: Body,
 ) -> Result<Response, ApiError> {
     let token = authorize(state, headers, ADMIN).await?;
-    super::api::require_json(headers)?;
+    require_json(headers)?;
     let read = state
         .body_limits
         .read(headers, body, MAX_REDEMPTION_BODY)
@@ -344,7 +344,7 @@ async fn redemption(
         ));
     }
     let now = state.clock.now_ms();
-    let entry = redemption_entry(
+    let entry = crate::ledger::redemption::entry(
         &body.person,
         body.tokens,
         &body.kind,
@@ -417,61 +417,4 @@ async fn redemption(
         })),
     )
         .into_response())
-}
-
-/// A redemption entry, or the field that is wrong and why. Shared by the API
-/// and `tokentally redeem`.
-pub fn redemption_entry(
-    person: &str,
-    amount_tokens: f64,
-    kind: &str,
-    key: &str,
-    by: &str,
-    rules_version: &str,
-    now: i64,
-) -> Result<NewEntry, (&'static str, String)> {
-    if person.trim().is_empty() || person.chars().any(char::is_control) {
-        return Err(("person", "expected a person's key".into()));
-    }
-    let milli = (amount_tokens * 1000.0).round();
-    if !amount_tokens.is_finite()
-        || amount_tokens <= 0.0
-        || (amount_tokens * 1000.0 - milli).abs() > 1e-6
-    {
-        return Err((
-            "tokens",
-            format!("{amount_tokens} is not a positive number of tokens with at most 3 decimals"),
-        ));
-    }
-    if milli > 1e12 {
-        return Err(("tokens", "too many tokens".into()));
-    }
-    if !matches!(kind, "bonus" | "pto" | "equity") {
-        return Err(("kind", format!("{kind:?} is not one of bonus, pto, equity")));
-    }
-    if key.is_empty() || key.len() > 300 || key.chars().any(char::is_control) {
-        return Err((
-            "key",
-            "expected an idempotency key of up to 200 characters".into(),
-        ));
-    }
-    Ok(NewEntry {
-        person: person.to_string(),
-        kind: "redemption".into(),
-        repository_id: None,
-        commit_id: None,
-        sha: None,
-        amount: -(milli as i64),
-        rules_version: rules_version.to_string(),
-        at: now,
-        landed_at: None,
-        idempotency_key: key.to_string(),
-        explanation: json!({
-            "reason": "redemption",
-            "redeemed_as": kind,
-            "by": by,
-            "at": rfc3339(now),
-        })
-        .to_string(),
-    })
 }

@@ -1,7 +1,7 @@
 //! The HTTP side: router, shared state, handlers. Handlers verify, store and answer;
 //! everything slow happens in the worker.
 
-pub mod api;
+pub mod access;
 pub mod body;
 pub mod commits;
 pub mod error;
@@ -12,6 +12,7 @@ pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
+pub mod signals;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -50,10 +51,12 @@ pub struct AppState {
     pub lease_owner: String,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The webhook, API and operational routes. (`app.rs` puts the dashboard's
+/// pages beside them and wraps both in [`with_limits`].)
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/github", post(webhook::receive))
-        .route("/api/v1/signals", post(api::post_signal))
+        .route("/api/v1/signals", post(signals::post_signal))
         .route("/api/v1/commits/{*path}", get(commits::commits_route))
         .route("/api/v1/repos/{*path}", get(commits::repos_route))
         .route("/api/v1/leaderboard", get(ledger::leaderboard))
@@ -65,8 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(crate::dashboard::router(state.clone()))
-        .fallback(ops::not_found)
+}
+
+/// What every request meets, whichever route answers it: body limits and the
+/// body timeout, security headers, and latency metrics per route.
+pub fn with_limits(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         // Bodies are limited by `body::guard_bodies` (per route, with a timeout),
         // not by the framework's fixed 2 MB.
         .layer(DefaultBodyLimit::disable())

@@ -8,17 +8,9 @@ use std::sync::OnceLock;
 use axum::Json;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error: `{"error": code, "message": text}`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // describes the JSON `ApiError` writes
-pub struct ErrorBody {
-    /// A stable code such as `invalid_week`, `not_found`, `forbidden`.
-    pub error: String,
-    /// What was wrong, for a person.
-    pub message: String,
-}
+use super::error::ErrorBody;
 
 struct BearerAuth;
 
@@ -41,8 +33,8 @@ impl Modify for BearerAuth {
                        write signals, `read` tokens read, `admin` tokens do both and redeem.",
     ),
     paths(
-        super::api::post_signal,
-        super::api::commit_signals,
+        super::signals::post_signal,
+        super::signals::commit_signals,
         super::commits::commit_record,
         super::commits::list_commits,
         super::ledger::commit_tokens,

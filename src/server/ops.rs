@@ -92,21 +92,12 @@ pub async fn record_latency(
     response
 }
 
-/// No route: JSON for API clients, the dashboard's 404 page for a browser.
+/// No route (for API clients; `app.rs` shows a browser the dashboard's 404 page).
 pub async fn not_found(request: Request) -> Response {
-    let path = request.uri().path();
-    let browser = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if browser && !path.starts_with("/api/") && !path.starts_with("/webhooks/") {
-        return crate::dashboard::not_found_page(&format!("There is no page {path}."));
-    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no route for {} {path}", request.method()),
+        format!("no route for {} {}", request.method(), request.uri().path()),
     )
     .into_response()
 }

@@ -9,6 +9,7 @@ mod database;
 mod digest;
 mod edges;
 mod http_limits;
+mod layers;
 mod ledger;
 mod mirror;
 mod openapi;

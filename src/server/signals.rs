@@ -4,16 +4,18 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
-use crate::api_token;
+use super::access::{
+    READ, WRITE_SIGNALS, authorize, forbidden, repository_for, require_json, split_repo_and_sha,
+};
+use super::error::{ApiError, unprocessable};
 use crate::store::signals::{NewSignal, SignalInsert, SignalRow};
-use crate::store::tokens::{Role, TokenRow};
+use crate::store::tokens::TokenRow;
 
 /// Signal bodies are small; anything larger is a mistake.
 pub const MAX_SIGNAL_BODY: usize = 64 * 1024;
@@ -89,128 +91,6 @@ impl From<SignalRow> for SignalView {
     }
 }
 
-/// The live token the request carries, after the rate limit; 401/429 otherwise.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TokenRow, ApiError> {
-    let unauthorized =
-        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| unauthorized("send the API token as Authorization: Bearer <token>"))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
-    let row = state
-        .store
-        .token_by_hash(&api_token::hash(token))
-        .await
-        .map_err(ApiError::database)?
-        .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
-    state
-        .rate_limiter
-        .check(&row.name)
-        .map_err(|retry_after| ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "rate_limited",
-            message: format!(
-                "token {:?} is limited to {} requests per minute; retry in {retry_after} s",
-                row.name, state.config.api.rate_limit_per_minute
-            ),
-            retry_after: Some(retry_after),
-            rejected: None,
-        })?;
-    Ok(row)
-}
-
-/// Roles that may write signals.
-pub const WRITE_SIGNALS: &[Role] = &[Role::Report, Role::Admin];
-/// Roles that may use the read API.
-pub const READ: &[Role] = &[Role::Read, Role::Admin];
-/// Roles that may redeem tokens.
-pub const ADMIN: &[Role] = &[Role::Admin];
-
-/// [`authenticate`], then 403 unless the token has one of `roles`.
-pub async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    roles: &[Role],
-) -> Result<TokenRow, ApiError> {
-    let token = authenticate(state, headers).await?;
-    if roles.contains(&token.role) {
-        return Ok(token);
-    }
-    let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!(
-            "token {:?} has the role {}; this needs {}",
-            token.name,
-            token.role.as_str(),
-            wanted.join(" or ")
-        ),
-    ))
-}
-
-fn forbidden(token: &TokenRow, repo: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!("token {:?} is not scoped to {repo}", token.name),
-    )
-}
-
-pub fn unprocessable(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_field",
-        format!("`{field}`: {message}"),
-    )
-}
-
-/// `owner/name` as on GitHub, or a GitLab project in nested groups
-/// (`acme/backend/api`): two to 20 segments of letters, digits, `-`, `_`, `.`.
-pub fn valid_repo(repo: &str) -> bool {
-    let ok = |part: &str| {
-        !part.is_empty()
-            && part != "."
-            && part != ".."
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    let parts: Vec<&str> = repo.split('/').collect();
-    (2..=20).contains(&parts.len()) && repo.len() <= 300 && parts.iter().all(|p| ok(p))
-}
-
-pub fn valid_sha(sha: &str) -> bool {
-    crate::store::is_commit_prefix(sha)
-}
-
-/// 415 unless the request says its body is JSON (`application/json`, with or
-/// without parameters): a form or text body is a client mistake, not JSON by luck.
-pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!(
-                "send the body as JSON with Content-Type: application/json (got {:?})",
-                content_type.chars().take(100).collect::<String>()
-            ),
-        ))
-    }
-}
-
 /// An http(s) URL with a host, as written (the URL parser would read `http:///x`
 /// as the host `x`).
 fn valid_http_url(url: &str) -> bool {
@@ -244,13 +124,13 @@ fn validate(req: &SignalRequest, value_range: [f64; 2]) -> Result<(), ApiError> 
             ));
         }
     }
-    if !valid_repo(&req.repo) {
+    if !crate::github::repositories::valid_repo(&req.repo) {
         return Err(unprocessable(
             "repo",
             "expected owner/name (or group/subgroup/name for GitLab)",
         ));
     }
-    if !valid_sha(&req.sha) {
+    if !crate::store::is_commit_prefix(&req.sha) {
         return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
     }
     let name_ok = !req.signal.is_empty()
@@ -317,14 +197,14 @@ fn validate(req: &SignalRequest, value_range: [f64; 2]) -> Result<(), ApiError> 
     responses(
         (status = 201, description = "stored: `{\"signal\": …}`", body = serde_json::Value),
         (status = 200, description = "the same key and body again: the stored signal, `replayed: true`", body = serde_json::Value),
-        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::openapi::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 409, description = "the idempotency key was used with another body", body = crate::server::openapi::ErrorBody),
-        (status = 413, description = "body too large", body = crate::server::openapi::ErrorBody),
-        (status = 415, description = "the body is not sent as application/json", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 409, description = "the idempotency key was used with another body", body = crate::server::error::ErrorBody),
+        (status = 413, description = "body too large", body = crate::server::error::ErrorBody),
+        (status = 415, description = "the body is not sent as application/json", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn post_signal(
@@ -466,11 +346,11 @@ async fn record_signal(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"repo\", \"sha\", \"signals\": [...]}`", body = serde_json::Value),
-        (status = 401, description = "no or unknown API token", body = crate::server::openapi::ErrorBody),
-        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::openapi::ErrorBody),
-        (status = 404, description = "not found (the error says what)", body = crate::server::openapi::ErrorBody),
-        (status = 422, description = "a field is invalid", body = crate::server::openapi::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::openapi::ErrorBody)
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 404, description = "not found (the error says what)", body = crate::server::error::ErrorBody),
+        (status = 422, description = "a field is invalid", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
     )
 )]
 pub async fn commit_signals(
@@ -490,48 +370,4 @@ pub async fn commit_signals(
     Ok(Json(
         json!({ "repo": repo, "sha": sha, "signals": signals }),
     ))
-}
-
-/// `{repo…}/{sha}` → (repository in lower case, sha in lower case), checked.
-pub fn split_repo_and_sha(rest: &str) -> Result<(String, String), ApiError> {
-    let (repo, sha) = rest.rsplit_once('/').ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("expected /api/v1/commits/OWNER/NAME/SHA, got …/{rest}"),
-        )
-    })?;
-    if !valid_sha(sha) {
-        return Err(unprocessable("sha", "expected 7 to 40 hexadecimal digits"));
-    }
-    Ok((repo.to_ascii_lowercase(), sha.to_ascii_lowercase()))
-}
-
-/// The repository `repo` names, if the token may read it; 422/403/404 otherwise.
-pub async fn repository_for(
-    state: &AppState,
-    token: &TokenRow,
-    repo: &str,
-) -> Result<crate::store::repositories::Repository, ApiError> {
-    if !valid_repo(repo) {
-        return Err(unprocessable(
-            "repo",
-            "expected owner/name (or group/subgroup/name for GitLab)",
-        ));
-    }
-    if !token.allows(repo) {
-        return Err(forbidden(token, repo));
-    }
-    state
-        .store
-        .repository(repo)
-        .await
-        .map_err(ApiError::database)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no repository {repo} is known"),
-            )
-        })
 }
