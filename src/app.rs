@@ -7,15 +7,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::attribution::mirror::{self, Mirrors};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::git::mirrors::Mirrors;
 use crate::git::remote::RemotePolicy;
 use crate::github::client::GithubClient;
 use crate::github::outcomes::CiRules;
 use crate::group_commit::{GroupCommit, WriteFailure};
 use crate::health::Health;
-use crate::jobs::handlers::HandlerContext;
+use crate::jobs::context::HandlerContext;
 use crate::jobs::reconcile::Reconciler;
 use crate::jobs::schedule::Scheduler;
 use crate::jobs::worker::Worker;
@@ -72,7 +72,7 @@ impl App {
 
     /// Must be called inside a tokio runtime (it starts the inbox writer).
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> App {
-        mirror::configure_libgit2(
+        crate::git::fetch::configure_libgit2(
             config.mirrors.connect_timeout_seconds * 1000,
             config.mirrors.timeout_seconds * 1000,
         );

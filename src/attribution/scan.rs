@@ -71,7 +71,7 @@ pub fn scan(
     // Objects are read from the local object database, which git already checks;
     // re-hashing every object read (libgit2's default) doubles the cost of a scan.
     git2::opts::strict_hash_verification(false);
-    super::mirror::limit_libgit2_memory();
+    crate::git::fetch::limit_libgit2_memory();
     // Like git: a subdirectory of a work tree finds its repository.
     let repo = Repository::discover(path).map_err(|e| ScanError::NotARepository {
         path: path.display().to_string(),

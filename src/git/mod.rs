@@ -1,6 +1,9 @@
 //! Talking to git remotes: which remotes a signed payload may make the service
-//! fetch, and where the GitHub token may be sent.
+//! fetch, where the GitHub token may be sent, fetching the mirrors, and branch
+//! names that are safe to put in a refspec.
 
+pub mod fetch;
+pub mod mirrors;
 pub mod remote;
 
 /// Why `name` is not a branch name git would accept (`git check-ref-format

@@ -191,14 +191,9 @@ impl Reconciler {
                 continue;
             };
             let now = self.clock.now_ms();
-            crate::jobs::handlers::record_outcome(
-                &self.store,
-                &o,
-                o.occurred_at.unwrap_or(now),
-                now,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            super::outcome::record_outcome(&self.store, &o, o.occurred_at.unwrap_or(now), now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             found += 1;
         }
         Ok(found)

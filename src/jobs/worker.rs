@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::handlers::{self, DeliveryContext, Handled, HandlerContext, HandlerError};
+use super::context::{DeliveryContext, Handled, HandlerContext, HandlerError};
+use super::handlers;
 use crate::clock::Clock;
 use crate::config::WorkerConfig;
 use crate::github::events;

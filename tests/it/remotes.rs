@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use tokentally::attribution::mirror::{self, KnownState, SyncRequest};
-use tokentally::config::Config;
+use tokentally::git::fetch::{FetchRequest, fetch_mirror};
 use tokentally::jobs::worker::Step;
 use tokentally::secret::Secret;
 
@@ -122,20 +121,19 @@ fn a_refused_token_is_offered_once() {
     trust_test_ca();
     let trap = CredentialTrap::start_tls();
     let dir = tempfile::tempdir().unwrap();
-    let request = SyncRequest {
-        path: dir.path().join("acme/api.git"),
-        full_name: "acme/api".into(),
-        url: format!("{}acme/api.git", trap.prefix()),
-        default_branch: "main".into(),
-        token: Some("ghp_revoked".into()),
-        token_prefix: Some(trap.prefix()),
-        allowed_hosts: vec!["localhost".into()],
-        known: KnownState::default(),
-        pr_heads: Vec::new(),
-        cancel: Arc::new(AtomicBool::new(false)),
-    };
-    let attributor = Config::default().attributor();
-    let err = mirror::sync(&request, &attributor, &mut |_| true).unwrap_err();
+    let url = format!("{}acme/api.git", trap.prefix());
+    let prefix = trap.prefix();
+    let err = fetch_mirror(&FetchRequest {
+        path: &dir.path().join("acme/api.git"),
+        url: &url,
+        credentials: Some(("ghp_revoked", &prefix)),
+        allowed_hosts: &["localhost".to_string()],
+        default_branch: "main",
+        pull_requests: &[],
+        cancel: &Arc::new(AtomicBool::new(false)),
+    })
+    .err()
+    .expect("the fetch fails");
     let with_credentials = trap
         .requests()
         .iter()
