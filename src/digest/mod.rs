@@ -17,7 +17,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::scoring::MilliTokens;
 use crate::scoring::leaderboard::RankBy;
 use crate::scoring::week::Week;
-use crate::store::outbox::LandingRow;
+use crate::store::weeks::LandingRow;
 
 /// Weeks of the team trend (chart and dashboard).
 pub const TREND_WEEKS: usize = 12;
@@ -235,7 +235,7 @@ pub async fn build(
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
     // The week's most valuable commit: the most earned, less clawed back
     // (clawback sums are negative).
-    let net = |c: &crate::store::ledger::WeekCommit| c.earned - c.clawed.abs();
+    let net = |c: &crate::store::weeks::WeekCommit| c.earned - c.clawed.abs();
     let best = store
         .week_commits(from, to)
         .await?
@@ -338,7 +338,7 @@ pub struct Inputs<'a> {
     /// Everyone's payouts of the week.
     pub payouts: &'a [Payout],
     /// Per person and commit, what the payouts were computed from.
-    pub paid: &'a [crate::store::ledger::PaidRow],
+    pub paid: &'a [crate::store::weeks::PaidRow],
     /// (landing time, earned) of the trend's weeks.
     pub earned_by_landing: &'a [(i64, MilliTokens)],
     pub discord_ids: &'a HashMap<String, String>,

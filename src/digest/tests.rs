@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::store::ledger::PaidRow;
+use crate::store::weeks::PaidRow;
 
 fn utc() -> chrono_tz::Tz {
     "Europe/Berlin".parse().unwrap()

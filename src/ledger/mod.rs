@@ -27,7 +27,8 @@ use crate::scoring::calibration::{self, Observed};
 use crate::scoring::rules::Rules;
 use crate::scoring::week::Week;
 use crate::store::Store;
-use crate::store::ledger::{NewEntry, ScoringCommit, ScoringSignal, StateRow};
+use crate::store::ledger::{NewEntry, StateRow};
+use crate::store::scoring_inputs::{ScoringCommit, ScoringSignal};
 use plan::{CommitInputs, Existing, Plan, SignalFact};
 
 const DAY_MS: i64 = 86_400_000;

@@ -342,7 +342,7 @@ impl Ledger {
     /// [`Ledger::payouts`] from the week's paid rows and everyone's lines.
     pub fn payouts_from(
         &self,
-        rows: &[crate::store::ledger::PaidRow],
+        rows: &[crate::store::weeks::PaidRow],
         lines: &[LeaderboardLine],
         config: &PayoutConfig,
     ) -> Vec<Payout> {

@@ -21,7 +21,7 @@ use crate::health::Health;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::scoring::week::Week;
-use crate::store::outbox::DigestPost;
+use crate::store::digest_posts::DigestPost;
 
 /// How long a claim keeps others off a digest (longer than one send with its retries).
 const LEASE_MS: i64 = 10 * 60 * 1000;

@@ -44,7 +44,7 @@ fn last_week(clock: &ManualClock) -> String {
 }
 
 /// The `team` destination's row for the last complete week.
-async fn team_post(app: &App, clock: &ManualClock) -> tokentally::store::outbox::DigestPost {
+async fn team_post(app: &App, clock: &ManualClock) -> tokentally::store::digest_posts::DigestPost {
     store(app)
         .digest_post(&last_week(clock), "team")
         .await

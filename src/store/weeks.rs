@@ -1,0 +1,186 @@
+//! What a week looks like beyond the leaderboard: its landed commits, the
+//! ledger's movement in it, and what its landed work earned.
+
+use super::{Named, Result, Store};
+
+/// A commit that landed in a week and is in the ledger, for the leaderboard:
+/// its entry sums and what its latest score said.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WeekCommit {
+    pub id: i64,
+    pub repository_id: i64,
+    pub person: String,
+    pub changed_lines: i64,
+    pub usage_tokens: Option<i64>,
+    pub reverted: i64,
+    pub earned: i64,
+    pub vested: i64,
+    pub clawed: i64,
+    /// What the latest score said: 1 = CI red, 2 = a duplicate (bits).
+    pub flags: i64,
+}
+
+impl WeekCommit {
+    pub fn red(&self) -> bool {
+        self.flags & 1 != 0
+    }
+
+    pub fn duplicate(&self) -> bool {
+        self.flags & 2 != 0
+    }
+}
+
+/// One person's vest (or clawback of vested) sum of one commit in a week.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaidRow {
+    pub person: String,
+    pub repository_id: Option<i64>,
+    pub commit_id: i64,
+    pub kind: String,
+    pub amount: i64,
+}
+
+/// Landed commits of a week, per repository, AI flag and agents.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LandingRow {
+    pub repository_id: i64,
+    pub ai: i64,
+    /// JSON array of agent slugs.
+    pub agents: String,
+    pub landed: i64,
+    pub reverted: i64,
+}
+
+impl Store {
+    /// AI commits in the ledger that landed in `[from, to)`, one row each with
+    /// its entry sums. Entries record their commit's landing time, so this is
+    /// one index range; the latest score's explanation is searched where it is
+    /// stored (its JSON comes from one serialiser) rather than sent and parsed.
+    pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
+        sqlx::query_as(
+            // Scalar subqueries make both databases look rows up by key (a
+            // join let PostgreSQL's planner scan the whole commits table, an
+            // EXISTS all reverted signals).
+            // Only AI commits have entries.
+            "SELECT g.commit_id AS id, g.repository_id, g.person,
+                    (SELECT c.changed_lines FROM commits c WHERE c.id = g.commit_id) AS changed_lines,
+                    (SELECT c.usage_tokens FROM commits c WHERE c.id = g.commit_id) AS usage_tokens,
+                    COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = g.repository_id
+                              AND s.sha = g.sha AND s.name = 'reverted' LIMIT 1), 0) AS reverted,
+                    g.earned, g.vested, g.clawed,
+                    (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
+                          + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
+                     FROM ledger_entries l WHERE l.id = g.latest) AS flags
+             FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
+                          MAX(sha) AS sha,
+                          CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
+                          CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
+                          CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
+                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest
+                   FROM ledger_entries
+                   WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
+                   GROUP BY commit_id) g
+             ORDER BY g.commit_id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await.named("weeks::week_commits")
+    }
+
+    /// Per person and repository: commits in the ledger reverted / fixed later
+    /// by events in `[from, to)`.
+    pub async fn hygiene_events_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64, String, i64)>> {
+        sqlx::query_as(
+            "SELECT c.person, c.repository_id, s.name, COUNT(DISTINCT c.id)
+             FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
+             WHERE s.name IN ('reverted', 'fixed_later') AND s.occurred_at >= $1 AND s.occurred_at < $2
+               AND c.ai = 1 AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.commit_id = c.id)
+             GROUP BY c.person, c.repository_id, s.name",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await.named("weeks::hygiene_events_between")
+    }
+
+    /// Per person and commit (with its repository): sums of vest entries
+    /// effective in `[from, to)`, and of clawbacks then of commits that had
+    /// vested ("paid in week").
+    pub async fn paid_between(&self, from: i64, to: i64) -> Result<Vec<PaidRow>> {
+        sqlx::query_as(
+            "SELECT e.person, MAX(e.repository_id) AS repository_id, e.commit_id, e.kind,
+                    CAST(SUM(e.amount) AS BIGINT) AS amount
+             FROM ledger_entries e
+             WHERE e.at >= $1 AND e.at < $2 AND e.commit_id IS NOT NULL
+               AND e.kind IN ('vest', 'clawback')
+               AND (e.kind = 'vest'
+                    -- LIMIT keeps PostgreSQL from hashing every vest of the ledger
+                    -- for this (it looks each clawback's commit up by its index).
+                    OR EXISTS (SELECT 1 FROM ledger_entries v
+                               WHERE v.commit_id = e.commit_id AND v.kind = 'vest' LIMIT 1))
+             GROUP BY e.person, e.commit_id, e.kind",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .named("weeks::paid_between")
+    }
+
+    /// Landed commits (merge commits left out) of `[from, to)`, grouped by
+    /// repository, AI flag and agents, with how many of them were reverted.
+    pub async fn week_landings(&self, from: i64, to: i64) -> Result<Vec<LandingRow>> {
+        sqlx::query_as(
+            "SELECT c.repository_id, c.ai, c.agents, CAST(COUNT(*) AS BIGINT) AS landed,
+                    CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM signals s WHERE s.repository_id = c.repository_id
+                                                AND s.sha = c.sha AND s.name = 'reverted')
+                             THEN 1 ELSE 0 END) AS BIGINT) AS reverted
+             FROM commits c
+             WHERE c.landed = 1 AND c.landed_at >= $1 AND c.landed_at < $2 AND c.merge = 0
+             GROUP BY c.repository_id, c.ai, c.agents",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await.named("weeks::week_landings")
+    }
+
+    /// Per person, repository and kind: sums of vest and clawback entries effective in `[from, to)`.
+    pub async fn movement_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, Option<i64>, String, i64)>> {
+        sqlx::query_as(
+            "SELECT person, repository_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
+             WHERE at >= $1 AND at < $2 AND kind IN ('vest', 'clawback')
+             GROUP BY person, repository_id, kind",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .named("weeks::movement_between")
+    }
+
+    /// Earned milli-tokens (accruals and adjustments) by the landing time of their commits in `[from, to)`.
+    pub async fn earned_by_landing(&self, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+        sqlx::query_as(
+            // The kind is summed over, not filtered on: a filter on it lets
+            // SQLite pick the (kind, at) index and scan every accrual.
+            "SELECT landed_at,
+                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT)
+             FROM ledger_entries WHERE landed_at >= $1 AND landed_at < $2
+             GROUP BY landed_at",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await.named("weeks::earned_by_landing")
+    }
+}
