@@ -12,7 +12,8 @@ use maud::html;
 use super::Viewer;
 use super::layout::{not_found, ok, percent, shell, unavailable};
 use crate::digest::TREND_WEEKS;
-use crate::scoring::ci::{CiObservation, CiResult, ci_result};
+use crate::scoring::ci::CiResult;
+use crate::scoring::outcome::{SignalFact, outcomes_at};
 use crate::scoring::week::Week;
 use crate::server::AppState;
 
@@ -49,18 +50,19 @@ pub async fn page(
         Ok(r) => r,
         Err(e) => return unavailable(&viewer, e),
     };
-    let mut observations: HashMap<&str, Vec<CiObservation>> = HashMap::new();
+    let mut signals: HashMap<&str, Vec<SignalFact>> = HashMap::new();
     for (sha, source, context, attempt, status, occurred_at) in &ci {
-        observations
+        signals
             .entry(sha.as_str())
             .or_default()
-            .push(CiObservation {
-                source: source.clone(),
-                context: context.clone().unwrap_or_default(),
-                attempt: *attempt,
-                status: status.clone(),
-                occurred_at: *occurred_at,
-            });
+            .push(SignalFact::new(
+                "ci",
+                status,
+                source,
+                context.as_deref().unwrap_or_default(),
+                *attempt,
+                *occurred_at,
+            ));
     }
     let mut rows: HashMap<Week, WeekRow> = HashMap::new();
     for (sha, ai, landed_at, reverted) in &landings {
@@ -72,9 +74,9 @@ pub async fn page(
         };
         counts[0] += 1;
         counts[1] += u32::from(*reverted == 1);
-        let green = observations
+        let green = signals
             .get(sha.as_str())
-            .is_some_and(|o| ci_result(o) == CiResult::FirstRunGreen);
+            .is_some_and(|s| outcomes_at(s, None, i64::MAX).1 == CiResult::FirstRunGreen);
         counts[2] += u32::from(green);
     }
     let rate = |a: u32, b: u32| {

@@ -10,6 +10,7 @@
 //! Each commit is scored under the rule set it first accrued under (kept in
 //! `rule_sets` by version) until `replay --apply` moves it to the current rules.
 
+mod estimate;
 pub mod plan;
 pub mod read;
 pub mod redemption;
@@ -24,12 +25,13 @@ use chrono_tz::Tz;
 
 use crate::scoring::balance::EntryKind;
 use crate::scoring::calibration::{self, Observed};
+use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 use crate::scoring::week::Week;
 use crate::store::Store;
 use crate::store::ledger::{NewEntry, StateRow};
 use crate::store::scoring_inputs::{ScoringCommit, ScoringSignal};
-use plan::{CommitInputs, Existing, Plan, SignalFact};
+use plan::{CommitInputs, Existing, Plan};
 
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;

@@ -17,31 +17,18 @@
 //!
 //! Nothing here edits an entry: a change is a new entry for the difference.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::json;
 
 use crate::scoring::MilliTokens;
 use crate::scoring::balance::EntryKind;
-use crate::scoring::ci::{CiObservation, CiResult, ci_result};
-use crate::scoring::commit::{CommitFacts, Outcomes, score};
+use crate::scoring::ci::CiResult;
+use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
+use crate::scoring::outcome::SignalFact;
+use crate::scoring::outcome::{is_outcome_signal, outcomes_at};
 use crate::scoring::rules::Rules;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// A stored signal, as scoring sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignalFact {
-    /// Shared text: a pass holds hundreds of thousands of signals with a few
-    /// distinct names, statuses, sources and contexts.
-    pub name: Arc<str>,
-    pub status: Arc<str>,
-    pub source: Arc<str>,
-    pub context: Arc<str>,
-    pub attempt: Option<i64>,
-    pub occurred_at: i64,
-}
 
 /// Everything scoring needs to know about one commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,17 +145,27 @@ pub struct Plan {
     pub entries: Vec<Planned>,
 }
 
+impl Plan {
+    /// A commit that earns nothing, and why.
+    fn unpaid(state: State) -> Plan {
+        Plan {
+            state,
+            earned: 0,
+            factors: None,
+            ci: CiResult::None,
+            vests_at: None,
+            clawback: None,
+            entries: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Factors {
     pub tier: f64,
     pub size: f64,
     pub outcome: f64,
     pub calibration: f64,
-}
-
-/// The signals that decide the outcome multiplier.
-fn is_outcome_signal(name: &str) -> bool {
-    !matches!(name, "reverted" | "fixed_later" | "incident")
 }
 
 /// The first event that takes a commit's tokens back, at or after landing.
@@ -187,93 +184,151 @@ fn first_clawback(c: &CommitInputs, landed_at: i64) -> Option<(String, i64)> {
         .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
 }
 
-/// The outcomes known at `t` (signals that happened at or before it).
-fn outcomes_at(c: &CommitInputs, t: i64) -> (Outcomes, CiResult, bool) {
-    let observe = |s: &SignalFact| CiObservation {
-        source: s.source.to_string(),
-        context: s.context.to_string(),
-        attempt: s.attempt,
-        status: s.status.to_string(),
-        occurred_at: s.occurred_at,
-    };
-    let own: Vec<CiObservation> = c
-        .signals
-        .iter()
-        .filter(|s| &*s.name == "ci" && s.occurred_at <= t)
-        .map(observe)
-        .collect();
-    let (observations, from_head) = match &c.pull_request_head {
-        Some((_, merged_at, head)) if own.is_empty() => (
-            head.iter()
-                .filter(|s| &*s.name == "ci" && s.occurred_at <= (*merged_at).min(t))
-                .map(observe)
-                .collect(),
-            true,
-        ),
-        _ => (own, false),
-    };
-    let ci = ci_result(&observations);
-    let mut outcomes = Outcomes {
-        ci: Some(ci),
-        ..Outcomes::default()
-    };
-    // Latest status of each other signal at `t` (ordered by time, then status so
-    // the order of arrival never decides).
-    let mut later: Vec<&SignalFact> = c
-        .signals
-        .iter()
-        .filter(|s| &*s.name != "ci" && is_outcome_signal(&s.name) && s.occurred_at <= t)
-        .collect();
-    later.sort_by(|a, b| (a.occurred_at, &a.status).cmp(&(b.occurred_at, &b.status)));
-    for s in later {
-        if &*s.name == "deploy" {
-            outcomes.deployed |= &*s.status == "pass";
-        } else {
-            outcomes
-                .custom
-                .insert(s.name.to_string(), &*s.status == "pass");
-        }
-    }
-    (outcomes, ci, from_head && ci != CiResult::None)
+/// Scores a commit at any time, and explains a score: what accruals,
+/// adjustments and estimates all go through.
+struct Scorer<'a> {
+    c: &'a CommitInputs,
+    facts: CommitFacts,
+    calibration: f64,
+    calibration_week: &'a str,
+    rules: &'a Rules,
 }
 
-/// Plans a commit's entries. `calibration` is the factor of its kind for the
-/// week it landed in (and that week, for the explanation); `now` decides
-/// whether it has vested.
-pub fn plan_commit(
-    c: &CommitInputs,
-    calibration: (f64, &str),
-    existing: &[Existing],
-    rules: &Rules,
-    rules_version: &str,
-    now: i64,
-) -> Plan {
-    let not_paid = |state| Plan {
-        state,
-        earned: 0,
-        factors: None,
-        ci: CiResult::None,
-        vests_at: None,
-        clawback: None,
-        entries: Vec::new(),
-    };
-    let landed_at = match (c.landed_at, c.unlanded_at) {
-        (Some(t), _) => t,
-        (None, _) => return not_paid(State::NotLanded),
-    };
+/// A commit's score at one time.
+struct ScoreAt {
+    /// Its tokens (0 for a duplicate).
+    tokens: MilliTokens,
+    ci: CiResult,
+    score: Score,
+    outcomes: Outcomes,
+    /// The CI came from its pull request's head.
+    from_head: bool,
+}
+
+impl<'a> Scorer<'a> {
+    fn new(c: &'a CommitInputs, calibration: (f64, &'a str), rules: &'a Rules) -> Scorer<'a> {
+        Scorer {
+            c,
+            facts: CommitFacts {
+                kind: c.kind.clone(),
+                changed_lines: c.changed_lines,
+            },
+            calibration: calibration.0,
+            calibration_week: calibration.1,
+            rules,
+        }
+    }
+
+    /// The score at `t` (cheap; explained only for entries that are appended).
+    fn at(&self, t: i64) -> ScoreAt {
+        let head = self
+            .c
+            .pull_request_head
+            .as_ref()
+            .map(|(_, merged_at, head)| (*merged_at, head.as_slice()));
+        let (outcomes, ci, from_head) = outcomes_at(&self.c.signals, head, t);
+        let score = score(&self.facts, &outcomes, self.calibration, self.rules);
+        let tokens = if self.c.duplicate_of.is_some() {
+            0
+        } else {
+            score.milli_tokens
+        };
+        ScoreAt {
+            tokens,
+            ci,
+            score,
+            outcomes,
+            from_head,
+        }
+    }
+
+    fn explain(&self, t: i64, reason: &str, entries_before: Option<MilliTokens>) -> String {
+        let c = self.c;
+        let at = self.at(t);
+        let s = &at.score;
+        let explanation = ScoreExplanation {
+            reason,
+            inputs: ScoreInputs {
+                kind: &c.kind,
+                changed_lines: c.changed_lines,
+                ci: at.ci.as_str(),
+                ci_from_pull_request_head: at
+                    .from_head
+                    .then(|| c.pull_request_head.as_ref().map(|h| h.0.as_str()))
+                    .flatten(),
+                deployed: at.outcomes.deployed,
+                custom_signals: at.outcomes.custom.clone(),
+                usage_tokens: c.usage_tokens,
+                calibration_week: self.calibration_week,
+                duplicate_of: c.duplicate_of.as_deref(),
+                as_of: t,
+            },
+            factors: Factors::of(s),
+            formula: format!(
+                "{} × {:.6} × {:.6} × {:.6} = {:.3}{}",
+                s.tier,
+                s.size,
+                s.outcome,
+                s.calibration,
+                s.milli_tokens as f64 / 1000.0,
+                if c.duplicate_of.is_some() {
+                    " (a duplicate: 0)"
+                } else {
+                    ""
+                },
+            ),
+            tokens_milli: at.tokens,
+            entries_before,
+        };
+        serde_json::to_string(&explanation).expect("explanations serialise")
+    }
+}
+
+impl Factors {
+    fn of(s: &Score) -> Factors {
+        Factors {
+            tier: s.tier,
+            size: s.size,
+            outcome: s.outcome,
+            calibration: s.calibration,
+        }
+    }
+}
+
+/// What a commit would earn if it landed at `now` with the facts it has: the
+/// pull-request comment's estimate, through the same scoring as the ledger's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub tokens: MilliTokens,
+    pub ci: CiResult,
+    pub factors: Factors,
+}
+
+pub fn estimate(c: &CommitInputs, calibration: (f64, &str), rules: &Rules, now: i64) -> Estimate {
+    let at = Scorer::new(c, calibration, rules).at(now);
+    Estimate {
+        tokens: at.tokens,
+        ci: at.ci,
+        factors: Factors::of(&at.score),
+    }
+}
+
+/// When a commit landed, or why it earns nothing.
+fn paid_landing(c: &CommitInputs) -> Result<i64, State> {
+    let landed_at = c.landed_at.ok_or(State::NotLanded)?;
     if !c.ai {
-        return not_paid(State::NotAi);
+        return Err(State::NotAi);
     }
     if landed_at < c.pay_from {
-        return not_paid(State::Baseline);
+        return Err(State::Baseline);
     }
-    let vests_at = landed_at + i64::from(rules.vesting_days) * DAY_MS;
-    let clawback =
-        first_clawback(c, landed_at).filter(|(_, at)| *at < vests_at || rules.clawback_vested);
-    // After vesting (or a clawback) the outcome is settled: later signals change nothing.
-    let cutoff = clawback
-        .as_ref()
-        .map_or(vests_at, |(_, at)| (*at).min(vests_at));
+    Ok(landed_at)
+}
+
+/// The times a commit's score may change: its landing, then each outcome
+/// signal after it (its own, and its pull request's head CI up to the merge),
+/// up to `cutoff` (vesting or a clawback: after that the outcome is settled).
+fn score_points(c: &CommitInputs, landed_at: i64, cutoff: i64) -> Vec<i64> {
     let mut points: Vec<i64> = c
         .signals
         .iter()
@@ -289,134 +344,114 @@ pub fn plan_commit(
     points.sort_unstable();
     points.dedup();
     points.insert(0, landed_at);
+    points
+}
 
-    let facts = CommitFacts {
-        kind: c.kind.clone(),
-        changed_lines: c.changed_lines,
-    };
-    let (calibration, week) = calibration;
-    // The score at a time: cheap; its explanation is built only for entries
-    // that are appended.
-    let score_at = |t: i64| {
-        let (outcomes, ci, from_head) = outcomes_at(c, t);
-        let s = score(&facts, &outcomes, calibration, rules);
-        let tokens = if c.duplicate_of.is_some() {
-            0
-        } else {
-            s.milli_tokens
-        };
-        (tokens, ci, s, outcomes, from_head)
-    };
-    let explain = |t: i64, reason: &str, entries_before: Option<MilliTokens>| {
-        let (tokens, ci, s, outcomes, from_head) = score_at(t);
-        let explanation = ScoreExplanation {
-            reason,
-            inputs: ScoreInputs {
-                kind: &c.kind,
-                changed_lines: c.changed_lines,
-                ci: ci.as_str(),
-                ci_from_pull_request_head: from_head
-                    .then(|| c.pull_request_head.as_ref().map(|h| h.0.as_str()))
-                    .flatten(),
-                deployed: outcomes.deployed,
-                custom_signals: outcomes.custom,
-                usage_tokens: c.usage_tokens,
-                calibration_week: week,
-                duplicate_of: c.duplicate_of.as_deref(),
-                as_of: t,
-            },
-            factors: Factors {
-                tier: s.tier,
-                size: s.size,
-                outcome: s.outcome,
-                calibration: s.calibration,
-            },
-            formula: format!(
-                "{} × {:.6} × {:.6} × {:.6} = {:.3}{}",
-                s.tier,
-                s.size,
-                s.outcome,
-                s.calibration,
-                s.milli_tokens as f64 / 1000.0,
-                if c.duplicate_of.is_some() {
-                    " (a duplicate: 0)"
-                } else {
-                    ""
-                },
-            ),
-            tokens_milli: tokens,
-            entries_before,
-        };
-        serde_json::to_string(&explanation).expect("explanations serialise")
-    };
-
-    let mut entries: Vec<Planned> = Vec::new();
+/// The earning entries: the accrual at landing, an adjustment at each point
+/// where the score changed, and a correction when what is booked differs from
+/// what the facts say (a late signal, other rules). Returns what the commit
+/// earned, the last point and its score.
+fn plan_earnings(
+    scorer: &Scorer<'_>,
+    points: &[i64],
+    existing: &[Existing],
+    rules_version: &str,
+    entries: &mut Vec<Planned>,
+) -> (MilliTokens, i64, ScoreAt) {
+    let commit_id = scorer.c.commit_id;
     let has = |key: &str| existing.iter().any(|e| e.key == key);
     let mut previous: MilliTokens = 0;
     let mut last = None;
     for (i, t) in points.iter().enumerate() {
-        let (tokens, ci, s, _, _) = score_at(*t);
+        let at = scorer.at(*t);
         let (kind, key) = if i == 0 {
-            (EntryKind::Accrual, format!("accrual:{}", c.commit_id))
+            (EntryKind::Accrual, format!("accrual:{commit_id}"))
         } else {
-            (
-                EntryKind::Adjustment,
-                format!("adjustment:{}:{t}", c.commit_id),
-            )
+            (EntryKind::Adjustment, format!("adjustment:{commit_id}:{t}"))
         };
-        if (i == 0 || tokens != previous) && !has(&key) {
+        if (i == 0 || at.tokens != previous) && !has(&key) {
             entries.push(Planned {
                 kind,
-                amount: tokens - previous,
+                amount: at.tokens - previous,
                 at: *t,
                 key,
-                explanation: explain(*t, if i == 0 { "landed" } else { "signal" }, None),
+                explanation: scorer.explain(*t, if i == 0 { "landed" } else { "signal" }, None),
             });
         }
-        previous = tokens;
-        last = Some((*t, ci, s));
+        previous = at.tokens;
+        last = Some((*t, at));
     }
-    let (last_t, ci, s) = last.expect("landing is a point");
+    let (last_t, last_score) = last.expect("landing is a point");
     let earned = previous;
-
-    // What the entries add up to after the natural ones; a difference (a signal
-    // that happened before entries already made, or other rules) is corrected.
-    let earned_so_far = sum(existing, &entries, &|k| k.is_earning());
+    let earned_so_far = sum(existing, entries, &|k| k.is_earning());
     if earned_so_far != earned {
-        let explanation = explain(last_t, "correction", Some(earned_so_far));
+        let explanation = scorer.explain(last_t, "correction", Some(earned_so_far));
+        let n = count(existing, entries, &|k| k.is_earning());
         entries.push(Planned {
             kind: EntryKind::Adjustment,
             amount: earned - earned_so_far,
             at: last_t,
-            key: format!(
-                "adjustment:{}:{}:{}",
-                c.commit_id,
-                rules_version,
-                count(existing, &entries, &|k| k.is_earning())
-            ),
+            key: format!("adjustment:{commit_id}:{rules_version}:{n}"),
             explanation,
         });
     }
+    (earned, last_t, last_score)
+}
 
+/// The key of a commit's next entry of `kind`: `kind:C` for the first, then
+/// numbered under the rule version.
+fn next_key(
+    kind: EntryKind,
+    commit_id: i64,
+    rules_version: &str,
+    existing: &[Existing],
+    entries: &[Planned],
+) -> String {
+    let n = count(existing, entries, &|k| k == kind);
+    if n == 0 {
+        format!("{}:{commit_id}", kind.as_str())
+    } else {
+        format!("{}:{commit_id}:{rules_version}:{n}", kind.as_str())
+    }
+}
+
+/// Plans a commit's entries. `calibration` is the factor of its kind for the
+/// week it landed in (and that week, for the explanation); `now` decides
+/// whether it has vested.
+pub fn plan_commit(
+    c: &CommitInputs,
+    calibration: (f64, &str),
+    existing: &[Existing],
+    rules: &Rules,
+    rules_version: &str,
+    now: i64,
+) -> Plan {
+    let landed_at = match paid_landing(c) {
+        Ok(t) => t,
+        Err(state) => return Plan::unpaid(state),
+    };
+    let vests_at = landed_at + i64::from(rules.vesting_days) * DAY_MS;
+    let clawback =
+        first_clawback(c, landed_at).filter(|(_, at)| *at < vests_at || rules.clawback_vested);
+    let cutoff = clawback
+        .as_ref()
+        .map_or(vests_at, |(_, at)| (*at).min(vests_at));
+    let points = score_points(c, landed_at, cutoff);
+    let scorer = Scorer::new(c, calibration, rules);
+    let mut entries: Vec<Planned> = Vec::new();
+    let (earned, last_t, last) =
+        plan_earnings(&scorer, &points, existing, rules_version, &mut entries);
+
+    // Vesting: everything earned, once vesting day has come without a clawback before it.
     let vested_now = now >= vests_at && clawback.as_ref().is_none_or(|(_, at)| *at >= vests_at);
     let vest_target = if vested_now { earned } else { 0 };
     let vested_so_far = sum(existing, &entries, &|k| k == EntryKind::Vest);
     if vest_target != vested_so_far {
-        let first = count(existing, &entries, &|k| k == EntryKind::Vest) == 0;
         entries.push(Planned {
             kind: EntryKind::Vest,
             amount: vest_target - vested_so_far,
             at: vests_at.max(last_t),
-            key: if first {
-                format!("vest:{}", c.commit_id)
-            } else {
-                format!(
-                    "vest:{}:{}:{}",
-                    c.commit_id,
-                    rules_version,
-                    count(existing, &entries, &|k| k == EntryKind::Vest)
-                )
-            },
+            key: next_key(EntryKind::Vest, c.commit_id, rules_version, existing, &entries),
             explanation: json!({
                 "reason": "vesting",
                 "formula": format!("landed + {} days: {:.3} tokens vest", rules.vesting_days, vest_target as f64 / 1000.0),
@@ -427,25 +462,22 @@ pub fn plan_commit(
         });
     }
 
+    // Clawback: everything earned, from the first event that takes it back.
     let clawback_target = if clawback.is_some() { -earned } else { 0 };
     let clawed_so_far = sum(existing, &entries, &|k| k == EntryKind::Clawback);
     if clawback_target != clawed_so_far {
         let (reason, at) = clawback.clone().unwrap_or(("relanded".to_string(), last_t));
-        let first = count(existing, &entries, &|k| k == EntryKind::Clawback) == 0;
         entries.push(Planned {
             kind: EntryKind::Clawback,
             amount: clawback_target - clawed_so_far,
             at,
-            key: if first {
-                format!("clawback:{}", c.commit_id)
-            } else {
-                format!(
-                    "clawback:{}:{}:{}",
-                    c.commit_id,
-                    rules_version,
-                    count(existing, &entries, &|k| k == EntryKind::Clawback)
-                )
-            },
+            key: next_key(
+                EntryKind::Clawback,
+                c.commit_id,
+                rules_version,
+                existing,
+                &entries,
+            ),
             explanation: json!({
                 "reason": reason,
                 "formula": format!("{reason} {} vesting: {:.3} tokens clawed back",
@@ -468,13 +500,8 @@ pub fn plan_commit(
     Plan {
         state,
         earned,
-        factors: Some(Factors {
-            tier: s.tier,
-            size: s.size,
-            outcome: s.outcome,
-            calibration: s.calibration,
-        }),
-        ci,
+        factors: Some(Factors::of(&last.score)),
+        ci: last.ci,
         vests_at: Some(vests_at),
         clawback,
         entries,

@@ -3,10 +3,11 @@
 
 use proptest::prelude::*;
 
-use super::plan::{CommitInputs, Existing, SignalFact, plan_commit};
+use super::plan::{CommitInputs, Existing, plan_commit};
 use crate::scoring::MilliTokens;
 use crate::scoring::balance;
 use crate::scoring::balance::{EntryKind, standing};
+use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 
 const DAY: i64 = 86_400_000;

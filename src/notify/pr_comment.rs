@@ -8,7 +8,7 @@
 //! signals arrive for the pull request's head. GitHub errors are logged by
 //! the caller and never fail the delivery.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::digest::short;
 use crate::github::client::{GithubClient, GithubError};
 use crate::ledger::Ledger;
-use crate::scoring::ci::{CiObservation, CiResult, ci_result};
-use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
+use crate::ledger::plan::Estimate;
+use crate::scoring::ci::CiResult;
 use crate::store::commits::CommitRow;
 
 /// How every tokentally comment starts.
@@ -36,8 +36,8 @@ pub struct CommentLine {
     pub subject: String,
     pub agent: String,
     pub kind: String,
-    pub ci: CiResult,
-    pub score: Score,
+    /// What the ledger's planner says it would earn if it landed now.
+    pub estimate: Estimate,
 }
 
 /// What a refresh did.
@@ -59,6 +59,8 @@ pub enum CommentError {
     Github(#[from] GithubError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     #[error("unknown repository {0}")]
     UnknownRepository(String),
 }
@@ -110,7 +112,7 @@ pub fn render(
     );
     let _ = writeln!(out, "|:--|:--|:--|:--|--:|:--|");
     for l in lines {
-        let s = &l.score;
+        let s = &l.estimate.factors;
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} | {:.3} | {} {} × size {} × {} {} × calibration {} |",
@@ -118,16 +120,16 @@ pub fn render(
             cell(&l.subject),
             cell(&l.agent),
             cell(&l.kind),
-            s.milli_tokens as f64 / 1000.0,
+            l.estimate.tokens as f64 / 1000.0,
             cell(&l.kind),
             short(s.tier),
             short(s.size),
-            ci_text(l.ci),
+            ci_text(l.estimate.ci),
             short(s.outcome),
             short(s.calibration),
         );
     }
-    let total: i64 = lines.iter().map(|l| l.score.milli_tokens).sum();
+    let total: i64 = lines.iter().map(|l| l.estimate.tokens).sum();
     let _ = writeln!(
         out,
         "| | **total** | | | **{:.3}** | |",
@@ -202,53 +204,17 @@ impl PrCommenter {
         Ok(())
     }
 
-    /// The estimate of each AI-assisted commit of the pull request.
+    /// The estimate of each AI-assisted commit of the pull request (the
+    /// ledger's own planner, as if it landed now).
     async fn lines(
         &self,
         repository_id: i64,
         commits: &[CommitRow],
     ) -> Result<Vec<CommentLine>, CommentError> {
-        let store = self.ledger.store();
-        let rules = self.ledger.rules();
-        let calibration: BTreeMap<String, f64> = store
-            .latest_calibration(self.ledger.version())
-            .await?
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default();
+        let now = self.clock.now_ms();
         let mut lines = Vec::new();
         for c in commits.iter().filter(|c| c.ai == 1) {
-            let signals = store.signals_for_commit(repository_id, &c.sha).await?;
-            let observations: Vec<CiObservation> = signals
-                .iter()
-                .filter(|s| s.name == "ci")
-                .map(|s| CiObservation {
-                    source: s.source.clone(),
-                    context: s.context.clone().unwrap_or_default(),
-                    attempt: s.attempt,
-                    status: s.status.clone(),
-                    occurred_at: s.occurred_at,
-                })
-                .collect();
-            let ci = ci_result(&observations);
-            let mut outcomes = Outcomes {
-                ci: Some(ci),
-                ..Outcomes::default()
-            };
-            for s in &signals {
-                match s.name.as_str() {
-                    "ci" => {}
-                    "deploy" => outcomes.deployed |= s.status == "pass",
-                    name => {
-                        // Signals come oldest first: the latest status wins.
-                        outcomes.custom.insert(name.to_string(), s.status == "pass");
-                    }
-                }
-            }
-            let facts = CommitFacts {
-                kind: c.kind.clone(),
-                changed_lines: c.changed_lines.max(0) as u64,
-            };
-            let factor = crate::scoring::calibration::factor(&calibration, &c.kind);
+            let estimate = self.ledger.estimate(repository_id, c, now).await?;
             let agents: Vec<String> = serde_json::from_str(&c.agents).unwrap_or_default();
             lines.push(CommentLine {
                 sha: c.sha.clone(),
@@ -259,8 +225,7 @@ impl PrCommenter {
                     agents.join(", ")
                 },
                 kind: c.kind.clone(),
-                ci,
-                score: score(&facts, &outcomes, factor, rules),
+                estimate,
             });
         }
         Ok(lines)

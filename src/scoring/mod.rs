@@ -5,6 +5,8 @@
 //! - [`rules`]: every weight and constant, with their defaults, and the
 //!   rule version derived from them;
 //! - [`ci`]: which CI result a commit has, from its CI signals;
+//! - [`outcome`]: what a commit's signals say at a time (the one path from
+//!   signals to an outcome);
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
 //! - [`calibration`]: per-kind calibration from observed outcomes;
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
@@ -19,6 +21,7 @@ pub mod ci;
 pub mod commit;
 pub mod hygiene;
 pub mod leaderboard;
+pub mod outcome;
 pub mod payout;
 pub mod rules;
 pub mod week;

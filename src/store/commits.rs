@@ -328,6 +328,28 @@ const COMMIT_COLUMNS: &str = "id, sha, subject, person, credit, merged_by, autho
     kind_source, changed_lines, landed, landed_at, unlanded_at, unlanded_reason, pull_request, record";
 
 impl Store {
+    /// A landed commit (not `sha`) with the patch id `patch`, landed at or after
+    /// `since`: the commit a new one would duplicate.
+    pub async fn landed_with_patch(
+        &self,
+        patch: &str,
+        sha: &str,
+        since: i64,
+    ) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT sha FROM commits
+             WHERE patch_id = $1 AND sha <> $2 AND landed = 1 AND landed_at >= $3
+             ORDER BY landed_at, id LIMIT 1",
+        )
+        .bind(patch)
+        .bind(sha)
+        .bind(since)
+        .fetch_optional(self.pool())
+        .await
+        .named("commits::landed_with_patch")?;
+        Ok(row.map(|(sha,)| sha))
+    }
+
     /// A commit by its row id, with its repository's name.
     pub async fn commit_by_id(&self, id: i64) -> Result<Option<(String, CommitRow)>> {
         let Some(row): Option<CommitRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

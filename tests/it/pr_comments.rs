@@ -518,3 +518,132 @@ async fn a_github_app_fetches_and_refreshes_its_installation_token() {
         "Bearer ghs_second"
     );
 }
+
+/// The comment's estimate is what the ledger books for the same facts: its
+/// own planner, the same outcome rules (a neutral CI run says nothing, an
+/// incident is not an outcome, a custom signal reported pass and fail at the
+/// same moment counts the same way), the same calibration.
+async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
+    let github = github_with_no_comments().await;
+    let clock = ManualClock::starting_now();
+    clock.advance_ms(60_000);
+    let mut c = config(db, &github);
+    c.scoring.signals.insert(
+        "perf".into(),
+        tokentally::scoring::rules::SignalWeight {
+            pass: 1.1,
+            fail: 0.8,
+        },
+    );
+    let app = App::connect_with_clock(c, clock.clone()).await.unwrap();
+    let token =
+        crate::dashboard::token(&app, "ci", tokentally::store::tokens::Role::Report, &["*"]).await;
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("fix.rs", lines("fix", 60));
+    let fix = pr.work.commit(&format!("fix: bounded retries\n\n{CLAUDE}"));
+    pr.pull_request(&app, "opened", 7, json!({})).await;
+    pr.check_run(&app, &fix, "success").await;
+    // A re-run cancelled by a newer push: neutral, it says nothing.
+    pr.deliver(
+        &app,
+        "check_run",
+        json!({
+            "action": "completed",
+            "check_run": {
+                "id": 2, "name": "build", "head_sha": fix, "status": "completed",
+                "conclusion": "cancelled", "completed_at": "2026-11-20T10:05:00Z",
+                "check_suite": {"id": 8}, "app": {"slug": "github-actions"},
+            },
+            "repository": pr.repository(),
+        }),
+    )
+    .await;
+    for (signal, status, key) in [
+        ("perf", "pass", "p1"),
+        ("perf", "fail", "p2"),
+        ("incident", "pass", "i1"),
+    ] {
+        let reply = support::send(
+            &app,
+            axum::http::Request::post("/api/v1/signals")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(
+                    json!({"repo": "acme/api", "sha": fix, "signal": signal,
+                           "status": status, "key": key})
+                    .to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+    // The comment as it stands when the pull request merges.
+    app.state
+        .pr_comments
+        .as_ref()
+        .unwrap()
+        .refresh("acme/api", 7)
+        .await
+        .unwrap();
+    let body = comment_requests(&github).await.last().unwrap().2.clone();
+    let estimate: f64 = body
+        .lines()
+        .find(|l| l.contains(&format!("`{}`", &fix[..7])))
+        .and_then(|l| l.split('|').nth(5))
+        .map(|cell| cell.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("{body}"));
+
+    // It merges (the commit itself lands, as a merge commit's second parent).
+    pr.work.git(&["checkout", "-q", "main"]);
+    pr.work.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7",
+        "feature",
+    ]);
+    let merge = pr.work.head();
+    pr.work.git(&["push", "-q", "origin", "main"]);
+    let merged_at = chrono::DateTime::from_timestamp_millis(clock.now_ms())
+        .unwrap()
+        .to_rfc3339();
+    pr.deliver(
+        &app,
+        "pull_request",
+        json!({
+            "action": "closed", "number": 7,
+            "pull_request": {
+                "number": 7, "state": "closed", "merged": true, "merge_commit_sha": merge,
+                "merged_at": merged_at,
+                "head": { "ref": "feature", "sha": fix },
+                "base": { "ref": "main", "sha": ZERO },
+            },
+            "repository": pr.repository(),
+        }),
+    )
+    .await;
+    app.settle().await.unwrap();
+    let repository = store(&app).repository("acme/api").await.unwrap().unwrap();
+    let commit = &store(&app)
+        .commits_by_prefix(repository.id, &fix)
+        .await
+        .unwrap()[0];
+    let booked: i64 = store(&app)
+        .entries_of_commit(commit.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "accrual" || e.kind == "adjustment")
+        .map(|e| e.amount)
+        .sum();
+    assert!(booked > 0);
+    assert_eq!(
+        (estimate * 1000.0).round() as i64,
+        booked,
+        "the comment said {estimate}, the ledger booked {booked}: {body}"
+    );
+}
+db_test!(the_comment_equals_what_the_ledger_books);

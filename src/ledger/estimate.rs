@@ -1,0 +1,68 @@
+//! What a commit that has not landed yet would earn if it landed now, with the
+//! facts it has: the pull-request comment's estimate. It goes through the same
+//! planner as the ledger (`plan::estimate`), so the two never disagree.
+
+use super::plan::{self, CommitInputs, Estimate};
+use super::{Ledger, LedgerError};
+use crate::scoring::outcome::SignalFact;
+use crate::store::commits::CommitRow;
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Ledger {
+    /// `commit`'s estimate at `now` (in `repository_id`).
+    pub async fn estimate(
+        &self,
+        repository_id: i64,
+        commit: &CommitRow,
+        now: i64,
+    ) -> Result<Estimate, LedgerError> {
+        let store = self.store();
+        let signals: Vec<SignalFact> = store
+            .signals_for_commit(repository_id, &commit.sha)
+            .await?
+            .iter()
+            .map(|s| {
+                SignalFact::new(
+                    &s.name,
+                    &s.status,
+                    &s.source,
+                    s.context.as_deref().unwrap_or_default(),
+                    s.attempt,
+                    s.occurred_at,
+                )
+            })
+            .collect();
+        let record: serde_json::Value = serde_json::from_str(&commit.record).unwrap_or_default();
+        let rules = self.rules();
+        let window = i64::from(rules.hygiene.duplicate_days) * DAY_MS;
+        let duplicate_of = match record["patch_id"].as_str() {
+            Some(patch) => {
+                store
+                    .landed_with_patch(patch, &commit.sha, now - window)
+                    .await?
+            }
+            None => None,
+        };
+        let inputs = CommitInputs {
+            commit_id: commit.id,
+            ai: commit.ai == 1,
+            kind: commit.kind.clone(),
+            changed_lines: commit.changed_lines.max(0) as u64,
+            usage_tokens: record["usage_tokens"].as_u64(),
+            landed_at: Some(now),
+            unlanded_at: None,
+            pay_from: i64::MIN,
+            duplicate_of,
+            signals,
+            pull_request_head: None,
+        };
+        let calibration: std::collections::BTreeMap<String, f64> = store
+            .latest_calibration(self.version())
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        let factor = crate::scoring::calibration::factor(&calibration, &commit.kind);
+        Ok(plan::estimate(&inputs, (factor, "latest"), rules, now))
+    }
+}
