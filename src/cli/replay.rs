@@ -21,12 +21,12 @@ pub struct ReplayArgs {
 /// Per person: (earned, vested, clawed back) in milli-tokens.
 type Totals = BTreeMap<String, [MilliTokens; 3]>;
 
-fn add(totals: &mut Totals, person: &str, kind: &str, amount: MilliTokens) {
+fn add(totals: &mut Totals, person: &str, kind: EntryKind, amount: MilliTokens) {
     let slot = totals.entry(person.to_string()).or_default();
-    match EntryKind::parse(kind) {
-        Some(k) if k.is_earning() => slot[0] += amount,
-        Some(EntryKind::Vest) => slot[1] += amount,
-        Some(EntryKind::Clawback) => slot[2] -= amount,
+    match kind {
+        k if k.is_earning() => slot[0] += amount,
+        EntryKind::Vest => slot[1] += amount,
+        EntryKind::Clawback => slot[2] -= amount,
         _ => {}
     }
 }
@@ -34,7 +34,7 @@ fn add(totals: &mut Totals, person: &str, kind: &str, amount: MilliTokens) {
 async fn totals_now(store: &crate::store::Store) -> anyhow::Result<Totals> {
     let mut totals = Totals::new();
     for (person, kind, amount) in store.commit_entry_totals().await? {
-        add(&mut totals, &person, &kind, amount);
+        add(&mut totals, &person, kind, amount);
     }
     Ok(totals)
 }
@@ -66,7 +66,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: ReplayArgs) -> anyhow::Res
         ledger
             .replay_scratch_each(now, |e| {
                 count += 1;
-                add(&mut replayed, &e.person, &e.kind, e.amount);
+                add(&mut replayed, &e.person, e.kind, e.amount);
             })
             .await?;
         (replayed, format!("{count} entries replayed"))

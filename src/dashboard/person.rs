@@ -113,7 +113,7 @@ pub async fn page(
                     @let explanation: serde_json::Value = serde_json::from_str(&e.explanation).unwrap_or_default();
                     tr {
                         td { (time(e.at)) }
-                        td { (e.kind) }
+                        td { (e.kind.as_str()) }
                         td.num { (tokens(e.amount)) }
                         td {
                             @if let (Some(repo), Some(sha)) = (&e.repo, &e.sha) {

@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
-use crate::scoring::balance::EntryKind;
 use crate::scoring::calibration::{self, Observed};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
@@ -323,13 +322,11 @@ impl Ledger {
         };
         let existing: Vec<Existing> = entries
             .iter()
-            .filter_map(|e| {
-                Some(Existing {
-                    kind: EntryKind::parse(&e.kind)?,
-                    amount: e.amount,
-                    at: e.at,
-                    key: e.idempotency_key.clone(),
-                })
+            .map(|e| Existing {
+                kind: e.kind,
+                amount: e.amount,
+                at: e.at,
+                key: e.idempotency_key.clone(),
             })
             .collect();
         let plan = plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
@@ -351,7 +348,7 @@ fn governing_version(entries: &[StateRow]) -> Option<String> {
     entries
         .iter()
         .rev()
-        .find(|e| EntryKind::parse(&e.kind).is_some_and(EntryKind::is_earning))
+        .find(|e| e.kind.is_earning())
         .map(|e| e.rules_version.clone())
 }
 
@@ -362,7 +359,7 @@ fn canonical(rules: &Rules) -> String {
 fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> NewEntry {
     NewEntry {
         person: commit.person.clone(),
-        kind: e.kind.as_str().to_string(),
+        kind: e.kind,
         repository_id: Some(commit.repository_id),
         commit_id: Some(commit.id),
         sha: Some(commit.sha.clone()),

@@ -179,13 +179,13 @@ proptest! {
         let rules = rules();
         let mut ledger = Vec::new();
         pass(&c, &mut ledger, &rules, LANDED + 40 * DAY);
-        let mut rows: Vec<(Option<i64>, String, i64)> = ledger
+        let mut rows: Vec<(Option<i64>, EntryKind, i64)> = ledger
             .iter()
-            .map(|e| (Some(1), e.kind.as_str().to_string(), e.amount))
+            .map(|e| (Some(1), e.kind, e.amount))
             .collect();
         for ask in asks {
             if balance::balance(&rows).available >= ask {
-                rows.push((None, EntryKind::Redemption.as_str().to_string(), -ask));
+                rows.push((None, EntryKind::Redemption, -ask));
             }
             let b = balance::balance(&rows);
             prop_assert!(b.available >= 0, "{:?}", b);

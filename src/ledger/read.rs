@@ -429,7 +429,7 @@ pub struct EntryView {
 impl From<&EntryRow> for EntryView {
     fn from(e: &EntryRow) -> Self {
         EntryView {
-            kind: e.kind.clone(),
+            kind: e.kind.as_str().to_string(),
             amount: tokens(e.amount),
             repo: e.repo.clone(),
             sha: e.sha.clone(),
@@ -459,7 +459,7 @@ impl Ledger {
             .await?;
         let sums: Vec<(EntryKind, MilliTokens)> = entries
             .iter()
-            .filter_map(|e| Some((EntryKind::parse(&e.kind)?, e.amount)))
+            .map(|e| (e.kind, e.amount))
             .collect();
         let (pending, vested, clawed_back) = balance::standing(&sums);
         let tokens = sums
@@ -470,7 +470,7 @@ impl Ledger {
         let latest: Option<serde_json::Value> = entries
             .iter()
             .rev()
-            .find(|e| EntryKind::parse(&e.kind).is_some_and(EntryKind::is_earning))
+            .find(|e| e.kind.is_earning())
             .and_then(|e| serde_json::from_str(&e.explanation).ok());
         let total = |kind: EntryKind| -> MilliTokens {
             sums.iter()

@@ -44,7 +44,7 @@ pub fn entry(
     }
     Ok(NewEntry {
         person: person.to_string(),
-        kind: "redemption".into(),
+        kind: crate::scoring::balance::EntryKind::Redemption,
         repository_id: None,
         commit_id: None,
         sha: None,

@@ -21,7 +21,7 @@ use crate::health::Health;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::scoring::week::Week;
-use crate::store::digest_posts::DigestPost;
+use crate::store::digest_posts::{DigestPost, PostState};
 
 /// How long a claim keeps others off a digest (longer than one send with its retries).
 const LEASE_MS: i64 = 10 * 60 * 1000;
@@ -150,7 +150,7 @@ impl DigestPoster {
                     &post.week,
                     &post.destination,
                     &self.owner,
-                    "failed",
+                    PostState::Failed,
                     0,
                     error,
                 )
@@ -175,17 +175,17 @@ impl DigestPoster {
             Sent::Retry { after, error } => {
                 let attempts = post.attempts.max(1) as u32;
                 let (state, next) = if attempts >= self.config.discord.max_attempts {
-                    ("failed", now)
+                    (PostState::Failed, now)
                 } else {
                     // Back-off of the outbox: the longer of Discord's wait and base × 2^attempts.
                     let backoff =
                         self.config.discord.retry_base_ms as i64 * (1_i64 << attempts.min(16));
-                    ("pending", now + backoff.max(after.as_millis() as i64))
+                    (PostState::Pending, now + backoff.max(after.as_millis() as i64))
                 };
                 store
                     .digest_not_sent(week, name, &self.owner, state, next, error)
                     .await?;
-                tracing::warn!(week, destination = name, attempts, %error, state, "digest not posted");
+                tracing::warn!(week, destination = name, attempts, %error, %state, "digest not posted");
             }
             Sent::Disabled(reason) => {
                 store
@@ -197,14 +197,14 @@ impl DigestPoster {
                     )
                     .await?;
                 store
-                    .digest_not_sent(week, name, &self.owner, "disabled", now, reason)
+                    .digest_not_sent(week, name, &self.owner, PostState::Disabled, now, reason)
                     .await?;
                 self.disabled().await?;
                 tracing::error!(destination = name, %reason, "Discord destination disabled: fix its webhook_url in the configuration");
             }
             Sent::Rejected(error) => {
                 store
-                    .digest_not_sent(week, name, &self.owner, "failed", now, error)
+                    .digest_not_sent(week, name, &self.owner, PostState::Failed, now, error)
                     .await?;
                 tracing::error!(week, destination = name, %error, "Discord refused the digest");
             }

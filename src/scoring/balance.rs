@@ -28,21 +28,28 @@ impl EntryKind {
         }
     }
 
-    pub fn parse(text: &str) -> Option<EntryKind> {
-        [
-            EntryKind::Accrual,
-            EntryKind::Adjustment,
-            EntryKind::Vest,
-            EntryKind::Clawback,
-            EntryKind::Redemption,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
+    pub const ALL: [EntryKind; 5] = [
+        EntryKind::Accrual,
+        EntryKind::Adjustment,
+        EntryKind::Vest,
+        EntryKind::Clawback,
+        EntryKind::Redemption,
+    ];
 
     /// Accruals and adjustments: what a commit earned.
     pub fn is_earning(self) -> bool {
         matches!(self, EntryKind::Accrual | EntryKind::Adjustment)
+    }
+}
+
+impl std::str::FromStr for EntryKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        EntryKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not a ledger entry kind"))
     }
 }
 
@@ -78,15 +85,12 @@ pub struct Balance {
 
 /// Balances from per-commit sums: rows of (commit id, kind, sum); entries
 /// without a commit (redemptions) have no commit id.
-pub fn balance(rows: &[(Option<i64>, String, i64)]) -> Balance {
+pub fn balance(rows: &[(Option<i64>, EntryKind, i64)]) -> Balance {
     let mut per_commit: BTreeMap<i64, Vec<(EntryKind, MilliTokens)>> = BTreeMap::new();
     let mut b = Balance::default();
-    for (commit, kind, sum) in rows {
-        let Some(kind) = EntryKind::parse(kind) else {
-            continue;
-        };
+    for &(commit, kind, sum) in rows {
         match commit {
-            Some(id) => per_commit.entry(*id).or_default().push((kind, *sum)),
+            Some(id) => per_commit.entry(id).or_default().push((kind, sum)),
             None if kind == EntryKind::Redemption => b.redeemed -= sum,
             None => {}
         }
@@ -102,6 +106,6 @@ pub fn balance(rows: &[(Option<i64>, String, i64)]) -> Balance {
 }
 
 /// Vested tokens not yet redeemed.
-pub fn available(rows: &[(Option<i64>, String, i64)]) -> MilliTokens {
+pub fn available(rows: &[(Option<i64>, EntryKind, i64)]) -> MilliTokens {
     balance(rows).available
 }

@@ -5,6 +5,7 @@
 //! - [`rules`]: every weight and constant, with their defaults, and the
 //!   rule version derived from them;
 //! - [`ci`]: which CI result a commit has, from its CI signals;
+//! - [`signal`]: signal names and statuses;
 //! - [`outcome`]: what a commit's signals say at a time (the one path from
 //!   signals to an outcome);
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
@@ -24,6 +25,7 @@ pub mod leaderboard;
 pub mod outcome;
 pub mod payout;
 pub mod rules;
+pub mod signal;
 pub mod week;
 
 /// Tokens as integer milli-tokens (storage never holds floats).

@@ -82,11 +82,62 @@ pub struct ClaimedDelivery {
 pub struct DeliveryStatus {
     pub delivery_id: String,
     pub event: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub processed_by: Option<String>,
     pub received_at: i64,
+}
+
+/// Where a delivery is: waiting (again), claimed by a worker, or finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Processing,
+    Processed,
+    Ignored,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Processing => "processing",
+            DeliveryState::Processed => "processed",
+            DeliveryState::Ignored => "ignored",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Processing,
+            DeliveryState::Processed,
+            DeliveryState::Ignored,
+            DeliveryState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| format!("{text:?} is not a delivery state"))
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for DeliveryState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Final states a worker leaves a delivery in.
@@ -98,12 +149,16 @@ pub enum Finished {
 }
 
 impl Finished {
-    pub fn as_str(self) -> &'static str {
+    pub fn state(self) -> DeliveryState {
         match self {
-            Finished::Processed => "processed",
-            Finished::Ignored => "ignored",
-            Finished::Failed => "failed",
+            Finished::Processed => DeliveryState::Processed,
+            Finished::Ignored => DeliveryState::Ignored,
+            Finished::Failed => DeliveryState::Failed,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.state().as_str()
     }
 }
 
@@ -309,7 +364,7 @@ impl Store {
                  lease_owner = NULL
              WHERE id = $5 AND lease_owner = $4 AND state = 'processing'",
         )
-        .bind(state.as_str())
+        .bind(state.state())
         .bind(error)
         .bind(now)
         .bind(owner)

@@ -8,11 +8,60 @@ use super::{Named, Result, Store};
 pub struct DigestPost {
     pub week: String,
     pub destination: String,
-    pub state: String,
+    pub state: PostState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub message_id: Option<String>,
     pub error: Option<String>,
+}
+
+/// Where a digest post is: waiting to be sent (again), sent, or given up
+/// (failed after its attempts, or its destination disabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostState {
+    Pending,
+    Sent,
+    Failed,
+    Disabled,
+}
+
+impl PostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostState::Pending => "pending",
+            PostState::Sent => "sent",
+            PostState::Failed => "failed",
+            PostState::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::str::FromStr for PostState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            PostState::Pending,
+            PostState::Sent,
+            PostState::Failed,
+            PostState::Disabled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| format!("{text:?} is not a digest post state"))
+    }
+}
+
+impl std::fmt::Display for PostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PostState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 const POST_COLUMNS: &str = "week, destination, state, attempts, next_attempt_at, message_id, error";
@@ -94,7 +143,7 @@ impl Store {
         week: &str,
         destination: &str,
         owner: &str,
-        state: &str,
+        state: PostState,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<()> {

@@ -5,13 +5,14 @@
 use sqlx::AnyConnection;
 
 use super::{Backend, Named, Result, Store};
+use crate::scoring::balance::EntryKind;
 
 /// A ledger entry as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct EntryRow {
     pub id: i64,
     pub person: String,
-    pub kind: String,
+    pub kind: EntryKind,
     pub repository_id: Option<i64>,
     pub commit_id: Option<i64>,
     pub repo: Option<String>,
@@ -28,7 +29,7 @@ pub struct EntryRow {
 pub struct StateRow {
     pub commit_id: i64,
     pub person: String,
-    pub kind: String,
+    pub kind: EntryKind,
     pub amount: i64,
     pub at: i64,
     pub idempotency_key: String,
@@ -39,7 +40,7 @@ pub struct StateRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntry {
     pub person: String,
-    pub kind: String,
+    pub kind: EntryKind,
     pub repository_id: Option<i64>,
     pub commit_id: Option<i64>,
     pub sha: Option<String>,
@@ -81,7 +82,7 @@ pub enum Redemption {
 
 impl Store {
     /// Per person and kind, the sum of the entries that belong to commits.
-    pub async fn commit_entry_totals(&self) -> Result<Vec<(String, String, i64)>> {
+    pub async fn commit_entry_totals(&self) -> Result<Vec<(String, EntryKind, i64)>> {
         sqlx::query_as(
             "SELECT person, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE commit_id IS NOT NULL GROUP BY person, kind",
@@ -247,7 +248,7 @@ impl Store {
 
 /// Vested tokens not yet redeemed (clawbacks of vested tokens included).
 async fn available_in(conn: &mut AnyConnection, person: &str) -> Result<i64> {
-    let rows: Vec<(Option<i64>, String, i64)> = sqlx::query_as(
+    let rows: Vec<(Option<i64>, EntryKind, i64)> = sqlx::query_as(
         "SELECT commit_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
          WHERE person = $1 AND kind IN ('vest', 'clawback', 'redemption')
          GROUP BY commit_id, kind",
@@ -279,7 +280,7 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
     for e in entries {
         insert = insert
             .bind(&e.person)
-            .bind(&e.kind)
+            .bind(e.kind)
             .bind(e.repository_id)
             .bind(e.commit_id)
             .bind(&e.sha)
@@ -299,7 +300,7 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
 
 impl Store {
     /// Per commit and kind, a person's entry sums (for balances).
-    pub async fn person_sums(&self, person: &str) -> Result<Vec<(Option<i64>, String, i64)>> {
+    pub async fn person_sums(&self, person: &str) -> Result<Vec<(Option<i64>, EntryKind, i64)>> {
         sqlx::query_as(
             "SELECT commit_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
              WHERE person = $1 GROUP BY commit_id, kind",

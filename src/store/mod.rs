@@ -21,6 +21,7 @@ pub mod rules;
 pub mod scoring_inputs;
 pub mod sessions;
 pub mod signals;
+mod text_enum;
 pub mod tokens;
 pub mod weeks;
 

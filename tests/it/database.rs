@@ -13,6 +13,7 @@ use tokentally::attribution::identity::PersonConfig;
 use tokentally::attribution::scan::{ScanOptions, scan};
 use tokentally::clock::now_ms;
 use tokentally::config::Config;
+use tokentally::scoring::balance::EntryKind;
 use tokentally::store::Store;
 use tokentally::store::deliveries::{Finished, NewDelivery};
 use tokentally::store::ledger::NewEntry;
@@ -116,11 +117,10 @@ fn entry(n: i64, commit: Option<(i64, i64, &str)>) -> NewEntry {
     NewEntry {
         person: "alice".into(),
         kind: if commit.is_some() {
-            "accrual"
+            EntryKind::Accrual
         } else {
-            "redemption"
-        }
-        .into(),
+            EntryKind::Redemption
+        },
         repository_id: commit.map(|c| c.0),
         commit_id: commit.map(|c| c.1),
         sha: commit.map(|c| c.2.to_string()),

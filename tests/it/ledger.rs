@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tokentally::app::App;
+use tokentally::scoring::balance::EntryKind;
 use tokentally::attribution::identity::PersonConfig;
 use tokentally::clock::{Clock, ManualClock};
 use tokentally::config::Config;
@@ -542,7 +543,7 @@ async fn a_weight_change_then_replay_apply(db: &TestDb) {
     let scratch = ledger.replay_scratch(s.now()).await.unwrap();
     let earned: i64 = scratch
         .iter()
-        .filter(|e| e.sha.as_deref() == Some(&fix) && e.kind != "vest")
+        .filter(|e| e.sha.as_deref() == Some(&fix) && e.kind != EntryKind::Vest)
         .map(|e| e.amount)
         .sum();
     assert_eq!(earned, 11_657);

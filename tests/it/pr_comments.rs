@@ -636,7 +636,7 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
         .await
         .unwrap()
         .iter()
-        .filter(|e| e.kind == "accrual" || e.kind == "adjustment")
+        .filter(|e| e.kind.is_earning())
         .map(|e| e.amount)
         .sum();
     assert!(booked > 0);

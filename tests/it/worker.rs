@@ -255,7 +255,7 @@ async fn running_service_processes_deliveries_as_they_arrive(db: &TestDb) {
         webhook("push", "live", push_body("acme/live", "a")),
     )
     .await;
-    let mut state = String::new();
+    let mut state = tokentally::store::deliveries::DeliveryState::Pending;
     for _ in 0..100 {
         state = store.delivery_status("live").await.unwrap().unwrap().state;
         if state == "processed" {
