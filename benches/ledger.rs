@@ -135,8 +135,8 @@ async fn generate(store: &Store, commits: u64, people: u64, now: i64) {
                 signals.push(NewSignal {
                     repository_id: repo,
                     sha: r.sha.clone(),
-                    name: name.into(),
-                    status: status.into(),
+                    name: name.parse().unwrap(),
+                    status: status.parse().unwrap(),
                     value: None,
                     url: None,
                     source: src.into(),

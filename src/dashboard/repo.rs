@@ -14,6 +14,7 @@ use super::layout::{not_found, ok, percent, shell, unavailable};
 use crate::digest::TREND_WEEKS;
 use crate::scoring::ci::CiResult;
 use crate::scoring::outcome::{SignalFact, outcomes_at};
+use crate::scoring::signal::SignalName;
 use crate::scoring::week::Week;
 use crate::server::AppState;
 
@@ -56,8 +57,8 @@ pub async fn page(
             .entry(sha.as_str())
             .or_default()
             .push(SignalFact::new(
-                "ci",
-                status,
+                SignalName::Ci,
+                *status,
                 source,
                 context.as_deref().unwrap_or_default(),
                 *attempt,

@@ -200,12 +200,42 @@ pub struct PullRequest {
     pub merged_at: Option<String>,
 }
 
+/// What happened to a pull request: the actions tokentally acts on, or another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRequestAction {
+    Opened,
+    Reopened,
+    Synchronize,
+    Closed,
+    /// Labeled, edited, review requested, …: nothing to do.
+    Other(String),
+}
+
+impl PullRequestAction {
+    /// New commits may have arrived or landed: the mirror is synced.
+    pub fn brings_commits(&self) -> bool {
+        !matches!(self, PullRequestAction::Other(_))
+    }
+}
+
+impl<'de> Deserialize<'de> for PullRequestAction {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        Ok(match String::deserialize(de)?.as_str() {
+            "opened" => PullRequestAction::Opened,
+            "reopened" => PullRequestAction::Reopened,
+            "synchronize" => PullRequestAction::Synchronize,
+            "closed" => PullRequestAction::Closed,
+            other => PullRequestAction::Other(other.to_string()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PullRequestEvent {
     /// The App installation the event came through (App webhooks only).
     #[serde(default)]
     pub installation: Option<InstallationRef>,
-    pub action: String,
+    pub action: PullRequestAction,
     pub number: i64,
     pub pull_request: PullRequest,
     pub repository: RepositoryRef,

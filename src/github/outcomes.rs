@@ -2,6 +2,7 @@
 //! `check_run`, `workflow_run`, `status`) and deployments (`deployment_status`).
 //! Pure: the worker stores what these functions return.
 
+use crate::scoring::signal::{SignalName, SignalStatus};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
@@ -54,9 +55,9 @@ pub struct Outcome {
     pub repo: String,
     pub sha: String,
     /// `ci` or `deploy`.
-    pub name: &'static str,
+    pub name: SignalName,
     /// `pass`, `fail` or `neutral`.
-    pub status: &'static str,
+    pub status: SignalStatus,
     /// The check, status context, workflow or environment.
     pub context: String,
     /// The run attempt when GitHub says (workflow runs); else counted by the store.
@@ -119,13 +120,13 @@ impl CiRules {
         self.include.is_match(name) && !self.exclude.is_match(name)
     }
 
-    fn status_for(&self, conclusion: &str) -> Option<&'static str> {
+    fn status_for(&self, conclusion: &str) -> Option<SignalStatus> {
         if self.pass.iter().any(|c| c == conclusion) {
-            Some("pass")
+            Some(SignalStatus::Pass)
         } else if self.fail.iter().any(|c| c == conclusion) {
-            Some("fail")
+            Some(SignalStatus::Fail)
         } else if self.neutral.iter().any(|c| c == conclusion) {
-            Some("neutral")
+            Some(SignalStatus::Neutral)
         } else {
             None
         }
@@ -218,7 +219,7 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
             rules.counts(&context).then(|| Outcome {
                 repo: e.repository.full_name.clone(),
                 sha: suite.head_sha.clone(),
-                name: "ci",
+                name: SignalName::Ci,
                 status,
                 key: format!("github:check_suite:{}:{conclusion}", suite.id),
                 context,
@@ -235,7 +236,7 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
             rules.counts(&run.name).then(|| Outcome {
                 repo: e.repository.full_name.clone(),
                 sha: run.head_sha.clone(),
-                name: "ci",
+                name: SignalName::Ci,
                 status,
                 context: run.name.clone(),
                 attempt: None,
@@ -258,7 +259,7 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
             rules.counts(&context).then(|| Outcome {
                 repo: e.repository.full_name.clone(),
                 sha: run.head_sha.clone(),
-                name: "ci",
+                name: SignalName::Ci,
                 status,
                 key: format!("github:workflow_run:{}:{attempt}", run.id),
                 context,
@@ -270,8 +271,8 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
         }
         GithubEvent::Status(e) => {
             let status = match e.state.as_str() {
-                "success" => "pass",
-                "failure" | "error" => "fail",
+                "success" => SignalStatus::Pass,
+                "failure" | "error" => SignalStatus::Fail,
                 _ => return None, // pending
             };
             let key = match e.id {
@@ -281,7 +282,7 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
             rules.counts(&e.context).then(|| Outcome {
                 repo: e.repository.full_name.clone(),
                 sha: e.sha.clone(),
-                name: "ci",
+                name: SignalName::Ci,
                 status,
                 context: e.context.clone(),
                 attempt: None,
@@ -293,14 +294,14 @@ fn raw_outcome(event: &GithubEvent, rules: &CiRules) -> Option<Outcome> {
         }
         GithubEvent::DeploymentStatus(e) => {
             let status = match e.deployment_status.state.as_str() {
-                "success" => "pass",
-                "failure" | "error" => "fail",
+                "success" => SignalStatus::Pass,
+                "failure" | "error" => SignalStatus::Fail,
                 _ => return None, // queued, in_progress, pending, inactive
             };
             Some(Outcome {
                 repo: e.repository.full_name.clone(),
                 sha: e.deployment.sha.clone(),
-                name: "deploy",
+                name: SignalName::Deploy,
                 status,
                 context: e
                     .deployment_status
@@ -379,21 +380,21 @@ mod tests {
         let outcome = |e: &GithubEvent, r: &CiRules| super::outcome(e, r).unwrap();
         let first = outcome(&workflow_run(9, 1, "failure", "tests"), &rules).unwrap();
         let rerun = outcome(&workflow_run(9, 2, "success", "tests"), &rules).unwrap();
-        assert_eq!((first.status, first.attempt), ("fail", Some(1)));
-        assert_eq!((rerun.status, rerun.attempt), ("pass", Some(2)));
+        assert_eq!((first.status, first.attempt), (SignalStatus::Fail, Some(1)));
+        assert_eq!((rerun.status, rerun.attempt), (SignalStatus::Pass, Some(2)));
         assert_ne!(first.key, rerun.key, "each attempt is its own signal");
         // Cancelled (typically superseded by a newer push) says nothing about the commit.
         assert_eq!(
             outcome(&workflow_run(9, 1, "cancelled", "tests"), &rules)
                 .unwrap()
                 .status,
-            "neutral"
+            SignalStatus::Neutral
         );
         assert_eq!(
             outcome(&workflow_run(9, 1, "skipped", "tests"), &rules)
                 .unwrap()
                 .status,
-            "pass"
+            SignalStatus::Pass
         );
         assert!(outcome(&workflow_run(9, 1, "weird", "tests"), &rules).is_none());
 

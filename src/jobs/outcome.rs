@@ -21,7 +21,7 @@ pub async fn record_outcome(
         Some(attempt) => attempt,
         None => {
             1 + store
-                .count_signals_for(repository_id, &sha, o.name, &o.context)
+                .count_signals_for(repository_id, &sha, &o.name, &o.context)
                 .await?
         }
     };
@@ -29,8 +29,8 @@ pub async fn record_outcome(
         .insert_signal(&NewSignal {
             repository_id,
             sha,
-            name: o.name.to_string(),
-            status: o.status.to_string(),
+            name: o.name.clone(),
+            status: o.status,
             value: None,
             url: o.url.clone(),
             source: o.source.to_string(),

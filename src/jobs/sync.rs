@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::git::fetch::{FetchRequest, fetch_mirror};
 use crate::github::events::RepositoryRef;
 use crate::metrics::Metrics;
+use crate::scoring::signal::{SignalName, SignalStatus};
 use crate::store::StoreTx;
 use crate::store::signals::NewSignal;
 
@@ -256,15 +257,20 @@ async fn record_links(
     let links = record
         .reverts
         .iter()
-        .map(|target| ("reverted", target))
-        .chain(record.fixes.iter().map(|target| ("fixed_later", target)));
+        .map(|target| (SignalName::Reverted, target))
+        .chain(
+            record
+                .fixes
+                .iter()
+                .map(|target| (SignalName::FixedLater, target)),
+        );
     for (name, target) in links {
         let stored = tx
             .insert_signal(&NewSignal {
                 repository_id,
                 sha: target.clone(),
-                name: name.to_string(),
-                status: "fail".to_string(),
+                name: name.clone(),
+                status: SignalStatus::Fail,
                 value: None,
                 url: None,
                 source: "git".to_string(),

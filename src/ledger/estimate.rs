@@ -24,8 +24,8 @@ impl Ledger {
             .iter()
             .map(|s| {
                 SignalFact::new(
-                    &s.name,
-                    &s.status,
+                    s.name.clone(),
+                    s.status,
                     &s.source,
                     s.context.as_deref().unwrap_or_default(),
                     s.attempt,

@@ -26,6 +26,7 @@ use chrono_tz::Tz;
 use crate::scoring::calibration::{self, Observed};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
+use crate::scoring::signal::{SignalName, SignalStatus};
 use crate::scoring::week::Week;
 use crate::store::Store;
 use crate::store::ledger::{NewEntry, StateRow};
@@ -442,8 +443,8 @@ impl Snapshot {
             .entry((s.repository_id, full))
             .or_default()
             .push(SignalFact {
-                name: interner.get(s.name),
-                status: interner.get(s.status),
+                name: s.name,
+                status: s.status,
                 source: interner.get(s.source),
                 context: interner.get(s.context.unwrap_or_default()),
                 attempt: s.attempt,
@@ -464,8 +465,8 @@ impl Snapshot {
                     .into_iter()
                     .flatten()
                     .filter(|s| {
-                        matches!(&*s.name, "reverted" | "fixed_later")
-                            || (&*s.name == "incident" && &*s.status == "fail")
+                        s.name.is_reserved()
+                            || (s.name == SignalName::Incident && s.status == SignalStatus::Fail)
                     })
                     .map(|s| s.occurred_at)
                     .min();
@@ -530,7 +531,12 @@ impl Snapshot {
                 let ci = self
                     .signals
                     .get(&(c.repository_id, head.clone()))
-                    .map(|s| s.iter().filter(|s| &*s.name == "ci").cloned().collect())
+                    .map(|s| {
+                        s.iter()
+                            .filter(|s| s.name == SignalName::Ci)
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (head.clone(), *merged_at, ci)
             });

@@ -25,8 +25,9 @@ use crate::scoring::balance::EntryKind;
 use crate::scoring::ci::CiResult;
 use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
 use crate::scoring::outcome::SignalFact;
-use crate::scoring::outcome::{is_outcome_signal, outcomes_at};
+use crate::scoring::outcome::outcomes_at;
 use crate::scoring::rules::Rules;
+use crate::scoring::signal::{SignalName, SignalStatus};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -171,9 +172,9 @@ pub struct Factors {
 /// The first event that takes a commit's tokens back, at or after landing.
 fn first_clawback(c: &CommitInputs, landed_at: i64) -> Option<(String, i64)> {
     let from_signals = c.signals.iter().filter_map(|s| {
-        let claws = match &*s.name {
-            "reverted" | "fixed_later" => true,
-            "incident" => &*s.status == "fail",
+        let claws = match s.name {
+            SignalName::Reverted | SignalName::FixedLater => true,
+            SignalName::Incident => s.status == SignalStatus::Fail,
             _ => false,
         };
         (claws && s.occurred_at >= landed_at).then(|| (s.name.to_string(), s.occurred_at))
@@ -332,10 +333,10 @@ fn score_points(c: &CommitInputs, landed_at: i64, cutoff: i64) -> Vec<i64> {
     let mut points: Vec<i64> = c
         .signals
         .iter()
-        .filter(|s| is_outcome_signal(&s.name))
+        .filter(|s| s.name.decides_outcome())
         .chain(c.pull_request_head.iter().flat_map(|(_, merged_at, head)| {
             head.iter()
-                .filter(move |s| &*s.name == "ci" && s.occurred_at <= *merged_at)
+                .filter(move |s| s.name == SignalName::Ci && s.occurred_at <= *merged_at)
         }))
         .filter(|s| s.occurred_at > landed_at)
         .map(|s| s.occurred_at)
@@ -541,8 +542,8 @@ mod tests {
 
     fn signal(name: &str, status: &str, at: i64) -> SignalFact {
         SignalFact {
-            name: name.into(),
-            status: status.into(),
+            name: name.parse().unwrap(),
+            status: status.parse().unwrap(),
             source: "github:check_run".into(),
             context: "build".into(),
             attempt: None,

@@ -9,6 +9,7 @@ use crate::scoring::balance;
 use crate::scoring::balance::{EntryKind, standing};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
+use crate::scoring::signal::SignalStatus;
 
 const DAY: i64 = 86_400_000;
 const LANDED: i64 = 1_000 * DAY;
@@ -38,8 +39,12 @@ fn signal() -> impl Strategy<Value = SignalFact> {
     )
         .prop_map(
             |(name, pass, context, attempt, source, offset)| SignalFact {
-                name: name.into(),
-                status: if pass { "pass" } else { "fail" }.into(),
+                name: name.parse().unwrap(),
+                status: if pass {
+                    SignalStatus::Pass
+                } else {
+                    SignalStatus::Fail
+                },
                 source: source.into(),
                 context: context.into(),
                 attempt,

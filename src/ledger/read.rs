@@ -10,6 +10,7 @@ use crate::config::{PayoutConfig, PayoutMode};
 use crate::scoring::balance::{self, Balance, EntryKind};
 use crate::scoring::hygiene::{HygieneEvents, hygiene, is_noise, payout_factor};
 use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
+use crate::scoring::signal::SignalName;
 use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
 use crate::store::ledger::EntryRow;
@@ -457,10 +458,8 @@ impl Ledger {
             .store
             .signals_for_commit(repository.id, &commit.sha)
             .await?;
-        let sums: Vec<(EntryKind, MilliTokens)> = entries
-            .iter()
-            .map(|e| (e.kind, e.amount))
-            .collect();
+        let sums: Vec<(EntryKind, MilliTokens)> =
+            entries.iter().map(|e| (e.kind, e.amount)).collect();
         let (pending, vested, clawed_back) = balance::standing(&sums);
         let tokens = sums
             .iter()
@@ -498,12 +497,12 @@ impl Ledger {
         };
         let mut hygiene_events = Vec::new();
         for s in &signals {
-            if matches!(s.name.as_str(), "reverted" | "fixed_later") {
+            if s.name.is_reserved() {
                 hygiene_events.push(serde_json::json!({
                     "event": s.name,
                     "by": s.context,
                     "at": rfc3339(s.occurred_at),
-                    "penalty": if s.name == "reverted" { self.rules.hygiene.reverted } else { self.rules.hygiene.fixed_later },
+                    "penalty": if s.name == SignalName::Reverted { self.rules.hygiene.reverted } else { self.rules.hygiene.fixed_later },
                 }));
             }
         }

@@ -180,7 +180,10 @@ impl DigestPoster {
                     // Back-off of the outbox: the longer of Discord's wait and base × 2^attempts.
                     let backoff =
                         self.config.discord.retry_base_ms as i64 * (1_i64 << attempts.min(16));
-                    (PostState::Pending, now + backoff.max(after.as_millis() as i64))
+                    (
+                        PostState::Pending,
+                        now + backoff.max(after.as_millis() as i64),
+                    )
                 };
                 store
                     .digest_not_sent(week, name, &self.owner, state, next, error)

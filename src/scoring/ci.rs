@@ -18,6 +18,7 @@
 //! Order of arrival never matters: attempts are ordered by their number, then
 //! by event time.
 
+use super::signal::SignalStatus;
 use std::collections::BTreeMap;
 
 /// One CI result as stored (a `ci` signal).
@@ -29,7 +30,7 @@ pub struct CiObservation {
     pub context: String,
     pub attempt: Option<i64>,
     /// `pass`, `fail` or `neutral`.
-    pub status: String,
+    pub status: SignalStatus,
     /// Event time (epoch ms), to order attempts without numbers.
     pub occurred_at: i64,
 }
@@ -68,7 +69,7 @@ fn family(source: &str) -> (&'static str, u8) {
 pub fn ci_result(observations: &[CiObservation]) -> CiResult {
     let counted: Vec<&CiObservation> = observations
         .iter()
-        .filter(|o| o.status == "pass" || o.status == "fail")
+        .filter(|o| o.status != SignalStatus::Neutral)
         .collect();
     let best_checks = counted
         .iter()
@@ -105,12 +106,12 @@ pub fn ci_result(observations: &[CiObservation]) -> CiResult {
             ))
         });
         let latest = attempts.last().expect("a context has an attempt");
-        if latest.status == "fail" {
+        if latest.status == SignalStatus::Fail {
             return CiResult::Red;
         }
         // Neutral attempts were left out: the first attempt that says something
         // is the first run.
-        if attempts.iter().any(|o| o.status == "fail") {
+        if attempts.iter().any(|o| o.status == SignalStatus::Fail) {
             all_first_green = false;
         }
     }
@@ -136,7 +137,7 @@ mod tests {
             source: source.into(),
             context: context.into(),
             attempt,
-            status: status.into(),
+            status: status.parse().unwrap(),
             occurred_at: at,
         }
     }
@@ -233,7 +234,7 @@ mod properties {
                 source: source.into(),
                 context: context.into(),
                 attempt,
-                status: status.into(),
+                status: status.parse().unwrap(),
                 occurred_at: at,
             })
     }

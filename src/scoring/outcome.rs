@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use super::ci::{CiObservation, CiResult, ci_result};
 use super::commit::Outcomes;
+use super::signal::{SignalName, SignalStatus};
 
 /// A stored signal, as scoring sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalFact {
     /// Shared text: a pass holds hundreds of thousands of signals with a few
     /// distinct names, statuses, sources and contexts.
-    pub name: Arc<str>,
-    pub status: Arc<str>,
+    pub name: SignalName,
+    pub status: SignalStatus,
     pub source: Arc<str>,
     pub context: Arc<str>,
     pub attempt: Option<i64>,
@@ -22,27 +23,22 @@ pub struct SignalFact {
 impl SignalFact {
     /// A signal from its stored parts.
     pub fn new(
-        name: &str,
-        status: &str,
+        name: SignalName,
+        status: SignalStatus,
         source: &str,
         context: &str,
         attempt: Option<i64>,
         occurred_at: i64,
     ) -> SignalFact {
         SignalFact {
-            name: name.into(),
-            status: status.into(),
+            name,
+            status,
             source: source.into(),
             context: context.into(),
             attempt,
             occurred_at,
         }
     }
-}
-
-/// The signals that decide the outcome multiplier.
-pub fn is_outcome_signal(name: &str) -> bool {
-    !matches!(name, "reverted" | "fixed_later" | "incident")
 }
 
 /// The outcomes known at `t` (signals that happened at or before it): the CI
@@ -59,18 +55,18 @@ pub fn outcomes_at(
         source: s.source.to_string(),
         context: s.context.to_string(),
         attempt: s.attempt,
-        status: s.status.to_string(),
+        status: s.status,
         occurred_at: s.occurred_at,
     };
     let own: Vec<CiObservation> = signals
         .iter()
-        .filter(|s| &*s.name == "ci" && s.occurred_at <= t)
+        .filter(|s| s.name == SignalName::Ci && s.occurred_at <= t)
         .map(observe)
         .collect();
     let (observations, from_head) = match pull_request_head {
         Some((merged_at, head)) if own.is_empty() => (
             head.iter()
-                .filter(|s| &*s.name == "ci" && s.occurred_at <= merged_at.min(t))
+                .filter(|s| s.name == SignalName::Ci && s.occurred_at <= merged_at.min(t))
                 .map(observe)
                 .collect(),
             true,
@@ -86,16 +82,15 @@ pub fn outcomes_at(
     // the order of arrival never decides).
     let mut later: Vec<&SignalFact> = signals
         .iter()
-        .filter(|s| &*s.name != "ci" && is_outcome_signal(&s.name) && s.occurred_at <= t)
+        .filter(|s| s.name != SignalName::Ci && s.name.decides_outcome() && s.occurred_at <= t)
         .collect();
-    later.sort_by(|a, b| (a.occurred_at, &a.status).cmp(&(b.occurred_at, &b.status)));
+    later.sort_by_key(|s| (s.occurred_at, s.status));
     for s in later {
-        if &*s.name == "deploy" {
-            outcomes.deployed |= &*s.status == "pass";
+        let passed = s.status == SignalStatus::Pass;
+        if s.name == SignalName::Deploy {
+            outcomes.deployed |= passed;
         } else {
-            outcomes
-                .custom
-                .insert(s.name.to_string(), &*s.status == "pass");
+            outcomes.custom.insert(s.name.to_string(), passed);
         }
     }
     (outcomes, ci, from_head && ci != CiResult::None)

@@ -32,7 +32,9 @@ impl FromStr for SignalStatus {
             "pass" => Ok(SignalStatus::Pass),
             "fail" => Ok(SignalStatus::Fail),
             "neutral" => Ok(SignalStatus::Neutral),
-            other => Err(format!("{other:?} is not a signal status (pass, fail, neutral)")),
+            other => Err(format!(
+                "{other:?} is not a signal status (pass, fail, neutral)"
+            )),
         }
     }
 }
@@ -105,6 +107,18 @@ impl fmt::Display for SignalStatus {
     }
 }
 
+impl PartialEq<&str> for SignalName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for SignalStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl serde::Serialize for SignalName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -123,7 +137,14 @@ mod tests {
 
     #[test]
     fn names_and_statuses_read_back_as_written() {
-        for name in ["ci", "deploy", "incident", "reverted", "fixed_later", "perf_budget"] {
+        for name in [
+            "ci",
+            "deploy",
+            "incident",
+            "reverted",
+            "fixed_later",
+            "perf_budget",
+        ] {
             let parsed: SignalName = name.parse().unwrap();
             assert_eq!(parsed.as_str(), name);
         }

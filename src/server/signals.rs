@@ -14,6 +14,7 @@ use super::access::{
     READ, WRITE_SIGNALS, authorize, forbidden, repository_for, require_json, split_repo_and_sha,
 };
 use super::error::{ApiError, unprocessable};
+use crate::scoring::signal::{SignalName, SignalStatus};
 use crate::store::signals::{NewSignal, SignalInsert, SignalRow};
 use crate::store::tokens::TokenRow;
 
@@ -40,8 +41,8 @@ pub struct SignalRequest {
 pub struct SignalView {
     pub id: i64,
     pub sha: String,
-    pub signal: String,
-    pub status: String,
+    pub signal: SignalName,
+    pub status: SignalStatus,
     pub value: Option<f64>,
     pub url: Option<String>,
     pub source: String,
@@ -285,8 +286,8 @@ async fn record_signal(
         .submit(NewSignal {
             repository_id,
             sha: req.sha,
-            name: req.signal,
-            status: req.status,
+            name: req.signal.parse().expect("any name parses"),
+            status: req.status.parse().expect("checked: pass or fail"),
             value: req.value,
             url: req.url,
             source: format!("api:{}", token.name),

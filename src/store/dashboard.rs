@@ -9,7 +9,14 @@ pub type HygieneEventRow = (String, String, String, String, i64);
 pub type LandingCommitRow = (String, i64, i64, i64);
 
 /// A CI observation: (sha, source, context, attempt, status, occurred_at).
-pub type CiRow = (String, String, Option<String>, Option<i64>, String, i64);
+pub type CiRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    crate::scoring::signal::SignalStatus,
+    i64,
+);
 
 impl Store {
     /// A person's earned milli-tokens by landing time of their commits in `[from, to)`.

@@ -2,6 +2,7 @@
 //! and the pull requests whose head CI a squash or merge commit takes.
 
 use super::{Named, Result, Store};
+use crate::scoring::signal::{SignalName, SignalStatus};
 
 /// A commit as scoring reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,8 +28,8 @@ pub struct ScoringCommit {
 pub struct ScoringSignal {
     pub repository_id: i64,
     pub sha: String,
-    pub name: String,
-    pub status: String,
+    pub name: SignalName,
+    pub status: SignalStatus,
     pub source: String,
     pub context: Option<String>,
     pub attempt: Option<i64>,

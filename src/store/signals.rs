@@ -3,14 +3,15 @@
 use sqlx::AnyConnection;
 
 use super::{Named, Result, Store, StoreTx};
+use crate::scoring::signal::{SignalName, SignalStatus};
 
 /// A signal to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSignal {
     pub repository_id: i64,
     pub sha: String,
-    pub name: String,
-    pub status: String,
+    pub name: SignalName,
+    pub status: SignalStatus,
     pub value: Option<f64>,
     pub url: Option<String>,
     pub source: String,
@@ -26,8 +27,8 @@ pub struct NewSignal {
 pub struct SignalRow {
     pub id: i64,
     pub sha: String,
-    pub name: String,
-    pub status: String,
+    pub name: SignalName,
+    pub status: SignalStatus,
     pub value: Option<f64>,
     pub url: Option<String>,
     pub source: String,
@@ -114,7 +115,7 @@ impl Store {
         &self,
         repository_id: i64,
         sha: &str,
-        name: &str,
+        name: &SignalName,
         context: &str,
     ) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(
@@ -180,7 +181,7 @@ async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<Signal
         .bind(s.repository_id)
         .bind(&s.sha)
         .bind(&s.name)
-        .bind(&s.status)
+        .bind(s.status)
         .bind(&s.url)
         .bind(&s.source)
         .bind(&s.context)

@@ -12,7 +12,9 @@ macro_rules! text_enum {
         }
 
         impl<'r> sqlx::Decode<'r, sqlx::Any> for $t {
-            fn decode(value: <sqlx::Any as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+            fn decode(
+                value: <sqlx::Any as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
                 let text = <&str as sqlx::Decode<sqlx::Any>>::decode(value)?;
                 text.parse::<$t>()
                     .map_err(|e| format!("stored value {text:?}: {e}").into())

@@ -68,8 +68,8 @@ fn signal(repository_id: i64, n: u64, value: Option<f64>) -> NewSignal {
     NewSignal {
         repository_id,
         sha: sha(n),
-        name: "ci".into(),
-        status: "pass".into(),
+        name: "ci".parse().unwrap(),
+        status: "pass".parse().unwrap(),
         value,
         url: some.then(|| "https://ci.example/1".into()),
         source: "test".into(),

@@ -12,10 +12,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tokentally::app::App;
-use tokentally::scoring::balance::EntryKind;
 use tokentally::attribution::identity::PersonConfig;
 use tokentally::clock::{Clock, ManualClock};
 use tokentally::config::Config;
+use tokentally::scoring::balance::EntryKind;
 use tokentally::scoring::week::Week;
 use tokentally::store::tokens::Role;
 

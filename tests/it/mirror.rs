@@ -390,7 +390,7 @@ async fn landed_reverts_and_fixes_become_signals(db: &TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|s| (s.name, s.status, s.context))
+        .map(|s| (s.name.to_string(), s.status.to_string(), s.context))
         .collect();
     assert_eq!(
         signals,

@@ -421,7 +421,7 @@ async fn github_events_become_signals_once(db: &TestDb) {
         .unwrap()
         .unwrap();
     let summary = |rows: Vec<tokentally::store::signals::SignalRow>| -> Vec<(String, String, Option<String>, Option<i64>)> {
-        rows.into_iter().map(|s| (s.name, s.status, s.context, s.attempt)).collect()
+        rows.into_iter().map(|s| (s.name.to_string(), s.status.to_string(), s.context, s.attempt)).collect()
     };
     let checks = store(&app)
         .signals_for_commit(repo.id, "ec26c3e57ca3a959ca5aad62de7213c562f8c821")
@@ -556,8 +556,8 @@ async fn one_bad_signal_never_fails_its_batch(db: &TestDb) {
     let signal = |repository_id: i64, i: usize| NewSignal {
         repository_id,
         sha: SHA.to_string(),
-        name: "ci".into(),
-        status: "pass".into(),
+        name: "ci".parse().unwrap(),
+        status: "pass".parse().unwrap(),
         value: None,
         url: None,
         source: "api:test".into(),

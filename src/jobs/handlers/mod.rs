@@ -18,7 +18,7 @@ use super::context::{DeliveryContext, Handled, HandlerContext, HandlerError};
 use super::outcome::record_outcome;
 use super::sync;
 use crate::clock::now_ms;
-use crate::github::events::GithubEvent;
+use crate::github::events::{GithubEvent, PullRequestAction};
 use crate::github::outcomes;
 
 pub async fn handle(
@@ -67,18 +67,13 @@ pub async fn handle(
             )
             .await?
         }
-        GithubEvent::PullRequest(pr)
-            if matches!(
-                pr.action.as_str(),
-                "opened" | "reopened" | "synchronize" | "closed"
-            ) =>
-        {
+        GithubEvent::PullRequest(pr) if pr.action.brings_commits() => {
             let merged = pull_request::merged_at(pr)?;
             let landed_at = merged.unwrap_or(delivery.received_at);
             pull_request::record(ctx, pr, merged, now).await?;
             let head = vec![(pr.number, pr.pull_request.head.sha.clone())];
             sync::sync(ctx, &pr.repository, head, landed_at, delivery).await?;
-            if pr.action == "closed" && pr.pull_request.merged {
+            if pr.action == PullRequestAction::Closed && pr.pull_request.merged {
                 pull_request::record_merge(ctx, pr, now).await?;
             } else if let Some(comments) = &ctx.pr_comments {
                 log_comment(comments.refresh(&pr.repository.full_name, pr.number).await);
