@@ -7,9 +7,9 @@
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::dashboard::{seeded, seeded_config, urlencode};
 use crate::support::TestDb;
 use crate::support::browser::{Browser, chromium};
+use crate::support::pages::{seeded, seeded_config, urlencode};
 
 async fn api(base: &str, token: &str, path: &str) -> Value {
     reqwest::Client::new()

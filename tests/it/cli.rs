@@ -4,36 +4,22 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs the binary with `--config file` and `args`: (success, stdout, stderr).
-pub fn run_with_config(file: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = tokentally()
-        .arg("--config")
-        .arg(file)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+use crate::support::cli::tokentally;
 
-pub fn tokentally() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokentally"));
-    // The test runner's own TOKENTALLY_* settings must not leak into the child.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TOKENTALLY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
-/// Waits for the "listening on http://ADDR" log line and returns ADDR; keeps the rest of
-/// stderr in `log`.
+/// Waits for the "listening on http://ADDR" log line and returns ADDR; keeps the
+/// lines so far in `log`, and hands the later ones to [`wait_for_line`].
 fn wait_listening(child: &mut Child, log: &mut Vec<String>) -> String {
+    let (addr, lines) = wait_listening_with_lines(child, log);
+    // Keep reading the server's stderr, so its pipe never fills up.
+    std::thread::spawn(move || while lines.recv().is_ok() {});
+    addr
+}
+
+/// [`wait_listening`], with the receiver of the lines that come after.
+fn wait_listening_with_lines(
+    child: &mut Child,
+    log: &mut Vec<String>,
+) -> (String, std::sync::mpsc::Receiver<String>) {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -51,27 +37,43 @@ fn wait_listening(child: &mut Child, log: &mut Vec<String>) -> String {
         log.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             let addr = rest.split(';').next().unwrap().to_string();
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return addr;
+            return (addr, rx);
         }
     }
     panic!("server did not start: {log:#?}");
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Waits for a line of the server's log that contains `text` (a minute at most).
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("the server never logged {text:?}"),
         }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// SIGTERM, then the exit status; a server that has not stopped within 30 s is
+/// killed and the test fails.
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let (stopped, watchdog) = std::sync::mpsc::channel::<()>();
+    let killer = std::thread::spawn(move || {
+        let timed_out = watchdog.recv_timeout(Duration::from_secs(30)).is_err();
+        if timed_out {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        timed_out
+    });
+    let status = child.wait().unwrap();
+    let _ = stopped.send(());
+    assert!(!killer.join().unwrap(), "server did not stop on SIGTERM");
+    status
 }
 
 /// `serve` in `dir` with no configuration at all, as on a fresh machine.
@@ -221,7 +223,7 @@ fn help_describes_every_option() {
 }
 
 /// `serve` on a fresh SQLite database in `dir`, configured by environment.
-fn spawn_serve(dir: &std::path::Path) -> (Child, String) {
+fn spawn_serve(dir: &std::path::Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = tokentally()
         .current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -230,8 +232,8 @@ fn spawn_serve(dir: &std::path::Path) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = wait_listening(&mut child, &mut Vec::new());
-    (child, addr)
+    let (addr, lines) = wait_listening_with_lines(&mut child, &mut Vec::new());
+    (child, addr, lines)
 }
 
 fn signed_post(addr: &str, delivery: &str, body: &str) -> reqwest::RequestBuilder {
@@ -249,7 +251,7 @@ fn signed_post(addr: &str, delivery: &str, body: &str) -> reqwest::RequestBuilde
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_deliveries_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_serve(dir.path());
+    let (mut child, addr, _lines) = spawn_serve(dir.path());
     let body = r#"{"ref":"refs/heads/main","before":"a","after":"b","repository":{"full_name":"acme/api"}}"#;
     let posts = (0..100).map(|i| {
         let request = signed_post(&addr, &format!("k-{i}"), body);
@@ -280,7 +282,7 @@ async fn acknowledged_deliveries_survive_kill_9() {
 async fn sigterm_lets_an_in_flight_request_finish() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_serve(dir.path());
+    let (mut child, addr, lines) = spawn_serve(dir.path());
     let body = r#"{"ref":"refs/heads/main","before":"a","after":"b","repository":{"full_name":"acme/api"}}"#;
     let signature = tokentally::github::signature::sign(crate::support::SECRET, body.as_bytes());
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -288,20 +290,26 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         stream,
         "POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
          x-github-event: push\r\nx-github-delivery: in-flight\r\nx-hub-signature-256: {signature}\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
+         content-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
+    // The handler asks for the body only once it is running: then the request is in flight.
+    let mut continued = [0u8; 25];
+    stream.read_exact(&mut continued).unwrap();
+    assert!(
+        continued.starts_with(b"HTTP/1.1 100 Continue"),
+        "{continued:?}"
+    );
     let (first, rest) = body.split_at(20);
     stream.write_all(first.as_bytes()).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
 
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_line(&lines, "shutting down");
     assert!(
         child.try_wait().unwrap().is_none(),
         "waits for the request in flight"

@@ -317,7 +317,7 @@ async fn the_digest_command_posts_once_unless_forced() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let (ok, _, err) = crate::cli::run_with_config(&file, args);
+        let (ok, _, err) = crate::support::cli::run_with_config(&file, args);
         (ok, err)
     };
     let (ok, err) = run(&["digest", "--week", "2026-W40", "--post"]);

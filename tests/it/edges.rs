@@ -18,9 +18,9 @@ use tokentally::store::tokens::Role;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::dashboard::{request, token};
 use crate::db_test;
 use crate::support::git::{Remote, TestRepo, lines};
+use crate::support::pages::{request, token};
 use crate::support::{self, TestDb, send, store, webhook};
 
 /// The real server loop on a local port with a 1 s body timeout.

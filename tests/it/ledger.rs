@@ -753,7 +753,7 @@ async fn the_ledger_commands() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| crate::cli::run_with_config(&file, args);
+    let run = |args: &[&str]| crate::support::cli::run_with_config(&file, args);
 
     let (ok, out, err) = run(&["why", &fix[..10]]);
     assert!(ok, "{err}");

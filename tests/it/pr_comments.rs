@@ -7,193 +7,18 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokentally::app::App;
 use tokentally::clock::{Clock, ManualClock};
-use tokentally::config::Config;
-use tokentally::secret::Secret;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::db_test;
-use crate::support::git::{Remote, TestRepo, lines};
-use crate::support::{self, TestDb, send, store, webhook};
-
-const CLAUDE: &str = "Co-Authored-By: Claude <noreply@anthropic.com>";
-const MARKER: &str = "<!-- tokentally -->";
-const ZERO: &str = "0000000000000000000000000000000000000000";
-
-/// A repository on a local bare remote, known to the service.
-pub struct Pr {
-    pub remote: Remote,
-    pub work: TestRepo,
-    deliveries: std::cell::Cell<u32>,
-}
-
-impl Pr {
-    /// A remote with `main` (one human commit) and a service that has synced it.
-    pub async fn new(app: &App) -> Pr {
-        let pr = Pr {
-            remote: Remote::new(),
-            work: TestRepo::new(),
-            deliveries: Default::default(),
-        };
-        pr.work.git(&["remote", "add", "origin", &pr.remote.url()]);
-        pr.work.write("README.md", lines("readme", 3));
-        let head = pr.work.commit("docs: readme");
-        pr.work.git(&["push", "-q", "origin", "main"]);
-        pr.deliver(
-            app,
-            "push",
-            json!({
-                "ref": "refs/heads/main", "before": ZERO, "after": head, "forced": false,
-                "deleted": false, "created": false, "commits": [],
-                "repository": pr.repository(),
-            }),
-        )
-        .await;
-        pr
-    }
-
-    pub fn repository(&self) -> Value {
-        json!({"id": 99, "full_name": "acme/api", "default_branch": "main", "clone_url": self.remote.url()})
-    }
-
-    pub async fn deliver(&self, app: &App, event: &str, mut body: Value) {
-        // A GitHub App's webhooks always name the installation they came through.
-        if app.state.config.github.app_id.is_some() && body.get("installation").is_none() {
-            body["installation"] = json!({"id": 42});
-        }
-        let n = self.deliveries.get() + 1;
-        self.deliveries.set(n);
-        let id = format!("pr-d-{n}-{}", body["action"].as_str().unwrap_or(""));
-        let reply = send(app, webhook(event, &id, body.to_string())).await;
-        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
-        app.worker.drain().await.unwrap();
-        let status = store(app).delivery_status(&id).await.unwrap().unwrap();
-        assert_eq!(
-            status.state, "processed",
-            "{event}: {:?}",
-            status.last_error
-        );
-    }
-
-    /// Pushes branch `branch` as `refs/pull/{number}/head` and delivers `action`.
-    pub async fn pull_request(&self, app: &App, action: &str, number: i64, extra: Value) -> String {
-        let head = self.work.head();
-        self.work.git(&[
-            "push",
-            "-q",
-            "-f",
-            "origin",
-            &format!("HEAD:refs/pull/{number}/head"),
-        ]);
-        let mut body = json!({
-            "action": action, "number": number,
-            "pull_request": {
-                "number": number, "state": "open", "merged": false,
-                "head": { "ref": "feature", "sha": head },
-                "base": { "ref": "main", "sha": ZERO },
-            },
-            "repository": self.repository(),
-        });
-        if let Value::Object(extra) = extra {
-            for (k, v) in extra {
-                body[k] = v;
-            }
-        }
-        self.deliver(app, "pull_request", body).await;
-        head
-    }
-
-    async fn check_run(&self, app: &App, sha: &str, conclusion: &str) {
-        self.deliver(
-            app,
-            "check_run",
-            json!({
-                "action": "completed",
-                "check_run": {
-                    "id": 1, "name": "build", "head_sha": sha, "status": "completed",
-                    "conclusion": conclusion, "completed_at": "2026-11-20T10:00:00Z",
-                    "check_suite": {"id": 7}, "app": {"slug": "github-actions"},
-                },
-                "repository": self.repository(),
-            }),
-        )
-        .await;
-    }
-}
-
-pub fn config(db: &TestDb, github: &MockServer) -> Config {
-    let mut config = support::mirrors_on(db);
-    config.github.api_url = github.uri();
-    config.github.token = Some(Secret::new("gh-test-token"));
-    config.github.retry_base_ms = 5;
-    config.public_url = Some("https://tally.example.com".to_string());
-    config
-}
-
-pub async fn mock(server: &MockServer, verb: &str, route: &str, reply: ResponseTemplate) {
-    Mock::given(method(verb))
-        .and(path(route))
-        .respond_with(reply)
-        .mount(server)
-        .await;
-}
-
-/// GitHub as tokentally sees it: `/user` is tokentally-bot, pull request 7
-/// has no comments, creating one gives id 555, updating works.
-async fn github_with_no_comments() -> MockServer {
-    let server = MockServer::start().await;
-    mock(
-        &server,
-        "GET",
-        "/user",
-        ResponseTemplate::new(200).set_body_json(json!({"login": "tokentally-bot"})),
-    )
-    .await;
-    mock(
-        &server,
-        "GET",
-        "/repos/acme/api/issues/7/comments",
-        ResponseTemplate::new(200).set_body_json(json!([])),
-    )
-    .await;
-    mock(
-        &server,
-        "POST",
-        "/repos/acme/api/issues/7/comments",
-        ResponseTemplate::new(201).set_body_json(json!({"id": 555})),
-    )
-    .await;
-    mock(
-        &server,
-        "PATCH",
-        "/repos/acme/api/issues/comments/555",
-        ResponseTemplate::new(200).set_body_json(json!({"id": 555})),
-    )
-    .await;
-    server
-}
-
-/// The comment requests received: (method, path, body).
-async fn comment_requests(server: &MockServer) -> Vec<(String, String, String)> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.method.as_str() != "GET" && r.url.path().contains("/comments"))
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            (
-                r.method.to_string(),
-                r.url.path().to_string(),
-                body["body"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
+use crate::support::git::lines;
+use crate::support::github::{
+    CLAUDE, MARKER, Pr, ZERO, comment_requests, config, github_with_no_comments, mock,
+};
+use crate::support::{self, TestDb, store};
 
 async fn a_pull_request_keeps_one_comment(db: &TestDb) {
     let github = github_with_no_comments().await;
@@ -406,24 +231,8 @@ async fn a_github_app_fetches_and_refreshes_its_installation_token() {
         ResponseTemplate::new(200).set_body_json(json!({"slug": "tokentally"})),
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": "ghs_first", "expires_at": expires(&clock)})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&github)
-        .await;
-    mock(
-        &github,
-        "POST",
-        "/app/installations/42/access_tokens",
-        ResponseTemplate::new(201)
-            .set_body_json(json!({"token": "ghs_second", "expires_at": expires(&clock)})),
-    )
-    .await;
+    support::github::installation_token(&github, 42, "ghs_first", &expires(&clock), Some(1)).await;
+    support::github::installation_token(&github, 42, "ghs_second", &expires(&clock), None).await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/api/issues/7/comments"))
         .and(header("authorization", "Bearer ghs_first"))
@@ -537,7 +346,8 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
     );
     let app = App::connect_with_clock(c, clock.clone()).await.unwrap();
     let token =
-        crate::dashboard::token(&app, "ci", tokentally::store::tokens::Role::Report, &["*"]).await;
+        crate::support::pages::token(&app, "ci", tokentally::store::tokens::Role::Report, &["*"])
+            .await;
     let pr = Pr::new(&app).await;
     pr.work.git(&["checkout", "-q", "-b", "feature"]);
     pr.work.write("fix.rs", lines("fix", 60));
@@ -548,15 +358,7 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
     pr.deliver(
         &app,
         "check_run",
-        json!({
-            "action": "completed",
-            "check_run": {
-                "id": 2, "name": "build", "head_sha": fix, "status": "completed",
-                "conclusion": "cancelled", "completed_at": "2026-11-20T10:05:00Z",
-                "check_suite": {"id": 8}, "app": {"slug": "github-actions"},
-            },
-            "repository": pr.repository(),
-        }),
+        support::github::check_run(pr.repository(), 2, "build", &fix, "cancelled"),
     )
     .await;
     for (signal, status, key) in [

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokentally::app::App;
 use tokentally::clock::{Clock, ManualClock};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::db_test;
-use crate::pr_comments::{Pr, config, mock};
 use crate::support::git::lines;
+use crate::support::github::{Pr, config};
 use crate::support::{self, TestDb, store};
 
 const HOUR: i64 = 3_600_000;
@@ -108,25 +107,17 @@ async fn ci_is_asked_of_github_the_day_before_vesting(db: &TestDb) {
 
     let completed = tokentally::ledger::read::rfc3339(landed - 10 * 60_000);
     let check_runs = format!("/repos/acme/api/commits/{fix}/check-runs");
-    Mock::given(method("GET"))
-        .and(path(check_runs.clone()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "total_count": 1,
-            "check_runs": [{
-                "id": 31, "name": "build", "head_sha": fix, "status": "completed",
-                "conclusion": "success", "completed_at": completed,
-                "check_suite": {"id": 7}, "app": {"slug": "github-actions"},
-            }]
-        })))
-        .mount(&github)
-        .await;
-    mock(
+    support::github::check_runs(
         &github,
-        "GET",
-        &format!("/repos/acme/api/commits/{fix}/statuses"),
-        ResponseTemplate::new(200).set_body_json(json!([])),
+        &fix,
+        json!([{
+            "id": 31, "name": "build", "head_sha": fix, "status": "completed",
+            "conclusion": "success", "completed_at": completed,
+            "check_suite": {"id": 7}, "app": {"slug": "github-actions"},
+        }]),
     )
     .await;
+    support::github::statuses(&github, &fix, json!([])).await;
     let asked = || {
         let github = &github;
         let check_runs = check_runs.clone();

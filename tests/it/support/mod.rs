@@ -2,9 +2,12 @@
 //! signed webhook requests.
 
 pub mod browser;
+pub mod cli;
 pub mod db;
 pub mod discord;
 pub mod git;
+pub mod github;
+pub mod pages;
 pub mod proxy;
 pub mod remotes;
 
