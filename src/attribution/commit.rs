@@ -1,13 +1,12 @@
 //! Attribution of one commit: evidence, credit, kind, diff facts and links.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, FixedOffset, TimeZone};
 use git2::{Commit, Oid, Repository};
 use serde::Serialize;
 
 use super::agents::AgentRegistry;
 use super::diff::{DiffFacts, diff_facts};
+pub use super::history::SeenCommits;
 use super::identity::Directory;
 use super::kind::{Kind, KindSource};
 use super::links::{self, RevertRef};
@@ -87,22 +86,6 @@ pub struct Attributor {
     pub registry: AgentRegistry,
     pub rules: PathRules,
     pub directory: Directory,
-}
-
-/// Commits seen so far (oldest first), so reverts by subject or PR number resolve.
-#[derive(Debug, Default)]
-pub struct SeenCommits {
-    by_subject: HashMap<String, Oid>,
-    by_pull_request: HashMap<u64, Oid>,
-}
-
-impl SeenCommits {
-    pub fn remember(&mut self, oid: Oid, subject: &str) {
-        self.by_subject.insert(subject.to_string(), oid);
-        if let Some(n) = links::pull_request_number(subject) {
-            self.by_pull_request.insert(n, oid);
-        }
-    }
 }
 
 impl Attributor {
@@ -185,7 +168,7 @@ impl Attributor {
         let reverts: Vec<String> = resolve_reverts(repo, &message, seen, &mut warnings)
             .into_iter()
             .filter(|target| {
-                is_ancestor(repo, commit.id(), target, "reverted commit", &mut warnings)
+                is_ancestor(repo, commit, seen, target, "reverted commit", &mut warnings)
             })
             .collect();
         let fixes: Vec<String> = ev
@@ -196,7 +179,7 @@ impl Attributor {
             .collect();
         let fixes = fixes
             .into_iter()
-            .filter(|target| is_ancestor(repo, commit.id(), target, "Fixes:", &mut warnings))
+            .filter(|target| is_ancestor(repo, commit, seen, target, "Fixes:", &mut warnings))
             .collect();
         // A revert or reapply is kind revert whatever it declares: undoing work
         // earns nothing, and a trailer must not make it earn.
@@ -268,7 +251,7 @@ fn resolve_reverts(
         let resolved = match &reference {
             RevertRef::Sha(sha) => resolve_sha(repo, sha, "reverted commit", warnings),
             RevertRef::PullRequest { repo: name, number } => {
-                let found = seen.by_pull_request.get(number).map(Oid::to_string);
+                let found = seen.by_pull_request(*number).map(|o| o.to_string());
                 if found.is_none() {
                     warnings.push(format!(
                         "reverts {name}#{number}, whose commit is not known"
@@ -277,7 +260,10 @@ fn resolve_reverts(
                 found
             }
             RevertRef::Subject(subject) => {
-                let found = seen.by_subject.get(subject).map(Oid::to_string);
+                let found = seen
+                    .by_subject(subject)
+                    .filter(|oid| has_subject(repo, *oid, subject))
+                    .map(|o| o.to_string());
                 if found.is_none() {
                     warnings.push(format!(
                         "reverts {subject:?}, which matches no earlier subject"
@@ -287,7 +273,10 @@ fn resolve_reverts(
             }
             RevertRef::Reapply(subject) => {
                 let revert = format!("Revert \"{subject}\"");
-                let found = seen.by_subject.get(&revert).map(Oid::to_string);
+                let found = seen
+                    .by_subject(&revert)
+                    .filter(|oid| has_subject(repo, *oid, &revert))
+                    .map(|o| o.to_string());
                 if found.is_none() {
                     warnings.push(format!(
                         "reapplies {subject:?}, but no revert of it is known"
@@ -305,12 +294,30 @@ fn resolve_reverts(
     out
 }
 
+/// Whether commit `oid`'s subject is `subject` (the index finds subjects by hash).
+fn has_subject(repo: &Repository, oid: Oid, subject: &str) -> bool {
+    repo.find_commit(oid).is_ok_and(|c| {
+        let summary = String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).to_string();
+        let first_line = String::from_utf8_lossy(c.message_bytes())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        summary == subject || first_line == subject
+    })
+}
+
 /// A revert or fix is about landed work only when its target is in the linking
 /// commit's history: a squash body quoting `This reverts commit X` for a commit
 /// that only ever lived on the pull request's branch reverts nothing that landed.
+///
+/// The walk's own index answers (it has seen the history); git is asked only
+/// when the walk started partway (a range, an incremental sync).
 fn is_ancestor(
     repo: &Repository,
-    commit: Oid,
+    commit: &Commit<'_>,
+    seen: &SeenCommits,
     target: &str,
     what: &str,
     warnings: &mut Vec<String>,
@@ -318,10 +325,14 @@ fn is_ancestor(
     let Ok(target_oid) = Oid::from_str(target) else {
         return false;
     };
-    let ancestor = target_oid != commit
-        && repo
-            .graph_descendant_of(commit, target_oid)
-            .unwrap_or(false);
+    let parents: Vec<Oid> = commit.parent_ids().collect();
+    let ancestor = target_oid != commit.id()
+        && match seen.is_ancestor(&parents, target_oid) {
+            Some(known) => known,
+            None => repo
+                .graph_descendant_of(commit.id(), target_oid)
+                .unwrap_or(false),
+        };
     if !ancestor {
         warnings.push(format!(
             "{what} {} is not in this commit's history; not counted",

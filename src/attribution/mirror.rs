@@ -167,8 +167,9 @@ pub fn walk(
                 }
             }
         }
-        seen.remember(
+        seen.remember_commit(
             commit.id(),
+            commit.parent_ids(),
             &String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()),
         );
     }

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod commit;
 pub mod diff;
+pub mod history;
 pub mod identity;
 pub mod kind;
 pub mod links;

@@ -73,10 +73,14 @@ pub fn scan(
     git2::opts::strict_hash_verification(false);
     crate::git::fetch::limit_libgit2_memory();
     // Like git: a subdirectory of a work tree finds its repository.
+    // Never freed: `scan` serves the command line, whose process ends right after,
+    // and freeing a long history's cached objects one by one took a fifth of
+    // the scan. (The service's mirror walk keeps its repositories as usual.)
     let repo = Repository::discover(path).map_err(|e| ScanError::NotARepository {
         path: path.display().to_string(),
         message: e.message().to_string(),
     })?;
+    let repo = std::mem::ManuallyDrop::new(repo);
     // A repository without commits yet has nothing to scan (not a bad revision).
     let unborn = repo
         .head()
@@ -127,7 +131,7 @@ pub fn scan(
             summary.add(&record);
             emit(record)?;
         }
-        seen.remember(commit.id(), &subject);
+        seen.remember_commit(commit.id(), commit.parent_ids(), &subject);
     }
     Ok(summary)
 }

@@ -74,7 +74,7 @@ pub struct Config {
     pub people: Vec<PersonConfig>,
     pub attribution: AttributionConfig,
     /// `[scoring]`: tier weights, size, outcome multipliers, calibration,
-    /// hygiene, vesting (PRODUCT.md §3 defaults).
+    /// hygiene, vesting (defaults in `docs/scoring.md`).
     pub scoring: crate::scoring::rules::Rules,
     /// IANA time zone of ISO weeks, schedules and `scoring.pay_from` dates.
     pub timezone: String,

@@ -1,4 +1,4 @@
-//! The digest as Markdown (the CLI's form, PRODUCT.md §4): a header of team
+//! The digest as Markdown (the CLI's form): a header of team
 //! totals, the leaderboard as an aligned table in a code block, highlights.
 
 use std::fmt::Write;

@@ -254,20 +254,23 @@ pub fn configure_libgit2(connect_timeout_ms: u64, read_timeout_ms: u64) {
     limit_libgit2_memory();
 }
 
-/// libgit2's object cache limit for this process.
-pub const OBJECT_CACHE_BYTES: isize = 8 * 1024 * 1024;
-/// How much of pack files libgit2 keeps mapped at once (its default is 8 GiB:
-/// every page of a large pack a walk touches stays in the process's memory).
-pub const PACK_MAPPED_BYTES: usize = 32 * 1024 * 1024;
+/// libgit2's object cache limit for this process: anonymous memory the process
+/// holds (parsed trees take about three times what the limit counts). 32 MiB
+/// keeps a 50,000-commit scan with diffs under 150 MB of `RssAnon`; 64 MiB made
+/// it 10% faster at 230 MB (`cargo bench --bench scan`).
+pub const OBJECT_CACHE_BYTES: isize = 32 * 1024 * 1024;
+/// How much of pack files libgit2 keeps mapped at once. Mapped pack pages are
+/// file-backed: the kernel reclaims them under pressure, so they cost no
+/// anonymous memory, and large windows save remapping.
+pub const PACK_MAPPED_BYTES: usize = 1024 * 1024 * 1024;
 
-/// Bounds what libgit2 keeps in memory: its object cache and its mapped pack
-/// windows. Scans and syncs of long histories stay within a few tens of MB.
+/// Sizes libgit2's object cache and mapped pack windows (see above).
 pub fn limit_libgit2_memory() {
     // SAFETY: global libgit2 tunables (integers read when caching an object or
     // mapping a pack window); setting them at any time is allowed.
     unsafe {
         let _ = git2::opts::set_cache_max_size(OBJECT_CACHE_BYTES);
         let _ = git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_BYTES);
-        let _ = git2::opts::set_mwindow_size(8 * 1024 * 1024);
+        let _ = git2::opts::set_mwindow_size(64 * 1024 * 1024);
     }
 }

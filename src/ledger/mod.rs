@@ -232,13 +232,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// [`Ledger::replay_scratch_each`], collected.
-    pub async fn replay_scratch(&self, now: i64) -> Result<Vec<NewEntry>, LedgerError> {
-        let mut out = Vec::new();
-        self.replay_scratch_each(now, |e| out.push(e)).await?;
-        Ok(out)
-    }
-
     /// Loads what a pass plans from (the entries made so far when `with_entries`).
     pub async fn load(&self, with_entries: bool) -> Result<Snapshot, LedgerError> {
         let commits = self.store.scoring_commits().await?;

@@ -168,7 +168,7 @@ impl Ledger {
         Ok(self.store.person_entries(person, from, to).await?)
     }
 
-    /// Per person, the figures of `week` (see PRODUCT.md §3 "Leaderboard") in `scope`.
+    /// Per person, the figures of `week` (see `docs/scoring.md`, "The leaderboard") in `scope`.
     pub async fn person_weeks(
         &self,
         week: Week,

@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn worked_scores() {
         let r = Rules::default();
-        // PRODUCT.md's example: fix 10 × size 0.81 × first run 1.2 × calibration 1.05.
+        // The README's digest example: fix 10 × size 0.81 × first run 1.2 × calibration 1.05.
         // size 0.81 ≈ log2(1+c)/log2(401) → c = 2^(0.81 × 8.6474584) − 1 ≈ 127 lines:
         // log2(128) = 7 → 7 / 8.6474584 = 0.809486; 10 × 0.809486 × 1.2 × 1.05 = 10.19953
         let fix = CommitFacts {

@@ -1,4 +1,4 @@
-//! The rule set: `[scoring]` configuration with PRODUCT.md's defaults. Its
+//! The rule set: `[scoring]` configuration with the defaults of `docs/scoring.md`. Its
 //! version is derived from every value, so changing any weight changes it, and
 //! each ledger entry records the version it was computed under.
 

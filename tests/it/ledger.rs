@@ -2,7 +2,7 @@
 //! real router, a local bare repository as the remote, API signals, and an
 //! injected clock (never a sleep). Each scenario runs on SQLite and PostgreSQL.
 //!
-//! Worked numbers (PRODUCT.md §3 defaults, calibration 1.0 with no history):
+//! Worked numbers (`docs/scoring.md` defaults, calibration 1.0 with no history):
 //! size(127 lines) = log2(128) / log2(401) = 7 / 8.6474584 = 0.809486;
 //! a fix green on its first run = 10 × 0.809486 × 1.2 = 9.714 tokens.
 
@@ -540,7 +540,15 @@ async fn a_weight_change_then_replay_apply(db: &TestDb) {
     ledger.settle(s.now()).await.unwrap();
     assert!(close(&s.tokens(&fix).await["tokens"], 9.714));
     // The scratch ledger (replay without --apply) under the new rules: 12 × 0.809486 × 1.2.
-    let scratch = ledger.replay_scratch(s.now()).await.unwrap();
+    let replay = || async {
+        let mut entries = Vec::new();
+        ledger
+            .replay_scratch_each(s.now(), |e| entries.push(e))
+            .await
+            .unwrap();
+        entries
+    };
+    let scratch = replay().await;
     let earned: i64 = scratch
         .iter()
         .filter(|e| e.sha.as_deref() == Some(&fix) && e.kind != EntryKind::Vest)
@@ -549,7 +557,7 @@ async fn a_weight_change_then_replay_apply(db: &TestDb) {
     assert_eq!(earned, 11_657);
     assert_eq!(
         scratch,
-        ledger.replay_scratch(s.now()).await.unwrap(),
+        replay().await,
         "the same inputs replay to the same entries"
     );
     let report = ledger.replay_apply(s.now()).await.unwrap();
