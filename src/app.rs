@@ -204,6 +204,16 @@ impl App {
         Ok(self.state.ledger.settle(self.state.clock.now_ms()).await?)
     }
 
+    /// Closes the weeks that are due at the clock's time (what the service
+    /// does on start, on schedule and after a settle that appended entries).
+    pub async fn close_due(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .state
+            .ledger
+            .close_due(self.state.clock.now_ms())
+            .await?)
+    }
+
     /// The scheduled jobs of this service (vesting, calibration, hygiene, digest).
     pub fn scheduler(&self) -> Scheduler {
         Scheduler::new(
@@ -284,6 +294,10 @@ impl App {
             );
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
+                // On start: the weeks whose close time passed while it was down.
+                if let Err(e) = ledger.close_due(clock.now_ms()).await {
+                    tracing::error!(error = %e, "weeks could not be closed; retried after the next settle and on schedule");
+                }
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,

@@ -9,6 +9,7 @@ pub mod report;
 pub mod scan;
 pub mod serve;
 pub mod standings;
+pub mod statements;
 pub mod token;
 pub mod why;
 
@@ -65,8 +66,12 @@ pub enum Command {
     Leaderboard(standings::LeaderboardArgs),
     /// A person's balance: pending, vested, redeemed, clawed back, available.
     Balance(standings::BalanceArgs),
-    /// What each person is paid for a week (vested tokens × payout factor, converted by [payout]).
+    /// What each person was paid at a week's close (from its statement).
     Payouts(standings::PayoutsArgs),
+    /// A week's statement: per person opening, vested, clawed back, corrections, redeemed, paid, closing.
+    Statements(statements::StatementsArgs),
+    /// The ledger itself: `ledger verify` checks its hash chain and every statement.
+    Ledger(statements::LedgerArgs),
     /// Redeem vested tokens as a bonus, PTO or equity.
     Redeem(redeem::RedeemArgs),
     /// Print a week's digest (Markdown or JSON), write its chart, or post it to Discord.
@@ -145,6 +150,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Leaderboard(args) => standings::leaderboard(cli.config.as_ref(), args).await,
         Command::Balance(args) => standings::balance(cli.config.as_ref(), args).await,
         Command::Payouts(args) => standings::payouts(cli.config.as_ref(), args).await,
+        Command::Statements(args) => statements::statements(cli.config.as_ref(), args).await,
+        Command::Ledger(args) => statements::ledger(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
         Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,
     }

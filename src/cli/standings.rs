@@ -121,35 +121,44 @@ pub async fn balance(config_path: Option<&PathBuf>, args: BalanceArgs) -> anyhow
     println!("  vested      {:>12.3}", t(b.vested));
     println!("  redeemed    {:>12.3}", t(b.redeemed));
     println!("  clawed back {:>12.3}", t(b.clawed_back));
+    println!("  paid        {:>12.3}", t(b.paid));
     println!("  available   {:>12.3}", t(b.available));
+    println!("  owed        {:>12.3}", t(b.owed));
     Ok(())
 }
 
 pub async fn payouts(config_path: Option<&PathBuf>, args: PayoutsArgs) -> anyhow::Result<()> {
-    let config = super::load_config(config_path, &super::process_env())?;
     let (ledger, store) = open_ledger(config_path).await?;
     let week = week_arg(args.week.as_deref(), ledger.tz(), true)?;
-    let payouts = ledger.payouts(week, &config.payout).await?;
+    let statement = ledger.statement(week).await?;
     store.close().await;
+    let config = ledger.payout_config();
+    let exponent = config.exponent();
     println!(
-        "{} ({:?}, {})",
+        "{} ({}, {})",
         week.label(),
-        config.payout.mode,
-        config.payout.currency
+        config.mode.as_str(),
+        config.currency
     );
-    for p in &payouts {
+    if !statement.closed {
         println!(
-            "  {:<24} {:>10.3} tokens × {:.3} = {:>10.3}  {:>10.2} {}",
-            p.person,
-            p.tokens as f64 / 1000.0,
-            p.payout_factor,
-            p.paid_tokens as f64 / 1000.0,
-            p.cents as f64 / 100.0,
-            config.payout.currency
+            "  {} is still open: it closes at {} and its payouts are made then",
+            week.label(),
+            crate::ledger::read::rfc3339(ledger.closes_at(week))
+        );
+        return Ok(());
+    }
+    let paid: Vec<_> = statement.lines.iter().filter(|l| l.paid != 0).collect();
+    for l in &paid {
+        println!(
+            "  {:<24} {:>12} tokens  {:>14}",
+            l.person,
+            crate::scoring::money::milli_text(l.paid),
+            crate::scoring::money::minor_text(l.amount_minor, exponent, &config.currency)
         );
     }
-    if payouts.is_empty() {
-        println!("  nothing vested in {}", week.label());
+    if paid.is_empty() {
+        println!("  nothing was paid at the close of {}", week.label());
     }
     Ok(())
 }

@@ -45,8 +45,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 enum EnvKind {
     Text,
     Integer,
-    /// A decimal number (`2.50`).
+    /// A number (`2.5`).
     Number,
+    /// An exact decimal (`0.015`), kept as text.
+    Decimal,
     /// `true`/`false` (also 1/0, yes/no).
     Bool,
     /// Comma-separated list of strings.
@@ -120,10 +122,15 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_SCHEDULES_VESTING", "schedules.vesting"),
     ("TOKENTALLY_SCHEDULES_CALIBRATION", "schedules.calibration"),
     ("TOKENTALLY_SCHEDULES_HYGIENE", "schedules.hygiene"),
+    ("TOKENTALLY_SCHEDULES_CLOSE", "schedules.close"),
     ("TOKENTALLY_PAYOUT_MODE", "payout.mode"),
     ("TOKENTALLY_PAYOUT_CURRENCY", "payout.currency"),
     ("TOKENTALLY_PAYOUT_RATE", "payout.rate"),
     ("TOKENTALLY_PAYOUT_WEEKLY_POOL", "payout.weekly_pool"),
+    (
+        "TOKENTALLY_PAYOUT_CLOSE_AFTER_HOURS",
+        "payout.close_after_hours",
+    ),
     (
         "TOKENTALLY_PAYOUT_PTO_HOURS_PER_TOKEN",
         "payout.pto_hours_per_token",
@@ -158,7 +165,9 @@ fn env_kind(key: &str) -> EnvKind {
             EnvKind::List
         }
         "mirrors.enabled" | "github.pr_comments" | "dashboard.public" => EnvKind::Bool,
-        "payout.rate" | "payout.weekly_pool" | "payout.pto_hours_per_token" => EnvKind::Number,
+        "payout.rate" | "payout.weekly_pool" => EnvKind::Decimal,
+        "payout.pto_hours_per_token" => EnvKind::Number,
+        "payout.close_after_hours" => EnvKind::Integer,
         "digest.top"
         | "discord.retry_base_ms"
         | "discord.max_attempts"
@@ -216,6 +225,17 @@ pub(super) fn overlay_env(
                         key: key.to_string(),
                         origin: format!(" (from {var})"),
                         message: format!("expected a whole number, got {raw:?}"),
+                    });
+                }
+            },
+            // Kept as text: a rate is exact, never a binary fraction.
+            EnvKind::Decimal => match crate::scoring::money::decimal_from_text(raw) {
+                Some(d) => toml::Value::String(d.to_string()),
+                None => {
+                    return Err(ConfigError::Invalid {
+                        key: key.to_string(),
+                        origin: format!(" (from {var})"),
+                        message: format!("expected a decimal number, got {raw:?}"),
                     });
                 }
             },

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::attribution::paths::PathGlobs;
@@ -38,6 +39,8 @@ pub struct SchedulesConfig {
     pub vesting: String,
     pub calibration: String,
     pub hygiene: String,
+    /// Closing the weeks that are due into statements (once across replicas).
+    pub close: String,
 }
 
 impl Default for SchedulesConfig {
@@ -46,6 +49,7 @@ impl Default for SchedulesConfig {
             vesting: "0 0 * * * *".to_string(),
             calibration: "0 0 0 * * Mon".to_string(),
             hygiene: "0 0 0 * * Mon".to_string(),
+            close: "0 0 * * * *".to_string(),
         }
     }
 }
@@ -53,49 +57,95 @@ impl Default for SchedulesConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayoutMode {
-    /// `rate` currency units per token.
-    #[default]
+    /// Each close pays every available vested token at `rate`.
     Rate,
-    /// `weekly_pool` currency units a week, split pro rata.
+    /// Each close splits `weekly_pool` pro rata over the available tokens' value.
     Pool,
+    /// Nothing is paid at close: tokens are cashed out by redemptions.
+    #[default]
+    Redeem,
+}
+
+impl PayoutMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutMode::Rate => "rate",
+            PayoutMode::Pool => "pool",
+            PayoutMode::Redeem => "redeem",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PayoutConfig {
     pub mode: PayoutMode,
-    /// ISO 4217 code, for display.
+    /// ISO 4217 code: amounts are in its minor units (USD cents, JPY yen).
     pub currency: String,
-    /// Currency units per token (rate mode), to the cent.
-    pub rate: f64,
-    /// Currency units per week (pool mode), to the cent.
-    pub weekly_pool: f64,
+    /// Currency units per token, exact (`0.015` is 1.5 cents).
+    #[serde(deserialize_with = "exact_decimal")]
+    pub rate: Decimal,
+    /// Currency units per week (pool mode), exact.
+    #[serde(deserialize_with = "exact_decimal")]
+    pub weekly_pool: Decimal,
     /// Optional: PTO hours per token.
     pub pto_hours_per_token: Option<f64>,
+    /// Hours after a week ends before it closes into statements.
+    pub close_after_hours: u32,
 }
 
 impl Default for PayoutConfig {
     fn default() -> Self {
         PayoutConfig {
-            mode: PayoutMode::Rate,
+            mode: PayoutMode::Redeem,
             currency: "USD".to_string(),
-            rate: 1.0,
-            weekly_pool: 0.0,
+            rate: Decimal::ONE,
+            weekly_pool: Decimal::ZERO,
             pto_hours_per_token: None,
+            close_after_hours: 48,
         }
     }
 }
 
 impl PayoutConfig {
-    /// `rate` in cents per token.
-    pub fn rate_cents(&self) -> i64 {
-        (self.rate * 100.0).round() as i64
+    /// Minor units per major unit of `currency` (validated when config loads).
+    pub fn exponent(&self) -> u32 {
+        crate::scoring::money::exponent(&self.currency).unwrap_or(2)
     }
 
-    /// `weekly_pool` in cents.
-    pub fn pool_cents(&self) -> i64 {
-        (self.weekly_pool * 100.0).round() as i64
+    /// `weekly_pool` in minor units of the currency (rounded half to even).
+    pub fn pool_minor(&self) -> i64 {
+        crate::scoring::money::major_to_minor(self.weekly_pool, self.exponent())
     }
+
+    /// What `milli` tokens at factor 1 are worth at `rate`, in minor units.
+    pub fn rate_minor(&self, milli: i64) -> i64 {
+        crate::scoring::money::value_minor(
+            crate::scoring::money::value(milli, crate::scoring::money::FACTOR_ONE),
+            self.rate,
+            self.exponent(),
+        )
+    }
+}
+
+/// A decimal from TOML: a string (`"0.015"`), an integer, or a float read by
+/// its shortest text (so `0.015` is exactly 0.015, never a binary fraction).
+fn exact_decimal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+    }
+    let text = match Number::deserialize(d)? {
+        Number::Text(t) => t,
+        Number::Integer(i) => i.to_string(),
+        Number::Float(f) if f.is_finite() => format!("{f}"),
+        Number::Float(_) => return Err(serde::de::Error::custom("must be a finite number")),
+    };
+    crate::scoring::money::decimal_from_text(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a decimal number")))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

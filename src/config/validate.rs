@@ -110,17 +110,14 @@ impl Config {
             ("schedules.vesting", &self.schedules.vesting),
             ("schedules.calibration", &self.schedules.calibration),
             ("schedules.hygiene", &self.schedules.hygiene),
+            ("schedules.close", &self.schedules.close),
         ] {
             if let Err(e) = super::parse_cron(expression) {
                 return Err(invalid(key, &e));
             }
         }
         let p = &self.payout;
-        if !(p.rate.is_finite()
-            && p.rate >= 0.0
-            && p.weekly_pool.is_finite()
-            && p.weekly_pool >= 0.0)
-        {
+        if p.rate.is_sign_negative() || p.weekly_pool.is_sign_negative() {
             return Err(invalid(
                 "payout",
                 "rate and weekly_pool must be numbers ≥ 0",
@@ -134,10 +131,13 @@ impl Config {
                 "must be a number ≥ 0",
             ));
         }
-        if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if p.currency.len() != 3
+            || !p.currency.bytes().all(|b| b.is_ascii_uppercase())
+            || crate::scoring::money::exponent(&p.currency).is_none()
+        {
             return Err(invalid(
                 "payout.currency",
-                "must be an ISO 4217 code such as USD",
+                "must be an ISO 4217 code such as USD, EUR or JPY",
             ));
         }
         let kinds: Vec<&str> = crate::attribution::kind::Kind::ALL

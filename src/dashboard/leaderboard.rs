@@ -50,8 +50,9 @@ pub async fn page(
         ledger.person_weeks(week.previous(tz), &all),
         async { Ok(store.week_landings(from, to).await?) },
         async { Ok(store.movement_between(from, to).await?) },
+        ledger.statement(week),
     );
-    let (lines, previous, landings, movement) = match read {
+    let (lines, previous, landings, movement, statement) = match read {
         Ok(r) => r,
         Err(e) => return super::layout::unavailable(&viewer, e),
     };
@@ -66,8 +67,7 @@ pub async fn page(
             previous_lines: &previous,
             landings: &landings,
             movement: &movement,
-            payouts: &[],
-            paid: &[],
+            statement: &statement,
             earned_by_landing: &[],
             discord_ids: &HashMap::new(),
             most_valuable: None,

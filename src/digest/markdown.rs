@@ -10,18 +10,32 @@ pub fn title(d: &Digest) -> String {
     format!("tokentally — week {} ({}, {})", d.week, d.dates, d.timezone)
 }
 
-/// `Earned 412.6 tokens · vested 298.0 · clawed back 18.0 · payout $596.00 (rate $2.00/token)`.
+/// `Earned 412.6 tokens · vested 298.0 · clawed back 18.0 · paid $596.00 (rate 2/token)`:
+/// the money from the week's statement ("preview" while the week is open).
 pub fn totals_line(d: &Digest) -> String {
     let t = &d.totals;
     let mut line = format!(
-        "Earned {} tokens · vested {} · clawed back {} · payout {}",
+        "Earned {} tokens · vested {} · clawed back {}",
         tokens1(t.earned),
         tokens1(t.vested),
         tokens1(t.clawed_back),
-        money(t.payout_cents, &t.currency)
     );
-    if let Some(rate) = t.rate_cents {
-        let _ = write!(line, " (rate {}/token)", money(rate, &t.currency));
+    if t.corrections != 0 {
+        let _ = write!(line, " · corrections {}", tokens1(t.corrections));
+    }
+    match t.vested_value_minor {
+        Some(value) => {
+            let _ = write!(line, " · vested worth {}", money(value, &t.currency));
+        }
+        None => {
+            let _ = write!(line, " · paid {}", money(t.payout_minor, &t.currency));
+        }
+    }
+    if let Some(rate) = &t.rate {
+        let _ = write!(line, " (rate {rate} {}/token)", t.currency);
+    }
+    if !t.closed {
+        line.push_str(" · week open, not final");
     }
     if let Some(hours) = t.pto_hours {
         let _ = write!(line, " · PTO {} h", short(hours));

@@ -12,7 +12,8 @@ use chrono::TimeZone;
 use serde::Serialize;
 
 use crate::config::{Config, DestinationConfig, PayoutMode};
-use crate::ledger::read::{LeaderboardLine, Payout, Scope};
+use crate::ledger::periods::Statement;
+use crate::ledger::read::{LeaderboardLine, Scope};
 use crate::ledger::{Ledger, LedgerError};
 use crate::scoring::MilliTokens;
 use crate::scoring::leaderboard::RankBy;
@@ -61,12 +62,25 @@ pub struct Totals {
     pub vested: MilliTokens,
     #[serde(serialize_with = "as_tokens")]
     pub clawed_back: MilliTokens,
-    /// Sum of the week's payouts, in cents of `currency`.
-    pub payout_cents: i64,
-    pub currency: String,
-    /// Rate mode: cents per token; pool mode: none.
+    /// Vested tokens booked this week that correct a closed week.
+    #[serde(serialize_with = "as_tokens")]
+    pub corrections: MilliTokens,
+    /// Tokens paid at the week's close.
+    #[serde(serialize_with = "as_tokens")]
+    pub paid: MilliTokens,
+    /// The week's payouts, in minor units of `currency` (from its statement).
+    pub payout_minor: i64,
+    /// In `redeem` mode: the week's vested tokens valued at `rate`, minor units.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate_cents: Option<i64>,
+    pub vested_value_minor: Option<i64>,
+    pub currency: String,
+    /// `payout.mode`: rate, pool or redeem.
+    pub mode: &'static str,
+    /// Rate and redeem modes: currency units per token (exact decimal text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+    /// Whether the week is closed (its statement final); an open week's money is a preview.
+    pub closed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pto_hours: Option<f64>,
 }
@@ -208,34 +222,19 @@ pub async fn build(
         w.bounds(tz).0
     };
     let previous = week.previous(tz);
-    let everyone = Scope::all();
-    let scoped = scope.repositories.is_some() || scope.people.is_some();
-    // Payouts need everyone's hygiene: the scoped lines serve when nothing is filtered.
-    let (lines, previous_lines, all_lines, landings, movement, paid, earned_by_landing, people) = tokio::try_join!(
+    let (lines, previous_lines, landings, movement, statement, earned_by_landing, people) = tokio::try_join!(
         ledger.person_weeks(week, &scope),
         ledger.person_weeks(previous, &scope),
-        async {
-            if scoped {
-                ledger.person_weeks(week, &everyone).await
-            } else {
-                Ok(Vec::new())
-            }
-        },
         async { Ok(store.week_landings(from, to).await?) },
         async { Ok(store.movement_between(from, to).await?) },
-        async { Ok(store.paid_between(from, to).await?) },
+        ledger.statement(week),
         async { Ok(store.earned_by_landing(trend_from, to).await?) },
         async { Ok::<_, LedgerError>(store.people().await?) },
     )?;
-    let payouts = ledger.payouts_from(
-        &paid,
-        if scoped { &all_lines } else { &lines },
-        &config.payout,
-    );
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
     // The week's most valuable commit: the most earned, less clawed back
     // (clawback sums are negative).
-    let net = |c: &crate::store::weeks::WeekCommit| c.earned - c.clawed.abs();
+    let net = |c: &crate::store::weeks::WeekCommit| c.earned - c.clawed.abs() - c.cancelled.abs();
     let best = store
         .week_commits(from, to)
         .await?
@@ -259,8 +258,7 @@ pub async fn build(
         previous_lines: &previous_lines,
         landings: &landings,
         movement: &movement,
-        payouts: &payouts,
-        paid: &paid,
+        statement: &statement,
         earned_by_landing: &earned_by_landing,
         discord_ids: &discord_ids,
         most_valuable,
@@ -335,10 +333,8 @@ pub struct Inputs<'a> {
     pub landings: &'a [LandingRow],
     /// (person, repository, kind, sum) of vest and clawback entries in the week.
     pub movement: &'a [(String, Option<i64>, String, i64)],
-    /// Everyone's payouts of the week.
-    pub payouts: &'a [Payout],
-    /// Per person and commit, what the payouts were computed from.
-    pub paid: &'a [crate::store::weeks::PaidRow],
+    /// The week's statement (the money line reads it).
+    pub statement: &'a Statement,
     /// (landing time, earned) of the trend's weeks.
     pub earned_by_landing: &'a [(i64, MilliTokens)],
     pub discord_ids: &'a HashMap<String, String>,
@@ -355,45 +351,68 @@ pub fn assemble(
     destination: Option<&DestinationConfig>,
 ) -> Digest {
     let scope = i.scope;
+    let p = &config.payout;
     let mut totals = Totals {
         earned: i.lines.iter().map(|l| l.earned).sum(),
         vested: 0,
         clawed_back: 0,
-        payout_cents: 0,
-        currency: config.payout.currency.clone(),
-        rate_cents: (config.payout.mode == PayoutMode::Rate).then(|| config.payout.rate_cents()),
+        corrections: 0,
+        paid: 0,
+        payout_minor: 0,
+        vested_value_minor: None,
+        currency: p.currency.clone(),
+        mode: p.mode.as_str(),
+        rate: (p.mode != PayoutMode::Pool).then(|| p.rate.to_string()),
+        closed: i.statement.closed,
         pto_hours: None,
     };
-    for (person, repository, kind, sum) in i.movement {
-        if !(scope.has_repository(*repository) && scope.has_person(person)) {
-            continue;
-        }
-        match kind.as_str() {
-            "vest" => totals.vested += sum,
-            _ => totals.clawed_back += -sum,
-        }
-    }
-    // A person's pay counts in the share of their paid tokens that is in scope
-    // (all of it without a repository filter).
+    // Vested and clawed back: the week's entries, repository by repository.
+    // A person's money (from the statement) counts in the share of their
+    // week's vests that is in scope (all of it without a repository filter).
     let mut in_scope: HashMap<&str, (MilliTokens, MilliTokens)> = HashMap::new();
-    for row in i.paid {
-        let e = in_scope.entry(row.person.as_str()).or_default();
-        e.1 += row.amount;
-        if scope.has_repository(row.repository_id) {
-            e.0 += row.amount;
+    for (person, repository, kind, sum) in i.movement {
+        let in_repos = scope.has_repository(*repository);
+        if in_repos && scope.has_person(person) {
+            match kind.as_str() {
+                "vest" => totals.vested += sum,
+                _ => totals.clawed_back += -sum,
+            }
+        }
+        if kind == "vest" {
+            let e = in_scope.entry(person.as_str()).or_default();
+            e.1 += sum;
+            if in_repos {
+                e.0 += sum;
+            }
         }
     }
-    let mut pto = 0.0;
-    for p in i.payouts.iter().filter(|p| scope.has_person(&p.person)) {
-        let share = match in_scope.get(p.person.as_str()) {
-            Some((part, all)) if *all != 0 => *part as f64 / *all as f64,
-            _ => 1.0,
-        };
-        totals.payout_cents += (p.cents as f64 * share).round() as i64;
-        pto += p.pto_hours.unwrap_or(0.0) * share;
+    let share = |person: &str| match in_scope.get(person) {
+        Some((part, all)) if *all > 0 && *part >= 0 => *part as f64 / *all as f64,
+        _ if scope.repositories.is_some() => 0.0,
+        _ => 1.0,
+    };
+    let scaled = |amount: i64, share: f64| (amount as f64 * share).round() as i64;
+    for line in i
+        .statement
+        .lines
+        .iter()
+        .filter(|l| scope.has_person(&l.person))
+    {
+        let s = share(&line.person);
+        totals.corrections += scaled(line.corrections, s);
+        totals.paid += scaled(line.paid, s);
+        totals.payout_minor += scaled(line.amount_minor, s);
     }
-    if config.payout.pto_hours_per_token.is_some() {
-        totals.pto_hours = Some((pto * 100.0).round() / 100.0);
+    if p.mode == PayoutMode::Redeem {
+        totals.vested_value_minor =
+            Some(p.rate_minor(totals.vested + totals.corrections - totals.clawed_back));
+    }
+    if let Some(hours) = p.pto_hours_per_token {
+        let tokens = match p.mode {
+            PayoutMode::Redeem => totals.vested + totals.corrections - totals.clawed_back,
+            _ => totals.paid,
+        };
+        totals.pto_hours = Some((tokens as f64 / 1000.0 * hours * 100.0).round() / 100.0);
     }
 
     let mut stats = CommitStats {
@@ -549,14 +568,16 @@ fn arrow(trend: &str) -> String {
     }
 }
 
-/// Money in cents as text: `$596.00` for USD, `596.00 EUR` otherwise.
-pub fn money(cents: i64, currency: &str) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let amount = format!("{}.{:02}", cents.abs() / 100, cents.abs() % 100);
+/// Money in minor units as text: `$596.00` for USD, `¥1205` for JPY, `596.00 CHF` otherwise.
+pub fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let exponent = crate::scoring::money::exponent(currency).unwrap_or(2);
+    let amount = rust_decimal::Decimal::new(minor.abs(), exponent).to_string();
     match currency {
         "USD" => format!("{sign}${amount}"),
         "EUR" => format!("{sign}€{amount}"),
         "GBP" => format!("{sign}£{amount}"),
+        "JPY" => format!("{sign}¥{amount}"),
         other => format!("{sign}{amount} {other}"),
     }
 }

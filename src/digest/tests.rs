@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::store::weeks::PaidRow;
+use crate::ledger::periods::Statement;
+use crate::scoring::statement::{LineEntries, StatementLine};
 
 fn utc() -> chrono_tz::Tz {
     "Europe/Berlin".parse().unwrap()
@@ -30,7 +31,8 @@ fn config() -> Config {
         public_url: Some("https://tally.example.com/".to_string()),
         ..Config::default()
     };
-    c.payout.rate = 2.0;
+    c.payout.rate = rust_decimal::Decimal::TWO;
+    c.payout.mode = crate::config::PayoutMode::Rate;
     c.digest.top = 2;
     c
 }
@@ -41,8 +43,7 @@ struct Rows {
     previous: Vec<LeaderboardLine>,
     landings: Vec<LandingRow>,
     movement: Vec<(String, Option<i64>, String, i64)>,
-    payouts: Vec<Payout>,
-    paid: Vec<PaidRow>,
+    statement: Statement,
     earned: Vec<(i64, i64)>,
     discord: HashMap<String, String>,
 }
@@ -83,14 +84,17 @@ fn rows() -> Rows {
         landed,
         reverted,
     };
-    let payout = |person: &str, cents| Payout {
+    let payout = |person: &str, paid: i64, minor| StatementLine {
         person: person.to_string(),
-        tokens: 0,
-        hygiene: 100,
-        payout_factor: 1.0,
-        paid_tokens: 0,
-        cents,
-        pto_hours: None,
+        opening: 0,
+        vested: paid,
+        clawed_back: 0,
+        corrections: 0,
+        redeemed: 0,
+        paid,
+        closing: 0,
+        amount_minor: minor,
+        entries: LineEntries::default(),
     };
     let (from, _) = week().bounds(utc());
     Rows {
@@ -109,12 +113,18 @@ fn rows() -> Rows {
             ("kenji".into(), Some(2), "clawback".into(), -18_000),
             ("sam".into(), Some(2), "vest".into(), 52_000),
         ],
-        payouts: vec![
-            payout("maria", 12_000),
-            payout("kenji", 12_500),
-            payout("sam", 10_400),
-        ],
-        paid: vec![],
+        statement: Statement {
+            week: "2026-W47".into(),
+            closed: true,
+            currency: "USD".into(),
+            total_minor: 34_900,
+            hash: Some("ab".into()),
+            lines: vec![
+                payout("maria", 60_000, 12_000),
+                payout("kenji", 62_500, 12_500),
+                payout("sam", 52_000, 10_400),
+            ],
+        },
         earned: vec![(from + 3_600_000, 231_500), (from - 86_400_000, 10_000)],
         discord: HashMap::from([("maria".to_string(), "80351110224678912".to_string())]),
     }
@@ -156,8 +166,7 @@ fn assemble_with(
             previous_lines: &r.previous,
             landings: &r.landings,
             movement: &r.movement,
-            payouts: &r.payouts,
-            paid: &r.paid,
+            statement: &r.statement,
             earned_by_landing: &r.earned,
             discord_ids: &r.discord,
             most_valuable,
@@ -179,8 +188,10 @@ fn the_week_adds_up_number_by_number() {
     assert_eq!(d.totals.earned, 231_500);
     assert_eq!(d.totals.vested, 192_500);
     assert_eq!(d.totals.clawed_back, 18_000);
-    assert_eq!(d.totals.payout_cents, 34_900);
-    assert_eq!(d.totals.rate_cents, Some(200));
+    assert_eq!(d.totals.payout_minor, 34_900);
+    assert_eq!(d.totals.paid, 174_500);
+    assert_eq!(d.totals.rate.as_deref(), Some("2"));
+    assert!(d.totals.closed);
     // 143 landed, 61 AI (42.7 %); AI reverts 2/61, human 4/82.
     assert_eq!((d.commits.landed, d.commits.ai), (143, 61));
     assert!((d.commits.ai_share - 61.0 / 143.0).abs() < 1e-12);
@@ -233,22 +244,8 @@ fn the_week_adds_up_number_by_number() {
 #[test]
 fn a_destination_sees_its_repositories_and_people_only() {
     let mut r = rows();
-    r.paid = vec![
-        PaidRow {
-            person: "kenji".into(),
-            repository_id: Some(1),
-            commit_id: 1,
-            kind: "vest".into(),
-            amount: 80_500,
-        },
-        PaidRow {
-            person: "kenji".into(),
-            repository_id: Some(2),
-            commit_id: 2,
-            kind: "vest".into(),
-            amount: 80_500,
-        },
-    ];
+    r.movement
+        .push(("kenji".into(), Some(2), "vest".into(), 80_500));
     let scope = Scope {
         repositories: Some([1].into()),
         people: Some(["kenji".to_string()].into()),
@@ -259,8 +256,8 @@ fn a_destination_sees_its_repositories_and_people_only() {
         d.totals.clawed_back, 0,
         "kenji's clawback was in repository 2"
     );
-    // Half of kenji's paid tokens are in repository 1: half his pay.
-    assert_eq!(d.totals.payout_cents, 6_250);
+    // Half of kenji's vested tokens are in repository 1: half his pay.
+    assert_eq!(d.totals.payout_minor, 6_250);
     assert_eq!((d.commits.landed, d.commits.ai), (137, 55));
 }
 
@@ -281,8 +278,14 @@ fn a_quiet_week_is_a_short_digest() {
         previous: vec![],
         landings: vec![],
         movement: vec![],
-        payouts: vec![],
-        paid: vec![],
+        statement: Statement {
+            week: "2026-W47".into(),
+            closed: false,
+            currency: "USD".into(),
+            total_minor: 0,
+            hash: None,
+            lines: vec![],
+        },
         earned: vec![],
         discord: HashMap::new(),
     };

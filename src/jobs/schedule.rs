@@ -1,4 +1,4 @@
-//! Scheduled jobs — vesting, calibration, hygiene — on `cron` expressions in
+//! Scheduled jobs — vesting, closing weeks, calibration, hygiene — on `cron` expressions in
 //! the configured time zone. Each runs on start (for its latest scheduled time)
 //! and at every scheduled time after; a run is claimed by inserting a
 //! (job, scheduled time) row, so among replicas sharing a database only one
@@ -21,6 +21,8 @@ use crate::scoring::week::Week;
 pub enum Job {
     /// Settles the ledger: vests what is due (and anything a lost wake-up missed).
     Vesting,
+    /// Closes the weeks that are due into statements (and pays them).
+    Close,
     /// Keeps the new week's calibration table.
     Calibration,
     /// Keeps last week's hygiene per person.
@@ -34,6 +36,7 @@ impl Job {
     pub fn name(self) -> &'static str {
         match self {
             Job::Vesting => "vesting",
+            Job::Close => "close",
             Job::Calibration => "calibration",
             Job::Hygiene => "hygiene",
             Job::Digest => "digest",
@@ -65,6 +68,7 @@ impl Scheduler {
         let parse = |e: &str| parse_cron(e).expect("schedules are checked when config loads");
         let mut jobs = vec![
             (Job::Vesting, parse(&config.schedules.vesting)),
+            (Job::Close, parse(&config.schedules.close)),
             (Job::Calibration, parse(&config.schedules.calibration)),
             (Job::Hygiene, parse(&config.schedules.hygiene)),
         ];
@@ -148,6 +152,9 @@ impl Scheduler {
                 self.ledger.settle(now).await?;
             }
             Job::Digest => {}
+            Job::Close => {
+                self.ledger.close_due(now).await?;
+            }
             Job::Calibration => {
                 let week = Week::of(now, self.tz);
                 let table = self.ledger.calibration_of(week).await?;

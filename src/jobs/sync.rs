@@ -78,6 +78,62 @@ async fn sync_repository(
 
     let _one_at_a_time = mirrors.lock(&repo.full_name).await;
     let first_sync = ctx.store.landed_tip(stored.id).await?.is_none();
+    if first_sync {
+        // Weeks wait to close until the backfill is in (each lands in its own week).
+        ctx.store.set_first_sync(stored.id, Some(now_ms())).await?;
+    }
+    let synced = walk_and_store(
+        ctx,
+        repo,
+        &stored,
+        pr_heads,
+        landed_at,
+        delivery,
+        first_sync,
+        Remote {
+            url,
+            path,
+            token,
+            token_prefix,
+            default_branch,
+        },
+    )
+    .await;
+    if first_sync {
+        ctx.store.set_first_sync(stored.id, None).await?;
+    }
+    synced
+}
+
+/// Where a sync fetches from.
+struct Remote {
+    url: String,
+    path: std::path::PathBuf,
+    token: Option<String>,
+    token_prefix: Option<String>,
+    default_branch: String,
+}
+
+/// Fetches, walks and stores what the walk finds (see [`sync_repository`]).
+#[allow(clippy::too_many_arguments)]
+async fn walk_and_store(
+    ctx: &HandlerContext,
+    repo: &RepositoryRef,
+    stored: &crate::store::repositories::Repository,
+    pr_heads: Vec<(i64, String)>,
+    landed_at: i64,
+    delivery: &DeliveryContext,
+    first_sync: bool,
+    remote: Remote,
+) -> Result<(), HandlerError> {
+    let Remote {
+        url,
+        path,
+        token,
+        token_prefix,
+        default_branch,
+    } = remote;
+    let mirrors = ctx.mirrors.as_ref().expect("a sync has mirrors");
     let known = KnownState {
         commits: ctx
             .store

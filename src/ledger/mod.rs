@@ -11,6 +11,7 @@
 //! `rule_sets` by version) until `replay --apply` moves it to the current rules.
 
 mod estimate;
+pub mod periods;
 pub mod plan;
 pub mod read;
 pub mod redemption;
@@ -23,7 +24,9 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
+use crate::scoring::balance::EntryKind;
 use crate::scoring::calibration::{self, Observed};
+use crate::scoring::money::{FACTOR_ONE, FactorPpm, factor_ppm};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::{SignalName, SignalStatus};
@@ -45,6 +48,8 @@ pub struct Ledger {
     tz: Tz,
     /// `scoring.pay_from` as epoch ms (else each repository's first-seen time).
     pay_from: Option<i64>,
+    /// `[payout]`: how closes pay.
+    payout: crate::config::PayoutConfig,
     /// One pass at a time in this process.
     settling: Arc<tokio::sync::Mutex<()>>,
 }
@@ -108,6 +113,10 @@ struct PassContext {
     current_rules_for_all: bool,
     /// Plan as if the ledger were empty (the scratch ledger of a dry replay).
     scratch: bool,
+    /// (person, week it landed) → the payout factor a vest records.
+    landing_factors: HashMap<(String, Week), FactorPpm>,
+    /// Some commit's vest waits for the next pass (its week had no entries yet).
+    deferred_vests: bool,
 }
 
 impl Ledger {
@@ -126,6 +135,7 @@ impl Ledger {
             rules: config.scoring.clone(),
             tz,
             pay_from,
+            payout: config.payout.clone(),
             settling: Default::default(),
         }
     }
@@ -167,50 +177,113 @@ impl Ledger {
             .save_rule_set(&self.version, &canonical(&self.rules), now)
             .await?;
         let started = std::time::Instant::now();
-        let snapshot = self.load(true).await?;
-        let loaded = started.elapsed();
-        let mut ctx = self
-            .context(&snapshot, current_rules_for_all, false)
-            .await?;
-        let mut appended = 0;
-        let mut planning = std::time::Duration::ZERO;
-        for chunk in (0..snapshot.commits.len())
-            .collect::<Vec<_>>()
-            .chunks(PLAN_CHUNK)
-        {
-            let planned = std::time::Instant::now();
-            let mut new = Vec::new();
-            for &i in chunk {
-                let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
-                let commit = &snapshot.commits[i];
-                new.extend(
-                    plan.entries
-                        .iter()
-                        .map(|e| to_new_entry(commit, e, &version)),
-                );
+        let mut report = SettleReport::default();
+        // A commit accrued in this pass that is due to vest vests in a second
+        // pass: its payout factor needs its week's entries to be in.
+        for _ in 0..2 {
+            let loaded_at = std::time::Instant::now();
+            let snapshot = self.load(true).await?;
+            report.load += loaded_at.elapsed();
+            let mut ctx = self
+                .context(&snapshot, current_rules_for_all, false)
+                .await?;
+            ctx.landing_factors = self.landing_factors(&snapshot, now).await?;
+            let mut appended = 0;
+            for chunk in (0..snapshot.commits.len())
+                .collect::<Vec<_>>()
+                .chunks(PLAN_CHUNK)
+            {
+                let planned = std::time::Instant::now();
+                let mut new = Vec::new();
+                for &i in chunk {
+                    let (plan, version) = self.plan_one(&snapshot, i, &mut ctx, now);
+                    let commit = &snapshot.commits[i];
+                    new.extend(
+                        plan.entries
+                            .iter()
+                            .map(|e| to_new_entry(commit, e, &version)),
+                    );
+                }
+                report.plan += planned.elapsed();
+                appended += self.append_dated(new, now).await?;
             }
-            planning += planned.elapsed();
-            appended += self.store.append_entries(&new, now).await?;
+            report.commits = snapshot.commits.len();
+            report.appended += appended;
+            if !ctx.deferred_vests {
+                break;
+            }
         }
-        if appended > 0 {
+        report.total = started.elapsed();
+        if report.appended > 0 {
             tracing::info!(
-                appended,
-                commits = snapshot.commits.len(),
-                load_ms = loaded.as_millis() as u64,
-                plan_ms = planning.as_millis() as u64,
-                total_ms = started.elapsed().as_millis() as u64,
+                appended = report.appended,
+                commits = report.commits,
+                load_ms = report.load.as_millis() as u64,
+                plan_ms = report.plan.as_millis() as u64,
+                total_ms = report.total.as_millis() as u64,
                 "ledger settled"
             );
+            // Entries may have gone into a week whose close is due.
+            drop(_one);
+            self.close_due(now).await?;
         }
-        Ok(SettleReport {
-            commits: snapshot.commits.len(),
-            appended,
-            load: loaded,
-            plan: planning,
-            total: started.elapsed(),
-        })
+        Ok(report)
     }
 
+    /// Appends `entries`, dating any that would fall into a closed week at the
+    /// start of the oldest open week instead (`corrects` says which week).
+    async fn append_dated(&self, entries: Vec<NewEntry>, now: i64) -> Result<u64, LedgerError> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let period = self.period().await?;
+            let dated: Vec<NewEntry> = entries
+                .iter()
+                .cloned()
+                .map(|e| period.date(e, self.tz))
+                .collect();
+            match self
+                .store
+                .append_entries(&dated, now, period.last_closed.as_deref())
+                .await?
+            {
+                crate::store::ledger::Appended::Done(n) => return Ok(n),
+                // A week closed meanwhile: date them again.
+                crate::store::ledger::Appended::PeriodMoved => continue,
+            }
+        }
+    }
+
+    /// The payout factor of each person's week in which a commit landed that
+    /// may vest now and has no factor yet: (person, week) → ppm.
+    async fn landing_factors(
+        &self,
+        snapshot: &Snapshot,
+        now: i64,
+    ) -> Result<HashMap<(String, Week), FactorPpm>, LedgerError> {
+        let vesting = i64::from(self.rules.vesting_days) * DAY_MS;
+        let mut weeks: std::collections::BTreeSet<Week> = Default::default();
+        for c in &snapshot.commits {
+            let Some(landed_at) = c.landed_at else {
+                continue;
+            };
+            let has_vest = snapshot
+                .entries
+                .get(&c.id)
+                .is_some_and(|es| es.iter().any(|e| e.kind == EntryKind::Vest));
+            if c.ai == 1 && landed_at + vesting <= now && !has_vest {
+                weeks.insert(Week::of(landed_at, self.tz));
+            }
+        }
+        let mut factors = HashMap::new();
+        for week in weeks {
+            for line in self.person_weeks(week, &read::Scope::all()).await? {
+                factors.insert((line.person, week), factor_ppm(line.payout_factor));
+            }
+        }
+        Ok(factors)
+    }
     /// `replay` without `--apply`: every commit's entries recomputed from
     /// nothing under the current rules (a scratch ledger, not stored), handed
     /// to `each` one by one.
@@ -279,6 +352,8 @@ impl Ledger {
             duplicates: snapshot.duplicates(&self.rules),
             current_rules_for_all,
             scratch,
+            landing_factors: HashMap::new(),
+            deferred_vests: false,
         })
     }
 
@@ -321,9 +396,52 @@ impl Ledger {
                 amount: e.amount,
                 at: e.at,
                 key: e.idempotency_key.clone(),
+                factor_ppm: e.payout_factor_ppm,
             })
             .collect();
-        let plan = plan::plan_commit(&inputs, (factor, &label), &existing, rules, &version, now);
+        // The payout factor of the week it landed (its hygiene then); a
+        // scratch replay has no entries to read it from: factor 1.
+        let landing_factor = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
+            _ if ctx.scratch => Some(FACTOR_ONE),
+            Some(week) => ctx
+                .landing_factors
+                .get(&(commit.person.clone(), week))
+                .copied(),
+            None => Some(FACTOR_ONE),
+        };
+        let plan = match landing_factor {
+            Some(f) => plan::plan_commit(
+                &inputs,
+                (factor, &label),
+                f,
+                &existing,
+                rules,
+                &version,
+                now,
+            ),
+            None => {
+                // Its week's entries are not in yet: everything but the vest now.
+                let plan = plan::plan_commit(
+                    &inputs,
+                    (factor, &label),
+                    FACTOR_ONE,
+                    &existing,
+                    rules,
+                    &version,
+                    now,
+                );
+                let vests = plan.entries.iter().any(|e| e.kind == EntryKind::Vest);
+                ctx.deferred_vests |= vests;
+                plan::Plan {
+                    entries: plan
+                        .entries
+                        .into_iter()
+                        .filter(|e| e.kind != EntryKind::Vest)
+                        .collect(),
+                    ..plan
+                }
+            }
+        };
         (plan, version)
     }
 
@@ -363,6 +481,9 @@ fn to_new_entry(commit: &ScoringCommit, e: &plan::Planned, version: &str) -> New
         landed_at: commit.landed_at,
         idempotency_key: e.key.clone(),
         explanation: e.explanation.clone(),
+        corrects: None,
+        payout_factor_ppm: e.factor_ppm,
+        money_minor: None,
     }
 }
 

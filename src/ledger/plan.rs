@@ -24,6 +24,7 @@ use crate::scoring::MilliTokens;
 use crate::scoring::balance::EntryKind;
 use crate::scoring::ci::CiResult;
 use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
+use crate::scoring::money::FactorPpm;
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::outcome::outcomes_at;
 use crate::scoring::rules::Rules;
@@ -61,6 +62,8 @@ pub struct Existing {
     pub amount: MilliTokens,
     pub at: i64,
     pub key: String,
+    /// A vest's payout factor (ppm), when it was recorded.
+    pub factor_ppm: Option<FactorPpm>,
 }
 
 /// An entry to append.
@@ -71,8 +74,10 @@ pub struct Planned {
     pub at: i64,
     pub key: String,
     /// JSON: the inputs, each factor and the formula (or the reason of a vest
-    /// or clawback).
+    /// or clawback), and how this entry's amount follows.
     pub explanation: String,
+    /// A vest's or clawback's payout factor (ppm).
+    pub factor_ppm: Option<FactorPpm>,
 }
 
 /// A score's explanation, serialised straight to JSON text.
@@ -82,9 +87,12 @@ struct ScoreExplanation<'a> {
     inputs: ScoreInputs<'a>,
     factors: Factors,
     formula: String,
+    /// What the commit has earned, all entries together, after this one.
     tokens_milli: MilliTokens,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    entries_before: Option<MilliTokens>,
+    /// What the entries before this one added up to.
+    booked_before_milli: MilliTokens,
+    /// This entry: `tokens_milli − booked_before_milli`.
+    amount_milli: MilliTokens,
 }
 
 #[derive(Serialize)]
@@ -146,20 +154,7 @@ pub struct Plan {
     pub entries: Vec<Planned>,
 }
 
-impl Plan {
-    /// A commit that earns nothing, and why.
-    fn unpaid(state: State) -> Plan {
-        Plan {
-            state,
-            earned: 0,
-            factors: None,
-            ci: CiResult::None,
-            vests_at: None,
-            clawback: None,
-            entries: Vec::new(),
-        }
-    }
-}
+impl Plan {}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Factors {
@@ -243,7 +238,8 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    fn explain(&self, t: i64, reason: &str, entries_before: Option<MilliTokens>) -> String {
+    /// The explanation of an earning entry at `t`, after entries adding up to `before`.
+    fn explain(&self, t: i64, reason: &str, before: MilliTokens) -> String {
         let c = self.c;
         let at = self.at(t);
         let s = &at.score;
@@ -279,7 +275,8 @@ impl<'a> Scorer<'a> {
                 },
             ),
             tokens_milli: at.tokens,
-            entries_before,
+            booked_before_milli: before,
+            amount_milli: at.tokens - before,
         };
         serde_json::to_string(&explanation).expect("explanations serialise")
     }
@@ -376,7 +373,8 @@ fn plan_earnings(
                 amount: at.tokens - previous,
                 at: *t,
                 key,
-                explanation: scorer.explain(*t, if i == 0 { "landed" } else { "signal" }, None),
+                explanation: scorer.explain(*t, if i == 0 { "landed" } else { "signal" }, previous),
+                factor_ppm: None,
             });
         }
         previous = at.tokens;
@@ -386,7 +384,7 @@ fn plan_earnings(
     let earned = previous;
     let earned_so_far = sum(existing, entries, &|k| k.is_earning());
     if earned_so_far != earned {
-        let explanation = scorer.explain(last_t, "correction", Some(earned_so_far));
+        let explanation = scorer.explain(last_t, "correction", earned_so_far);
         let n = count(existing, entries, &|k| k.is_earning());
         entries.push(Planned {
             kind: EntryKind::Adjustment,
@@ -394,6 +392,7 @@ fn plan_earnings(
             at: last_t,
             key: format!("adjustment:{commit_id}:{rules_version}:{n}"),
             explanation,
+            factor_ppm: None,
         });
     }
     (earned, last_t, last_score)
@@ -416,12 +415,77 @@ fn next_key(
     }
 }
 
+/// What a commit's entries of one kind must add up to, and why: the entry that
+/// brings them there states its own amount as `target − booked`.
+struct Target<'a> {
+    kind: EntryKind,
+    total: MilliTokens,
+    at: i64,
+    reason: &'a str,
+    formula: String,
+    factor_ppm: Option<FactorPpm>,
+    detail: serde_json::Value,
+}
+
+/// Appends the entry that brings `kind`'s entries to `target.total`, if any.
+fn book_target(
+    target: Target<'_>,
+    commit_id: i64,
+    rules_version: &str,
+    existing: &[Existing],
+    entries: &mut Vec<Planned>,
+) {
+    let booked = sum(existing, entries, &|k| k == target.kind);
+    if target.total == booked {
+        return;
+    }
+    let amount = target.total - booked;
+    let mut explanation = json!({
+        "reason": target.reason,
+        "formula": target.formula,
+        "target_milli": target.total,
+        "booked_before_milli": booked,
+        "amount_milli": amount,
+        "arithmetic": format!(
+            "{:.3} − {:.3} already booked = {:.3} this entry",
+            target.total as f64 / 1000.0,
+            booked as f64 / 1000.0,
+            amount as f64 / 1000.0
+        ),
+    });
+    if let (Some(map), serde_json::Value::Object(detail)) =
+        (explanation.as_object_mut(), target.detail)
+    {
+        map.extend(detail);
+    }
+    entries.push(Planned {
+        kind: target.kind,
+        amount,
+        at: target.at,
+        key: next_key(target.kind, commit_id, rules_version, existing, entries),
+        explanation: explanation.to_string(),
+        factor_ppm: target.factor_ppm,
+    });
+}
+
+/// The payout factor of a commit's vests: the one its first vest recorded,
+/// else `landing_factor` (that of the hygiene of the week it landed).
+fn vest_factor(existing: &[Existing], landing_factor: FactorPpm) -> FactorPpm {
+    existing
+        .iter()
+        .find(|e| e.kind == EntryKind::Vest && e.factor_ppm.is_some())
+        .and_then(|e| e.factor_ppm)
+        .unwrap_or(landing_factor)
+}
+
 /// Plans a commit's entries. `calibration` is the factor of its kind for the
-/// week it landed in (and that week, for the explanation); `now` decides
-/// whether it has vested.
+/// week it landed in (and that week, for the explanation); `landing_factor`
+/// the payout factor of that week, fixed on its vest; `now` decides whether it
+/// has vested.
 pub fn plan_commit(
     c: &CommitInputs,
     calibration: (f64, &str),
+    landing_factor: FactorPpm,
     existing: &[Existing],
     rules: &Rules,
     rules_version: &str,
@@ -429,11 +493,18 @@ pub fn plan_commit(
 ) -> Plan {
     let landed_at = match paid_landing(c) {
         Ok(t) => t,
-        Err(state) => return Plan::unpaid(state),
+        Err(state) => return unwind(c, state, existing, rules_version, now),
     };
     let vests_at = landed_at + i64::from(rules.vesting_days) * DAY_MS;
-    let clawback =
-        first_clawback(c, landed_at).filter(|(_, at)| *at < vests_at || rules.clawback_vested);
+    let first_bad = first_clawback(c, landed_at);
+    // Before vesting, a revert cancels the pending tokens, however late it
+    // became known (a vest booked before it was wrong on the facts); after
+    // vesting, `clawback_vested` decides whether vested tokens come back.
+    let before_vesting = first_bad.clone().filter(|(_, at)| *at < vests_at);
+    let after_vesting = first_bad
+        .clone()
+        .filter(|(_, at)| *at >= vests_at && rules.clawback_vested);
+    let clawback = before_vesting.clone().or(after_vesting.clone());
     let cutoff = clawback
         .as_ref()
         .map_or(vests_at, |(_, at)| (*at).min(vests_at));
@@ -442,54 +513,75 @@ pub fn plan_commit(
     let mut entries: Vec<Planned> = Vec::new();
     let (earned, last_t, last) =
         plan_earnings(&scorer, &points, existing, rules_version, &mut entries);
+    let factor = vest_factor(existing, landing_factor);
 
-    // Vesting: everything earned, once vesting day has come without a clawback before it.
-    let vested_now = now >= vests_at && clawback.as_ref().is_none_or(|(_, at)| *at >= vests_at);
-    let vest_target = if vested_now { earned } else { 0 };
-    let vested_so_far = sum(existing, &entries, &|k| k == EntryKind::Vest);
-    if vest_target != vested_so_far {
-        entries.push(Planned {
+    // Vesting: everything earned, once vesting day has come without a revert before it.
+    let vested_now = now >= vests_at && before_vesting.is_none();
+    book_target(
+        Target {
             kind: EntryKind::Vest,
-            amount: vest_target - vested_so_far,
+            total: if vested_now { earned } else { 0 },
             at: vests_at.max(last_t),
-            key: next_key(EntryKind::Vest, c.commit_id, rules_version, existing, &entries),
-            explanation: json!({
-                "reason": "vesting",
-                "formula": format!("landed + {} days: {:.3} tokens vest", rules.vesting_days, vest_target as f64 / 1000.0),
-                "landed_at": landed_at,
-                "vests_at": vests_at,
-            })
-            .to_string(),
-        });
-    }
-
-    // Clawback: everything earned, from the first event that takes it back.
-    let clawback_target = if clawback.is_some() { -earned } else { 0 };
-    let clawed_so_far = sum(existing, &entries, &|k| k == EntryKind::Clawback);
-    if clawback_target != clawed_so_far {
-        let (reason, at) = clawback.clone().unwrap_or(("relanded".to_string(), last_t));
-        entries.push(Planned {
-            kind: EntryKind::Clawback,
-            amount: clawback_target - clawed_so_far,
-            at,
-            key: next_key(
-                EntryKind::Clawback,
-                c.commit_id,
-                rules_version,
-                existing,
-                &entries,
+            reason: "vesting",
+            formula: format!(
+                "landed + {} days: {:.3} tokens vested in all, payout factor {:.6}",
+                rules.vesting_days,
+                if vested_now { earned } else { 0 } as f64 / 1000.0,
+                factor as f64 / 1_000_000.0
             ),
-            explanation: json!({
-                "reason": reason,
-                "formula": format!("{reason} {} vesting: {:.3} tokens clawed back",
-                    if at < vests_at { "before" } else { "after" },
-                    -clawback_target as f64 / 1000.0),
-                "vests_at": vests_at,
-                "clawback_vested": rules.clawback_vested,
-            })
-            .to_string(),
-        });
-    }
+            factor_ppm: Some(factor),
+            detail: json!({"landed_at": landed_at, "vests_at": vests_at}),
+        },
+        c.commit_id,
+        rules_version,
+        existing,
+        &mut entries,
+    );
+    // Cancelled: the pending tokens of a commit reverted before it vested.
+    let (cancel_reason, cancel_at) = before_vesting
+        .clone()
+        .unwrap_or(("relanded".to_string(), last_t));
+    book_target(
+        Target {
+            kind: EntryKind::Cancel,
+            total: if before_vesting.is_some() { -earned } else { 0 },
+            at: cancel_at,
+            reason: &cancel_reason,
+            formula: format!(
+                "{cancel_reason} before vesting: the {:.3} pending tokens are cancelled",
+                earned as f64 / 1000.0
+            ),
+            factor_ppm: None,
+            detail: json!({"vests_at": vests_at}),
+        },
+        c.commit_id,
+        rules_version,
+        existing,
+        &mut entries,
+    );
+    // Clawed back: vested tokens, when `clawback_vested` says so.
+    let (claw_reason, claw_at) = after_vesting
+        .clone()
+        .unwrap_or(("relanded".to_string(), last_t));
+    book_target(
+        Target {
+            kind: EntryKind::Clawback,
+            total: if after_vesting.is_some() { -earned } else { 0 },
+            at: claw_at,
+            reason: &claw_reason,
+            formula: format!(
+                "{claw_reason} after vesting: {:.3} vested tokens clawed back at payout factor {:.6}",
+                earned as f64 / 1000.0,
+                factor as f64 / 1_000_000.0
+            ),
+            factor_ppm: Some(factor),
+            detail: json!({"vests_at": vests_at, "clawback_vested": rules.clawback_vested}),
+        },
+        c.commit_id,
+        rules_version,
+        existing,
+        &mut entries,
+    );
 
     let state = if clawback.is_some() {
         State::ClawedBack
@@ -505,6 +597,64 @@ pub fn plan_commit(
         ci: last.ci,
         vests_at: Some(vests_at),
         clawback,
+        entries,
+    }
+}
+
+/// A commit that earns nothing (it turned out not landed, not AI-assisted, or
+/// history before `pay_from`) but has entries: every kind is brought back to
+/// zero, so what it was credited is undone — exactly the difference a replay
+/// shows.
+fn unwind(
+    c: &CommitInputs,
+    state: State,
+    existing: &[Existing],
+    rules_version: &str,
+    now: i64,
+) -> Plan {
+    let mut entries = Vec::new();
+    let factor = vest_factor(existing, crate::scoring::money::FACTOR_ONE);
+    for kind in [
+        EntryKind::Adjustment,
+        EntryKind::Vest,
+        EntryKind::Cancel,
+        EntryKind::Clawback,
+    ] {
+        // Accruals and adjustments are undone together by an adjustment.
+        let booked = if kind == EntryKind::Adjustment {
+            sum(existing, &entries, &|k| k.is_earning())
+        } else {
+            sum(existing, &entries, &|k| k == kind)
+        };
+        if booked == 0 {
+            continue;
+        }
+        let amount = -booked;
+        let n = count(existing, &entries, &|k| k == kind);
+        entries.push(Planned {
+            kind,
+            amount,
+            at: now,
+            key: format!("{}:{}:{rules_version}:undo:{n}", kind.as_str(), c.commit_id),
+            explanation: json!({
+                "reason": "undone",
+                "formula": format!("the commit is now {}: nothing is owed to it", state.as_str()),
+                "target_milli": 0,
+                "booked_before_milli": booked,
+                "amount_milli": amount,
+                "arithmetic": format!("0.000 − {:.3} already booked = {:.3} this entry", booked as f64 / 1000.0, amount as f64 / 1000.0),
+            })
+            .to_string(),
+            factor_ppm: matches!(kind, EntryKind::Vest | EntryKind::Clawback).then_some(factor),
+        });
+    }
+    Plan {
+        state,
+        earned: 0,
+        factors: None,
+        ci: CiResult::None,
+        vests_at: None,
+        clawback: None,
         entries,
     }
 }
@@ -537,6 +687,7 @@ fn count(existing: &[Existing], planned: &[Planned], kinds: &dyn Fn(EntryKind) -
 mod tests {
     use super::*;
     use crate::scoring::balance::standing;
+    use crate::scoring::money::FACTOR_ONE;
 
     const LANDED: i64 = 1_000 * DAY_MS;
 
@@ -576,6 +727,7 @@ mod tests {
                 amount: e.amount,
                 at: e.at,
                 key: e.key.clone(),
+                factor_ppm: e.factor_ppm,
             })
             .collect()
     }
@@ -591,23 +743,47 @@ mod tests {
     fn a_first_run_green_fix_accrues_then_vests_after_14_days() {
         let r = Rules::default();
         // 10 × 0.809486 × 1.2 × 1.0 = 9.713832 → 9,714 milli-tokens
-        let day_one = plan_commit(&fix(), (1.0, "W"), &[], &r, "v", LANDED + DAY_MS);
+        let day_one = plan_commit(
+            &fix(),
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + DAY_MS,
+        );
         assert_eq!(day_one.state, State::Pending);
         assert_eq!(amounts(&day_one), [(EntryKind::Accrual, 9_714, LANDED)]);
         let mut have = existing(&day_one);
         // Nothing new the next day: applying twice changes nothing.
-        let again = plan_commit(&fix(), (1.0, "W"), &have, &r, "v", LANDED + 2 * DAY_MS);
+        let again = plan_commit(
+            &fix(),
+            (1.0, "W"),
+            FACTOR_ONE,
+            &have,
+            &r,
+            "v",
+            LANDED + 2 * DAY_MS,
+        );
         assert!(again.entries.is_empty());
         // Day 14: vest of everything earned, effective at landing + 14 days.
         let vest_at = LANDED + 14 * DAY_MS;
-        let vested = plan_commit(&fix(), (1.0, "W"), &have, &r, "v", vest_at);
+        let vested = plan_commit(&fix(), (1.0, "W"), FACTOR_ONE, &have, &r, "v", vest_at);
         assert_eq!(vested.state, State::Vested);
         assert_eq!(amounts(&vested), [(EntryKind::Vest, 9_714, vest_at)]);
         have.extend(existing(&vested));
         assert!(
-            plan_commit(&fix(), (1.0, "W"), &have, &r, "v", vest_at + DAY_MS)
-                .entries
-                .is_empty()
+            plan_commit(
+                &fix(),
+                (1.0, "W"),
+                FACTOR_ONE,
+                &have,
+                &r,
+                "v",
+                vest_at + DAY_MS
+            )
+            .entries
+            .is_empty()
         );
         assert_eq!(
             standing(&have.iter().map(|e| (e.kind, e.amount)).collect::<Vec<_>>()),
@@ -618,7 +794,15 @@ mod tests {
     #[test]
     fn a_commit_whose_vesting_date_has_passed_vests_in_the_same_pass() {
         let r = Rules::default();
-        let plan = plan_commit(&fix(), (1.0, "W"), &[], &r, "v", LANDED + 30 * DAY_MS);
+        let plan = plan_commit(
+            &fix(),
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 30 * DAY_MS,
+        );
         assert_eq!(
             amounts(&plan),
             [
@@ -634,12 +818,12 @@ mod tests {
         let mut c = fix();
         c.signals.clear();
         // No CI at landing: 10 × 0.809486 × 0.9 = 7.285374 → 7,285
-        let p = plan_commit(&c, (1.0, "W"), &[], &r, "v", LANDED);
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED);
         assert_eq!(amounts(&p), [(EntryKind::Accrual, 7_285, LANDED)]);
         let mut have = existing(&p);
         // Red an hour later: × 0.3 = 2.428458 → 2,428; adjustment −4,857.
         c.signals.push(signal("ci", "fail", LANDED + 3_600_000));
-        let p = plan_commit(&c, (1.0, "W"), &have, &r, "v", LANDED + DAY_MS);
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &have, &r, "v", LANDED + DAY_MS);
         assert_eq!(
             amounts(&p),
             [(EntryKind::Adjustment, -4_857, LANDED + 3_600_000)]
@@ -648,14 +832,22 @@ mod tests {
         // A deploy pass after vesting changes nothing (the outcome settled at vesting).
         c.signals
             .push(signal("deploy", "pass", LANDED + 20 * DAY_MS));
-        // Reverted on day 3: the whole 2,428 is clawed back then; it never vests.
+        // Reverted on day 3: the whole 2,428 is cancelled then (it was pending); it never vests.
         c.signals
             .push(signal("reverted", "fail", LANDED + 3 * DAY_MS));
-        let p = plan_commit(&c, (1.0, "W"), &have, &r, "v", LANDED + 30 * DAY_MS);
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &have,
+            &r,
+            "v",
+            LANDED + 30 * DAY_MS,
+        );
         assert_eq!(p.state, State::ClawedBack);
         assert_eq!(
             amounts(&p),
-            [(EntryKind::Clawback, -2_428, LANDED + 3 * DAY_MS)]
+            [(EntryKind::Cancel, -2_428, LANDED + 3 * DAY_MS)]
         );
         have.extend(existing(&p));
         let all: Vec<_> = have.iter().map(|e| (e.kind, e.amount)).collect();
@@ -668,14 +860,30 @@ mod tests {
         c.signals
             .push(signal("reverted", "fail", LANDED + 20 * DAY_MS));
         let r = Rules::default();
-        let p = plan_commit(&c, (1.0, "W"), &[], &r, "v", LANDED + 30 * DAY_MS);
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 30 * DAY_MS,
+        );
         assert_eq!(p.state, State::Vested);
         assert_eq!(p.entries.len(), 2);
         let r = Rules {
             clawback_vested: true,
             ..Rules::default()
         };
-        let p = plan_commit(&c, (1.0, "W"), &[], &r, "v", LANDED + 30 * DAY_MS);
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 30 * DAY_MS,
+        );
         assert_eq!(
             amounts(&p),
             [
@@ -694,25 +902,25 @@ mod tests {
         let mut old = fix();
         old.pay_from = LANDED + 1;
         assert_eq!(
-            plan_commit(&old, (1.0, "W"), &[], &r, "v", LANDED).state,
+            plan_commit(&old, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED).state,
             State::Baseline
         );
         let human = CommitInputs { ai: false, ..fix() };
         assert_eq!(
-            plan_commit(&human, (1.0, "W"), &[], &r, "v", LANDED).state,
+            plan_commit(&human, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED).state,
             State::NotAi
         );
         let open = CommitInputs {
             landed_at: None,
             ..fix()
         };
-        let p = plan_commit(&open, (1.0, "W"), &[], &r, "v", LANDED);
+        let p = plan_commit(&open, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED);
         assert_eq!((p.state, p.entries.len()), (State::NotLanded, 0));
         let dup = CommitInputs {
             duplicate_of: Some("b".repeat(40)),
             ..fix()
         };
-        let p = plan_commit(&dup, (1.0, "W"), &[], &r, "v", LANDED);
+        let p = plan_commit(&dup, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED);
         assert_eq!(amounts(&p), [(EntryKind::Accrual, 0, LANDED)]);
     }
 
@@ -730,7 +938,7 @@ mod tests {
                 signal("ci", "fail", LANDED + 1_000),
             ],
         ));
-        let p = plan_commit(&squash, (1.0, "W"), &[], &r, "v", LANDED);
+        let p = plan_commit(&squash, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED);
         assert_eq!(p.ci, CiResult::FirstRunGreen);
         assert_eq!(amounts(&p), [(EntryKind::Accrual, 9_714, LANDED)]);
         let explanation: serde_json::Value =
@@ -746,7 +954,7 @@ mod tests {
         let r = Rules::default();
         let mut c = fix();
         c.signals = vec![signal("ci", "pass", LANDED + 2 * 3_600_000)];
-        let p = plan_commit(&c, (1.0, "W"), &[], &r, "v", LANDED + DAY_MS);
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED + DAY_MS);
         // 7,285 at landing (no CI), +2,429 when green: 9,714.
         assert_eq!(
             amounts(&p),
@@ -762,7 +970,7 @@ mod tests {
         fail_first.attempt = Some(1);
         c.signals[0].attempt = Some(2);
         c.signals.push(fail_first);
-        let p = plan_commit(&c, (1.0, "W"), &have, &r, "v", LANDED + DAY_MS);
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &have, &r, "v", LANDED + DAY_MS);
         let total: MilliTokens = have.iter().map(|e| e.amount).sum::<i64>()
             + p.entries.iter().map(|e| e.amount).sum::<i64>();
         assert_eq!((p.earned, total), (8_095, 8_095));
@@ -771,7 +979,15 @@ mod tests {
         heavier.tiers.insert("fix".into(), 12.0);
         let mut have = have;
         have.extend(existing(&p));
-        let p = plan_commit(&c, (1.0, "W"), &have, &heavier, "v2", LANDED + DAY_MS);
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &have,
+            &heavier,
+            "v2",
+            LANDED + DAY_MS,
+        );
         assert_eq!(p.entries.len(), 1);
         assert_eq!(p.entries[0].kind, EntryKind::Adjustment);
         assert_eq!(p.entries[0].amount, 9_714 - 8_095);
@@ -782,25 +998,30 @@ mod tests {
     fn a_force_push_claws_back_and_relanding_restores() {
         let r = Rules::default();
         let mut c = fix();
-        let p = plan_commit(&c, (1.0, "W"), &[], &r, "v", LANDED);
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED);
         let mut have = existing(&p);
         c.landed_at = None;
         c.unlanded_at = Some(LANDED + DAY_MS);
         // Unlanded commits keep their landing time in the store; the engine
         // passes it on, so model that.
         c.landed_at = Some(LANDED);
-        let p = plan_commit(&c, (1.0, "W"), &have, &r, "v", LANDED + DAY_MS);
-        assert_eq!(
-            amounts(&p),
-            [(EntryKind::Clawback, -9_714, LANDED + DAY_MS)]
-        );
+        let p = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &have, &r, "v", LANDED + DAY_MS);
+        assert_eq!(amounts(&p), [(EntryKind::Cancel, -9_714, LANDED + DAY_MS)]);
         have.extend(existing(&p));
         c.unlanded_at = None;
-        let p = plan_commit(&c, (1.0, "W"), &have, &r, "v", LANDED + 2 * DAY_MS);
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &have,
+            &r,
+            "v",
+            LANDED + 2 * DAY_MS,
+        );
         assert_eq!(p.entries.len(), 1);
         assert_eq!(
             (p.entries[0].kind, p.entries[0].amount),
-            (EntryKind::Clawback, 9_714)
+            (EntryKind::Cancel, 9_714)
         );
     }
 }

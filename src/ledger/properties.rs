@@ -7,6 +7,7 @@ use super::plan::{CommitInputs, Existing, plan_commit};
 use crate::scoring::MilliTokens;
 use crate::scoring::balance;
 use crate::scoring::balance::{EntryKind, standing};
+use crate::scoring::money::FACTOR_ONE;
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::SignalStatus;
@@ -89,13 +90,14 @@ fn rules() -> Rules {
 
 /// Applies one pass: plans against `ledger` and appends what it says.
 fn pass(c: &CommitInputs, ledger: &mut Vec<Existing>, rules: &Rules, now: i64) -> usize {
-    let plan = plan_commit(c, (1.0, "W"), ledger, rules, "v", now);
+    let plan = plan_commit(c, (1.0, "W"), FACTOR_ONE, ledger, rules, "v", now);
     let n = plan.entries.len();
     ledger.extend(plan.entries.into_iter().map(|e| Existing {
         kind: e.kind,
         amount: e.amount,
         at: e.at,
         key: e.key,
+        factor_ppm: e.factor_ppm,
     }));
     n
 }
@@ -130,8 +132,8 @@ proptest! {
     #[test]
     fn replaying_gives_identical_entries(c in commit(), now in 0..40 * DAY) {
         let rules = rules();
-        let a = plan_commit(&c, (1.1, "W"), &[], &rules, "v", LANDED + now);
-        let b = plan_commit(&c, (1.1, "W"), &[], &rules, "v", LANDED + now);
+        let a = plan_commit(&c, (1.1, "W"), FACTOR_ONE, &[], &rules, "v", LANDED + now);
+        let b = plan_commit(&c, (1.1, "W"), FACTOR_ONE, &[], &rules, "v", LANDED + now);
         prop_assert_eq!(serde_json::to_string(&a.entries).unwrap(), serde_json::to_string(&b.entries).unwrap());
     }
 
@@ -142,8 +144,8 @@ proptest! {
         let rules = rules();
         let mut twice = c.clone();
         twice.signals.push(c.signals[i % c.signals.len()].clone());
-        let once = plan_commit(&c, (1.0, "W"), &[], &rules, "v", LANDED + now);
-        let again = plan_commit(&twice, (1.0, "W"), &[], &rules, "v", LANDED + now);
+        let once = plan_commit(&c, (1.0, "W"), FACTOR_ONE, &[], &rules, "v", LANDED + now);
+        let again = plan_commit(&twice, (1.0, "W"), FACTOR_ONE, &[], &rules, "v", LANDED + now);
         prop_assert_eq!(once.entries, again.entries);
     }
 

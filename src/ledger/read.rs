@@ -1,18 +1,17 @@
 //! Reading the ledger: balances, a person's entries, a commit's tokens, the
-//! weekly leaderboard and the weekly payouts.
+//! weekly leaderboard (statements and payouts are in `periods`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::{Ledger, LedgerError, plan};
-use crate::config::{PayoutConfig, PayoutMode};
 use crate::scoring::balance::{self, Balance, EntryKind};
 use crate::scoring::hygiene::{HygieneEvents, hygiene, is_noise, payout_factor};
 use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
 use crate::scoring::signal::SignalName;
 use crate::scoring::week::Week;
-use crate::scoring::{MilliTokens, commit::efficiency, payout, to_milli};
+use crate::scoring::{MilliTokens, commit::efficiency, to_milli};
 use crate::store::ledger::EntryRow;
 
 /// Which part of the team a reading covers (a digest destination's filters);
@@ -139,20 +138,6 @@ fn line_json(l: &LeaderboardLine) -> serde_json::Value {
     v
 }
 
-/// One person's pay for a week.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Payout {
-    pub person: String,
-    /// Vested in the week less vested tokens clawed back in it.
-    pub tokens: MilliTokens,
-    pub hygiene: u32,
-    pub payout_factor: f64,
-    /// `tokens × payout factor`.
-    pub paid_tokens: MilliTokens,
-    pub cents: i64,
-    pub pto_hours: Option<f64>,
-}
-
 impl Ledger {
     pub async fn balance(&self, person: &str) -> Result<Balance, LedgerError> {
         Ok(balance::balance(&self.store.person_sums(person).await?))
@@ -200,6 +185,7 @@ impl Ledger {
                 (EntryKind::Accrual, c.earned),
                 (EntryKind::Vest, c.vested),
                 (EntryKind::Clawback, c.clawed),
+                (EntryKind::Cancel, c.cancelled),
             ];
             let (pending, vested, clawed) = balance::standing(&sums);
             line.earned += c.earned;
@@ -322,74 +308,6 @@ impl Ledger {
             unranked,
         }
     }
-
-    /// What each person is paid for `week`: vest entries effective in it, less
-    /// clawbacks of vested tokens in it, × the payout factor (hygiene of the
-    /// week), converted by `[payout]` (in pool mode the cents add up to the pool).
-    pub async fn payouts(
-        &self,
-        week: Week,
-        config: &PayoutConfig,
-    ) -> Result<Vec<Payout>, LedgerError> {
-        let (from, to) = week.bounds(self.tz);
-        let everyone = Scope::all();
-        let (rows, lines) = tokio::try_join!(
-            async { Ok(self.store.paid_between(from, to).await?) },
-            self.person_weeks(week, &everyone)
-        )?;
-        Ok(self.payouts_from(&rows, &lines, config))
-    }
-
-    /// [`Ledger::payouts`] from the week's paid rows and everyone's lines.
-    pub fn payouts_from(
-        &self,
-        rows: &[crate::store::weeks::PaidRow],
-        lines: &[LeaderboardLine],
-        config: &PayoutConfig,
-    ) -> Vec<Payout> {
-        let mut tokens: BTreeMap<String, MilliTokens> = BTreeMap::new();
-        for row in rows {
-            *tokens.entry(row.person.clone()).or_default() += row.amount;
-        }
-        let hygiene_of: HashMap<&str, u32> = lines
-            .iter()
-            .map(|l| (l.person.as_str(), l.hygiene))
-            .collect();
-        let mut payouts: Vec<Payout> = tokens
-            .into_iter()
-            .map(|(person, tokens)| {
-                let h = hygiene_of.get(person.as_str()).copied().unwrap_or(100);
-                let factor = payout_factor(h, &self.rules);
-                let paid = to_milli(tokens as f64 / 1000.0 * factor);
-                Payout {
-                    person,
-                    tokens,
-                    hygiene: h,
-                    payout_factor: factor,
-                    paid_tokens: paid,
-                    cents: 0,
-                    pto_hours: config
-                        .pto_hours_per_token
-                        .map(|h| (paid as f64 / 1000.0 * h * 100.0).round() / 100.0),
-                }
-            })
-            .collect();
-        match config.mode {
-            PayoutMode::Rate => {
-                for p in &mut payouts {
-                    p.cents = payout::rate_cents(p.paid_tokens, config.rate_cents());
-                }
-            }
-            PayoutMode::Pool => {
-                let shares: Vec<MilliTokens> = payouts.iter().map(|p| p.paid_tokens).collect();
-                let cents = payout::pool_cents(config.pool_cents(), &shares);
-                for (p, c) in payouts.iter_mut().zip(cents) {
-                    p.cents = c;
-                }
-            }
-        }
-        payouts
-    }
 }
 
 /// `GET …/commits/{repo}/{sha}/tokens` and `tokentally why`: what a commit earned and why.
@@ -424,6 +342,14 @@ pub struct EntryView {
     pub sha: Option<String>,
     pub at: String,
     pub rules_version: String,
+    /// The closed ISO week this entry corrects (it is dated in the oldest open week instead).
+    pub corrects: Option<String>,
+    /// A payout's money, in minor units of `payout.currency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_minor: Option<i64>,
+    /// A vest's payout factor (the hygiene of the week its work landed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_factor: Option<f64>,
     pub explanation: serde_json::Value,
 }
 
@@ -436,6 +362,9 @@ impl From<&EntryRow> for EntryView {
             sha: e.sha.clone(),
             at: rfc3339(e.at),
             rules_version: e.rules_version.clone(),
+            corrects: e.corrects.clone(),
+            amount_minor: e.money_minor,
+            payout_factor: e.payout_factor_ppm.map(|f| f as f64 / 1_000_000.0),
             explanation: serde_json::from_str(&e.explanation).unwrap_or(serde_json::Value::Null),
         }
     }
@@ -488,9 +417,9 @@ impl Ledger {
             } else {
                 plan::State::Pending
             }
-        } else if total(EntryKind::Clawback) != 0 {
+        } else if total(EntryKind::Clawback) + total(EntryKind::Cancel) != 0 {
             plan::State::ClawedBack
-        } else if sums.iter().any(|(k, _)| *k == EntryKind::Vest) {
+        } else if total(EntryKind::Vest) > 0 {
             plan::State::Vested
         } else {
             plan::State::Pending

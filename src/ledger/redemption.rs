@@ -53,8 +53,12 @@ pub fn entry(
         at: now,
         landed_at: None,
         idempotency_key: key.to_string(),
+        corrects: None,
+        payout_factor_ppm: None,
+        money_minor: None,
         explanation: json!({
             "reason": "redemption",
+            "amount_milli": -(milli as i64),
             "redeemed_as": kind,
             "by": by,
             "at": rfc3339(now),

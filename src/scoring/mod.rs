@@ -14,7 +14,9 @@
 //! - [`payout`]: money from value: rate, or a pool split by largest remainder;
 //! - [`leaderboard`]: who ranks, in which order, and the trend;
 //! - [`week`]: ISO weeks in the configured time zone;
-//! - [`balance`]: what a person's ledger entries add up to.
+//! - [`balance`]: what a person's ledger entries add up to;
+//! - [`statement`]: the money view: lots of vested tokens, a week's statement;
+//! - [`money`]: exact money (decimal rates, minor units, pool splits).
 
 pub mod balance;
 pub mod calibration;
@@ -22,10 +24,12 @@ pub mod ci;
 pub mod commit;
 pub mod hygiene;
 pub mod leaderboard;
+pub mod money;
 pub mod outcome;
 pub mod payout;
 pub mod rules;
 pub mod signal;
+pub mod statement;
 pub mod week;
 
 /// Tokens as integer milli-tokens (storage never holds floats).

@@ -54,6 +54,10 @@ impl Week {
         Week::of(self.bounds(tz).0 - 1, tz)
     }
 
+    pub fn next(self, tz: Tz) -> Week {
+        Week::of(self.bounds(tz).1, tz)
+    }
+
     pub fn label(self) -> String {
         format!("{}-W{:02}", self.year, self.week)
     }

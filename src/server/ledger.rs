@@ -162,7 +162,9 @@ fn balance_json(person: &str, b: &crate::scoring::balance::Balance) -> Value {
         "vested": tokens(b.vested),
         "redeemed": tokens(b.redeemed),
         "clawed_back": tokens(b.clawed_back),
+        "paid": tokens(b.paid),
         "available": tokens(b.available),
+        "owed": tokens(b.owed),
     })
 }
 
@@ -211,7 +213,42 @@ pub async fn person_ledger(
     })))
 }
 
-/// `GET /api/v1/payouts?week=W`: what each person is paid for the week.
+/// `GET /api/v1/statements?week=W`: the week's statement (final once closed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/statements",
+    tag = "ledger",
+    params(WeekQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "week, closed, currency, total_minor, hash and one line per person (opening, vested, clawed_back, corrections, redeemed, paid, closing in tokens; amount_minor in minor units)", body = serde_json::Value),
+        (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
+        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
+        (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
+    )
+)]
+pub async fn statements(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WeekQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_people(&state, &headers).await?;
+    let week = week_param(&state, query.week.as_deref())?;
+    let statement = state
+        .ledger
+        .statement(week)
+        .await
+        .map_err(ApiError::database)?;
+    let mut body = statement.to_json();
+    if !statement.closed {
+        body["closes_at"] = json!(crate::ledger::read::rfc3339(state.ledger.closes_at(week)));
+    }
+    Ok(Json(body))
+}
+
+/// `GET /api/v1/payouts?week=W`: what each person was paid at the week's close
+/// (from its statement), or when the week closes.
 #[utoipa::path(
     get,
     path = "/api/v1/payouts",
@@ -219,7 +256,7 @@ pub async fn person_ledger(
     params(WeekQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "per person: vested tokens of the week × payout factor, in cents", body = serde_json::Value),
+        (status = 200, description = "per person: tokens paid at the close and their money in minor units; an open week says when it closes", body = serde_json::Value),
         (status = 400, description = "bad request (the error says which field or parameter)", body = crate::server::error::ErrorBody),
         (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
         (status = 403, description = "the token's role or repositories do not allow this", body = crate::server::error::ErrorBody),
@@ -233,27 +270,16 @@ pub async fn payouts(
 ) -> Result<Json<Value>, ApiError> {
     authorize_people(&state, &headers).await?;
     let week = week_param(&state, query.week.as_deref())?;
-    let config = &state.config.payout;
-    let payouts = state
+    let statement = state
         .ledger
-        .payouts(week, config)
+        .statement(week)
         .await
         .map_err(ApiError::database)?;
-    Ok(Json(json!({
-        "week": week.label(),
-        "mode": config.mode,
-        "currency": config.currency,
-        "payouts": payouts.iter().map(|p| json!({
-            "person": p.person,
-            "tokens": tokens(p.tokens),
-            "hygiene": p.hygiene,
-            "payout_factor": p.payout_factor,
-            "paid_tokens": tokens(p.paid_tokens),
-            "cents": p.cents,
-            "pto_hours": p.pto_hours,
-        })).collect::<Vec<_>>(),
-        "total_cents": payouts.iter().map(|p| p.cents).sum::<i64>(),
-    })))
+    Ok(Json(crate::ledger::periods::payouts_json(
+        &statement,
+        state.ledger.payout_config(),
+        state.ledger.closes_at(week),
+    )))
 }
 
 /// `GET /api/v1/commits/{repo…}/{sha}/tokens` (`rest` is `{repo…}/{sha}`).

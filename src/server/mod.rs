@@ -61,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/repos/{*path}", get(commits::repos_route))
         .route("/api/v1/leaderboard", get(ledger::leaderboard))
         .route("/api/v1/payouts", get(ledger::payouts))
+        .route("/api/v1/statements", get(ledger::statements))
         .route("/api/v1/people/{person}/balance", get(ledger::balance))
         .route("/api/v1/people/{person}/ledger", get(ledger::person_ledger))
         .route("/api/v1/redemptions", post(ledger::redeem))

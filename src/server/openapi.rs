@@ -40,6 +40,7 @@ impl Modify for BearerAuth {
         super::ledger::commit_tokens,
         super::ledger::leaderboard,
         super::ledger::payouts,
+        super::ledger::statements,
         super::ledger::balance,
         super::ledger::person_ledger,
         super::ledger::redeem,

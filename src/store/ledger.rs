@@ -1,10 +1,15 @@
 //! The token ledger's entries: appending them (never updating or deleting
 //! one), reading them by commit, person and id, and redemptions, which check
 //! the balance and append in one transaction.
+//!
+//! Every append takes the ledger's write lock (an advisory lock on PostgreSQL,
+//! the write lock on SQLite), refuses to date anything into a week that was
+//! closed since the caller looked, and extends the hash chain: each entry's
+//! SHA-256 over the previous entry's hash and its own fields (`ledger_chain`).
 
 use sqlx::AnyConnection;
 
-use super::{Backend, Named, Result, Store};
+use super::{Backend, Named, Result, Store, StoreTx};
 use crate::scoring::balance::EntryKind;
 
 /// A ledger entry as stored.
@@ -22,6 +27,12 @@ pub struct EntryRow {
     pub at: i64,
     pub idempotency_key: String,
     pub explanation: String,
+    /// The closed ISO week this entry corrects, if any.
+    pub corrects: Option<String>,
+    /// A vest's (or clawback's) payout factor, ppm.
+    pub payout_factor_ppm: Option<i64>,
+    /// A payout's money, minor units.
+    pub money_minor: Option<i64>,
 }
 
 /// What planning needs of an entry a commit has (no explanation).
@@ -34,6 +45,7 @@ pub struct StateRow {
     pub at: i64,
     pub idempotency_key: String,
     pub rules_version: String,
+    pub payout_factor_ppm: Option<i64>,
 }
 
 /// An entry to append.
@@ -51,9 +63,13 @@ pub struct NewEntry {
     pub landed_at: Option<i64>,
     pub idempotency_key: String,
     pub explanation: String,
+    /// The closed week it corrects (it is dated in the oldest open week instead).
+    pub corrects: Option<String>,
+    pub payout_factor_ppm: Option<i64>,
+    pub money_minor: Option<i64>,
 }
 
-/// Rows per multi-row INSERT (11 parameters each). sqlx's SQLite driver looks each parameter up by
+/// Rows per multi-row INSERT (14 parameters each). sqlx's SQLite driver looks each parameter up by
 /// name among all of the statement's, so its cost grows with the square of
 /// the parameters: SQLite takes small statements, PostgreSQL large ones.
 const SQLITE_INSERT_ROWS: usize = 16;
@@ -61,7 +77,18 @@ const POSTGRES_INSERT_ROWS: usize = 500;
 
 const ENTRY_COLUMNS: &str =
     "e.id, e.person, e.kind, e.repository_id, e.commit_id, r.full_name AS repo, e.sha,
-     e.amount, e.rules_version, e.at, e.idempotency_key, e.explanation";
+     e.amount, e.rules_version, e.at, e.idempotency_key, e.explanation, e.corrects,
+     e.payout_factor_ppm, e.money_minor";
+
+/// What an append found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// How many entries were new (the others were appended before).
+    Done(u64),
+    /// A week was closed since the caller chose the entries' dates: nothing
+    /// was written; date them again and retry.
+    PeriodMoved,
+}
 
 /// Why a redemption was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +122,8 @@ impl Store {
     /// What planning needs of every entry that belongs to a commit, in the order made.
     pub async fn ledger_state(&self) -> Result<Vec<StateRow>> {
         sqlx::query_as(
-            "SELECT commit_id, person, kind, amount, at, idempotency_key, rules_version
+            "SELECT commit_id, person, kind, amount, at, idempotency_key, rules_version,
+                 payout_factor_ppm
              FROM ledger_entries WHERE commit_id IS NOT NULL ORDER BY id",
         )
         .fetch_all(self.pool())
@@ -147,21 +175,39 @@ impl Store {
     }
 
     /// Appends entries; an entry whose idempotency key is taken is skipped (it
-    /// was appended before, maybe by another replica). Returns how many were new.
-    pub async fn append_entries(&self, entries: &[NewEntry], now: i64) -> Result<u64> {
-        let mut tx = self.pool().begin().await.named("ledger::append_entries")?;
-        let mut added = 0;
-        let rows = match self.backend() {
-            Backend::Sqlite => SQLITE_INSERT_ROWS,
-            Backend::Postgres => POSTGRES_INSERT_ROWS,
-        };
-        for chunk in entries.chunks(rows) {
-            added += insert_entries(&mut tx, chunk, now)
-                .await
-                .named("ledger::append_entries")?;
+    /// was appended before, maybe by another replica). `last_closed` is the
+    /// last closed week the caller dated the entries after: if another week
+    /// closed meanwhile, nothing is written ([`Appended::PeriodMoved`]).
+    pub async fn append_entries(
+        &self,
+        entries: &[NewEntry],
+        now: i64,
+        last_closed: Option<&str>,
+    ) -> Result<Appended> {
+        let mut tx = self.begin_ledger_write().await?;
+        if tx.last_closed_week().await?.as_deref() != last_closed {
+            return Ok(Appended::PeriodMoved);
         }
-        tx.commit().await.named("ledger::append_entries")?;
-        Ok(added)
+        let added = tx.append(entries, now).await?;
+        tx.commit().await?;
+        Ok(Appended::Done(added))
+    }
+
+    /// A transaction that holds the ledger's write lock: appends, closes and
+    /// redemptions happen one at a time, so the chain has one order and no
+    /// entry is dated into a week while it closes.
+    pub async fn begin_ledger_write(&self) -> Result<StoreTx> {
+        let mut tx = self.begin().await?;
+        let lock = match self.backend() {
+            Backend::Postgres => "SELECT pg_advisory_xact_lock(7286001)",
+            // The first write takes SQLite's write lock (reads after it are current).
+            Backend::Sqlite => "UPDATE ledger_head SET last_entry_id = last_entry_id WHERE id = 1",
+        };
+        sqlx::query(lock)
+            .execute(tx.conn())
+            .await
+            .named("ledger::begin_ledger_write")?;
+        Ok(tx)
     }
 
     /// Debits `amount` from the person's available (vested, unredeemed) balance,
@@ -169,20 +215,10 @@ impl Store {
     /// person's row locked on PostgreSQL (SQLite has one writer), so two
     /// redemptions at once can never overdraw.
     pub async fn redeem(&self, entry: &NewEntry, now: i64) -> Result<Redemption> {
-        let mut tx = self.pool().begin().await.named("ledger::redeem")?;
-        // Start as a writer at once on SQLite, so the read below is not stale.
-        let lock = match self.backend() {
-            Backend::Postgres => "SELECT id FROM people WHERE person_key = $1 FOR UPDATE",
-            Backend::Sqlite => "SELECT id FROM people WHERE person_key = $1",
-        };
-        if self.backend() == Backend::Sqlite {
-            sqlx::query("UPDATE people SET configured = configured WHERE person_key = $1")
-                .bind(&entry.person)
-                .execute(&mut *tx)
-                .await
-                .named("ledger::redeem")?;
-        }
-        let person: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(lock))
+        // The ledger's write lock: the balance read below stays true until the entry is in.
+        let mut store_tx = self.begin_ledger_write().await?;
+        let tx = store_tx.conn();
+        let person: Option<(i64,)> = sqlx::query_as("SELECT id FROM people WHERE person_key = $1")
             .bind(&entry.person)
             .fetch_optional(&mut *tx)
             .await
@@ -190,35 +226,42 @@ impl Store {
         if person.is_none() {
             return Ok(Redemption::UnknownPerson);
         }
-        let earlier: Option<(i64, i64, String)> = sqlx::query_as(
-            "SELECT id, amount, person FROM ledger_entries WHERE idempotency_key = $1",
+        let earlier: Option<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT id, amount, person, explanation FROM ledger_entries WHERE idempotency_key = $1",
         )
         .bind(&entry.idempotency_key)
         .fetch_optional(&mut *tx)
         .await
         .named("ledger::redeem")?;
-        if let Some((id, amount, person)) = earlier {
+        if let Some((id, amount, person, explanation)) = earlier {
+            // The same request again: the same amount, person and kind (the
+            // kind is in the explanation: bonus, pto, equity).
+            let kind = |text: &str| {
+                serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v["redeemed_as"].as_str().map(str::to_string))
+            };
             return Ok(Redemption::Replayed {
                 entry_id: id,
-                same: amount == entry.amount && person == entry.person,
+                same: amount == entry.amount
+                    && person == entry.person
+                    && kind(&explanation) == kind(&entry.explanation),
             });
         }
-        let available = available_in(&mut tx, &entry.person)
+        let available = available_in(&mut *tx, &entry.person)
             .await
             .named("ledger::redeem")?;
         if available + entry.amount < 0 {
             return Ok(Redemption::Insufficient { available });
         }
-        insert_entries(&mut tx, std::slice::from_ref(entry), now)
-            .await
-            .named("ledger::redeem")?;
+        store_tx.append(std::slice::from_ref(entry), now).await?;
         let (id,): (i64,) =
             sqlx::query_as("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
                 .bind(&entry.idempotency_key)
-                .fetch_one(&mut *tx)
+                .fetch_one(store_tx.conn())
                 .await
                 .named("ledger::redeem")?;
-        tx.commit().await.named("ledger::redeem")?;
+        store_tx.commit().await.named("ledger::redeem")?;
         Ok(Redemption::Done { entry_id: id })
     }
 
@@ -250,7 +293,7 @@ impl Store {
 async fn available_in(conn: &mut AnyConnection, person: &str) -> Result<i64> {
     let rows: Vec<(Option<i64>, EntryKind, i64)> = sqlx::query_as(
         "SELECT commit_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
-         WHERE person = $1 AND kind IN ('vest', 'clawback', 'redemption')
+         WHERE person = $1 AND kind IN ('vest', 'clawback', 'payout', 'redemption')
          GROUP BY commit_id, kind",
     )
     .bind(person)
@@ -266,13 +309,14 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
     }
     let mut sql = String::from(
         "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
-             rules_version, at, landed_at, idempotency_key, explanation, created_at) VALUES ",
+             rules_version, at, landed_at, idempotency_key, explanation, corrects,
+             payout_factor_ppm, money_minor, created_at) VALUES ",
     );
     for i in 0..entries.len() {
         if i > 0 {
             sql.push_str(", ");
         }
-        let placeholders: Vec<String> = (0..11).map(|k| format!("${}", i * 11 + k + 2)).collect();
+        let placeholders: Vec<String> = (0..14).map(|k| format!("${}", i * 14 + k + 2)).collect();
         sql.push_str(&format!("({}, $1)", placeholders.join(", ")));
     }
     sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
@@ -289,13 +333,193 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
             .bind(e.at)
             .bind(e.landed_at)
             .bind(&e.idempotency_key)
-            .bind(&e.explanation);
+            .bind(&e.explanation)
+            .bind(&e.corrects)
+            .bind(e.payout_factor_ppm)
+            .bind(e.money_minor);
     }
     Ok(insert
         .execute(&mut *conn)
         .await
         .named("ledger::insert_entries")?
         .rows_affected())
+}
+
+/// An entry with every field the chain's hash covers, in the chain's order.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ChainedEntry {
+    pub id: i64,
+    pub person: String,
+    pub kind: EntryKind,
+    pub repository_id: Option<i64>,
+    pub commit_id: Option<i64>,
+    pub sha: Option<String>,
+    pub amount: i64,
+    pub rules_version: String,
+    pub at: i64,
+    pub landed_at: Option<i64>,
+    pub idempotency_key: String,
+    pub explanation: String,
+    pub corrects: Option<String>,
+    pub payout_factor_ppm: Option<i64>,
+    pub money_minor: Option<i64>,
+    pub created_at: i64,
+    /// Its stored hash (none for an entry not chained yet).
+    pub hash: Option<String>,
+}
+
+const CHAINED_COLUMNS: &str = "e.id, e.person, e.kind, e.repository_id, e.commit_id, e.sha,
+    e.amount, e.rules_version, e.at, e.landed_at, e.idempotency_key, e.explanation, e.corrects,
+    e.payout_factor_ppm, e.money_minor, e.created_at, c.hash";
+
+impl ChainedEntry {
+    /// The entry's hash given the previous one: SHA-256 over the previous hash,
+    /// a newline, and the entry's fields as a JSON array.
+    pub fn chain_hash(&self, previous: &str) -> String {
+        let fields = serde_json::json!([
+            self.id,
+            self.person,
+            self.kind.as_str(),
+            self.repository_id,
+            self.commit_id,
+            self.sha,
+            self.amount,
+            self.rules_version,
+            self.at,
+            self.landed_at,
+            self.idempotency_key,
+            self.explanation,
+            self.corrects,
+            self.payout_factor_ppm,
+            self.money_minor,
+            self.created_at,
+        ]);
+        crate::secret::sha256_hex(format!("{previous}\n{fields}"))
+    }
+}
+
+impl StoreTx {
+    /// Appends `entries` (see [`Store::append_entries`]) and extends the chain;
+    /// the caller holds the ledger's write lock ([`Store::begin_ledger_write`]).
+    pub async fn append(&mut self, entries: &[NewEntry], now: i64) -> Result<u64> {
+        let rows = if self.is_sqlite() {
+            SQLITE_INSERT_ROWS
+        } else {
+            POSTGRES_INSERT_ROWS
+        };
+        let mut added = 0;
+        for chunk in entries.chunks(rows) {
+            added += insert_entries(self.conn(), chunk, now)
+                .await
+                .named("ledger::append")?;
+        }
+        self.extend_chain().await?;
+        Ok(added)
+    }
+
+    /// Chains every entry after the head (the new ones, and on the first run
+    /// after an upgrade, every entry made before the chain existed).
+    async fn extend_chain(&mut self) -> Result<()> {
+        let (mut last_id, mut last_hash): (i64, String) =
+            sqlx::query_as("SELECT last_entry_id, last_hash FROM ledger_head WHERE id = 1")
+                .fetch_one(self.conn())
+                .await
+                .named("ledger::extend_chain")?;
+        loop {
+            let sql = format!(
+                "SELECT {CHAINED_COLUMNS} FROM ledger_entries e
+                 LEFT JOIN ledger_chain c ON c.entry_id = e.id
+                 WHERE e.id > $1 ORDER BY e.id LIMIT 1000"
+            );
+            let batch: Vec<ChainedEntry> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(last_id)
+                .fetch_all(self.conn())
+                .await
+                .named("ledger::extend_chain")?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut rows = Vec::with_capacity(batch.len());
+            for e in &batch {
+                last_hash = e.chain_hash(&last_hash);
+                last_id = e.id;
+                rows.push((e.id, last_hash.clone()));
+            }
+            for chunk in rows.chunks(200) {
+                let mut sql = String::from("INSERT INTO ledger_chain (entry_id, hash) VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                }
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, hash) in chunk {
+                    insert = insert.bind(*id).bind(hash);
+                }
+                insert
+                    .execute(self.conn())
+                    .await
+                    .named("ledger::extend_chain")?;
+            }
+        }
+        sqlx::query("UPDATE ledger_head SET last_entry_id = $1, last_hash = $2 WHERE id = 1")
+            .bind(last_id)
+            .bind(&last_hash)
+            .execute(self.conn())
+            .await
+            .named("ledger::extend_chain")?;
+        Ok(())
+    }
+
+    /// The last closed week, if any.
+    pub async fn last_closed_week(&mut self) -> Result<Option<String>> {
+        last_closed_week(self.conn()).await
+    }
+
+    /// The chain's head: (last entry id, its hash).
+    pub async fn chain_head(&mut self) -> Result<(i64, String)> {
+        sqlx::query_as("SELECT last_entry_id, last_hash FROM ledger_head WHERE id = 1")
+            .fetch_one(self.conn())
+            .await
+            .named("ledger::chain_head")
+    }
+}
+
+async fn last_closed_week(conn: &mut AnyConnection) -> Result<Option<String>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT week FROM closed_weeks ORDER BY ends_at DESC LIMIT 1")
+            .fetch_optional(conn)
+            .await
+            .named("ledger::last_closed_week")?;
+    Ok(row.map(|(w,)| w))
+}
+
+impl Store {
+    /// Every entry with its stored hash, in the chain's order, handed to `each`.
+    pub async fn each_chained_entry(&self, mut each: impl FnMut(ChainedEntry)) -> Result<()> {
+        use futures_util::TryStreamExt;
+        let sql = format!(
+            "SELECT {CHAINED_COLUMNS} FROM ledger_entries e
+             LEFT JOIN ledger_chain c ON c.entry_id = e.id ORDER BY e.id"
+        );
+        let mut rows =
+            sqlx::query_as::<_, ChainedEntry>(sqlx::AssertSqlSafe(sql)).fetch(self.pool());
+        while let Some(row) = rows.try_next().await.named("ledger::each_chained_entry")? {
+            each(row);
+        }
+        Ok(())
+    }
+
+    /// The last closed week, if any.
+    pub async fn last_closed_week(&self) -> Result<Option<String>> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .named("ledger::last_closed_week")?;
+        last_closed_week(&mut conn).await
+    }
 }
 
 impl Store {

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod scoring_inputs;
 pub mod sessions;
 pub mod signals;
+pub mod statements;
 mod text_enum;
 pub mod tokens;
 pub mod weeks;
@@ -420,6 +421,7 @@ impl Store {
     pub async fn begin(&self) -> Result<StoreTx> {
         Ok(StoreTx {
             tx: self.pool.begin().await.named("begin")?,
+            backend: self.backend,
         })
     }
 }
@@ -427,6 +429,7 @@ impl Store {
 /// Writes that commit together (one disk sync for many rows).
 pub struct StoreTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
 }
 
 impl StoreTx {
@@ -437,6 +440,10 @@ impl StoreTx {
 
     pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
+    }
+
+    pub(crate) fn is_sqlite(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 }
 

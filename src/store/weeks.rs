@@ -15,7 +15,10 @@ pub struct WeekCommit {
     pub reverted: i64,
     pub earned: i64,
     pub vested: i64,
+    /// Vested tokens clawed back.
     pub clawed: i64,
+    /// Pending tokens cancelled (a revert before vesting).
+    pub cancelled: i64,
     /// What the latest score said: 1 = CI red, 2 = a duplicate (bits).
     pub flags: i64,
 }
@@ -28,16 +31,6 @@ impl WeekCommit {
     pub fn duplicate(&self) -> bool {
         self.flags & 2 != 0
     }
-}
-
-/// One person's vest (or clawback of vested) sum of one commit in a week.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PaidRow {
-    pub person: String,
-    pub repository_id: Option<i64>,
-    pub commit_id: i64,
-    pub kind: String,
-    pub amount: i64,
 }
 
 /// Landed commits of a week, per repository, AI flag and agents.
@@ -67,7 +60,7 @@ impl Store {
                     (SELECT c.usage_tokens FROM commits c WHERE c.id = g.commit_id) AS usage_tokens,
                     COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = g.repository_id
                               AND s.sha = g.sha AND s.name = 'reverted' LIMIT 1), 0) AS reverted,
-                    g.earned, g.vested, g.clawed,
+                    g.earned, g.vested, g.clawed, g.cancelled,
                     (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
                           + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
                      FROM ledger_entries l WHERE l.id = g.latest) AS flags
@@ -76,6 +69,7 @@ impl Store {
                           CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
                           CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
                           CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
+                          CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT) AS cancelled,
                           MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest
                    FROM ledger_entries
                    WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
@@ -108,30 +102,6 @@ impl Store {
         .await.named("weeks::hygiene_events_between")
     }
 
-    /// Per person and commit (with its repository): sums of vest entries
-    /// effective in `[from, to)`, and of clawbacks then of commits that had
-    /// vested ("paid in week").
-    pub async fn paid_between(&self, from: i64, to: i64) -> Result<Vec<PaidRow>> {
-        sqlx::query_as(
-            "SELECT e.person, MAX(e.repository_id) AS repository_id, e.commit_id, e.kind,
-                    CAST(SUM(e.amount) AS BIGINT) AS amount
-             FROM ledger_entries e
-             WHERE e.at >= $1 AND e.at < $2 AND e.commit_id IS NOT NULL
-               AND e.kind IN ('vest', 'clawback')
-               AND (e.kind = 'vest'
-                    -- LIMIT keeps PostgreSQL from hashing every vest of the ledger
-                    -- for this (it looks each clawback's commit up by its index).
-                    OR EXISTS (SELECT 1 FROM ledger_entries v
-                               WHERE v.commit_id = e.commit_id AND v.kind = 'vest' LIMIT 1))
-             GROUP BY e.person, e.commit_id, e.kind",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await
-        .named("weeks::paid_between")
-    }
-
     /// Landed commits (merge commits left out) of `[from, to)`, grouped by
     /// repository, AI flag and agents, with how many of them were reverted.
     pub async fn week_landings(&self, from: i64, to: i64) -> Result<Vec<LandingRow>> {
@@ -150,7 +120,8 @@ impl Store {
         .await.named("weeks::week_landings")
     }
 
-    /// Per person, repository and kind: sums of vest and clawback entries effective in `[from, to)`.
+    /// Per person, repository and kind: sums of vest, cancel and clawback
+    /// entries effective in `[from, to)` (what vested and what was taken back).
     pub async fn movement_between(
         &self,
         from: i64,
@@ -158,7 +129,7 @@ impl Store {
     ) -> Result<Vec<(String, Option<i64>, String, i64)>> {
         sqlx::query_as(
             "SELECT person, repository_id, kind, CAST(SUM(amount) AS BIGINT) FROM ledger_entries
-             WHERE at >= $1 AND at < $2 AND kind IN ('vest', 'clawback')
+             WHERE at >= $1 AND at < $2 AND kind IN ('vest', 'cancel', 'clawback')
              GROUP BY person, repository_id, kind",
         )
         .bind(from)

@@ -130,6 +130,9 @@ fn entry(n: i64, commit: Option<(i64, i64, &str)>) -> NewEntry {
         landed_at: commit.map(|_| 9_000),
         idempotency_key: format!("entry-{n}"),
         explanation: "{}".into(),
+        corrects: (n % 2 == 0).then(|| "2026-W01".to_string()),
+        payout_factor_ppm: (n % 2 == 1).then_some(925_000),
+        money_minor: (n % 3 == 0).then_some(17),
     }
 }
 
@@ -212,13 +215,23 @@ async fn nullable_parameters_keep_one_type_on_one_connection(db: &TestDb) {
         .await
         .unwrap();
     let appended = s
-        .append_entries(&[entry(1, None), entry(2, commit), entry(3, None)], now)
+        .append_entries(
+            &[entry(1, None), entry(2, commit), entry(3, None)],
+            now,
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(appended, 3);
-    s.append_entries(&[entry(4, None)], now).await.unwrap();
-    s.append_entries(&[entry(5, commit)], now).await.unwrap();
-    s.append_entries(&[entry(6, None)], now).await.unwrap();
+    assert_eq!(appended, tokentally::store::ledger::Appended::Done(3));
+    s.append_entries(&[entry(4, None)], now, None)
+        .await
+        .unwrap();
+    s.append_entries(&[entry(5, commit)], now, None)
+        .await
+        .unwrap();
+    s.append_entries(&[entry(6, None)], now, None)
+        .await
+        .unwrap();
 
     // People: GitHub login and Discord id.
     for (n, filled) in [(1, false), (2, true), (3, false)] {

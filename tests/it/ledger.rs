@@ -246,7 +246,7 @@ async fn an_ai_fix_green_on_its_first_run_vests_after_14_days(db: &TestDb) {
 
     // Day 13: nothing vests; day 14: all of it, effective at landing + 14 days.
     s.clock.advance_ms(13 * DAY);
-    assert!(s.app.scheduler().run_due().await.unwrap().len() <= 3);
+    assert!(s.app.scheduler().run_due().await.unwrap().len() <= 4);
     s.settle().await;
     assert_eq!(s.tokens(&fix).await["state"], "pending");
     s.clock.advance_ms(DAY);
@@ -307,12 +307,13 @@ async fn an_ai_feature_reverted_on_day_3_is_clawed_back(db: &TestDb) {
     s.settle().await;
     let t = s.tokens(&feature).await;
     assert_eq!(t["state"], "clawed_back", "{t}");
+    // Pending tokens are cancelled (no money moves): the kind says so.
     let clawback = t["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["kind"] == "clawback")
-        .expect("a clawback entry");
+        .find(|e| e["kind"] == "cancel")
+        .expect("a cancel entry");
     assert!(close(&clawback["amount"], -5.828));
     assert_eq!(clawback["at"], rfc3339(reverted_at));
     assert_eq!(t["hygiene_events"][0]["event"], "reverted");
@@ -878,24 +879,27 @@ async fn scheduled_jobs_run_once_across_replicas(db: &TestDb) {
     let (mine, theirs) = (s.app.scheduler(), other.scheduler());
     let (a, b) = tokio::join!(mine.run_due(), theirs.run_due());
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.len() + b.len(), 3, "each job once: {a:?} {b:?}");
+    assert_eq!(a.len() + b.len(), 4, "each job once: {a:?} {b:?}");
     assert!(s.app.scheduler().run_due().await.unwrap().is_empty());
     // The vesting job settled the ledger: the commit accrued.
     assert_eq!(s.tokens(&fix).await["state"], "pending");
-    // At the next hour the vesting job is due again, once.
+    // At the next hour the vesting and close jobs are due again, once each.
     s.clock.advance_ms(HOUR);
     let (a, b) = tokio::join!(mine.run_due(), theirs.run_due());
-    let ran: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
-    assert_eq!(ran, [tokentally::jobs::schedule::Job::Vesting]);
+    let mut ran: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    ran.sort_by_key(|j| j.name());
+    use tokentally::jobs::schedule::Job;
+    assert_eq!(ran, [Job::Close, Job::Vesting]);
 }
 db_test!(scheduled_jobs_run_once_across_replicas);
 
-/// Pool mode: the week's vested tokens × payout factor split the pool to the
-/// cent; rate mode: tokens × rate.
+/// Pool mode: closing the week pays each person's available vested tokens
+/// (× the payout factor fixed on each vest) as a share of the pool, to the
+/// cent, and the lines add up to the pool; the payouts API reads the statement.
 async fn payouts_by_pool_and_by_rate(db: &TestDb) {
     let mut c = config(db);
     c.payout.mode = tokentally::config::PayoutMode::Pool;
-    c.payout.weekly_pool = 1000.0;
+    c.payout.weekly_pool = "1000".parse().unwrap();
     c.payout.pto_hours_per_token = Some(0.5);
     let s = Scenario::new(c).await;
     let at = s.now() + HOUR;
@@ -909,11 +913,31 @@ async fn payouts_by_pool_and_by_rate(db: &TestDb) {
     s.push(&bob, at).await;
     s.clock.advance_ms(15 * DAY);
     s.settle().await;
-    let week = Week::of(at + 14 * DAY, "UTC".parse().unwrap()).label();
+    let utc: chrono_tz::Tz = "UTC".parse().unwrap();
+    let week = Week::of(at + 14 * DAY, utc);
+    // Still open: no payouts yet, and it says when it closes.
+    let open = s
+        .get(&format!("/api/v1/payouts?week={}", week.label()), &s.admin)
+        .await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.text);
+    assert_eq!(open.json["closed"], false, "{}", open.text);
+    assert_eq!(open.json["payouts"], json!([]));
+    assert!(
+        open.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("still open")
+    );
+    // 48 hours after the week ends it closes.
+    s.clock
+        .advance_ms(s.app.state.ledger.closes_at(week) - s.now());
+    let closed = s.app.close_due().await.unwrap();
+    assert!(closed.contains(&week.label()), "{closed:?}");
     let reply = s
-        .get(&format!("/api/v1/payouts?week={week}"), &s.admin)
+        .get(&format!("/api/v1/payouts?week={}", week.label()), &s.admin)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["closed"], true, "{}", reply.text);
     let payouts = reply.json["payouts"].as_array().unwrap().clone();
     assert_eq!(payouts.len(), 2, "{}", reply.text);
     // ada 9.714; bob 8 × log2(64)/log2(401) × 0.9 = 8 × 0.693845 × 0.9 = 4.996.
@@ -925,21 +949,14 @@ async fn payouts_by_pool_and_by_rate(db: &TestDb) {
         reply.text
     );
     // 100,000 cents split 9,714 : 4,996 → 66,036.71 / 33,963.29 → 66,037 + 33,963.
-    assert_eq!(reply.json["total_cents"], 100_000);
-    assert_eq!(by("ada")["cents"], 66_037);
-    assert_eq!(by("bob@example.com")["cents"], 33_963);
+    assert_eq!(reply.json["total_minor"], 100_000);
+    assert_eq!(by("ada")["amount_minor"], 66_037);
+    assert_eq!(by("bob@example.com")["amount_minor"], 33_963);
     assert!(close(&by("ada")["pto_hours"], 4.86), "{}", reply.text);
-    // Rate mode: 2.50 a token.
-    let mut rate = config(db);
-    rate.payout.rate = 2.5;
-    let ledger = tokentally::ledger::Ledger::new(store(&s.app).clone(), &rate);
-    let paid = ledger
-        .payouts(Week::parse(&week).unwrap(), &rate.payout)
-        .await
-        .unwrap();
-    let ada = paid.iter().find(|p| p.person == "ada").unwrap();
-    // 9.714 × 250 cents = 2,428.5 → 2,429 (half away from zero)
-    assert_eq!(ada.cents, 2_429);
+    // The payout is a ledger entry: nothing is left to pay or redeem.
+    let balance = s.balance("ada").await;
+    assert!(close(&balance["paid"], 9.714), "{balance}");
+    assert!(close(&balance["available"], 0.0), "{balance}");
 }
 db_test!(payouts_by_pool_and_by_rate);
 
@@ -977,7 +994,7 @@ async fn the_digest_of_a_seeded_week(db: &TestDb) {
     let last = d.trend.last().unwrap();
     assert_eq!((last.week.as_str(), last.earned), (d.week.as_str(), 15_542));
     assert_eq!(d.totals.clawed_back, 5_828);
-    assert_eq!((d.totals.vested, d.totals.payout_cents), (0, 0));
+    assert_eq!((d.totals.vested, d.totals.payout_minor), (0, 0));
     // Landed: fix, feature, notes, the revert; 2 AI, 1 of them reverted.
     assert_eq!((d.commits.landed, d.commits.ai), (4, 2));
     assert_eq!((d.commits.ai_reverted, d.commits.human_reverted), (1, 0));
