@@ -79,3 +79,8 @@ WHERE kind = 'clawback'
   AND COALESCE((SELECT SUM(v.amount) FROM ledger_entries v
                 WHERE v.commit_id = ledger_entries.commit_id AND v.kind = 'vest'), 0) = 0;
 ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_change;
+
+-- CI attempts were numbered in the order webhooks arrived; a check suite, a
+-- check run or a status has no number of its own: its payload time orders it.
+UPDATE signals SET attempt = NULL
+WHERE source IN ('github:check_suite', 'github:check_run', 'github:status');

@@ -75,3 +75,8 @@ WHERE kind = 'clawback'
                 WHERE v.commit_id = ledger_entries.commit_id AND v.kind = 'vest'), 0) = 0;
 CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+
+-- CI attempts were numbered in the order webhooks arrived; a check suite, a
+-- check run or a status has no number of its own: its payload time orders it.
+UPDATE signals SET attempt = NULL
+WHERE source IN ('github:check_suite', 'github:check_run', 'github:status');

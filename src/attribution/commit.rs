@@ -171,6 +171,7 @@ impl Attributor {
                 is_ancestor(repo, commit, seen, target, "reverted commit", &mut warnings)
             })
             .collect();
+        let reverts = with_merged_commits(repo, reverts, &mut warnings);
         let fixes: Vec<String> = ev
             .fixes
             .iter()
@@ -238,6 +239,59 @@ impl Attributor {
             warnings,
         }
     }
+}
+
+/// Most commits one reverted merge may bring back with it.
+const MAX_MERGED_COMMITS: usize = 10_000;
+
+/// Reverting a merge commit reverts what it brought in: each reverted merge
+/// `M` adds the commits of `M^1..M^2` (a squash commit is one commit and
+/// carries the credit itself).
+fn with_merged_commits(
+    repo: &Repository,
+    reverts: Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let mut out = reverts.clone();
+    let mut listed: std::collections::HashSet<String> = reverts.iter().cloned().collect();
+    for target in &reverts {
+        let Some(merge) = Oid::from_str(target)
+            .ok()
+            .and_then(|oid| repo.find_commit(oid).ok())
+            .filter(|c| c.parent_count() > 1)
+        else {
+            continue;
+        };
+        let brought = (|| -> Result<Vec<String>, git2::Error> {
+            let mut walk = repo.revwalk()?;
+            for parent in merge.parent_ids().skip(1) {
+                walk.push(parent)?;
+            }
+            walk.hide(merge.parent_id(0)?)?;
+            walk.take(MAX_MERGED_COMMITS + 1)
+                .map(|oid| oid.map(|o| o.to_string()))
+                .collect()
+        })();
+        match brought {
+            Ok(list) if list.len() > MAX_MERGED_COMMITS => warnings.push(format!(
+                "reverted merge {} brought in over {MAX_MERGED_COMMITS} commits; only the merge is counted",
+                &target[..12]
+            )),
+            Ok(list) => {
+                for sha in list {
+                    if listed.insert(sha.clone()) {
+                        out.push(sha);
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!(
+                "the commits of reverted merge {} could not be listed: {}",
+                &target[..12],
+                e.message()
+            )),
+        }
+    }
+    out
 }
 
 fn resolve_reverts(

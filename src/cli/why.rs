@@ -68,17 +68,26 @@ pub async fn run(config_path: Option<&PathBuf>, args: WhyArgs) -> anyhow::Result
         ),
     };
     let t = ledger.commit_tokens(&repository, &commit).await?;
+    // Its score is explained under the rules it was booked under, not today's.
+    let version = t
+        .entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "accrual" | "adjustment"))
+        .map(|e| e.rules_version.clone())
+        .unwrap_or_else(|| ledger.version().to_string());
+    let rules = ledger.rules_of(&version).await?;
     store.close().await;
     if args.format == "json" {
         println!("{}", serde_json::to_string_pretty(&t.to_json())?);
     } else {
-        print!("{}", explain(&t, ledger.rules()));
+        print!("{}", explain(&t, &version, &rules));
     }
     Ok(())
 }
 
-/// The readable explanation.
-pub fn explain(t: &CommitTokens, rules: &crate::scoring::rules::Rules) -> String {
+/// The readable explanation, under the rule set `version` (`rules`) its score was booked under.
+pub fn explain(t: &CommitTokens, version: &str, rules: &crate::scoring::rules::Rules) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let tokens = |m: i64| m as f64 / 1000.0;
@@ -105,7 +114,7 @@ pub fn explain(t: &CommitTokens, rules: &crate::scoring::rules::Rules) -> String
         (Some(f), Some(i)) => {
             let _ = writeln!(
                 out,
-                "tokens {:.3} = {}",
+                "tokens {:.3} = {}  (rules {version})",
                 tokens(t.tokens),
                 t.formula.clone().unwrap_or_default()
             );
@@ -172,13 +181,21 @@ pub fn explain(t: &CommitTokens, rules: &crate::scoring::rules::Rules) -> String
         for e in &t.entries {
             let _ = writeln!(
                 out,
-                "  {}  {:<10} {:>+10.3}  {}  {}",
+                "  {}  {:<10} {:>+10.3}  {}  {}{}",
                 e.at,
                 e.kind,
                 e.amount,
                 e.rules_version,
-                e.explanation["reason"].as_str().unwrap_or("")
+                e.explanation["reason"].as_str().unwrap_or(""),
+                e.corrects
+                    .as_ref()
+                    .map(|w| format!(" (corrects {w})"))
+                    .unwrap_or_default()
             );
+            // How the entry's own amount follows: target − already booked.
+            if let Some(arithmetic) = e.explanation["arithmetic"].as_str() {
+                let _ = writeln!(out, "      {arithmetic}");
+            }
         }
     }
     if !t.hygiene_events.is_empty() {

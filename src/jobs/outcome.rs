@@ -7,8 +7,9 @@ use crate::github::outcomes::Outcome;
 use crate::store::Store;
 use crate::store::signals::{NewSignal, SignalInsert};
 
-/// Stores a CI or deploy result. Re-runs are numbered so "green on the first run"
-/// and "green after a failure" can be told apart.
+/// Stores a CI or deploy result. Re-runs are told apart by the run's own
+/// attempt number (workflow runs) or, for check suites, check runs and
+/// statuses, by their payload times — never by the order webhooks arrive in.
 pub async fn record_outcome(
     store: &Store,
     o: &Outcome,
@@ -17,14 +18,6 @@ pub async fn record_outcome(
 ) -> Result<SignalInsert, HandlerError> {
     let repository_id = store.ensure_repository(&o.repo, now).await?;
     let sha = o.sha.clone();
-    let attempt = match o.attempt {
-        Some(attempt) => attempt,
-        None => {
-            1 + store
-                .count_signals_for(repository_id, &sha, &o.name, &o.context)
-                .await?
-        }
-    };
     let stored = store
         .insert_signal(&NewSignal {
             repository_id,
@@ -35,7 +28,7 @@ pub async fn record_outcome(
             url: o.url.clone(),
             source: o.source.to_string(),
             context: Some(o.context.clone()),
-            attempt: Some(attempt),
+            attempt: o.attempt,
             idempotency_key: Some(o.key.clone()),
             body_hash: None,
             occurred_at,

@@ -15,6 +15,7 @@ pub mod periods;
 pub mod plan;
 pub mod read;
 pub mod redemption;
+pub mod replay;
 
 #[cfg(test)]
 mod properties;
@@ -148,6 +149,19 @@ impl Ledger {
         &self.version
     }
 
+    /// The rule set of `version` as stored (the current rules for the current
+    /// version, or for entries made before rule sets were kept).
+    pub async fn rules_of(&self, version: &str) -> Result<Rules, LedgerError> {
+        if version == self.version {
+            return Ok(self.rules.clone());
+        }
+        match self.store.rule_set(version).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| LedgerError::RuleSet(version.to_string(), e.to_string())),
+            None => Ok(self.rules.clone()),
+        }
+    }
+
     pub fn tz(&self) -> Tz {
         self.tz
     }
@@ -271,7 +285,7 @@ impl Ledger {
             let has_vest = snapshot
                 .entries
                 .get(&c.id)
-                .is_some_and(|es| es.iter().any(|e| e.kind == EntryKind::Vest));
+                .is_some_and(|es| es.iter().any(has_vest_factor));
             if c.ai == 1 && landed_at + vesting <= now && !has_vest {
                 weeks.insert(Week::of(landed_at, self.tz));
             }
@@ -403,6 +417,8 @@ impl Ledger {
         // scratch replay has no entries to read it from: factor 1.
         let landing_factor = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
             _ if ctx.scratch => Some(FACTOR_ONE),
+            // A vest was booked: its factor holds for every later vest entry.
+            _ if entries.iter().any(has_vest_factor) => Some(FACTOR_ONE),
             Some(week) => ctx
                 .landing_factors
                 .get(&(commit.person.clone(), week))
@@ -453,6 +469,11 @@ impl Ledger {
             .get(&snapshot, week, self.tz, &self.version, &self.rules)
             .clone())
     }
+}
+
+/// A vest that recorded its payout factor (later vest entries of its commit use it).
+fn has_vest_factor(e: &StateRow) -> bool {
+    e.kind == EntryKind::Vest && e.payout_factor_ppm.is_some()
 }
 
 /// The rule version of a commit's latest earning entry: the rules it is scored under.

@@ -93,6 +93,8 @@ struct ScoreExplanation<'a> {
     booked_before_milli: MilliTokens,
     /// This entry: `tokens_milli − booked_before_milli`.
     amount_milli: MilliTokens,
+    /// The same, as text: `9.714 − 7.285 already booked = 2.429 this entry`.
+    arithmetic: String,
 }
 
 #[derive(Serialize)]
@@ -277,6 +279,12 @@ impl<'a> Scorer<'a> {
             tokens_milli: at.tokens,
             booked_before_milli: before,
             amount_milli: at.tokens - before,
+            arithmetic: format!(
+                "{:.3} − {:.3} already booked = {:.3} this entry",
+                at.tokens as f64 / 1000.0,
+                before as f64 / 1000.0,
+                (at.tokens - before) as f64 / 1000.0
+            ),
         };
         serde_json::to_string(&explanation).expect("explanations serialise")
     }

@@ -183,11 +183,12 @@ pub fn statement_line(person: &str, opening: MilliTokens, week: &[MoneyFact]) ->
                 line.corrections += e.amount;
                 line.entries.corrections.push(e.id);
             }
-            EntryKind::Vest => {
+            EntryKind::Vest if e.amount >= 0 => {
                 line.vested += e.amount;
                 line.entries.vested.push(e.id);
             }
-            EntryKind::Clawback => {
+            // A vest taken back (it was wrong on the facts) is clawed back.
+            EntryKind::Vest | EntryKind::Clawback => {
                 line.clawed_back -= e.amount;
                 line.entries.clawed_back.push(e.id);
             }

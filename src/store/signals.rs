@@ -110,28 +110,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// How many `name` signals for this commit and context are stored (to number CI attempts).
-    pub async fn count_signals_for(
-        &self,
-        repository_id: i64,
-        sha: &str,
-        name: &SignalName,
-        context: &str,
-    ) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM signals
-             WHERE repository_id = $1 AND sha = $2 AND name = $3 AND context = $4",
-        )
-        .bind(repository_id)
-        .bind(sha)
-        .bind(name)
-        .bind(context)
-        .fetch_one(self.pool())
-        .await
-        .named("signals::count_signals_for")?;
-        Ok(n)
-    }
-
     pub async fn count_signals(&self) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signals")
             .fetch_one(self.pool())

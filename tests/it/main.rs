@@ -15,6 +15,7 @@ mod mirror;
 mod openapi;
 mod ops;
 mod outcomes;
+mod periods;
 mod pr_comments;
 mod reconcile;
 mod remotes;

@@ -10,6 +10,7 @@ pub mod github;
 pub mod pages;
 pub mod proxy;
 pub mod remotes;
+pub mod scenario;
 
 use std::path::{Path, PathBuf};
 
