@@ -360,3 +360,185 @@ mod tests {
         assert_eq!(line.entries.paid, vec![6]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Random vests, clawbacks, redemptions and closes: no token is paid or
+    //! redeemed twice, statements add up and chain, their sum is the balance,
+    //! and a closed week's statement is the same however many events follow.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::scoring::balance::balance;
+    use crate::scoring::money::value_minor;
+
+    const WEEK: i64 = 7 * 86_400_000;
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Vest {
+            commit: i64,
+            tokens: i64,
+            factor: i64,
+        },
+        /// Takes a commit's vest back (a clawback, or a vest reversed).
+        TakeBack {
+            commit: i64,
+            as_vest: bool,
+        },
+        Redeem {
+            tokens: i64,
+        },
+        Close,
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            4 => (1i64..12, 1i64..20_000, 500_000i64..=1_000_000)
+                .prop_map(|(commit, tokens, factor)| Event::Vest { commit, tokens, factor }),
+            2 => (1i64..12, any::<bool>()).prop_map(|(commit, as_vest)| Event::TakeBack { commit, as_vest }),
+            2 => (1i64..20_000).prop_map(|tokens| Event::Redeem { tokens }),
+            3 => Just(Event::Close),
+        ]
+    }
+
+    struct Ledger {
+        facts: Vec<(i64, MoneyFact)>,
+        week: i64,
+        vested: std::collections::HashMap<i64, (i64, i64)>,
+        closed: Vec<(i64, Option<StatementLine>)>,
+        pays: bool,
+    }
+
+    impl Ledger {
+        fn push(&mut self, kind: EntryKind, commit: Option<i64>, amount: i64, factor: Option<i64>) {
+            let id = self.facts.len() as i64 + 1;
+            let at = self.week * WEEK + id;
+            self.facts.push((
+                at,
+                MoneyFact {
+                    id,
+                    kind,
+                    commit_id: commit,
+                    amount,
+                    factor_ppm: factor,
+                    corrects: None,
+                    money_minor: None,
+                },
+            ));
+        }
+
+        fn week_of(&self, w: i64) -> PersonWeek {
+            week_statements(
+                self.facts.iter().map(|(at, f)| ("p", *at, f)),
+                w * WEEK,
+                (w + 1) * WEEK,
+            )
+            .remove("p")
+            .unwrap_or(PersonWeek {
+                line: None,
+                lots: Lots::default(),
+            })
+        }
+
+        fn rows(&self) -> Vec<(Option<i64>, EntryKind, i64)> {
+            self.facts
+                .iter()
+                .map(|(_, f)| (f.commit_id, f.kind, f.amount))
+                .collect()
+        }
+
+        fn apply(&mut self, e: &Event) {
+            match *e {
+                Event::Vest {
+                    commit,
+                    tokens,
+                    factor,
+                } if !self.vested.contains_key(&commit) => {
+                    self.vested.insert(commit, (tokens, factor));
+                    self.push(EntryKind::Vest, Some(commit), tokens, Some(factor));
+                }
+                Event::TakeBack { commit, as_vest } => {
+                    if let Some((tokens, factor)) =
+                        self.vested.get(&commit).copied().filter(|v| v.0 > 0)
+                    {
+                        self.vested.insert(commit, (0, factor));
+                        let kind = if as_vest {
+                            EntryKind::Vest
+                        } else {
+                            EntryKind::Clawback
+                        };
+                        self.push(kind, Some(commit), -tokens, Some(factor));
+                    }
+                }
+                // The store's guard: never below zero.
+                Event::Redeem { tokens } if balance(&self.rows()).available >= tokens => {
+                    self.push(EntryKind::Redemption, None, -tokens, None);
+                }
+                Event::Close => {
+                    let w = self.week;
+                    let lots = self.week_of(w).lots;
+                    if self.pays && lots.tokens() > 0 && lots.value() > 0 {
+                        let money = value_minor(lots.value(), rust_decimal::Decimal::ONE, 2);
+                        let id = self.facts.len() as i64 + 1;
+                        self.facts.push((
+                            (w + 1) * WEEK - 1,
+                            MoneyFact {
+                                id,
+                                kind: EntryKind::Payout,
+                                commit_id: None,
+                                amount: -lots.tokens(),
+                                factor_ppm: None,
+                                corrects: None,
+                                money_minor: Some(money),
+                            },
+                        ));
+                    }
+                    let line = self.week_of(w).line;
+                    self.closed.push((w, line));
+                    self.week += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn never_paid_twice_and_statements_add_up(events in prop::collection::vec(event(), 1..60), pays in any::<bool>()) {
+            let mut ledger = Ledger { facts: Vec::new(), week: 0, vested: Default::default(), closed: Vec::new(), pays };
+            for e in &events {
+                ledger.apply(e);
+            }
+            let b = balance(&ledger.rows());
+            let ever_vested: i64 = ledger.facts.iter()
+                .filter(|(_, f)| f.kind == EntryKind::Vest && f.amount > 0)
+                .map(|(_, f)| f.amount)
+                .sum();
+            // Never paid or redeemed more than ever vested.
+            prop_assert!(b.paid + b.redeemed <= ever_vested, "{b:?} vs {ever_vested}");
+            // Closed weeks never change, chain, and add up to the balance.
+            let mut running = 0;
+            for (w, line) in &ledger.closed {
+                prop_assert_eq!(&ledger.week_of(*w).line, line, "week {} changed", w);
+                if let Some(line) = line {
+                    prop_assert!(line.adds_up(), "{line:?}");
+                    prop_assert_eq!(line.opening, running);
+                    running = line.closing;
+                }
+                // After a paying close nothing is left to pay again.
+                let after = ledger.week_of(*w).lots;
+                if ledger.pays {
+                    prop_assert!(after.tokens() <= 0 || after.value() <= 0, "{after:?}");
+                }
+            }
+            let open = ledger.week_of(ledger.week);
+            let open_delta = open.line.as_ref().map_or(0, |l| l.closing - l.opening);
+            prop_assert_eq!(running + open_delta, b.available);
+            prop_assert_eq!(b.available, b.vested - b.clawed_back - b.paid - b.redeemed);
+        }
+    }
+}
