@@ -1,5 +1,6 @@
-//! `/people/{person}`: balance, the 12-week trend, hygiene events, and the
-//! week's ledger entries with their explanations.
+//! `/people/{person}`: balance, the 12-week trend, hygiene events, the
+//! statements of the last 12 closed weeks, and the week's ledger entries with
+//! their explanations.
 
 use crate::server::extract::{Path, Query};
 use axum::Extension;
@@ -53,8 +54,9 @@ pub async fn page(
                 .await?)
         },
         async { Ok(store.person_hygiene_events(&person, trend_from, to).await?) },
+        ledger.person_statements(&person, 12),
     );
-    let (balance, entries, earned, events) = match read {
+    let (balance, entries, earned, events, statements) = match read {
         Ok(r) => r,
         Err(e) => return unavailable(&viewer, e),
     };
@@ -74,7 +76,11 @@ pub async fn page(
             div.card { b #vested { (tokens(balance.vested)) } span { "vested" } }
             div.card { b #redeemed { (tokens(balance.redeemed)) } span { "redeemed" } }
             div.card { b #clawed_back { (tokens(balance.clawed_back)) } span { "clawed back" } }
+            div.card { b #paid { (tokens(balance.paid)) } span { "paid" } }
             div.card { b #available { (tokens(balance.available)) } span { "available" } }
+            @if balance.owed > 0 {
+                div.card { b #owed { (tokens(balance.owed)) } span { "owed" } }
+            }
         }
         h2 { "Earned per week (12 weeks)" }
         svg.trend width="600" height="140" viewBox="0 0 600 140" role="img" aria-label="tokens earned per week" {
@@ -101,6 +107,28 @@ pub async fn page(
                 }
             } }
         }
+        h2 { "Statements (last 12 closed weeks)" }
+        @if statements.is_empty() { p.muted { "No closed week moved this balance yet." } }
+        @else {
+            table #statements { thead { tr {
+                th { "week" } th.num { "opening" } th.num { "vested" } th.num { "clawed back" }
+                th.num { "corrections" } th.num { "redeemed" } th.num { "paid" } th.num { "closing" } th.num { "amount" }
+            } } tbody {
+                @for (w, l) in &statements {
+                    tr {
+                        td { a href=(self_link(Week::parse(w).unwrap_or(week))) { (w) } }
+                        td.num { (tokens(l.opening)) }
+                        td.num { (tokens(l.vested)) }
+                        td.num { (tokens(l.clawed_back)) }
+                        td.num { (tokens(l.corrections)) }
+                        td.num { (tokens(l.redeemed)) }
+                        td.num { (tokens(l.paid)) }
+                        td.num { (tokens(l.closing)) }
+                        td.num { (crate::digest::money(l.amount_minor, &state.config.payout.currency)) }
+                    }
+                }
+            } }
+        }
         h2 { "Ledger · " (week.label()) }
         div.weeknav {
             a href=(self_link(week.previous(tz))) { "← " (week.previous(tz).label()) }
@@ -112,7 +140,7 @@ pub async fn page(
                 @for e in &entries {
                     @let explanation: serde_json::Value = serde_json::from_str(&e.explanation).unwrap_or_default();
                     tr {
-                        td { (time(e.at)) }
+                        td { (time(e.at)) @if let Some(w) = &e.corrects { " " span.muted { "(corrects " (w) ")" } } }
                         td { (e.kind.as_str()) }
                         td.num { (tokens(e.amount)) }
                         td {

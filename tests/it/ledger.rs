@@ -666,6 +666,46 @@ async fn the_ledger_commands() {
     assert!(!ok && err.contains("markdown or json"), "{err}");
     let (ok, _, err) = run(&["digest", "--post"]);
     assert!(!ok && err.contains("no Discord destination"), "{err}");
+
+    // Statements for payroll and the chain: close the weeks through the vest.
+    s.clock.advance_ms(15 * DAY);
+    let vest_week = Week::of(at + 14 * DAY, "UTC".parse().unwrap());
+    s.close_through(vest_week).await;
+    let (ok, csv, err) = run(&[
+        "statements",
+        "--week",
+        &vest_week.label(),
+        "--format",
+        "csv",
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "week,person,opening,vested,clawed_back,corrections,redeemed,paid,closing,amount_minor,amount,currency,closed",
+            &format!(
+                "{},ada,0.000,9.714,0.000,0.000,0.000,0.000,9.714,0,0.00,USD,true",
+                vest_week.label()
+            ),
+        ]
+    );
+    let (ok, _, err) = run(&["statements", "--format", "xml"]);
+    assert!(!ok && err.contains("table, csv or json"), "{err}");
+    let (ok, out, err) = run(&["ledger", "verify"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "ok: 2 entries, 1 statements");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for statement in [
+        "DROP TRIGGER ledger_entries_no_update",
+        "UPDATE ledger_entries SET amount = 1 WHERE kind = 'vest'",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let (ok, _, err) = run(&["ledger", "verify"]);
+    assert!(!ok && err.contains("does not match the chain"), "{err}");
 }
 
 /// Two replicas sharing one database run each scheduled job once per

@@ -11,8 +11,8 @@ use tokentally::ledger::periods::Verified;
 use tokentally::scoring::week::Week;
 
 use crate::db_test;
-use crate::support::TestDb;
 use crate::support::scenario::{DAY, HOUR, Scenario, close, config, utc};
+use crate::support::{TestDb, pages};
 
 fn rate_mode(db: &TestDb, rate: &str) -> Config {
     let mut c = config(db);
@@ -201,6 +201,19 @@ async fn a_close_pays_once_at_an_exact_rate(db: &TestDb) {
     // Closing again changes nothing.
     assert!(s.app.close_due().await.unwrap().is_empty());
     assert_eq!(s.statement(vest_week).await, statement);
+    // The person page shows the statement, with its money.
+    let session = pages::login(&s.app, &s.admin).await;
+    let page = pages::page(&s.app, "/people/ada", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = page
+        .text
+        .split_once("id=\"statements\"")
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("no statements table: {}", page.text));
+    assert!(
+        table.contains(&vest_week.label()) && table.contains("$0.15"),
+        "{table}"
+    );
 }
 db_test!(a_close_pays_once_at_an_exact_rate);
 
