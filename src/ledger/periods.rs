@@ -21,7 +21,9 @@ use crate::config::PayoutMode;
 use crate::scoring::MilliTokens;
 use crate::scoring::balance::EntryKind;
 use crate::scoring::money::{self, split_pool, value_minor};
-use crate::scoring::statement::{LineEntries, PersonWeek, StatementLine, week_statements};
+use crate::scoring::statement::{
+    LineEntries, Lot, Lots, MoneyFact, PersonWeek, StatementLine, week_statements_after,
+};
 use crate::scoring::week::Week;
 use crate::store::ledger::NewEntry;
 use crate::store::statements::{ClosedWeekRow, DatedFact, StatementRow};
@@ -192,6 +194,9 @@ impl Ledger {
     /// Closes every week whose close time has passed, in order; returns the weeks closed.
     pub async fn close_due(&self, now: i64) -> Result<Vec<String>, LedgerError> {
         let mut closed = Vec::new();
+        // Everyone's lots at the end of the week closed last here: the next
+        // week's opening, so a run of closes reads the history once.
+        let mut carried: Option<(i64, BTreeMap<String, Lots>)> = None;
         loop {
             let last = self.store.last_closed_week().await?;
             let next = match last.as_deref().and_then(Week::parse) {
@@ -209,39 +214,55 @@ impl Ledger {
             {
                 return Ok(closed);
             }
-            if self.close_week(next, last.as_deref(), now).await? {
-                tracing::info!(week = %next.label(), "week closed");
-                closed.push(next.label());
+            match self
+                .close_week(next, last.as_deref(), now, carried.take())
+                .await?
+            {
+                Some(lots) => {
+                    tracing::info!(week = %next.label(), "week closed");
+                    closed.push(next.label());
+                    carried = Some((next.bounds(self.tz).1, lots));
+                }
+                None => carried = None,
             }
         }
     }
 
     /// Closes `week` if the last closed week is still `after`: payouts,
-    /// statement lines and the closed week in one transaction.
+    /// statement lines and the closed week in one transaction. `carried` is
+    /// everyone's lots when the week began, if known. Returns everyone's lots
+    /// at its end, or `None` when another replica closed it meanwhile.
     async fn close_week(
         &self,
         week: Week,
         after: Option<&str>,
         now: i64,
-    ) -> Result<bool, LedgerError> {
+        carried: Option<(i64, BTreeMap<String, Lots>)>,
+    ) -> Result<Option<BTreeMap<String, Lots>>, LedgerError> {
         let (start, end) = week.bounds(self.tz);
         let label = week.label();
         let mut tx = self.store.begin_ledger_write().await?;
         if tx.last_closed_week().await?.as_deref() != after {
-            return Ok(false); // another replica closed it meanwhile
+            return Ok(None);
         }
-        let facts = tx.facts_before(end).await?;
-        let people = statements_of(&facts, start, end);
+        let opening = match carried {
+            Some((at, lots)) if at == start => lots,
+            _ => opening_lots(&tx.facts_before(start).await?),
+        };
+        let facts = tx.facts_between(start, end).await?;
+        let people = week_statements_after(opening.clone(), dated(&facts));
         let payouts = self.payouts_at_close(&label, end, &people);
         if !payouts.is_empty() {
             tx.append(&payouts, now).await?;
         }
         // The lines with the payouts in them.
-        let facts = tx.facts_before(end).await?;
-        let lines: Vec<StatementLine> = statements_of(&facts, start, end)
-            .into_values()
-            .filter_map(|p| p.line)
+        let facts = tx.facts_between(start, end).await?;
+        let people = week_statements_after(opening, dated(&facts));
+        let lots_at_end: BTreeMap<String, Lots> = people
+            .iter()
+            .map(|(person, w)| (person.clone(), w.lots.clone()))
             .collect();
+        let lines: Vec<StatementLine> = people.into_values().filter_map(|p| p.line).collect();
         let (last_entry_id, last_hash) = tx.chain_head().await?;
         let closed = ClosedWeekRow {
             week: label.clone(),
@@ -256,7 +277,7 @@ impl Ledger {
         let rows: Vec<StatementRow> = lines.iter().map(|l| to_row(&label, l)).collect();
         tx.insert_closed_week(&closed, &rows).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(lots_at_end))
     }
 
     /// The payout entries of a close: each person's available tokens, valued
@@ -362,12 +383,41 @@ impl Ledger {
                 lines,
             });
         }
+        // Open: the closing balances of the closed weeks, then what came after
+        // (a preview of tokens: no payout is valued before the close).
         let (start, end) = week.bounds(self.tz);
-        let facts = self.store.facts_before(end).await?;
-        let lines: Vec<StatementLine> = statements_of(&facts, start, end)
-            .into_values()
-            .filter_map(|p| p.line)
+        let open_from = self
+            .period()
+            .await?
+            .open_from
+            .unwrap_or(i64::MIN)
+            .min(start);
+        let (closings, facts) = tokio::try_join!(
+            self.store.closing_balances(),
+            self.store.facts_between(open_from, end)
+        )?;
+        let mut opening: BTreeMap<String, Lots> = closings
+            .into_iter()
+            .map(|(person, tokens)| {
+                let lot = Lot {
+                    commit_id: None,
+                    tokens,
+                    factor_ppm: money::FACTOR_ONE,
+                };
+                (person, Lots(vec![lot]))
+            })
             .collect();
+        for f in facts.iter().filter(|f| f.at < start) {
+            opening.entry(f.person.clone()).or_default().apply(&f.fact);
+        }
+        let week_facts = facts.iter().filter(|f| f.at >= start);
+        let lines: Vec<StatementLine> = week_statements_after(
+            opening,
+            week_facts.map(|f| (f.person.as_str(), f.at, &f.fact)),
+        )
+        .into_values()
+        .filter_map(|p| p.line)
+        .collect();
         Ok(Statement {
             week: label,
             closed: false,
@@ -441,7 +491,26 @@ impl Ledger {
         }
         let last_end = closed.last().map(|c| c.ends_at).unwrap_or(i64::MIN);
         let facts = self.store.facts_before(last_end).await?;
+        // Weeks in order, each from the lots the one before left.
+        let mut lots: BTreeMap<String, Lots> = BTreeMap::new();
+        let mut next = 0;
         for week in &closed {
+            while next < facts.len() && facts[next].at < week.starts_at {
+                let f = &facts[next];
+                lots.entry(f.person.clone()).or_default().apply(&f.fact);
+                next += 1;
+            }
+            let first = next;
+            while next < facts.len() && facts[next].at < week.ends_at {
+                next += 1;
+            }
+            let people = week_statements_after(lots, dated(&facts[first..next]));
+            let recomputed: Vec<StatementRow> = people
+                .values()
+                .filter_map(|p| p.line.as_ref())
+                .map(|l| to_row(&week.week, l))
+                .collect();
+            lots = people.into_iter().map(|(p, w)| (p, w.lots)).collect();
             let mismatch = |reason: String| Verified::Statement {
                 week: week.week.clone(),
                 reason,
@@ -452,11 +521,6 @@ impl Ledger {
                     week.last_entry_id
                 )));
             }
-            let recomputed: Vec<StatementRow> = statements_of(&facts, week.starts_at, week.ends_at)
-                .into_values()
-                .filter_map(|p| p.line)
-                .map(|l| to_row(&week.week, &l))
-                .collect();
             let stored_lines: Vec<StatementRow> = by_week
                 .get(week.week.as_str())
                 .map(|rows| rows.iter().map(|r| (*r).clone()).collect())
@@ -479,13 +543,18 @@ impl Ledger {
     }
 }
 
-/// Per person, the week `[start, end)` from `facts` (every entry before `end`).
-fn statements_of(facts: &[DatedFact], start: i64, end: i64) -> BTreeMap<String, PersonWeek> {
-    week_statements(
-        facts.iter().map(|f| (f.person.as_str(), f.at, &f.fact)),
-        start,
-        end,
-    )
+/// Facts as the statement functions take them.
+fn dated(facts: &[DatedFact]) -> impl Iterator<Item = (&str, i64, &MoneyFact)> {
+    facts.iter().map(|f| (f.person.as_str(), f.at, &f.fact))
+}
+
+/// Everyone's lots after `facts` (in time order).
+fn opening_lots(facts: &[DatedFact]) -> BTreeMap<String, Lots> {
+    let mut lots: BTreeMap<String, Lots> = BTreeMap::new();
+    for f in facts {
+        lots.entry(f.person.clone()).or_default().apply(&f.fact);
+    }
+    lots
 }
 
 /// Where stored and recomputed lines first differ (person by person).

@@ -9,6 +9,8 @@
 //! takes every lot (owed ones net against the rest); a redemption takes the
 //! oldest lots first.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::MilliTokens;
@@ -231,39 +233,69 @@ pub fn week_statements<'a>(
     facts: impl IntoIterator<Item = (&'a str, i64, &'a MoneyFact)>,
     start: i64,
     end: i64,
-) -> std::collections::BTreeMap<String, PersonWeek> {
-    #[derive(Default)]
+) -> BTreeMap<String, PersonWeek> {
+    let mut opening: BTreeMap<String, Lots> = BTreeMap::new();
+    let mut week = Vec::new();
+    for (person, at, fact) in facts {
+        if at < start {
+            opening.entry(person.to_string()).or_default().apply(fact);
+        } else if at < end {
+            week.push((person, at, fact));
+        }
+    }
+    week_statements_after(opening, week)
+}
+
+/// Per person, a week from everyone's lots when it began (`opening`) and the
+/// entries dated in it, in time order (ties by id). Everyone with lots is in
+/// the result (their lots at the week's end), with a line when their
+/// available balance moved.
+pub fn week_statements_after<'a>(
+    opening: BTreeMap<String, Lots>,
+    week: impl IntoIterator<Item = (&'a str, i64, &'a MoneyFact)>,
+) -> BTreeMap<String, PersonWeek> {
     struct Acc {
         lots: Lots,
-        opening: Option<MilliTokens>,
+        opening: MilliTokens,
         week: Vec<MoneyFact>,
     }
-    let mut people: std::collections::BTreeMap<&str, Acc> = Default::default();
-    for (person, at, fact) in facts {
-        if at >= end {
-            continue;
-        }
-        let acc = people.entry(person).or_default();
-        if at >= start {
-            if acc.opening.is_none() {
-                acc.opening = Some(acc.lots.tokens());
-            }
-            acc.week.push(fact.clone());
-        }
+    let mut people: BTreeMap<String, Acc> = opening
+        .into_iter()
+        .map(|(person, lots)| {
+            let tokens = lots.tokens();
+            (
+                person,
+                Acc {
+                    lots,
+                    opening: tokens,
+                    week: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for (person, _, fact) in week {
+        let acc = match people.get_mut(person) {
+            Some(acc) => acc,
+            None => people.entry(person.to_string()).or_insert(Acc {
+                lots: Lots::default(),
+                opening: 0,
+                week: Vec::new(),
+            }),
+        };
+        acc.week.push(fact.clone());
         acc.lots.apply(fact);
     }
     people
         .into_iter()
         .map(|(person, acc)| {
-            let opening = acc.opening.unwrap_or_else(|| acc.lots.tokens());
-            let line = statement_line(person, opening, &acc.week);
+            let line = statement_line(&person, acc.opening, &acc.week);
             let moved = !(line.entries.vested.is_empty()
                 && line.entries.clawed_back.is_empty()
                 && line.entries.corrections.is_empty()
                 && line.entries.redeemed.is_empty()
                 && line.entries.paid.is_empty());
             (
-                person.to_string(),
+                person,
                 PersonWeek {
                     line: moved.then_some(line),
                     lots: acc.lots,

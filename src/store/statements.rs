@@ -94,10 +94,28 @@ async fn facts_before(conn: &mut AnyConnection, end: i64) -> Result<Vec<DatedFac
     Ok(rows.into_iter().map(DatedFact::from).collect())
 }
 
+async fn facts_between(conn: &mut AnyConnection, from: i64, to: i64) -> Result<Vec<DatedFact>> {
+    let sql = format!(
+        "SELECT {FACT_COLUMNS} FROM ledger_entries WHERE at >= $1 AND at < $2 ORDER BY at, id"
+    );
+    let rows: Vec<FactRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await
+        .named("statements::facts_between")?;
+    Ok(rows.into_iter().map(DatedFact::from).collect())
+}
+
 impl StoreTx {
     /// Every entry effective before `end`, in time order (ties by id).
     pub async fn facts_before(&mut self, end: i64) -> Result<Vec<DatedFact>> {
         facts_before(self.conn(), end).await
+    }
+
+    /// The entries effective in `[from, to)`, in time order (ties by id).
+    pub async fn facts_between(&mut self, from: i64, to: i64) -> Result<Vec<DatedFact>> {
+        facts_between(self.conn(), from, to).await
     }
 
     /// Records a closed week and its statement lines.
@@ -155,6 +173,27 @@ impl Store {
             .await
             .named("statements::facts_before")?;
         facts_before(&mut conn, end).await
+    }
+
+    /// The entries effective in `[from, to)`, in time order (ties by id).
+    pub async fn facts_between(&self, from: i64, to: i64) -> Result<Vec<DatedFact>> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .named("statements::facts_between")?;
+        facts_between(&mut conn, from, to).await
+    }
+
+    /// Each person's closing balance in the latest closed week they have a line in.
+    pub async fn closing_balances(&self) -> Result<Vec<(String, i64)>> {
+        sqlx::query_as(
+            "SELECT s.person, s.closing FROM statements s
+             WHERE s.week = (SELECT MAX(l.week) FROM statements l WHERE l.person = s.person)",
+        )
+        .fetch_all(self.pool())
+        .await
+        .named("statements::closing_balances")
     }
 
     /// When the earliest entry is effective (the first week that can close).
