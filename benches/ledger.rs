@@ -7,7 +7,10 @@
 //! - `tokentally replay --apply` from an empty ledger (every entry appended) and
 //!   `tokentally replay` (the dry run) as processes: wall time and peak RSS;
 //! - one week's leaderboard and one person's ledger page for a week (median of 20);
-//! - one week's digest build and its chart render (median of 20).
+//! - one week's digest build and its chart render (median of 20);
+//! - one event's settle (a new CI result for a recent commit), one week's
+//!   close (the week after the last closed one), and `tokentally ledger
+//!   verify` as a process.
 //!
 //! `cargo bench --bench ledger` (env: BENCH_COMMITS, BENCH_PEOPLE, BENCH_DATABASE_URL;
 //! BENCH_GENERATE_ONLY=1 stops after generating, to profile `tokentally replay` by hand).
@@ -243,6 +246,81 @@ async fn main() {
         replays(&config_file);
     }
     reads(&url, now).await;
+    if !reads_only {
+        settle_close_verify(&url, &config_file, now, commits).await;
+    }
+}
+
+/// One event's settle, one week's close and `ledger verify`, after the replay
+/// closed every week that was due.
+async fn settle_close_verify(url: &str, config_file: &std::path::Path, now: i64, commits: u64) {
+    let store = Store::connect(url).await.unwrap();
+    let config = Config {
+        database_url: url.to_string(),
+        ..Config::default()
+    };
+    let ledger = Ledger::new(store.clone(), &config);
+    // A settle that changes nothing, then one after a new CI result.
+    ledger.settle(now).await.unwrap();
+    let mut times = Vec::new();
+    for n in 0..5 {
+        // One of the most recent commits, in whichever repository it landed.
+        let sha = format!("{:040x}", commits - 1 - n);
+        let mut repo = 0;
+        for r in 0..20 {
+            let id = store
+                .ensure_repository(&format!("acme/repo{r}"), now)
+                .await
+                .unwrap();
+            if !store.commits_by_prefix(id, &sha).await.unwrap().is_empty() {
+                repo = id;
+            }
+        }
+        store
+            .insert_signals(&[NewSignal {
+                repository_id: repo,
+                sha,
+                name: "ci".parse().unwrap(),
+                status: "pass".parse().unwrap(),
+                value: None,
+                url: None,
+                source: "github:status".into(),
+                context: Some(format!("bench-{n}")),
+                attempt: None,
+                idempotency_key: Some(format!("bench:settle:{n}")),
+                body_hash: None,
+                occurred_at: now - 1000,
+                received_at: now,
+            }])
+            .await
+            .unwrap();
+        let t = Instant::now();
+        let report = ledger.settle(now).await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if n == 0 {
+            println!(
+                "one event's settle: {} commits planned, {} appended (load {:.0} ms, plan {:.0} ms)",
+                report.commits,
+                report.appended,
+                report.load.as_secs_f64() * 1000.0,
+                report.plan.as_secs_f64() * 1000.0
+            );
+        }
+    }
+    println!("one event's settle: median {:.0} ms", median(times));
+    // The next week's close (a week later).
+    let t = Instant::now();
+    let closed = ledger.close_due(now + 7 * DAY).await.unwrap();
+    println!(
+        "one week's close ({closed:?}): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    store.close().await;
+    let (seconds, rss, out) = timed(config_file, &["ledger", "verify"]);
+    println!(
+        "ledger verify: {seconds:.2} s, peak RSS {rss:.0} MB ({})",
+        out.trim()
+    );
 }
 
 fn replays(config_file: &std::path::Path) {
