@@ -92,6 +92,12 @@ fn record(i: u64, person: &str, ai: bool, kind: Kind, lines: u64, at: i64) -> Co
         lines_excluded: 0,
         changed_lines: lines,
         patch_id: Some(format!("p{i:039x}")),
+        detected_kind: None,
+        formatting_only: false,
+        // Some commits share a file with another of their author's that day:
+        // change sets form as they do in real histories.
+        files: vec![format!("src/m{}.rs", i % 997)],
+        minhash: None,
         reverts: vec![],
         fixes: vec![],
         merge: false,
@@ -149,6 +155,7 @@ async fn generate(store: &Store, commits: u64, people: u64, now: i64) {
                     body_hash: None,
                     occurred_at: t,
                     received_at: t,
+                    token_id: None,
                 });
             };
             add(
@@ -291,6 +298,7 @@ async fn settle_close_verify(url: &str, config_file: &std::path::Path, now: i64,
                 body_hash: None,
                 occurred_at: now - 1000,
                 received_at: now,
+                token_id: None,
             }])
             .await
             .unwrap();

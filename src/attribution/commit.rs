@@ -32,6 +32,9 @@ pub struct CommitRecord {
     pub model: Option<String>,
     pub kind: Kind,
     pub kind_source: KindSource,
+    /// When a trailer declared the kind: what the subject or the diff says
+    /// (the tier is the lower of the two, so a declaration cannot raise pay).
+    pub detected_kind: Option<Kind>,
     pub usage_tokens: Option<u64>,
     pub files_changed: u64,
     pub binary_files: u64,
@@ -42,6 +45,12 @@ pub struct CommitRecord {
     /// What counts for size: added + deleted, less moved lines and excluded paths.
     pub changed_lines: u64,
     pub patch_id: Option<String>,
+    /// Only whitespace changed (or lines were re-wrapped): noise.
+    pub formatting_only: bool,
+    /// Changed paths outside excluded ones.
+    pub files: Vec<String>,
+    /// MinHash signature of the added lines (hex), for near-duplicates.
+    pub minhash: Option<String>,
     /// Full ids of the commits this one reverts.
     pub reverts: Vec<String>,
     /// Full ids of the commits this one fixes (`Fixes: <sha>`).
@@ -52,6 +61,45 @@ pub struct CommitRecord {
     /// Each agent and where it was found.
     pub evidence: Vec<AgentUse>,
     pub warnings: Vec<String>,
+}
+
+/// The pull request a commit belongs to, and how that is known. Only what
+/// GitHub says lets a commit take its pull request's head CI: the pull
+/// request's own commits (seen on `refs/pull/N/head`), the commits a merge
+/// brought in (when GitHub names that merge as the pull request's merge
+/// commit), or the merge commit itself; a `(#N)` in a subject alone never.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestLink {
+    pub number: i64,
+    pub via: PullRequestVia,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRequestVia {
+    /// Seen on the pull request's head ref.
+    Branch,
+    /// Brought in by (or being) this merge commit.
+    Merge(String),
+    /// Only a `(#N)` in the subject: a claim, not a fact.
+    Subject,
+}
+
+impl PullRequestLink {
+    pub fn branch(number: i64) -> PullRequestLink {
+        PullRequestLink {
+            number,
+            via: PullRequestVia::Branch,
+        }
+    }
+
+    /// As stored: `branch`, `merge:SHA` or `subject`.
+    pub fn via_text(&self) -> String {
+        match &self.via {
+            PullRequestVia::Branch => "branch".to_string(),
+            PullRequestVia::Merge(sha) => format!("merge:{sha}"),
+            PullRequestVia::Subject => "subject".to_string(),
+        }
+    }
 }
 
 /// Where the credit for a commit comes from.
@@ -187,16 +235,19 @@ impl Attributor {
         let reverting = !reverts.is_empty()
             || subject.starts_with("Revert \"")
             || subject.starts_with("Reapply \"");
-        let (kind, kind_source) = if reverting {
-            (Kind::Revert, KindSource::Revert)
-        } else if let Some(kind) = ev.declared_kind {
-            (kind, KindSource::Trailer)
-        } else if let Some(kind) = Kind::from_conventional_subject(&subject) {
+        let detected = if let Some(kind) = Kind::from_conventional_subject(&subject) {
             (kind, KindSource::Conventional)
         } else if with_diff && !merge {
             (facts.kind(), KindSource::Diff)
         } else {
             (Kind::Feature, KindSource::Default)
+        };
+        let (kind, kind_source, detected_kind) = if reverting {
+            (Kind::Revert, KindSource::Revert, None)
+        } else if let Some(kind) = ev.declared_kind {
+            (kind, KindSource::Trailer, Some(detected.0))
+        } else {
+            (detected.0, detected.1, None)
         };
 
         CommitRecord {
@@ -222,6 +273,7 @@ impl Attributor {
             },
             kind,
             kind_source,
+            detected_kind,
             usage_tokens: ev.usage_tokens,
             files_changed: facts.files_changed,
             binary_files: facts.binary_files,
@@ -231,6 +283,9 @@ impl Attributor {
             lines_excluded: facts.lines_excluded,
             changed_lines: facts.changed_lines(),
             patch_id: facts.patch_id,
+            formatting_only: facts.formatting_only,
+            files: facts.files,
+            minhash: facts.minhash,
             reverts,
             fixes,
             merge,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::kind::Kind;
+use crate::scoring::similarity;
 use super::paths::{PathClass, PathRules};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -32,6 +33,13 @@ pub struct DiffFacts {
     /// Lines added plus deleted in excluded paths (lockfiles, vendored, generated).
     pub lines_excluded: u64,
     pub patch_id: Option<String>,
+    /// Every text hunk only moved whitespace or re-wrapped lines: without
+    /// whitespace, what it removed is what it added (a formatting-only change).
+    pub formatting_only: bool,
+    /// Changed paths outside excluded ones (change sets are joined by a common file).
+    pub files: Vec<String>,
+    /// The MinHash signature of the added lines outside excluded paths (hex).
+    pub minhash: Option<String>,
     /// Of `lines_moved`, the deleted-here-added-there pairs (each counted in both
     /// `lines_added` and `lines_deleted`); the rest were carried by renames.
     #[serde(skip)]
@@ -119,6 +127,10 @@ pub fn diff_facts(
     let mut facts = DiffFacts::default();
     let mut file_ids: Vec<[u8; 32]> = Vec::with_capacity(changes.len());
     let mut added_lines: HashMap<&[u8], u64> = HashMap::new();
+    // For the near-duplicate signature: every added line outside excluded paths.
+    let mut added_text: Vec<String> = Vec::new();
+    let mut hunks = 0u64;
+    let mut formatting_hunks = 0u64;
     let mut deleted_lines: HashMap<&[u8], u64> = HashMap::new();
 
     // Exact renames: a blob deleted at one path and added unchanged at another.
@@ -133,6 +145,9 @@ pub fn diff_facts(
             renamed[i] = true;
             renamed[j] = true;
             let class = count_file(&mut facts, rules, &changes[j].path);
+            if class != PathClass::Excluded {
+                facts.files.push(changes[j].path.clone());
+            }
             if class != PathClass::Excluded && !large[i] {
                 facts.lines_moved += repo
                     .find_blob(old)
@@ -164,6 +179,9 @@ pub fn diff_facts(
             continue;
         }
         let class = count_file(&mut facts, rules, &change.path);
+        if class != PathClass::Excluded {
+            facts.files.push(change.path.clone());
+        }
         let (old, new) = &blobs[i];
         let old = old.as_ref().map(|b| b.content()).unwrap_or_default();
         let new = new.as_ref().map(|b| b.content()).unwrap_or_default();
@@ -181,6 +199,21 @@ pub fn diff_facts(
         let input = InternedInput::new(old, new);
         let diff = Diff::compute(Algorithm::Myers, &input);
         for hunk in diff.hunks() {
+            if class != PathClass::Excluded {
+                // Formatting-only: the same text once whitespace is gone.
+                let without_whitespace = |lines: &[imara_diff::Token]| -> Vec<u8> {
+                    lines
+                        .iter()
+                        .flat_map(|t| input.interner[*t].iter().copied())
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect()
+                };
+                let before = &input.before[hunk.before.start as usize..hunk.before.end as usize];
+                let after = &input.after[hunk.after.start as usize..hunk.after.end as usize];
+                hunks += 1;
+                formatting_hunks +=
+                    u64::from(without_whitespace(before) == without_whitespace(after));
+            }
             let removed = hunk
                 .before
                 .clone()
@@ -208,6 +241,9 @@ pub fn diff_facts(
                     (&mut facts.lines_deleted, &mut deleted_lines)
                 };
                 *count += 1;
+                if origin == '+' {
+                    added_text.push(String::from_utf8_lossy(line).into_owned());
+                }
                 let content = line.trim_ascii();
                 if content.len() >= MIN_MOVED_LINE {
                     *side.entry(content).or_insert(0) += 1;
@@ -223,6 +259,8 @@ pub fn diff_facts(
         .sum();
     facts.lines_moved += in_both;
     facts.moved_pairs = in_both;
+    facts.formatting_only = hunks > 0 && formatting_hunks == hunks;
+    facts.minhash = similarity::signature(added_text.iter().map(String::as_str)).map(|s| s.to_hex());
     if !file_ids.is_empty() {
         // Order-independent across files, like `git patch-id --stable`.
         file_ids.sort();

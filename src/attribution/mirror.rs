@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use git2::{Oid, Repository, Sort};
 
-use super::commit::{Attributor, CommitRecord, SeenCommits};
+use super::commit::{Attributor, CommitRecord, PullRequestLink, PullRequestVia, SeenCommits};
 use super::links::pull_request_number;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ pub struct WalkRequest<'a> {
 pub enum Found {
     /// On the default branch, oldest first, with the pull request that brought it
     /// in (from its `(#N)` subject or a `Merge pull request #N` merge).
-    Landed(Option<i64>, CommitRecord),
+    Landed(Option<PullRequestLink>, CommitRecord),
     /// On a pull request's branch only, with the pull-request number.
     Preview(i64, CommitRecord),
 }
@@ -157,10 +157,12 @@ pub fn walk(
             Some(false) => outcome.now_landed.push(sha),
             None => {
                 let record = attributor.attribute(repo, &commit, true, &seen);
-                let number = pull_requests
-                    .get(&oid)
-                    .copied()
-                    .or_else(|| pull_request_number(&record.subject).map(|n| n as i64));
+                let number = pull_requests.get(&oid).cloned().or_else(|| {
+                    pull_request_number(&record.subject).map(|n| PullRequestLink {
+                        number: n as i64,
+                        via: PullRequestVia::Subject,
+                    })
+                });
                 outcome.landed += 1;
                 if !found(Found::Landed(number, record)) {
                     return Err(WalkError::Cancelled(full_name.to_string()));
@@ -216,11 +218,12 @@ pub fn walk(
 }
 
 /// For each `Merge pull request #N` merge among `commits`: the commits it brought
-/// in (reachable from its second parent, not from its first) belong to PR N.
+/// in (reachable from its second parent, not from its first) belong to PR N,
+/// by way of that merge (scoring checks GitHub names it as PR N's merge).
 fn merged_pull_requests(
     repo: &Repository,
     commits: &[Oid],
-) -> Result<HashMap<Oid, i64>, git2::Error> {
+) -> Result<HashMap<Oid, PullRequestLink>, git2::Error> {
     let mut numbers = HashMap::new();
     for oid in commits {
         let merge = repo.find_commit(*oid)?;
@@ -232,12 +235,16 @@ fn merged_pull_requests(
         let Some(number) = pull_request_number(&subject).map(|n| n as i64) else {
             continue;
         };
-        numbers.insert(*oid, number);
+        let link = PullRequestLink {
+            number,
+            via: PullRequestVia::Merge(oid.to_string()),
+        };
+        numbers.insert(*oid, link.clone());
         let mut walk = repo.revwalk()?;
         walk.push(merge.parent_id(1)?)?;
         walk.hide(merge.parent_id(0)?)?;
         for brought in walk {
-            numbers.entry(brought?).or_insert(number);
+            numbers.entry(brought?).or_insert_with(|| link.clone());
         }
     }
     Ok(numbers)

@@ -37,6 +37,10 @@ pub enum TokenCommand {
         /// report: write signals; read: the read API; admin: everything, redemptions
         #[arg(long, value_enum, default_value = "report")]
         role: Role,
+        /// The signal names it may post, comma-separated (`ci,deploy`, `*` for
+        /// any); default for report tokens: ci only
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        signals: Vec<String>,
     },
     /// List tokens (names and scopes, never the tokens)
     List,
@@ -54,7 +58,11 @@ pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Resu
             repos,
             all_repos,
             role,
-        } => create(&store, &name, repos, all_repos, role).await,
+            signals,
+        } => {
+            let grants = Grants { role, signals };
+            create(&store, &name, repos, all_repos, grants).await
+        }
         TokenCommand::List => list(&store).await,
         TokenCommand::Revoke { name } => {
             if store.revoke_token(&name, now_ms()).await? {
@@ -71,15 +79,35 @@ pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Resu
     result
 }
 
+/// What a new token may do: its role, and the signals it may post.
+struct Grants {
+    role: Role,
+    signals: Vec<String>,
+}
+
 async fn create(
     store: &Store,
     name: &str,
     repos: Vec<String>,
     all_repos: bool,
-    role: Role,
+    grants: Grants,
 ) -> anyhow::Result<()> {
+    let Grants { role, signals } = grants;
     if name.trim().is_empty() {
         anyhow::bail!("--name must not be empty");
+    }
+    let signals: Vec<String> = signals
+        .iter()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = signals.iter().find(|s| {
+        s.as_str() != "*" && !crate::scoring::signal::reportable_name(s)
+    }) {
+        anyhow::bail!("--signals {bad:?} is not a signal name (ci, deploy, incident, or a custom name)");
+    }
+    if !signals.is_empty() && role == Role::Read {
+        anyhow::bail!("--signals needs a report or admin token: a read token posts nothing");
     }
     if let Some(bad) = repos.iter().find(|r| !valid_repo(r)) {
         anyhow::bail!("--repo {bad:?} is not of the form owner/name (or group/subgroup/name)");
@@ -100,10 +128,19 @@ async fn create(
              (`tokentally token revoke {name}`) to replace it"
         );
     }
+    if !signals.is_empty() {
+        store.set_token_signals(name, &signals).await?;
+    }
     // The token on stdout alone, so `$(tokentally token create …)` captures it.
     println!("{token}");
+    let granted = match role {
+        Role::Read => String::new(),
+        Role::Admin if signals.is_empty() => "; it may post any signal".to_string(),
+        _ if signals.is_empty() => "; it may post ci only (grant more with --signals)".to_string(),
+        _ => format!("; it may post {}", signals.join(", ")),
+    };
     eprintln!(
-        "created {} token {name:?} for {}; it is shown only this once",
+        "created {} token {name:?} for {}{granted}; it is shown only this once",
         role.as_str(),
         if all_repos {
             "all repositories".to_string()
@@ -116,8 +153,8 @@ async fn create(
 
 async fn list(store: &Store) -> anyhow::Result<()> {
     println!(
-        "{:<24} {:<7} {:<10} {:<25} repositories",
-        "name", "role", "state", "created"
+        "{:<24} {:<7} {:<10} {:<25} {:<16} repositories",
+        "name", "role", "state", "created", "signals"
     );
     for token in store.tokens().await? {
         let created = chrono::DateTime::from_timestamp_millis(token.created_at)
@@ -129,11 +166,12 @@ async fn list(store: &Store) -> anyhow::Result<()> {
             "active"
         };
         println!(
-            "{:<24} {:<7} {:<10} {:<25} {}",
+            "{:<24} {:<7} {:<10} {:<25} {:<16} {}",
             token.name,
             token.role.as_str(),
             state,
             created,
+            token.signal_grants().join(","),
             token.repositories.join(", ")
         );
     }

@@ -33,6 +33,7 @@ pub async fn record_outcome(
             body_hash: None,
             occurred_at,
             received_at: now,
+            token_id: None,
         })
         .await?;
     Ok(stored)

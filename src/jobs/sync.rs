@@ -3,6 +3,7 @@
 //! landed commits, previews of pull requests, the people credited, the signals
 //! reverts and fixes imply — then what landed or was force-pushed away since.
 
+use crate::attribution::commit::PullRequestLink;
 use crate::attribution::mirror::{self, KnownState, WalkRequest};
 use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
@@ -276,10 +277,12 @@ async fn store_found(
                 let committed = chrono::DateTime::parse_from_rfc3339(&record.committed_at)
                     .map(|t| t.timestamp_millis())
                     .unwrap_or(landed_at);
-                (Some(committed.min(landed_at)), *pr, record)
+                (Some(committed.min(landed_at)), pr.clone(), record)
             }
-            mirror::Found::Landed(pr, record) => (Some(landed_at), *pr, record),
-            mirror::Found::Preview(number, record) => (None, Some(*number), record),
+            mirror::Found::Landed(pr, record) => (Some(landed_at), pr.clone(), record),
+            mirror::Found::Preview(number, record) => {
+                (None, Some(PullRequestLink::branch(*number)), record)
+            }
         };
         // An agent author's name and email are the agent's, not the credited human's.
         let agent_author = record.evidence.iter().any(|e| e.source == Source::Author);
@@ -289,7 +292,7 @@ async fn store_found(
             (record.author_name.as_str(), record.author_email.as_str())
         };
         tx.ensure_person(&record.person, name, email, now).await?;
-        tx.upsert_commit(repository_id, record, landed_at, pr, now)
+        tx.upsert_commit(repository_id, record, landed_at, pr.as_ref(), now)
             .await?;
         if let Some(landed_at) = landed_at {
             record_links(&mut tx, &ctx.metrics, repository_id, record, landed_at, now).await?;
@@ -336,6 +339,7 @@ async fn record_links(
                 body_hash: None,
                 occurred_at: landed_at,
                 received_at: now,
+                token_id: None,
             })
             .await?;
         metrics.signal("git", stored.as_str());

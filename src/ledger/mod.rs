@@ -31,6 +31,8 @@ use crate::scoring::money::{FACTOR_ONE, FactorPpm, factor_ppm};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::{SignalName, SignalStatus};
+use crate::scoring::similarity::Signature;
+use crate::scoring::change_set;
 use crate::scoring::week::Week;
 use crate::store::Store;
 use crate::store::ledger::{NewEntry, StateRow};
@@ -72,8 +74,8 @@ pub struct Snapshot {
     signals: HashMap<(i64, String), Vec<SignalFact>>,
     /// commit id → its entries (without explanations).
     entries: HashMap<i64, Vec<StateRow>>,
-    /// (repository id, pull request) → (head sha, merged at).
-    heads: HashMap<(i64, i64), (String, i64)>,
+    /// (repository id, pull request) → (head sha, merged at, merge commit sha).
+    heads: HashMap<(i64, i64), MergedPullRequest>,
     /// When each commit (by position) turned out bad: reverted, fixed later,
     /// a failed incident, force-pushed away.
     bad_at: Vec<Option<i64>>,
@@ -81,6 +83,19 @@ pub struct Snapshot {
     /// (to match abbreviated ids).
     sorted_shas: HashMap<i64, Vec<String>>,
 }
+
+/// A merged pull request as GitHub reported it.
+struct MergedPullRequest {
+    head: String,
+    merged_at: i64,
+    merge_sha: Option<String>,
+}
+
+/// Estimated similarity of added lines at which a change is a near-duplicate.
+const NEAR_DUPLICATE: f64 = 0.8;
+
+/// MinHash buckets larger than this are skipped (shared boilerplate).
+const MAX_BUCKET: usize = 512;
 
 /// Commits planned per batch of appended entries (bounds memory in a pass).
 const PLAN_CHUNK: usize = 2_000;
@@ -110,6 +125,8 @@ struct PassContext {
     rule_sets: HashMap<String, Rules>,
     calibrations: CalibrationCache,
     duplicates: HashMap<i64, String>,
+    /// commit id → its change set (when it has others).
+    change_sets: HashMap<i64, plan::ChangeSet>,
     /// Score every commit under the current rules (replay).
     current_rules_for_all: bool,
     /// Plan as if the ledger were empty (the scratch ledger of a dry replay).
@@ -364,6 +381,7 @@ impl Ledger {
             rule_sets,
             calibrations: CalibrationCache::default(),
             duplicates: snapshot.duplicates(&self.rules),
+            change_sets: snapshot.change_sets(&self.rules, self.pay_from),
             current_rules_for_all,
             scratch,
             landing_factors: HashMap::new(),
@@ -393,7 +411,9 @@ impl Ledger {
             governing_version(entries).unwrap_or_else(|| self.version.clone())
         };
         let rules = &ctx.rule_sets[&version];
-        let inputs = snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
+        let mut inputs =
+            snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
+        inputs.change_set = ctx.change_sets.get(&commit.id).cloned();
         let (factor, label) = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
             Some(week) => {
                 let table = ctx
@@ -527,7 +547,7 @@ impl Interner {
 impl Snapshot {
     fn new(
         commits: Vec<ScoringCommit>,
-        heads: Vec<(i64, i64, String, i64)>,
+        heads: Vec<(i64, i64, String, i64, Option<String>)>,
         entries: Vec<StateRow>,
     ) -> Snapshot {
         let mut by_entry: HashMap<i64, Vec<StateRow>> = HashMap::new();
@@ -551,7 +571,14 @@ impl Snapshot {
             entries: by_entry,
             heads: heads
                 .into_iter()
-                .map(|(repo, number, head, merged_at)| ((repo, number), (head, merged_at)))
+                .map(|(repo, number, head, merged_at, merge_sha)| {
+                    let merged = MergedPullRequest {
+                        head,
+                        merged_at,
+                        merge_sha,
+                    };
+                    ((repo, number), merged)
+                })
                 .collect(),
             sorted_shas,
         }
@@ -622,8 +649,82 @@ impl Snapshot {
         versions
     }
 
+    /// The merged pull request GitHub says `c` belongs to: it is the pull
+    /// request's merge commit, one of its commits (seen on its head ref), or
+    /// brought in by the merge commit GitHub names. A `(#N)` in a subject
+    /// alone borrows nothing.
+    fn merged_pull_request(&self, c: &ScoringCommit) -> Option<&MergedPullRequest> {
+        let pr = self.heads.get(&(c.repository_id, c.pull_request?))?;
+        let merge_sha = pr.merge_sha.as_deref();
+        let said_by_github = merge_sha == Some(c.sha.as_str())
+            || match c.pull_request_via.as_deref() {
+                Some("branch") => true,
+                Some(via) => via
+                    .strip_prefix("merge:")
+                    .is_some_and(|merge| Some(merge) == merge_sha),
+                None => false,
+            };
+        said_by_github.then_some(pr)
+    }
+
+    /// commit id → its change set, for paid AI commits that share one with others.
+    fn change_sets(&self, rules: &Rules, pay_from: Option<i64>) -> HashMap<i64, plan::ChangeSet> {
+        let paid: Vec<&ScoringCommit> = self
+            .commits
+            .iter()
+            .filter(|c| {
+                c.ai == 1
+                    && c.unlanded_at.is_none()
+                    && c.landed_at
+                        .is_some_and(|t| t >= pay_from.unwrap_or(c.repository_first_seen))
+            })
+            .collect();
+        let landed: Vec<change_set::Landed<'_>> = paid
+            .iter()
+            .map(|c| change_set::Landed {
+                person: &c.person,
+                landed_at: c.landed_at.unwrap_or_default(),
+                files: c
+                    .files
+                    .as_deref()
+                    .and_then(|f| serde_json::from_str::<Vec<String>>(f).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|f| format!("{}:{f}", c.repository_id))
+                    .collect(),
+                pull_request: self
+                    .merged_pull_request(c)
+                    .and(c.pull_request)
+                    .map(|n| (c.repository_id, n)),
+            })
+            .collect();
+        let window = i64::from(rules.change_set_hours) * 3_600_000;
+        let mut out = HashMap::new();
+        for set in change_set::change_sets(&landed, window) {
+            let members: Vec<plan::ChangeSetMember> = set
+                .iter()
+                .map(|&i| plan::ChangeSetMember {
+                    sha: paid[i].sha[..paid[i].sha.len().min(12)].to_string(),
+                    landed_at: landed[i].landed_at,
+                    lines: paid[i].changed_lines.max(0) as u64,
+                })
+                .collect();
+            for &i in &set {
+                out.insert(
+                    paid[i].id,
+                    plan::ChangeSet {
+                        members: members.clone(),
+                    },
+                );
+            }
+        }
+        out
+    }
+
     /// commit id → the earlier commit with the same patch, for AI commits whose
-    /// patch landed already within `duplicate_days` before (any repository).
+    /// patch landed already within `duplicate_days` before (any repository),
+    /// or a near-duplicate: added lines whose MinHash similarity with an
+    /// earlier landed change's is at least [`NEAR_DUPLICATE`].
     fn duplicates(&self, rules: &Rules) -> HashMap<i64, String> {
         let window = i64::from(rules.hygiene.duplicate_days) * DAY_MS;
         let mut by_patch: HashMap<&str, Vec<&ScoringCommit>> = HashMap::new();
@@ -644,7 +745,55 @@ impl Snapshot {
                 }
             }
         }
+        self.near_duplicates(window, &mut out);
         out
+    }
+
+    /// Adds each AI commit whose added lines nearly repeat an earlier landed
+    /// change's (inside `window`) to `out`. Candidates come from shared
+    /// MinHash bands; each is confirmed on the whole signature.
+    fn near_duplicates(&self, window: i64, out: &mut HashMap<i64, String>) {
+        let signed: Vec<(&ScoringCommit, Signature)> = self
+            .commits
+            .iter()
+            .filter(|c| c.landed_at.is_some())
+            .filter_map(|c| Some((c, Signature::from_hex(c.minhash.as_deref()?)?)))
+            .collect();
+        let mut buckets: HashMap<(u8, u64), Vec<usize>> = HashMap::new();
+        for (i, (_, sig)) in signed.iter().enumerate() {
+            for band in sig.bands() {
+                buckets.entry(band).or_default().push(i);
+            }
+        }
+        for (c, sig) in signed.iter().filter(|(c, _)| c.ai == 1) {
+            if out.contains_key(&c.id) {
+                continue;
+            }
+            let landed = c.landed_at.unwrap_or_default();
+            let earlier = |o: &ScoringCommit| {
+                let t = o.landed_at.unwrap_or_default();
+                (t, o.id) < (landed, c.id) && landed - t <= window
+            };
+            let mut best: Option<(i64, i64, &str)> = None;
+            for band in sig.bands() {
+                // A huge bucket is boilerplate every change shares: no evidence.
+                let Some(list) = buckets.get(&band).filter(|l| l.len() <= MAX_BUCKET) else {
+                    continue;
+                };
+                for &j in list {
+                    let (other, other_sig) = &signed[j];
+                    if earlier(other) && sig.similarity(other_sig) >= NEAR_DUPLICATE {
+                        let key = (other.landed_at.unwrap_or_default(), other.id, other.sha.as_str());
+                        if best.is_none_or(|b| key < b) {
+                            best = Some(key);
+                        }
+                    }
+                }
+            }
+            if let Some((_, _, sha)) = best {
+                out.insert(c.id, sha.to_string());
+            }
+        }
     }
 
     fn inputs(
@@ -658,10 +807,10 @@ impl Snapshot {
             .get(&(c.repository_id, c.sha.clone()))
             .cloned()
             .unwrap_or_default();
-        let pull_request_head = c
-            .pull_request
-            .and_then(|n| self.heads.get(&(c.repository_id, n)))
-            .filter(|(head, _)| *head != c.sha)
+        let pull_request_head = self
+            .merged_pull_request(c)
+            .map(|pr| (&pr.head, &pr.merged_at))
+            .filter(|(head, _)| **head != c.sha)
             .map(|(head, merged_at)| {
                 let ci = self
                     .signals
@@ -679,7 +828,10 @@ impl Snapshot {
             commit_id: c.id,
             ai: c.ai == 1,
             kind: c.kind.clone(),
+            detected_kind: c.detected_kind.clone(),
             changed_lines: c.changed_lines.max(0) as u64,
+            formatting_only: c.formatting_only == 1,
+            change_set: None,
             usage_tokens: c.usage_tokens.map(|n| n.max(0) as u64),
             landed_at: c.landed_at,
             unlanded_at: c.unlanded_at,

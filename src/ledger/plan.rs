@@ -24,6 +24,7 @@ use crate::scoring::MilliTokens;
 use crate::scoring::balance::EntryKind;
 use crate::scoring::ci::CiResult;
 use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
+use crate::scoring::hygiene::is_noise;
 use crate::scoring::money::FactorPpm;
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::outcome::outcomes_at;
@@ -38,7 +39,14 @@ pub struct CommitInputs {
     pub commit_id: i64,
     pub ai: bool,
     pub kind: String,
+    /// When a trailer declared `kind`: the detected kind (the lower tier pays).
+    pub detected_kind: Option<String>,
     pub changed_lines: u64,
+    /// Only whitespace changed or lines were re-wrapped (noise, as is a
+    /// commit under `noise_lines` changed lines: it earns nothing).
+    pub formatting_only: bool,
+    /// The change set it belongs to with other commits, if any.
+    pub change_set: Option<ChangeSet>,
     pub usage_tokens: Option<u64>,
     /// When it landed on the default branch (`None`: never landed).
     pub landed_at: Option<i64>,
@@ -53,6 +61,37 @@ pub struct CommitInputs {
     /// Its pull request's head CI, taken when the commit has no CI of its own
     /// (a squash or merge commit): (head sha, merged at, CI signals of the head).
     pub pull_request_head: Option<(String, i64, Vec<SignalFact>)>,
+}
+
+/// One person's commits that landed close together on common files (or one
+/// merged pull request): their size is computed once, over all their lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSet {
+    /// Every commit of the set (this one included), oldest first.
+    pub members: Vec<ChangeSetMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeSetMember {
+    /// Short id.
+    pub sha: String,
+    pub landed_at: i64,
+    pub lines: u64,
+}
+
+impl ChangeSet {
+    /// The members that had landed by `t`: a commit joining later changes the
+    /// earlier ones' size from its landing on (an adjustment, as any fact).
+    fn at(&self, t: i64) -> Vec<&ChangeSetMember> {
+        self.members.iter().filter(|m| m.landed_at <= t).collect()
+    }
+}
+
+/// A change set as an explanation states it.
+#[derive(Serialize)]
+struct ChangeSetView<'a> {
+    lines: u64,
+    commits: Vec<&'a str>,
 }
 
 /// An entry the commit already has.
@@ -100,7 +139,15 @@ struct ScoreExplanation<'a> {
 #[derive(Serialize)]
 struct ScoreInputs<'a> {
     kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detected_kind: Option<&'a str>,
+    /// The kind whose tier pays (the lower of declared and detected).
+    paid_kind: &'a str,
     changed_lines: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_set: Option<ChangeSetView<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    noise: bool,
     ci: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ci_from_pull_request_head: Option<&'a str>,
@@ -194,7 +241,7 @@ struct Scorer<'a> {
 
 /// A commit's score at one time.
 struct ScoreAt {
-    /// Its tokens (0 for a duplicate).
+    /// Its tokens (0 for a duplicate or noise).
     tokens: MilliTokens,
     ci: CiResult,
     score: Score,
@@ -209,12 +256,24 @@ impl<'a> Scorer<'a> {
             c,
             facts: CommitFacts {
                 kind: c.kind.clone(),
+                detected_kind: c.detected_kind.clone(),
                 changed_lines: c.changed_lines,
+                change_set_lines: None,
             },
             calibration: calibration.0,
             calibration_week: calibration.1,
             rules,
         }
+    }
+
+    /// The members of its change set at `t`, when there are others.
+    fn change_set_at(&self, t: i64) -> Option<Vec<&'a ChangeSetMember>> {
+        let members = self.c.change_set.as_ref()?.at(t);
+        (members.len() > 1).then_some(members)
+    }
+
+    fn noise(&self) -> bool {
+        is_noise(self.c.changed_lines, self.c.formatting_only, self.rules)
     }
 
     /// The score at `t` (cheap; explained only for entries that are appended).
@@ -225,8 +284,14 @@ impl<'a> Scorer<'a> {
             .as_ref()
             .map(|(_, merged_at, head)| (*merged_at, head.as_slice()));
         let (outcomes, ci, from_head) = outcomes_at(&self.c.signals, head, t);
-        let score = score(&self.facts, &outcomes, self.calibration, self.rules);
-        let tokens = if self.c.duplicate_of.is_some() {
+        let facts = CommitFacts {
+            change_set_lines: self
+                .change_set_at(t)
+                .map(|members| members.iter().map(|m| m.lines).sum()),
+            ..self.facts.clone()
+        };
+        let score = score(&facts, &outcomes, self.calibration, self.rules);
+        let tokens = if self.c.duplicate_of.is_some() || self.noise() {
             0
         } else {
             score.milli_tokens
@@ -249,7 +314,14 @@ impl<'a> Scorer<'a> {
             reason,
             inputs: ScoreInputs {
                 kind: &c.kind,
+                detected_kind: c.detected_kind.as_deref(),
+                paid_kind: crate::scoring::commit::paid_kind(&self.facts, self.rules),
                 changed_lines: c.changed_lines,
+                change_set: self.change_set_at(t).map(|members| ChangeSetView {
+                    lines: members.iter().map(|m| m.lines).sum(),
+                    commits: members.iter().map(|m| m.sha.as_str()).collect(),
+                }),
+                noise: self.noise(),
                 ci: at.ci.as_str(),
                 ci_from_pull_request_head: at
                     .from_head
@@ -272,6 +344,8 @@ impl<'a> Scorer<'a> {
                 s.milli_tokens as f64 / 1000.0,
                 if c.duplicate_of.is_some() {
                     " (a duplicate: 0)"
+                } else if self.noise() {
+                    " (noise: 0)"
                 } else {
                     ""
                 },
@@ -345,7 +419,9 @@ fn score_points(c: &CommitInputs, landed_at: i64, cutoff: i64) -> Vec<i64> {
         }))
         .filter(|s| s.occurred_at > landed_at)
         .map(|s| s.occurred_at)
-        .filter(|t| *t <= cutoff)
+        // Each later commit of its change set changes its share of the size.
+        .chain(c.change_set.iter().flat_map(|s| s.members.iter().map(|m| m.landed_at)))
+        .filter(|t| *t > landed_at && *t <= cutoff)
         .collect();
     points.sort_unstable();
     points.dedup();
@@ -717,6 +793,9 @@ mod tests {
             ai: true,
             kind: "fix".into(),
             changed_lines: 127,
+            detected_kind: None,
+            formatting_only: false,
+            change_set: None,
             usage_tokens: None,
             landed_at: Some(LANDED),
             unlanded_at: None,

@@ -197,7 +197,7 @@ impl Ledger {
             acc.reverted_commits += u32::from(c.reverted == 1);
             acc.events.red_never_green += u32::from(c.red());
             acc.events.duplicates += u32::from(c.duplicate());
-            if is_noise(c.changed_lines.max(0) as u64, rules) {
+            if c.noise() || is_noise(c.changed_lines.max(0) as u64, false, rules) {
                 acc.events.noise += 1;
             }
         }
@@ -442,7 +442,9 @@ impl Ledger {
             if !latest["inputs"]["duplicate_of"].is_null() {
                 hygiene_events.push(serde_json::json!({"event": "duplicate", "of": latest["inputs"]["duplicate_of"], "penalty": self.rules.hygiene.duplicate}));
             }
-            if is_noise(commit.changed_lines.max(0) as u64, &self.rules) {
+            if latest["inputs"]["noise"] == true
+                || is_noise(commit.changed_lines.max(0) as u64, false, &self.rules)
+            {
                 hygiene_events.push(serde_json::json!({"event": "noise", "changed_lines": commit.changed_lines, "penalty": self.rules.hygiene.noise}));
             }
         }

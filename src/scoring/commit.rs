@@ -9,11 +9,17 @@ use super::rules::Rules;
 use super::{MilliTokens, to_milli};
 
 /// What scoring needs to know about a commit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CommitFacts {
     pub kind: String,
+    /// When `kind` was declared by a trailer: the kind the subject or the diff
+    /// gives. The tier is the lower of the two.
+    pub detected_kind: Option<String>,
     /// Changed lines without moved lines and excluded paths.
     pub changed_lines: u64,
+    /// The changed lines of the commit's whole change set, when it is part of
+    /// one with other commits: the size factor is the set's, shared by lines.
+    pub change_set_lines: Option<u64>,
 }
 
 /// The outcome signals that decide the multiplier.
@@ -42,6 +48,27 @@ pub fn size_factor(changed_lines: u64, rules: &Rules) -> f64 {
     s.clamp(rules.size_min, rules.size_max)
 }
 
+/// The size factor a commit gets: `s(changed)`, or for a commit in a change
+/// set its share of the set's, `s(set lines) × changed / set lines` — so ten
+/// small commits to one file earn what one commit of their total would.
+pub fn shared_size_factor(facts: &CommitFacts, rules: &Rules) -> f64 {
+    match facts.change_set_lines {
+        Some(total) if total > facts.changed_lines => {
+            size_factor(total, rules) * facts.changed_lines as f64 / total as f64
+        }
+        _ => size_factor(facts.changed_lines, rules),
+    }
+}
+
+/// The kind whose tier pays: the declared kind, unless the detected one
+/// weighs less (a declaration can lower pay, never raise it).
+pub fn paid_kind<'a>(facts: &'a CommitFacts, rules: &Rules) -> &'a str {
+    match facts.detected_kind.as_deref() {
+        Some(detected) if rules.tier(detected) < rules.tier(&facts.kind) => detected,
+        _ => &facts.kind,
+    }
+}
+
 /// `m`: CI (first-run green, green after failure, red, or none by vesting
 /// time) × deploy pass × each custom signal's weight.
 pub fn outcome_multiplier(outcomes: &Outcomes, rules: &Rules) -> f64 {
@@ -65,8 +92,8 @@ pub fn outcome_multiplier(outcomes: &Outcomes, rules: &Rules) -> f64 {
 
 /// The score of a commit: each factor and the tokens, rounded to milli-tokens.
 pub fn score(facts: &CommitFacts, outcomes: &Outcomes, calibration: f64, rules: &Rules) -> Score {
-    let tier = rules.tier(&facts.kind);
-    let size = size_factor(facts.changed_lines, rules);
+    let tier = rules.tier(paid_kind(facts, rules));
+    let size = shared_size_factor(facts, rules);
     let outcome = outcome_multiplier(outcomes, rules);
     Score {
         tier,
@@ -147,6 +174,63 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_kind_never_raises_the_tier() {
+        let r = Rules::default();
+        let declared = |kind: &str, detected: &str| CommitFacts {
+            kind: kind.into(),
+            detected_kind: Some(detected.into()),
+            changed_lines: 63,
+            ..CommitFacts::default()
+        };
+        // `AI-Kind: fix` on a chore: chore's 2, not fix's 10.
+        assert_eq!(paid_kind(&declared("fix", "chore"), &r), "chore");
+        let s = score(&declared("fix", "chore"), &Outcomes::default(), 1.0, &r);
+        assert!(close(s.tier, 2.0));
+        // Declaring less than the diff says is taken at its word.
+        assert_eq!(paid_kind(&declared("docs", "feature"), &r), "docs");
+        // No declaration: the kind as detected.
+        let plain = CommitFacts {
+            kind: "fix".into(),
+            changed_lines: 63,
+            ..CommitFacts::default()
+        };
+        assert_eq!(paid_kind(&plain, &r), "fix");
+    }
+
+    #[test]
+    fn a_change_set_shares_one_size_factor_by_lines() {
+        let r = Rules::default();
+        // Ten 4-line commits of a 40-line change set: each s(40) × 4/40.
+        let part = CommitFacts {
+            kind: "fix".into(),
+            changed_lines: 4,
+            change_set_lines: Some(40),
+            ..CommitFacts::default()
+        };
+        let whole = CommitFacts {
+            kind: "fix".into(),
+            changed_lines: 40,
+            ..CommitFacts::default()
+        };
+        let ten: f64 = (0..10).map(|_| shared_size_factor(&part, &r)).sum();
+        assert!(close(ten, shared_size_factor(&whole, &r)));
+        // log2(41) / log2(401) = 0.619553…; a tenth of it each.
+        assert!((shared_size_factor(&part, &r) - 0.0619553).abs() < 1e-6);
+        // Alone (or a set of one), a commit has its own factor, floor included.
+        let alone = CommitFacts {
+            change_set_lines: Some(4),
+            ..part.clone()
+        };
+        assert!(close(shared_size_factor(&alone, &r), size_factor(4, &r)));
+        let tiny = CommitFacts {
+            changed_lines: 1,
+            change_set_lines: Some(1),
+            ..part.clone()
+        };
+        assert!(close(shared_size_factor(&tiny, &r), 0.25));
+    }
+
+    #[test]
     fn worked_scores() {
         let r = Rules::default();
         // The README's digest example: fix 10 × size 0.81 × first run 1.2 × calibration 1.05.
@@ -155,6 +239,7 @@ mod tests {
         let fix = CommitFacts {
             kind: "fix".into(),
             changed_lines: 127,
+            ..CommitFacts::default()
         };
         let green = Outcomes {
             ci: Some(CiResult::FirstRunGreen),
@@ -167,6 +252,7 @@ mod tests {
         let chore = CommitFacts {
             kind: "chore".into(),
             changed_lines: 2,
+            ..CommitFacts::default()
         };
         assert_eq!(
             score(&chore, &Outcomes::default(), 1.0, &r).milli_tokens,
@@ -176,6 +262,7 @@ mod tests {
         let revert = CommitFacts {
             kind: "revert".into(),
             changed_lines: 500,
+            ..CommitFacts::default()
         };
         assert_eq!(score(&revert, &green, 1.5, &r).milli_tokens, 0);
         // Efficiency: 10.2 tokens for 12,400 usage tokens = 0.8226 per 1,000.

@@ -29,10 +29,10 @@ pub fn payout_factor(hygiene: u32, rules: &Rules) -> f64 {
     floor + (1.0 - floor) * f64::from(hygiene.min(100)) / 100.0
 }
 
-/// An AI commit under `noise_lines` changed lines (or whitespace-only, which
-/// leaves no changed lines) is noise.
-pub fn is_noise(changed_lines: u64, rules: &Rules) -> bool {
-    changed_lines < rules.hygiene.noise_lines
+/// An AI commit under `noise_lines` changed lines, or one that changed only
+/// whitespace or re-wrapped lines (formatting only), is noise.
+pub fn is_noise(changed_lines: u64, formatting_only: bool, rules: &Rules) -> bool {
+    formatting_only || changed_lines < rules.hygiene.noise_lines
 }
 
 #[cfg(test)]
@@ -67,7 +67,9 @@ mod tests {
         assert_eq!(hygiene(&awful, &r), 0);
         assert_eq!(payout_factor(0, &r), 0.5);
         assert_eq!(payout_factor(100, &r), 1.0);
-        assert!(is_noise(2, &r) && !is_noise(3, &r));
+        assert!(is_noise(2, false, &r) && !is_noise(3, false, &r));
+        // A 200-line re-indent is noise too.
+        assert!(is_noise(200, true, &r));
     }
 }
 

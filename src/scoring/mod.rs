@@ -20,6 +20,7 @@
 
 pub mod balance;
 pub mod calibration;
+pub mod change_set;
 pub mod ci;
 pub mod commit;
 pub mod hygiene;
@@ -29,6 +30,7 @@ pub mod outcome;
 pub mod payout;
 pub mod rules;
 pub mod signal;
+pub mod similarity;
 pub mod statement;
 pub mod week;
 

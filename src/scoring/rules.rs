@@ -28,6 +28,13 @@ pub struct Rules {
     pub clawback_vested: bool,
     /// Landed AI commits in a week needed to be ranked on the leaderboard.
     pub leaderboard_min_ai_commits: u32,
+    /// One person's commits landing within this many hours of each other on a
+    /// common file form one change set (size is computed over the set).
+    pub change_set_hours: u32,
+    /// Ranked by efficiency only with this much reported usage in the week…
+    pub efficiency_min_usage: u64,
+    /// …over at least this many commits with reported usage.
+    pub efficiency_min_commits: u32,
     /// History that landed before this (a date `YYYY-MM-DD` or an RFC 3339 time,
     /// in `timezone`) never accrues; default: when the repository was first seen.
     pub pay_from: Option<String>,
@@ -125,6 +132,9 @@ impl Default for Rules {
             vesting_days: 14,
             clawback_vested: false,
             leaderboard_min_ai_commits: 2,
+            change_set_hours: 24,
+            efficiency_min_usage: 10_000,
+            efficiency_min_commits: 2,
             pay_from: None,
         }
     }

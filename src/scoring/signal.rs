@@ -80,6 +80,17 @@ impl SignalName {
     }
 }
 
+/// A name a pipeline may report: up to 64 lower-case letters, digits, `_ - .`,
+/// and not one tokentally records itself from git history.
+pub fn reportable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+        && !name.parse::<SignalName>().is_ok_and(|n| n.is_reserved())
+}
+
 impl FromStr for SignalName {
     type Err = std::convert::Infallible;
 

@@ -258,6 +258,21 @@ async fn record_signal(
     if !token.allows(&req.repo) {
         return Err(forbidden(&token, &req.repo));
     }
+    // Signals are granted, not assumed: a CI token cannot post an incident
+    // (or a failed deploy) on a rival's commit.
+    if !token.may_post(&req.signal) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "signal_not_granted",
+            format!(
+                "token {:?} may post {} only; `{}` needs a token granted it (`tokentally token create --signals {}`)",
+                token.name,
+                token.signal_grants().join(", "),
+                req.signal,
+                req.signal
+            ),
+        ));
+    }
     if !state.config.repository_policy().listed(&req.repo) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -297,6 +312,7 @@ async fn record_signal(
             body_hash: Some(body_hash),
             occurred_at: now,
             received_at: now,
+            token_id: Some(token.id),
         })
         .await
         .map_err(ApiError::database)?;

@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::{Named, Result, Store, StoreTx};
-use crate::attribution::commit::CommitRecord;
+use crate::attribution::commit::{CommitRecord, PullRequestLink};
 
 /// A stored commit, as tests and later stages read it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,7 +34,7 @@ impl Store {
         repository_id: i64,
         record: &CommitRecord,
         landed_at: Option<i64>,
-        pull_request: Option<i64>,
+        pull_request: Option<&PullRequestLink>,
         now: i64,
     ) -> Result<()> {
         let mut conn = self
@@ -154,7 +154,7 @@ async fn upsert_commit(
     repository_id: i64,
     record: &CommitRecord,
     landed_at: Option<i64>,
-    pull_request: Option<i64>,
+    pull_request: Option<&PullRequestLink>,
     now: i64,
 ) -> Result<()> {
     // The record's time comes from git2 and always parses; a time that does not
@@ -171,8 +171,10 @@ async fn upsert_commit(
     sqlx::query(
         "INSERT INTO commits (repository_id, sha, subject, person, author_email, authored_at, ai,
              agents, model, kind, kind_source, usage_tokens, changed_lines, patch_id, merge, record,
-             landed, landed_at, pull_request, first_seen_at, credit, committed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+             landed, landed_at, pull_request, first_seen_at, credit, committed_at,
+             detected_kind, formatting_only, minhash, files, pull_request_via)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                 $23, $24, $25, $26, $27)
          ON CONFLICT (repository_id, sha) DO UPDATE SET
              landed = CASE WHEN commits.landed = 1 THEN 1 ELSE excluded.landed END,
              landed_at = CASE WHEN commits.landed = 1 THEN commits.landed_at
@@ -180,7 +182,9 @@ async fn upsert_commit(
              unlanded_at = CASE WHEN excluded.landed = 1 THEN NULL ELSE commits.unlanded_at END,
              unlanded_reason = CASE WHEN excluded.landed = 1 THEN NULL
                                     ELSE commits.unlanded_reason END,
-             pull_request = COALESCE(commits.pull_request, excluded.pull_request)",
+             pull_request = COALESCE(commits.pull_request, excluded.pull_request),
+             pull_request_via = CASE WHEN commits.pull_request IS NULL THEN excluded.pull_request_via
+                                     ELSE commits.pull_request_via END",
     )
     .bind(repository_id)
     .bind(&record.sha)
@@ -200,7 +204,7 @@ async fn upsert_commit(
     .bind(serde_json::to_string(record).expect("records serialise"))
     .bind(i64::from(landed_at.is_some()))
     .bind(landed_at)
-    .bind(pull_request)
+    .bind(pull_request.map(|p| p.number))
     .bind(now)
     .bind(record.credit.as_str())
     .bind(
@@ -208,6 +212,11 @@ async fn upsert_commit(
             .map(|t| t.timestamp_millis())
             .ok(),
     )
+    .bind(record.detected_kind.map(|k| k.as_str()))
+    .bind(i64::from(record.formatting_only))
+    .bind(&record.minhash)
+    .bind(json(&record.files))
+    .bind(pull_request.map(|p| p.via_text()))
     .execute(&mut *conn)
     .await.named("commits::upsert_commit")?;
     Ok(())
@@ -238,7 +247,7 @@ impl StoreTx {
         repository_id: i64,
         record: &CommitRecord,
         landed_at: Option<i64>,
-        pull_request: Option<i64>,
+        pull_request: Option<&PullRequestLink>,
         now: i64,
     ) -> Result<()> {
         upsert_commit(

@@ -19,8 +19,17 @@ pub struct ScoringCommit {
     pub landed_at: Option<i64>,
     pub unlanded_at: Option<i64>,
     pub pull_request: Option<i64>,
+    /// How its pull request is known: `branch`, `merge:SHA` or `subject`.
+    pub pull_request_via: Option<String>,
     /// When the repository was first seen (the default `pay_from`).
     pub repository_first_seen: i64,
+    pub detected_kind: Option<String>,
+    pub formatting_only: i64,
+    /// MinHash signature of the added lines (hex).
+    pub minhash: Option<String>,
+    /// Changed paths (JSON array).
+    pub files: Option<String>,
+    pub committed_at: Option<i64>,
 }
 
 /// A signal as scoring reads it.
@@ -42,7 +51,8 @@ impl Store {
         sqlx::query_as(
             "SELECT c.id, c.repository_id, c.sha, c.person, c.ai, c.kind,
                     c.changed_lines, c.usage_tokens, c.patch_id, c.landed_at, c.unlanded_at,
-                    c.pull_request, r.created_at AS repository_first_seen
+                    c.pull_request, c.pull_request_via, r.created_at AS repository_first_seen,
+                    c.detected_kind, c.formatting_only, c.minhash, c.files, c.committed_at
              FROM commits c JOIN repositories r ON r.id = c.repository_id
              WHERE c.landed_at IS NOT NULL
              ORDER BY c.id",
@@ -71,10 +81,12 @@ impl Store {
         Ok(())
     }
 
-    /// (repository id, number) → (head sha, merged at) of merged pull requests.
-    pub async fn merged_pull_request_heads(&self) -> Result<Vec<(i64, i64, String, i64)>> {
+    /// (repository id, number, head sha, merged at, merge sha) of merged pull requests.
+    pub async fn merged_pull_request_heads(
+        &self,
+    ) -> Result<Vec<(i64, i64, String, i64, Option<String>)>> {
         sqlx::query_as(
-            "SELECT repository_id, number, head_sha, merged_at FROM pull_requests
+            "SELECT repository_id, number, head_sha, merged_at, merge_sha FROM pull_requests
              WHERE merged_at IS NOT NULL",
         )
         .fetch_all(self.pool())

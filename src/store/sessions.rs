@@ -5,7 +5,16 @@ use super::tokens::{Row, TokenRow, to_token};
 use super::{Named, Result, Store};
 
 /// A token's columns, then the session's csrf.
-type SessionJoin = (i64, String, String, i64, Option<i64>, String, String);
+type SessionJoin = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    String,
+);
 
 /// A live session: its token and the forms' anti-forgery value.
 #[derive(Debug, Clone)]
@@ -40,7 +49,7 @@ impl Store {
     /// token is not revoked.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
         let row: Option<SessionJoin> = sqlx::query_as(
-            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, s.csrf
+            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, t.signals, s.csrf
              FROM sessions s JOIN api_tokens t ON t.id = s.token_id
              WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND t.revoked_at IS NULL",
         )
@@ -49,8 +58,8 @@ impl Store {
         .fetch_optional(self.pool())
         .await.named("sessions::session")?;
         Ok(row.map(
-            |(id, name, repositories, created_at, revoked_at, role, csrf)| {
-                let token: Row = (id, name, repositories, created_at, revoked_at, role);
+            |(id, name, repositories, created_at, revoked_at, role, signals, csrf)| {
+                let token: Row = (id, name, repositories, created_at, revoked_at, role, signals);
                 SessionRow {
                     token: to_token(token),
                     csrf,

@@ -21,6 +21,8 @@ pub struct NewSignal {
     pub body_hash: Option<String>,
     pub occurred_at: i64,
     pub received_at: i64,
+    /// The API token that posted it (`None`: GitHub or git).
+    pub token_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -38,6 +40,7 @@ pub struct SignalRow {
     pub body_hash: Option<String>,
     pub occurred_at: i64,
     pub received_at: i64,
+    pub token_id: Option<i64>,
 }
 
 /// What storing a signal did.
@@ -96,7 +99,7 @@ impl Store {
         }
         let rows = sqlx::query_as(
             "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
-                 body_hash, occurred_at, received_at
+                 body_hash, occurred_at, received_at, token_id
              FROM signals
              WHERE repository_id = $1
                AND (substr($2, 1, length(sha)) = sha OR substr(sha, 1, length($2)) = $2)
@@ -137,17 +140,17 @@ macro_rules! insert_signal_sql {
     ($value:literal) => {
         concat!(
             "INSERT INTO signals (repository_id, sha, name, status, url, source, context,
-                 attempt, idempotency_key, body_hash, occurred_at, received_at, value)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, ",
+                 attempt, idempotency_key, body_hash, occurred_at, received_at, token_id, value)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, ",
             $value,
             ")
              ON CONFLICT (repository_id, idempotency_key) DO NOTHING
              RETURNING id, sha, name, status, value, url, source, context, attempt,
-                 idempotency_key, body_hash, occurred_at, received_at"
+                 idempotency_key, body_hash, occurred_at, received_at, token_id"
         )
     };
 }
-const INSERT_SIGNAL_WITH_VALUE: &str = insert_signal_sql!("$13");
+const INSERT_SIGNAL_WITH_VALUE: &str = insert_signal_sql!("$14");
 const INSERT_SIGNAL_WITHOUT_VALUE: &str = insert_signal_sql!("NULL");
 
 async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<SignalInsert> {
@@ -167,7 +170,8 @@ async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<Signal
         .bind(&s.idempotency_key)
         .bind(&s.body_hash)
         .bind(s.occurred_at)
-        .bind(s.received_at);
+        .bind(s.received_at)
+        .bind(s.token_id);
     if let Some(value) = s.value {
         insert = insert.bind(value);
     }
@@ -180,7 +184,7 @@ async fn insert_signal(conn: &mut AnyConnection, s: &NewSignal) -> Result<Signal
     }
     let existing: SignalRow = sqlx::query_as(
         "SELECT id, sha, name, status, value, url, source, context, attempt, idempotency_key,
-             body_hash, occurred_at, received_at
+             body_hash, occurred_at, received_at, token_id
          FROM signals WHERE repository_id = $1 AND idempotency_key = $2",
     )
     .bind(s.repository_id)

@@ -44,9 +44,33 @@ pub struct TokenRow {
     pub repositories: Vec<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The signal names it was granted (`None`: its role's default).
+    pub signals: Option<Vec<String>>,
 }
 
+/// The signals a report token may post when it was granted none.
+pub const DEFAULT_REPORT_SIGNALS: &[&str] = &["ci"];
+
 impl TokenRow {
+    /// The signal names this token may post: `*` for any.
+    pub fn signal_grants(&self) -> Vec<String> {
+        match (&self.signals, self.role) {
+            (Some(granted), _) => granted.clone(),
+            (None, Role::Admin) => vec!["*".to_string()],
+            (None, Role::Report) => DEFAULT_REPORT_SIGNALS.iter().map(|s| s.to_string()).collect(),
+            (None, Role::Read) => Vec::new(),
+        }
+    }
+
+    /// Whether it may post signal `name` (an admin token any).
+    pub fn may_post(&self, name: &str) -> bool {
+        self.role == Role::Admin
+            || self
+                .signal_grants()
+                .iter()
+                .any(|g| g == "*" || g.eq_ignore_ascii_case(name))
+    }
+
     pub fn allows(&self, repository: &str) -> bool {
         self.repositories
             .iter()
@@ -59,9 +83,11 @@ impl TokenRow {
     }
 }
 
-pub(super) type Row = (i64, String, String, i64, Option<i64>, String);
+pub(super) type Row = (i64, String, String, i64, Option<i64>, String, Option<String>);
 
-pub(super) fn to_token((id, name, repositories, created_at, revoked_at, role): Row) -> TokenRow {
+pub(super) fn to_token(
+    (id, name, repositories, created_at, revoked_at, role, signals): Row,
+) -> TokenRow {
     TokenRow {
         id,
         name,
@@ -69,6 +95,7 @@ pub(super) fn to_token((id, name, repositories, created_at, revoked_at, role): R
         repositories: serde_json::from_str(&repositories).unwrap_or_default(),
         created_at,
         revoked_at,
+        signals: signals.and_then(|s| serde_json::from_str(&s).ok()),
     }
 }
 
@@ -113,7 +140,7 @@ impl Store {
     /// The live (not revoked) token with this hash.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at, role FROM api_tokens
+            "SELECT id, name, repositories, created_at, revoked_at, role, signals FROM api_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
@@ -125,11 +152,25 @@ impl Store {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at, role FROM api_tokens ORDER BY name",
+            "SELECT id, name, repositories, created_at, revoked_at, role, signals
+             FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
         .await.named("tokens::tokens")?;
         Ok(rows.into_iter().map(to_token).collect())
+    }
+
+    /// Grants the live token `name` exactly these signal names (`*`: any).
+    pub async fn set_token_signals(&self, name: &str, signals: &[String]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET signals = $1 WHERE name = $2 AND revoked_at IS NULL",
+        )
+        .bind(serde_json::to_string(signals).expect("strings serialise"))
+        .bind(name)
+        .execute(self.pool())
+        .await
+        .named("tokens::set_token_signals")?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Revokes a token by name; `false` if there is no live token of that name.

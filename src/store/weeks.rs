@@ -19,7 +19,7 @@ pub struct WeekCommit {
     pub clawed: i64,
     /// Pending tokens cancelled (a revert before vesting).
     pub cancelled: i64,
-    /// What the latest score said: 1 = CI red, 2 = a duplicate (bits).
+    /// What the latest score said: 1 = CI red, 2 = a duplicate, 4 = noise (bits).
     pub flags: i64,
 }
 
@@ -30,6 +30,11 @@ impl WeekCommit {
 
     pub fn duplicate(&self) -> bool {
         self.flags & 2 != 0
+    }
+
+    /// Formatting-only or too small (as its latest score said).
+    pub fn noise(&self) -> bool {
+        self.flags & 4 != 0
     }
 }
 
@@ -63,6 +68,7 @@ impl Store {
                     g.earned, g.vested, g.clawed, g.cancelled,
                     (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
                           + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
+                          + CASE WHEN l.explanation LIKE '%\"noise\":true%' THEN 4 ELSE 0 END
                      FROM ledger_entries l WHERE l.id = g.latest) AS flags
              FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
                           MAX(sha) AS sha,

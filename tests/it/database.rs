@@ -79,6 +79,7 @@ fn signal(repository_id: i64, n: u64, value: Option<f64>) -> NewSignal {
         body_hash: some.then(|| format!("hash-{n}")),
         occurred_at: 1_000 + n as i64,
         received_at: 2_000 + n as i64,
+        token_id: None,
     }
 }
 
@@ -177,7 +178,7 @@ async fn nullable_parameters_keep_one_type_on_one_connection(db: &TestDb) {
     s.upsert_commit(repo, &human, None, None, now)
         .await
         .unwrap();
-    s.upsert_commit(repo, &ai, Some(now), Some(5), now)
+    s.upsert_commit(repo, &ai, Some(now), Some(&tokentally::attribution::commit::PullRequestLink::branch(5)), now)
         .await
         .unwrap();
     let (_, human2) = two_commits();

@@ -205,9 +205,11 @@ async fn duplicates_noise_and_human_commits(db: &TestDb) {
             .iter()
             .any(|e| e["event"] == "duplicate")
     );
-    // Noise still earns its (small) score: 2 × 0.25 × 0.9 = 0.45.
+    // Noise pays nothing (its score would be 2 × 0.25 × 0.9 = 0.45).
     let n = s.tokens(&tiny).await;
-    assert!(close(&n["tokens"], 0.45), "{n}");
+    assert!(close(&n["tokens"], 0.0), "{n}");
+    assert_eq!(n["inputs"]["noise"], true, "{n}");
+    assert!(n["formula"].as_str().unwrap().ends_with("= 0.450 (noise: 0)"), "{n}");
     let h = s.tokens(&human).await;
     assert_eq!(
         (h["state"].as_str(), h["ai"].as_bool()),

@@ -568,6 +568,7 @@ async fn one_bad_signal_never_fails_its_batch(db: &TestDb) {
         body_hash: None,
         occurred_at: now_ms(),
         received_at: now_ms(),
+        token_id: None,
     };
     // 40 submitted together, so they share transactions; one names a repository
     // that does not exist, which the database refuses.
