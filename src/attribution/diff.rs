@@ -17,8 +17,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::kind::Kind;
-use crate::scoring::similarity;
 use super::paths::{PathClass, PathRules};
+use crate::scoring::similarity;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiffFacts {
@@ -260,7 +260,8 @@ pub fn diff_facts(
     facts.lines_moved += in_both;
     facts.moved_pairs = in_both;
     facts.formatting_only = hunks > 0 && formatting_hunks == hunks;
-    facts.minhash = similarity::signature(added_text.iter().map(String::as_str)).map(|s| s.to_hex());
+    facts.minhash =
+        similarity::signature(added_text.iter().map(String::as_str)).map(|s| s.to_hex());
     if !file_ids.is_empty() {
         // Order-independent across files, like `git patch-id --stable`.
         file_ids.sort();

@@ -101,10 +101,13 @@ async fn create(
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
-    if let Some(bad) = signals.iter().find(|s| {
-        s.as_str() != "*" && !crate::scoring::signal::reportable_name(s)
-    }) {
-        anyhow::bail!("--signals {bad:?} is not a signal name (ci, deploy, incident, or a custom name)");
+    if let Some(bad) = signals
+        .iter()
+        .find(|s| s.as_str() != "*" && !crate::scoring::signal::reportable_name(s))
+    {
+        anyhow::bail!(
+            "--signals {bad:?} is not a signal name (ci, deploy, incident, or a custom name)"
+        );
     }
     if !signals.is_empty() && role == Role::Read {
         anyhow::bail!("--signals needs a report or admin token: a read token posts nothing");

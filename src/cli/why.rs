@@ -198,6 +198,22 @@ pub fn explain(t: &CommitTokens, version: &str, rules: &crate::scoring::rules::R
             }
         }
     }
+    if !t.signals.is_empty() {
+        let _ = writeln!(out, "signals:");
+        for sig in &t.signals {
+            let by = match sig["token"].as_str() {
+                Some(token) => format!("token {token} (#{})", sig["token_id"]),
+                None => sig["source"].as_str().unwrap_or("?").to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} {} — posted by {by}",
+                sig["at"].as_str().unwrap_or("?"),
+                sig["signal"].as_str().unwrap_or("?"),
+                sig["status"].as_str().unwrap_or("?"),
+            );
+        }
+    }
     if !t.hygiene_events.is_empty() {
         let _ = writeln!(out, "hygiene:");
         for h in &t.hygiene_events {

@@ -27,12 +27,12 @@ use chrono_tz::Tz;
 
 use crate::scoring::balance::EntryKind;
 use crate::scoring::calibration::{self, Observed};
+use crate::scoring::change_set;
 use crate::scoring::money::{FACTOR_ONE, FactorPpm, factor_ppm};
 use crate::scoring::outcome::SignalFact;
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::{SignalName, SignalStatus};
 use crate::scoring::similarity::Signature;
-use crate::scoring::change_set;
 use crate::scoring::week::Week;
 use crate::store::Store;
 use crate::store::ledger::{NewEntry, StateRow};
@@ -76,6 +76,8 @@ pub struct Snapshot {
     entries: HashMap<i64, Vec<StateRow>>,
     /// (repository id, pull request) → (head sha, merged at, merge commit sha).
     heads: HashMap<(i64, i64), MergedPullRequest>,
+    /// (repository id, merge commit sha) → the pull request GitHub says it merged.
+    merge_commits: HashMap<(i64, String), i64>,
     /// When each commit (by position) turned out bad: reverted, fixed later,
     /// a failed incident, force-pushed away.
     bad_at: Vec<Option<i64>>,
@@ -411,8 +413,7 @@ impl Ledger {
             governing_version(entries).unwrap_or_else(|| self.version.clone())
         };
         let rules = &ctx.rule_sets[&version];
-        let mut inputs =
-            snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
+        let mut inputs = snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
         inputs.change_set = ctx.change_sets.get(&commit.id).cloned();
         let (factor, label) = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
             Some(week) => {
@@ -564,22 +565,28 @@ impl Snapshot {
         for list in sorted_shas.values_mut() {
             list.sort_unstable();
         }
+        let heads: HashMap<(i64, i64), MergedPullRequest> = heads
+            .into_iter()
+            .map(|(repo, number, head, merged_at, merge_sha)| {
+                let merged = MergedPullRequest {
+                    head,
+                    merged_at,
+                    merge_sha,
+                };
+                ((repo, number), merged)
+            })
+            .collect();
+        let merge_commits = heads
+            .iter()
+            .filter_map(|((repo, number), pr)| Some(((*repo, pr.merge_sha.clone()?), *number)))
+            .collect();
         Snapshot {
             bad_at: Vec::new(),
+            merge_commits,
             commits,
             signals: HashMap::new(),
             entries: by_entry,
-            heads: heads
-                .into_iter()
-                .map(|(repo, number, head, merged_at, merge_sha)| {
-                    let merged = MergedPullRequest {
-                        head,
-                        merged_at,
-                        merge_sha,
-                    };
-                    ((repo, number), merged)
-                })
-                .collect(),
+            heads,
             sorted_shas,
         }
     }
@@ -653,8 +660,13 @@ impl Snapshot {
     /// request's merge commit, one of its commits (seen on its head ref), or
     /// brought in by the merge commit GitHub names. A `(#N)` in a subject
     /// alone borrows nothing.
-    fn merged_pull_request(&self, c: &ScoringCommit) -> Option<&MergedPullRequest> {
-        let pr = self.heads.get(&(c.repository_id, c.pull_request?))?;
+    fn merged_pull_request(&self, c: &ScoringCommit) -> Option<(i64, &MergedPullRequest)> {
+        let number = c.pull_request.or_else(|| {
+            self.merge_commits
+                .get(&(c.repository_id, c.sha.clone()))
+                .copied()
+        })?;
+        let pr = self.heads.get(&(c.repository_id, number))?;
         let merge_sha = pr.merge_sha.as_deref();
         let said_by_github = merge_sha == Some(c.sha.as_str())
             || match c.pull_request_via.as_deref() {
@@ -664,7 +676,7 @@ impl Snapshot {
                     .is_some_and(|merge| Some(merge) == merge_sha),
                 None => false,
             };
-        said_by_github.then_some(pr)
+        said_by_github.then_some((number, pr))
     }
 
     /// commit id → its change set, for paid AI commits that share one with others.
@@ -694,8 +706,7 @@ impl Snapshot {
                     .collect(),
                 pull_request: self
                     .merged_pull_request(c)
-                    .and(c.pull_request)
-                    .map(|n| (c.repository_id, n)),
+                    .map(|(number, _)| (c.repository_id, number)),
             })
             .collect();
         let window = i64::from(rules.change_set_hours) * 3_600_000;
@@ -783,7 +794,11 @@ impl Snapshot {
                 for &j in list {
                     let (other, other_sig) = &signed[j];
                     if earlier(other) && sig.similarity(other_sig) >= NEAR_DUPLICATE {
-                        let key = (other.landed_at.unwrap_or_default(), other.id, other.sha.as_str());
+                        let key = (
+                            other.landed_at.unwrap_or_default(),
+                            other.id,
+                            other.sha.as_str(),
+                        );
                         if best.is_none_or(|b| key < b) {
                             best = Some(key);
                         }
@@ -809,7 +824,7 @@ impl Snapshot {
             .unwrap_or_default();
         let pull_request_head = self
             .merged_pull_request(c)
-            .map(|pr| (&pr.head, &pr.merged_at))
+            .map(|(_, pr)| (&pr.head, &pr.merged_at))
             .filter(|(head, _)| **head != c.sha)
             .map(|(head, merged_at)| {
                 let ci = self

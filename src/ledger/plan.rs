@@ -420,7 +420,11 @@ fn score_points(c: &CommitInputs, landed_at: i64, cutoff: i64) -> Vec<i64> {
         .filter(|s| s.occurred_at > landed_at)
         .map(|s| s.occurred_at)
         // Each later commit of its change set changes its share of the size.
-        .chain(c.change_set.iter().flat_map(|s| s.members.iter().map(|m| m.landed_at)))
+        .chain(
+            c.change_set
+                .iter()
+                .flat_map(|s| s.members.iter().map(|m| m.landed_at)),
+        )
         .filter(|t| *t > landed_at && *t <= cutoff)
         .collect();
     points.sort_unstable();

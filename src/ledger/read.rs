@@ -170,7 +170,10 @@ impl Ledger {
         struct Acc {
             line: Option<LeaderboardLine>,
             events: HygieneEvents,
+            /// Reported usage, and what the commits that reported it earned.
             usage: u64,
+            usage_earned: MilliTokens,
+            usage_commits: u32,
             reverted_commits: u32,
         }
         let mut people: BTreeMap<String, Acc> = BTreeMap::new();
@@ -193,7 +196,12 @@ impl Ledger {
             line.vested += vested;
             line.clawed_back += clawed;
             line.ai_commits += 1;
-            acc.usage += c.usage_tokens.unwrap_or(0).max(0) as u64;
+            // Efficiency divides like by like: only commits that reported usage.
+            if let Some(usage) = c.usage_tokens.filter(|u| *u > 0) {
+                acc.usage += usage as u64;
+                acc.usage_earned += c.earned;
+                acc.usage_commits += 1;
+            }
             acc.reverted_commits += u32::from(c.reverted == 1);
             acc.events.red_never_green += u32::from(c.red());
             acc.events.duplicates += u32::from(c.duplicate());
@@ -228,7 +236,11 @@ impl Ledger {
                 line.payout_factor = payout_factor(line.hygiene, rules);
                 line.value =
                     to_milli((line.earned - line.clawed_back) as f64 / 1000.0 * line.payout_factor);
-                line.efficiency = efficiency(line.earned, acc.usage);
+                // Too little usage says nothing: one `AI-Tokens: 1` must not top the board.
+                line.efficiency = (acc.usage_commits >= rules.efficiency_min_commits
+                    && acc.usage >= rules.efficiency_min_usage)
+                    .then(|| efficiency(acc.usage_earned, acc.usage))
+                    .flatten();
                 line.revert_rate = if line.ai_commits == 0 {
                     0.0
                 } else {
@@ -330,6 +342,9 @@ pub struct CommitTokens {
     pub formula: Option<String>,
     pub inputs: Option<serde_json::Value>,
     pub hygiene_events: Vec<serde_json::Value>,
+    /// The signals received for it, each with who posted it (GitHub, git, or
+    /// the API token by name and id).
+    pub signals: Vec<serde_json::Value>,
     pub entries: Vec<EntryView>,
 }
 
@@ -466,6 +481,21 @@ impl Ledger {
                 .and_then(|l| l["formula"].as_str().map(String::from)),
             inputs: latest.as_ref().map(|l| l["inputs"].clone()),
             hygiene_events,
+            signals: signals
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "signal": s.name,
+                        "status": s.status,
+                        "value": s.value,
+                        "at": rfc3339(s.occurred_at),
+                        "source": s.source,
+                        "context": s.context,
+                        "token": s.source.strip_prefix("api:"),
+                        "token_id": s.token_id,
+                    })
+                })
+                .collect(),
             entries: entries.iter().map(EntryView::from).collect(),
         })
     }
@@ -497,6 +527,7 @@ impl CommitTokens {
             "formula": t.formula,
             "inputs": t.inputs,
             "hygiene_events": t.hygiene_events,
+            "signals": t.signals,
             "entries": t.entries,
         })
     }

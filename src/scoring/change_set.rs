@@ -53,7 +53,11 @@ pub fn change_sets(commits: &[Landed<'_>], window_ms: i64) -> Vec<Vec<usize>> {
                 if commits[i].landed_at - commits[j].landed_at > window_ms {
                     break;
                 }
-                if commits[i].files.iter().any(|f| commits[j].files.contains(f)) {
+                if commits[i]
+                    .files
+                    .iter()
+                    .any(|f| commits[j].files.contains(f))
+                {
                     join(&mut parent, i, j);
                 }
             }

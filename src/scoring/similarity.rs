@@ -97,11 +97,9 @@ impl Signature {
     /// probability 1 − (1 − 0.8⁴)¹⁶ > 0.9999, at 0.3 with 0.12.
     pub fn bands(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         self.0.chunks(4).enumerate().map(|(band, rows)| {
-            let key = rows
-                .iter()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, r| {
-                    (h ^ u64::from(*r)).wrapping_mul(0x0100_0000_01b3)
-                });
+            let key = rows.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, r| {
+                (h ^ u64::from(*r)).wrapping_mul(0x0100_0000_01b3)
+            });
             (band as u8, key)
         })
     }

@@ -59,7 +59,15 @@ impl Store {
         .await.named("sessions::session")?;
         Ok(row.map(
             |(id, name, repositories, created_at, revoked_at, role, signals, csrf)| {
-                let token: Row = (id, name, repositories, created_at, revoked_at, role, signals);
+                let token: Row = (
+                    id,
+                    name,
+                    repositories,
+                    created_at,
+                    revoked_at,
+                    role,
+                    signals,
+                );
                 SessionRow {
                     token: to_token(token),
                     csrf,

@@ -57,7 +57,10 @@ impl TokenRow {
         match (&self.signals, self.role) {
             (Some(granted), _) => granted.clone(),
             (None, Role::Admin) => vec!["*".to_string()],
-            (None, Role::Report) => DEFAULT_REPORT_SIGNALS.iter().map(|s| s.to_string()).collect(),
+            (None, Role::Report) => DEFAULT_REPORT_SIGNALS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             (None, Role::Read) => Vec::new(),
         }
     }
@@ -83,7 +86,15 @@ impl TokenRow {
     }
 }
 
-pub(super) type Row = (i64, String, String, i64, Option<i64>, String, Option<String>);
+pub(super) type Row = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+);
 
 pub(super) fn to_token(
     (id, name, repositories, created_at, revoked_at, role, signals): Row,
@@ -156,7 +167,8 @@ impl Store {
              FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
-        .await.named("tokens::tokens")?;
+        .await
+        .named("tokens::tokens")?;
         Ok(rows.into_iter().map(to_token).collect())
     }
 

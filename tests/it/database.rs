@@ -178,9 +178,15 @@ async fn nullable_parameters_keep_one_type_on_one_connection(db: &TestDb) {
     s.upsert_commit(repo, &human, None, None, now)
         .await
         .unwrap();
-    s.upsert_commit(repo, &ai, Some(now), Some(&tokentally::attribution::commit::PullRequestLink::branch(5)), now)
-        .await
-        .unwrap();
+    s.upsert_commit(
+        repo,
+        &ai,
+        Some(now),
+        Some(&tokentally::attribution::commit::PullRequestLink::branch(5)),
+        now,
+    )
+    .await
+    .unwrap();
     let (_, human2) = two_commits();
     let mut human2 = human2;
     human2.sha = sha(99);

@@ -209,7 +209,13 @@ async fn duplicates_noise_and_human_commits(db: &TestDb) {
     let n = s.tokens(&tiny).await;
     assert!(close(&n["tokens"], 0.0), "{n}");
     assert_eq!(n["inputs"]["noise"], true, "{n}");
-    assert!(n["formula"].as_str().unwrap().ends_with("= 0.450 (noise: 0)"), "{n}");
+    assert!(
+        n["formula"]
+            .as_str()
+            .unwrap()
+            .ends_with("= 0.450 (noise: 0)"),
+        "{n}"
+    );
     let h = s.tokens(&human).await;
     assert_eq!(
         (h["state"].as_str(), h["ai"].as_bool()),

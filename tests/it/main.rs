@@ -8,6 +8,7 @@ mod dashboard;
 mod database;
 mod digest;
 mod edges;
+mod fair_play;
 mod http_limits;
 mod layers;
 mod ledger;

@@ -260,3 +260,36 @@ impl Scenario {
             .clone()
     }
 }
+
+impl Scenario {
+    /// `POST /api/v1/signals` for acme/api with `token`.
+    pub async fn post_signal(&self, token: &str, sha: &str, signal: &str, status: &str) -> Reply {
+        let request = Request::post("/api/v1/signals")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(
+                json!({"repo": "acme/api", "sha": sha, "signal": signal, "status": status})
+                    .to_string(),
+            ))
+            .unwrap();
+        send(&self.app, request).await
+    }
+
+    /// A merged pull request's `closed` event: GitHub's word on its head and merge commit.
+    pub async fn pull_request_merged(&self, number: i64, head: &str, merge: &str, at: i64) {
+        self.deliver(
+            "pull_request",
+            json!({
+                "action": "closed", "number": number,
+                "pull_request": {
+                    "number": number, "state": "closed", "merged": true,
+                    "merge_commit_sha": merge, "merged_at": rfc3339(at),
+                    "head": {"ref": "feature", "sha": head},
+                    "base": {"ref": "main", "sha": ZERO},
+                },
+                "repository": self.repository(),
+            }),
+        )
+        .await;
+    }
+}
