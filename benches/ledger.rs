@@ -100,6 +100,7 @@ fn record(i: u64, person: &str, ai: bool, kind: Kind, lines: u64, at: i64) -> Co
         minhash: None,
         reverts: vec![],
         fixes: vec![],
+        follow_ups: vec![],
         merge: false,
         links: vec![],
         evidence: vec![],

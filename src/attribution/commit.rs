@@ -55,6 +55,9 @@ pub struct CommitRecord {
     pub reverts: Vec<String>,
     /// Full ids of the commits this one fixes (`Fixes: <sha>`).
     pub fixes: Vec<String>,
+    /// For a fix: the earlier commits whose lines it deleted or changed, and
+    /// the share of each one's added lines (found by blame).
+    pub follow_ups: Vec<super::blame::FollowUp>,
     pub merge: bool,
     /// Supporting session links (`Amp-Thread-ID`, `Copilot-Session`, …).
     pub links: Vec<String>,
@@ -149,6 +152,27 @@ impl Attributor {
             rules: PathRules::new(globs)
                 .expect("path globs are checked when the configuration loads"),
             directory: Directory::new(people),
+        }
+    }
+
+    /// For a landed fix: which earlier commits' lines it deleted or changed
+    /// (blame at its parent), into `record.follow_ups`. Run for commits that
+    /// land after a repository's first sync (its history is the baseline).
+    pub fn find_follow_ups(
+        &self,
+        repo: &Repository,
+        commit: &Commit<'_>,
+        record: &mut CommitRecord,
+    ) {
+        let fix = record.kind == Kind::Fix || record.detected_kind == Some(Kind::Fix);
+        if !fix || record.merge {
+            return;
+        }
+        match super::blame::follow_ups(repo, commit, &self.rules) {
+            Ok(found) => record.follow_ups = found,
+            Err(err) => record
+                .warnings
+                .push(format!("blame could not be computed: {}", err.message())),
         }
     }
 
@@ -288,6 +312,7 @@ impl Attributor {
             minhash: facts.minhash,
             reverts,
             fixes,
+            follow_ups: Vec::new(),
             merge,
             links: ev.links,
             evidence: ev.agents,

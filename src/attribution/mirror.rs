@@ -156,7 +156,12 @@ pub fn walk(
             Some(true) => {}
             Some(false) => outcome.now_landed.push(sha),
             None => {
-                let record = attributor.attribute(repo, &commit, true, &seen);
+                let mut record = attributor.attribute(repo, &commit, true, &seen);
+                // After the first sync, a landed fix is blamed for the lines
+                // it touched (before it, history is the baseline).
+                if last_tip.is_some() {
+                    attributor.find_follow_ups(repo, &commit, &mut record);
+                }
                 let number = pull_requests.get(&oid).cloned().or_else(|| {
                     pull_request_number(&record.subject).map(|n| PullRequestLink {
                         number: n as i64,

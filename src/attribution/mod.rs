@@ -2,6 +2,7 @@
 //! how large, and which earlier commits they revert or fix.
 
 pub mod agents;
+pub mod blame;
 pub mod commit;
 pub mod diff;
 pub mod history;

@@ -217,9 +217,17 @@ pub fn explain(t: &CommitTokens, version: &str, rules: &crate::scoring::rules::R
     if !t.hygiene_events.is_empty() {
         let _ = writeln!(out, "hygiene:");
         for h in &t.hygiene_events {
+            let share = match (h["share"].as_f64(), h["by"].as_str()) {
+                (Some(share), Some(by)) => format!(
+                    " by {} ({:.0}% of its added lines)",
+                    &by[..by.len().min(12)],
+                    share * 100.0
+                ),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {} (−{})",
+                "  {}{share} (−{})",
                 h["event"].as_str().unwrap_or("?"),
                 h["penalty"]
             );

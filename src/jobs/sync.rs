@@ -303,8 +303,10 @@ async fn store_found(
 }
 
 /// Signals a landed commit implies for others: `reverted` on each commit it
-/// reverts, `fixed_later` on each commit its `Fixes:` names, at the time the
-/// linking commit landed.
+/// reverts, `fixed_later` on each commit it follows up — found by blame (its
+/// value: the share of that commit's added lines the fix touched) or named by
+/// `Fixes:` (touching none of its lines: share 1, the author says so) — at the
+/// time the linking commit landed.
 async fn record_links(
     tx: &mut StoreTx,
     metrics: &Metrics,
@@ -313,24 +315,28 @@ async fn record_links(
     landed_at: i64,
     now: i64,
 ) -> Result<(), HandlerError> {
-    let links = record
+    let reverts = record
         .reverts
         .iter()
-        .map(|target| (SignalName::Reverted, target))
-        .chain(
-            record
-                .fixes
-                .iter()
-                .map(|target| (SignalName::FixedLater, target)),
-        );
-    for (name, target) in links {
+        .map(|target| (SignalName::Reverted, target.clone(), None));
+    let blamed = record
+        .follow_ups
+        .iter()
+        .filter(|f| !record.reverts.contains(&f.sha))
+        .map(|f| (SignalName::FixedLater, f.sha.clone(), Some(f.share)));
+    let declared = record
+        .fixes
+        .iter()
+        .filter(|target| !record.follow_ups.iter().any(|f| &f.sha == *target))
+        .map(|target| (SignalName::FixedLater, target.clone(), None));
+    for (name, target, share) in reverts.chain(blamed).chain(declared) {
         let stored = tx
             .insert_signal(&NewSignal {
                 repository_id,
                 sha: target.clone(),
                 name: name.clone(),
                 status: SignalStatus::Fail,
-                value: None,
+                value: share,
                 url: None,
                 source: "git".to_string(),
                 context: Some(record.sha.clone()),

@@ -31,6 +31,7 @@ impl Ledger {
                     s.attempt,
                     s.occurred_at,
                 )
+                .with_value(s.value)
             })
             .collect();
         let record: serde_json::Value = serde_json::from_str(&commit.record).unwrap_or_default();

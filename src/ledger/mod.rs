@@ -618,6 +618,7 @@ impl Snapshot {
                 context: interner.get(s.context.unwrap_or_default()),
                 attempt: s.attempt,
                 occurred_at: s.occurred_at,
+                value: s.value,
             });
     }
 

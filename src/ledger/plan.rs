@@ -20,7 +20,6 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::scoring::MilliTokens;
 use crate::scoring::balance::EntryKind;
 use crate::scoring::ci::CiResult;
 use crate::scoring::commit::{CommitFacts, Outcomes, Score, score};
@@ -30,6 +29,7 @@ use crate::scoring::outcome::SignalFact;
 use crate::scoring::outcome::outcomes_at;
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::{SignalName, SignalStatus};
+use crate::scoring::{MilliTokens, to_milli};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -213,20 +213,64 @@ pub struct Factors {
     pub calibration: f64,
 }
 
-/// The first event that takes a commit's tokens back, at or after landing.
-fn first_clawback(c: &CommitInputs, landed_at: i64) -> Option<(String, i64)> {
-    let from_signals = c.signals.iter().filter_map(|s| {
-        let claws = match s.name {
-            SignalName::Reverted | SignalName::FixedLater => true,
+/// What takes a commit's tokens back.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Clawbacks {
+    /// The first event that takes all of them: a revert, a failed incident, a
+    /// force push, or follow-up fixes whose shares reach 1.
+    full: Option<(String, i64)>,
+    /// Follow-up fixes before that, each with the share of the commit's added
+    /// lines it touched (their sum stays under 1).
+    partial: Vec<(f64, i64)>,
+}
+
+/// A follow-up fix's share of the commit's added lines: its value (found by
+/// blame), or all of them for a `Fixes:` that touched none of its lines.
+fn fix_share(s: &SignalFact) -> f64 {
+    s.value.map_or(1.0, |v| v.clamp(0.0, 1.0))
+}
+
+/// The events at or after landing that take a commit's tokens back. A
+/// follow-up fix counts only when it landed after the commit: fixing your
+/// own work inside the pull request that lands it costs nothing.
+fn clawbacks(c: &CommitInputs, landed_at: i64) -> Clawbacks {
+    let mut full: Vec<(String, i64)> = c
+        .signals
+        .iter()
+        .filter(|s| s.occurred_at >= landed_at)
+        .filter(|s| match s.name {
+            SignalName::Reverted => true,
             SignalName::Incident => s.status == SignalStatus::Fail,
             _ => false,
-        };
-        (claws && s.occurred_at >= landed_at).then(|| (s.name.to_string(), s.occurred_at))
-    });
-    let unlanded = c.unlanded_at.map(|t| ("force_pushed_away".to_string(), t));
-    from_signals
-        .chain(unlanded)
-        .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
+        })
+        .map(|s| (s.name.to_string(), s.occurred_at))
+        .chain(c.unlanded_at.map(|t| ("force_pushed_away".to_string(), t)))
+        .collect();
+    let mut fixes: Vec<(i64, f64)> = c
+        .signals
+        .iter()
+        .filter(|s| s.name == SignalName::FixedLater && s.occurred_at > landed_at)
+        .map(|s| (s.occurred_at, fix_share(s)))
+        .collect();
+    fixes.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let mut partial = Vec::new();
+    let mut total = 0.0;
+    for (at, share) in fixes {
+        total += share;
+        // Shares are rounded to 1e-9 so that four quarters make a whole.
+        if total >= 1.0 - 1e-9 {
+            full.push((SignalName::FixedLater.to_string(), at));
+            break;
+        }
+        partial.push((share, at));
+    }
+    let full = full
+        .into_iter()
+        .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    if let Some((_, at)) = &full {
+        partial.retain(|(_, t)| t < at);
+    }
+    Clawbacks { full, partial }
 }
 
 /// Scores a commit at any time, and explains a score: what accruals,
@@ -584,7 +628,8 @@ pub fn plan_commit(
         Err(state) => return unwind(c, state, existing, rules_version, now),
     };
     let vests_at = landed_at + i64::from(rules.vesting_days) * DAY_MS;
-    let first_bad = first_clawback(c, landed_at);
+    let found = clawbacks(c, landed_at);
+    let first_bad = found.full.clone();
     // Before vesting, a revert cancels the pending tokens, however late it
     // became known (a vest booked before it was wrong on the facts); after
     // vesting, `clawback_vested` decides whether vested tokens come back.
@@ -602,19 +647,54 @@ pub fn plan_commit(
     let (earned, last_t, last) =
         plan_earnings(&scorer, &points, existing, rules_version, &mut entries);
     let factor = vest_factor(existing, landing_factor);
+    // Follow-up fixes that touched part of its lines before vesting cancel
+    // that share of the pending tokens; after vesting (with `clawback_vested`)
+    // they claw back that share of the vested ones.
+    let share_before: f64 = found
+        .partial
+        .iter()
+        .filter(|(_, at)| *at < vests_at)
+        .map(|(share, _)| share)
+        .sum();
+    let share_after: f64 = found
+        .partial
+        .iter()
+        .filter(|(_, at)| *at >= vests_at && rules.clawback_vested)
+        .map(|(share, _)| share)
+        .sum();
+    let last_fix = |before: bool| {
+        found
+            .partial
+            .iter()
+            .filter(|(_, at)| (*at < vests_at) == before)
+            .map(|(_, at)| *at)
+            .max()
+    };
+    let cancelled = if before_vesting.is_some() {
+        earned
+    } else {
+        to_milli(earned as f64 / 1000.0 * share_before.min(1.0))
+    };
+    let vesting = earned - cancelled;
+    let clawed = if after_vesting.is_some() {
+        vesting
+    } else {
+        to_milli(vesting as f64 / 1000.0 * share_after.min(1.0))
+    };
 
-    // Vesting: everything earned, once vesting day has come without a revert before it.
+    // Vesting: what is earned and not cancelled, once vesting day has come
+    // without a revert before it.
     let vested_now = now >= vests_at && before_vesting.is_none();
     book_target(
         Target {
             kind: EntryKind::Vest,
-            total: if vested_now { earned } else { 0 },
+            total: if vested_now { vesting } else { 0 },
             at: vests_at.max(last_t),
             reason: "vesting",
             formula: format!(
                 "landed + {} days: {:.3} tokens vested in all, payout factor {:.6}",
                 rules.vesting_days,
-                if vested_now { earned } else { 0 } as f64 / 1000.0,
+                if vested_now { vesting } else { 0 } as f64 / 1000.0,
                 factor as f64 / 1_000_000.0
             ),
             factor_ppm: Some(factor),
@@ -625,41 +705,61 @@ pub fn plan_commit(
         existing,
         &mut entries,
     );
-    // Cancelled: the pending tokens of a commit reverted before it vested.
-    let (cancel_reason, cancel_at) = before_vesting
-        .clone()
-        .unwrap_or(("relanded".to_string(), last_t));
+    // Cancelled: the pending tokens of a commit reverted before it vested,
+    // or the share of them that follow-up fixes touched.
+    let (cancel_reason, cancel_at) =
+        before_vesting
+            .clone()
+            .unwrap_or_else(|| match last_fix(true) {
+                Some(at) => (SignalName::FixedLater.to_string(), at),
+                None => ("relanded".to_string(), last_t),
+            });
+    let cancel_formula = if before_vesting.is_some() || cancelled == 0 {
+        format!(
+            "{cancel_reason} before vesting: the {:.3} pending tokens are cancelled",
+            cancelled as f64 / 1000.0
+        )
+    } else {
+        format!(
+            "follow-up fixes touched {:.1}% of its added lines before vesting: {:.3} × {:.4} = {:.3} pending tokens cancelled",
+            share_before.min(1.0) * 100.0,
+            earned as f64 / 1000.0,
+            share_before.min(1.0),
+            cancelled as f64 / 1000.0
+        )
+    };
     book_target(
         Target {
             kind: EntryKind::Cancel,
-            total: if before_vesting.is_some() { -earned } else { 0 },
+            total: -cancelled,
             at: cancel_at,
             reason: &cancel_reason,
-            formula: format!(
-                "{cancel_reason} before vesting: the {:.3} pending tokens are cancelled",
-                earned as f64 / 1000.0
-            ),
+            formula: cancel_formula,
             factor_ppm: None,
-            detail: json!({"vests_at": vests_at}),
+            detail: json!({"vests_at": vests_at, "share": share_before.min(1.0)}),
         },
         c.commit_id,
         rules_version,
         existing,
         &mut entries,
     );
-    // Clawed back: vested tokens, when `clawback_vested` says so.
+    // Clawed back: vested tokens (or the share follow-up fixes touched),
+    // when `clawback_vested` says so.
     let (claw_reason, claw_at) = after_vesting
         .clone()
-        .unwrap_or(("relanded".to_string(), last_t));
+        .unwrap_or_else(|| match last_fix(false) {
+            Some(at) if clawed != 0 => (SignalName::FixedLater.to_string(), at),
+            _ => ("relanded".to_string(), last_t),
+        });
     book_target(
         Target {
             kind: EntryKind::Clawback,
-            total: if after_vesting.is_some() { -earned } else { 0 },
+            total: -clawed,
             at: claw_at,
             reason: &claw_reason,
             formula: format!(
                 "{claw_reason} after vesting: {:.3} vested tokens clawed back at payout factor {:.6}",
-                earned as f64 / 1000.0,
+                clawed as f64 / 1000.0,
                 factor as f64 / 1_000_000.0
             ),
             factor_ppm: Some(factor),
@@ -671,7 +771,7 @@ pub fn plan_commit(
         &mut entries,
     );
 
-    let state = if clawback.is_some() {
+    let state = if clawback.is_some() || (cancelled > 0 && cancelled == earned) {
         State::ClawedBack
     } else if vested_now {
         State::Vested
@@ -787,6 +887,7 @@ mod tests {
             context: "build".into(),
             attempt: None,
             occurred_at: at,
+            value: None,
         }
     }
 
@@ -901,6 +1002,81 @@ mod tests {
                 (EntryKind::Vest, 9_714, LANDED + 14 * DAY_MS)
             ]
         );
+    }
+
+    #[test]
+    fn follow_up_fixes_cancel_the_share_of_lines_they_touched() {
+        let r = Rules::default();
+        let mut c = fix();
+        // Green first run: 10 × 0.809486 × 1.2 = 9.714 → 9,714.
+        let fixed =
+            |share: Option<f64>, at: i64| signal("fixed_later", "fail", at).with_value(share);
+        // A quarter of its lines touched on day 2, then an eighth on day 5.
+        c.signals.push(fixed(Some(0.25), LANDED + 2 * DAY_MS));
+        c.signals.push(fixed(Some(0.125), LANDED + 5 * DAY_MS));
+        let p = plan_commit(
+            &c,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 15 * DAY_MS,
+        );
+        assert_eq!(p.state, State::Vested);
+        // 9,714 × 0.375 = 3,642.75 → 3,643 cancelled (at the last fix); 6,071 vest.
+        assert_eq!(
+            amounts(&p),
+            [
+                (EntryKind::Accrual, 9_714, LANDED),
+                (EntryKind::Vest, 6_071, LANDED + 14 * DAY_MS),
+                (EntryKind::Cancel, -3_643, LANDED + 5 * DAY_MS),
+            ]
+        );
+        // Fixed inside its own push (same landing time): nothing.
+        let mut own = fix();
+        own.signals.push(fixed(Some(1.0), LANDED));
+        let p = plan_commit(&own, (1.0, "W"), FACTOR_ONE, &[], &r, "v", LANDED + DAY_MS);
+        assert_eq!(amounts(&p), [(EntryKind::Accrual, 9_714, LANDED)]);
+        // Four quarters make a whole: all of it, at the fourth.
+        let mut whole = fix();
+        for d in 1..=4 {
+            whole.signals.push(fixed(Some(0.25), LANDED + d * DAY_MS));
+        }
+        let p = plan_commit(
+            &whole,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 15 * DAY_MS,
+        );
+        assert_eq!(p.state, State::ClawedBack);
+        assert_eq!(
+            p.clawback,
+            Some(("fixed_later".to_string(), LANDED + 4 * DAY_MS))
+        );
+        let cancelled: MilliTokens = p
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Cancel)
+            .map(|e| e.amount)
+            .sum();
+        assert_eq!(cancelled, -9_714);
+        // A `Fixes:` without touched lines (no value) counts as all of them.
+        let mut declared = fix();
+        declared.signals.push(fixed(None, LANDED + DAY_MS));
+        let p = plan_commit(
+            &declared,
+            (1.0, "W"),
+            FACTOR_ONE,
+            &[],
+            &r,
+            "v",
+            LANDED + 2 * DAY_MS,
+        );
+        assert_eq!(p.state, State::ClawedBack);
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn signal() -> impl Strategy<Value = SignalFact> {
                 context: context.into(),
                 attempt,
                 occurred_at: LANDED + offset,
+                value: None,
             },
         )
 }

@@ -83,10 +83,11 @@ impl LeaderboardLine {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HygieneCounts {
     pub reverted: u32,
-    pub fixed_later: u32,
+    /// Follow-up fixes by share of the lines they touched (0.25 + 1 = 1.25).
+    pub fixed_later: f64,
     pub red_never_green: u32,
     pub duplicates: u32,
     pub noise: u32,
@@ -209,7 +210,7 @@ impl Ledger {
                 acc.events.noise += 1;
             }
         }
-        for (person, repository_id, name, n) in events {
+        for (person, repository_id, name, n, shares) in events {
             if !(scope.has_repository(Some(repository_id)) && scope.has_person(&person)) {
                 continue;
             }
@@ -217,7 +218,7 @@ impl Ledger {
             acc.line.get_or_insert_with(|| blank(&person));
             match name.as_str() {
                 "reverted" => acc.events.reverted += n as u32,
-                _ => acc.events.fixed_later += n as u32,
+                _ => acc.events.fixed_later += shares,
             }
         }
         Ok(people
@@ -432,7 +433,11 @@ impl Ledger {
             } else {
                 plan::State::Pending
             }
-        } else if total(EntryKind::Clawback) + total(EntryKind::Cancel) != 0 {
+        } else if total(EntryKind::Clawback) + total(EntryKind::Cancel) != 0
+            && tokens + total(EntryKind::Clawback) + total(EntryKind::Cancel) <= 0
+        {
+            // All of it taken back (a share taken by a follow-up fix leaves
+            // the rest pending or vested).
             plan::State::ClawedBack
         } else if total(EntryKind::Vest) > 0 {
             plan::State::Vested
@@ -441,12 +446,25 @@ impl Ledger {
         };
         let mut hygiene_events = Vec::new();
         for s in &signals {
-            if s.name.is_reserved() {
+            if s.name == SignalName::Reverted {
                 hygiene_events.push(serde_json::json!({
                     "event": s.name,
                     "by": s.context,
                     "at": rfc3339(s.occurred_at),
-                    "penalty": if s.name == SignalName::Reverted { self.rules.hygiene.reverted } else { self.rules.hygiene.fixed_later },
+                    "penalty": self.rules.hygiene.reverted,
+                }));
+            } else if s.name == SignalName::FixedLater
+                && commit.landed_at.is_some_and(|t| s.occurred_at > t)
+            {
+                // A follow-up fix: the share of its added lines the fix touched.
+                let share = s.value.map_or(1.0, |v| v.clamp(0.0, 1.0));
+                hygiene_events.push(serde_json::json!({
+                    "event": s.name,
+                    "by": s.context,
+                    "at": rfc3339(s.occurred_at),
+                    "share": share,
+                    "found_by": if s.value.is_some() { "blame" } else { "Fixes: trailer" },
+                    "penalty": f64::from(self.rules.hygiene.fixed_later) * share,
                 }));
             }
         }

@@ -5,10 +5,12 @@
 use super::rules::Rules;
 
 /// What counts against a person's hygiene in a week.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HygieneEvents {
     pub reverted: u32,
-    pub fixed_later: u32,
+    /// Follow-up fixes, each counted by the share of the commit's added lines
+    /// it touched (a commit's shares capped at 1).
+    pub fixed_later: f64,
     pub red_never_green: u32,
     pub duplicates: u32,
     pub noise: u32,
@@ -16,12 +18,13 @@ pub struct HygieneEvents {
 
 pub fn hygiene(events: &HygieneEvents, rules: &Rules) -> u32 {
     let h = &rules.hygiene;
-    let penalty = events.reverted * h.reverted
-        + events.fixed_later * h.fixed_later
+    let whole = events.reverted * h.reverted
         + events.red_never_green * h.red_never_green
         + events.duplicates * h.duplicate
         + events.noise * h.noise;
-    100u32.saturating_sub(penalty)
+    // `fixed_later × share`, rounded to a whole point once.
+    let partial = (events.fixed_later * f64::from(h.fixed_later)).round() as u32;
+    100u32.saturating_sub(whole.saturating_add(partial))
 }
 
 pub fn payout_factor(hygiene: u32, rules: &Rules) -> f64 {
@@ -53,12 +56,19 @@ mod tests {
         // 1 fix-later, 2 red, 1 duplicate, 3 noise: 100 − 10 − 10 − 3 − 6 = 71
         let mixed = HygieneEvents {
             reverted: 0,
-            fixed_later: 1,
+            fixed_later: 1.0,
             red_never_green: 2,
             duplicates: 1,
             noise: 3,
         };
         assert_eq!(hygiene(&mixed, &r), 71);
+        // A follow-up fix that touched a quarter of the lines: 100 − 10 × 0.25 = 97.5 → 98
+        // (half to even is not needed: one rounding, half away from zero).
+        let quarter = HygieneEvents {
+            fixed_later: 0.25,
+            ..HygieneEvents::default()
+        };
+        assert_eq!(hygiene(&quarter, &r), 98);
         // Seven reverts: 100 − 105 → floored at 0; payout the floor 0.5.
         let awful = HygieneEvents {
             reverted: 7,
@@ -86,7 +96,7 @@ mod properties {
             duplicates in 0u32..50, noise in 0u32..50,
         ) {
             let r = Rules::default();
-            let events = HygieneEvents { reverted, fixed_later, red_never_green: red, duplicates, noise };
+            let events = HygieneEvents { reverted, fixed_later: f64::from(fixed_later) / 4.0, red_never_green: red, duplicates, noise };
             let h = hygiene(&events, &r);
             prop_assert!(h <= 100);
             let p = payout_factor(h, &r);

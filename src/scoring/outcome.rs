@@ -18,6 +18,9 @@ pub struct SignalFact {
     pub context: Arc<str>,
     pub attempt: Option<i64>,
     pub occurred_at: i64,
+    /// The signal's value: for a follow-up fix, the share of the commit's
+    /// added lines it touched (`None`: all of them).
+    pub value: Option<f64>,
 }
 
 impl SignalFact {
@@ -37,7 +40,13 @@ impl SignalFact {
             context: context.into(),
             attempt,
             occurred_at,
+            value: None,
         }
+    }
+
+    /// The same signal with a value.
+    pub fn with_value(self, value: Option<f64>) -> SignalFact {
+        SignalFact { value, ..self }
     }
 }
 

@@ -43,6 +43,7 @@ pub struct ScoringSignal {
     pub context: Option<String>,
     pub attempt: Option<i64>,
     pub occurred_at: i64,
+    pub value: Option<f64>,
 }
 
 impl Store {
@@ -67,7 +68,7 @@ impl Store {
     pub async fn each_scoring_signal(&self, mut each: impl FnMut(ScoringSignal)) -> Result<()> {
         use futures_util::TryStreamExt;
         let mut rows = sqlx::query_as::<_, ScoringSignal>(
-            "SELECT repository_id, sha, name, status, source, context, attempt, occurred_at
+            "SELECT repository_id, sha, name, status, source, context, attempt, occurred_at, value
              FROM signals ORDER BY id",
         )
         .fetch(self.pool());

@@ -94,13 +94,22 @@ impl Store {
         &self,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, i64, String, i64)>> {
+    ) -> Result<Vec<(String, i64, String, i64, f64)>> {
+        // Per commit: a follow-up fix weighs the share of lines it touched
+        // (`value`; none: all), a commit's shares capped at 1; a fix that
+        // landed with the commit (inside its pull request) weighs nothing.
         sqlx::query_as(
-            "SELECT c.person, c.repository_id, s.name, COUNT(DISTINCT c.id)
-             FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
-             WHERE s.name IN ('reverted', 'fixed_later') AND s.occurred_at >= $1 AND s.occurred_at < $2
-               AND c.ai = 1 AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.commit_id = c.id)
-             GROUP BY c.person, c.repository_id, s.name",
+            "SELECT person, repository_id, name, CAST(COUNT(*) AS BIGINT),
+                    CAST(SUM(weight) AS DOUBLE PRECISION)
+             FROM (SELECT c.person, c.repository_id, s.name, c.id,
+                          CASE WHEN SUM(COALESCE(s.value, 1.0)) > 1.0 THEN 1.0
+                               ELSE SUM(COALESCE(s.value, 1.0)) END AS weight
+                   FROM signals s JOIN commits c ON c.repository_id = s.repository_id AND c.sha = s.sha
+                   WHERE s.name IN ('reverted', 'fixed_later') AND s.occurred_at >= $1 AND s.occurred_at < $2
+                     AND (s.name = 'reverted' OR s.occurred_at > c.landed_at)
+                     AND c.ai = 1 AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.commit_id = c.id)
+                   GROUP BY c.person, c.repository_id, s.name, c.id) g
+             GROUP BY person, repository_id, name",
         )
         .bind(from)
         .bind(to)

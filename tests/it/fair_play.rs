@@ -319,3 +319,111 @@ async fn efficiency_divides_like_by_like(db: &TestDb) {
     assert_eq!(board["entries"][0]["person"], "bo", "{board}");
 }
 db_test!(efficiency_divides_like_by_like);
+
+/// `lines(prefix, n)` with lines `from..=to` rewritten.
+fn rewritten(prefix: &str, n: usize, from: usize, to: usize) -> String {
+    (1..=n)
+        .map(|i| {
+            if (from..=to).contains(&i) {
+                format!("let {prefix}_{i} = checked_{prefix}({i})?;\n")
+            } else {
+                format!("let {prefix}_{i} = compute_{prefix}({i});\n")
+            }
+        })
+        .collect()
+}
+
+async fn follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion(db: &TestDb) {
+    let mut config = config(db);
+    config.people.push(PersonConfig {
+        name: "bo".into(),
+        emails: vec!["bo@example.com".into()],
+        github: None,
+        discord: None,
+    });
+    let s = Scenario::new(config).await;
+    let t0 = s.now() + HOUR;
+    let parser = s.ai_commit("feat", "parser.rs", 40);
+    let lexer = s.ai_commit("feat", "lexer.rs", 20);
+    // A feature and its fix inside one pull request, landing together.
+    let walker = s.ai_commit("feat", "walker.rs", 30);
+    s.work.write("walker.rs", rewritten("walker_rs", 30, 1, 30));
+    let walker_fix = s.work.commit(&format!("fix: walker\n\n{CLAUDE}"));
+    s.push(&walker_fix, t0).await;
+    s.settle().await;
+    let earned = |t: &Value| t["entries"][0]["amount"].as_f64().unwrap();
+    let parser_earned = earned(&s.tokens(&parser).await);
+
+    // Two days later bo (another person, by hand, no `Fixes:`) fixes 10 of
+    // the parser's 40 lines: a quarter.
+    s.work
+        .write("parser.rs", rewritten("parser_rs", 40, 11, 20));
+    let partial = s
+        .work
+        .commit_as(("Bo", "bo@example.com"), "fix: parser bounds");
+    s.push(&partial, t0 + 2 * DAY).await;
+    // A day after that ada rewrites every line of the lexer.
+    s.work.write("lexer.rs", rewritten("lexer_rs", 20, 1, 20));
+    let rewrite = s.work.commit(&format!("fix: lexer rewrite\n\n{CLAUDE}"));
+    s.push(&rewrite, t0 + 3 * DAY).await;
+    s.settle().await;
+
+    let p = s.tokens(&parser).await;
+    assert_eq!(p["state"], "pending", "{p}");
+    let cancel: Vec<&Value> = p["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "cancel")
+        .collect();
+    assert_eq!(cancel.len(), 1, "{p}");
+    let quarter = (parser_earned * 0.25 * 1000.0).round() / 1000.0;
+    assert!(close(&cancel[0]["amount"], -quarter), "{p}");
+    assert!(close(&p["pending"], parser_earned - quarter), "{p}");
+    let event = &p["hygiene_events"][0];
+    assert_eq!(
+        (event["event"].as_str(), event["found_by"].as_str()),
+        (Some("fixed_later"), Some("blame")),
+        "{p}"
+    );
+    assert!(close(&event["share"], 0.25), "{p}");
+    assert_eq!(event["by"], partial.as_str());
+
+    let l = s.tokens(&lexer).await;
+    assert_eq!(
+        l["state"], "clawed_back",
+        "a full rewrite takes it all: {l}"
+    );
+    assert!(close(&l["pending"], 0.0), "{l}");
+    assert!(close(&l["hygiene_events"][0]["share"], 1.0), "{l}");
+
+    // Fixed inside its own pull request before landing: nothing taken.
+    let w = s.tokens(&walker).await;
+    assert_eq!(w["state"], "pending", "{w}");
+    assert!(w["hygiene_events"].as_array().unwrap().is_empty(), "{w}");
+    assert!(
+        w["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] != "cancel"),
+        "{w}"
+    );
+
+    // Hygiene: 100 − 10 × (0.25 + 1.0) = 87.5 → 87 (one rounding, half to even
+    // is not used: 12.5 rounds away from zero to 13).
+    let board = s.leaderboard(t0).await;
+    let ada = board["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["person"] == "ada")
+        .unwrap()
+        .clone();
+    assert_eq!(ada["hygiene"], 87, "{board}");
+    assert!(
+        close(&ada["hygiene_events"]["fixed_later"], 1.25),
+        "{board}"
+    );
+}
+db_test!(follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion);

@@ -348,6 +348,11 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
     let token =
         crate::support::pages::token(&app, "ci", tokentally::store::tokens::Role::Report, &["*"])
             .await;
+    app.state
+        .store
+        .set_token_signals("ci", &["*".to_string()])
+        .await
+        .unwrap();
     let pr = Pr::new(&app).await;
     pr.work.git(&["checkout", "-q", "-b", "feature"]);
     pr.work.write("fix.rs", lines("fix", 60));

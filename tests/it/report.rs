@@ -33,6 +33,9 @@ async fn app_with_token(db: &TestDb) -> (App, String) {
         )
         .await
         .unwrap();
+    // This pipeline reports deploys as well as CI.
+    let grants = ["ci".to_string(), "deploy".to_string()];
+    store(&app).set_token_signals("ci", &grants).await.unwrap();
     (app, token)
 }
 

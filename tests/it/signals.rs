@@ -239,6 +239,8 @@ db_test!(keys_make_replays_idempotent_and_conflicts_loud);
 async fn signals_for_unknown_and_abbreviated_shas_are_kept_and_found(db: &TestDb) {
     let app = support::app(db).await;
     let token = token_for(&app, "ci", &["acme/api"]).await;
+    let grants = ["ci".to_string(), "deploy".to_string()];
+    store(&app).set_token_signals("ci", &grants).await.unwrap();
     let t = Some(token.as_str());
     // Reported by abbreviated sha before anything is known about the repository.
     let body =
