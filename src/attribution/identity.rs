@@ -73,6 +73,29 @@ impl Directory {
     }
 }
 
+/// Whether a person key is a raw email address (nobody in `[[people]]` owns
+/// it and it is not a GitHub noreply address).
+pub fn is_unmapped(key: &str) -> bool {
+    !key.starts_with('@') && key.contains('@')
+}
+
+/// A person as public messages (Discord, pull-request comments) show them: a
+/// configured name or `@login` as is, a raw email never — its local part cut
+/// to five characters and masked: `sam.okafor@gmail.com` → `sam.o…`.
+pub fn public_name(key: &str) -> String {
+    if !is_unmapped(key) {
+        return key.to_string();
+    }
+    let local = key.split('@').next().unwrap_or_default();
+    let keep = local
+        .chars()
+        .count()
+        .min(5)
+        .min(local.chars().count().saturating_sub(1))
+        .max(1);
+    format!("{}…", local.chars().take(keep).collect::<String>())
+}
+
 /// The key of a person known only by a GitHub login: `@login`, lower case
 /// (GitHub logins are case-insensitive).
 pub fn login_key(login: &str) -> String {
@@ -111,6 +134,16 @@ pub fn github_login_from_email(email: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_emails_are_never_shown_in_public() {
+        assert_eq!(public_name("sam.okafor@gmail.com"), "sam.o…");
+        assert_eq!(public_name("al@x.io"), "a…");
+        assert_eq!(public_name("ada"), "ada");
+        assert_eq!(public_name("@octocat"), "@octocat");
+        assert!(is_unmapped("sam.okafor@gmail.com"));
+        assert!(!is_unmapped("@octocat") && !is_unmapped("ada"));
+    }
 
     #[test]
     fn people_logins_and_strangers() {

@@ -3,6 +3,7 @@
 pub mod deliveries;
 pub mod digest;
 pub mod migrate;
+pub mod people;
 pub mod redeem;
 pub mod replay;
 pub mod report;
@@ -72,6 +73,8 @@ pub enum Command {
     Statements(statements::StatementsArgs),
     /// The ledger itself: `ledger verify` checks its hash chain and every statement.
     Ledger(statements::LedgerArgs),
+    /// People: `people unmapped` lists authors no `[[people]]` entry owns.
+    People(people::PeopleArgs),
     /// Redeem vested tokens as a bonus, PTO or equity.
     Redeem(redeem::RedeemArgs),
     /// Print a week's digest (Markdown or JSON), write its chart, or post it to Discord.
@@ -152,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payouts(args) => standings::payouts(cli.config.as_ref(), args).await,
         Command::Statements(args) => statements::statements(cli.config.as_ref(), args).await,
         Command::Ledger(args) => statements::ledger(cli.config.as_ref(), args).await,
+        Command::People(args) => people::run(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
         Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,
     }

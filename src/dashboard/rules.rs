@@ -33,6 +33,10 @@ pub async fn page(
     axum::Extension(viewer): Extension<Viewer>,
 ) -> Response {
     let ledger = &state.ledger;
+    let unmapped = match state.store.unmapped_authors().await {
+        Ok(rows) => rows,
+        Err(e) => return super::layout::unavailable(&viewer, e),
+    };
     let mut list = Vec::new();
     rows(
         "",
@@ -50,6 +54,19 @@ pub async fn page(
             " tokens; the version changes with any value below. Commits keep the rules they accrued under until "
             code { "tokentally replay --apply" } "." }
         (table)
+        h2 { "Unmapped authors" }
+        @if unmapped.is_empty() {
+            p.muted #unmapped { "Every author of a landed commit is in " code { "[[people]]" } "." }
+        } @else {
+            p { "These emails own landed commits but no " code { "[[people]]" }
+                " entry: add them to a person's " code { "emails" }
+                " so their work counts for that person (public messages show them masked)." }
+            table #unmapped { thead { tr { th { "email" } th { "landed" } th { "AI" } } } tbody {
+                @for (email, landed, ai, _) in &unmapped {
+                    tr { td { code { (email) } } td { (landed) } td { (ai) } }
+                }
+            } }
+        }
     };
     ok(shell("Rules", &viewer, content))
 }

@@ -127,7 +127,10 @@ fn people<DB: DrawingBackend>(
     let scale = |milli: i64| ((bar_end - bar_x) as f64 * milli as f64 / max as f64) as i32;
     for (i, l) in lines.iter().enumerate() {
         let y = 56 + 30 * i as i32;
-        let name: String = l.person.chars().take(22).collect();
+        let name: String = crate::attribution::identity::public_name(&l.person)
+            .chars()
+            .take(22)
+            .collect();
         root.draw_text(&name, text, (label_x, y + 4))?;
         let vested_end = bar_x + scale(l.vested.max(0));
         let pending_end = vested_end + scale(l.pending.max(0));

@@ -73,11 +73,15 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// A person as the message shows them: a mention when their Discord id is known.
+/// A person as the message shows them: a mention when their Discord id is
+/// known, never a raw email.
 fn person(name: &str, discord_id: Option<&str>) -> String {
     match discord_id {
         Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => format!("<@{id}>"),
-        _ => format!("**{}**", escape(name)),
+        _ => format!(
+            "**{}**",
+            escape(&crate::attribution::identity::public_name(name))
+        ),
     }
 }
 

@@ -79,6 +79,16 @@ pub fn valuable_text(d: &Digest) -> Option<String> {
     ))
 }
 
+/// A person as `@name` (a raw email masked, never shown).
+fn handle(person: &str) -> String {
+    let name = crate::attribution::identity::public_name(person);
+    if name.starts_with('@') {
+        name
+    } else {
+        format!("@{name}")
+    }
+}
+
 /// The leaderboard as aligned text rows (header first); `name` renders a person.
 pub fn table(d: &Digest, name: impl Fn(&str) -> String) -> Vec<String> {
     let names: Vec<String> = d.leaderboard.iter().map(|l| name(&l.person)).collect();
@@ -133,7 +143,7 @@ pub fn render(d: &Digest) -> String {
             );
         } else {
             out.push_str("```\n");
-            for row in table(d, |p| format!("@{p}")) {
+            for row in table(d, handle) {
                 let _ = writeln!(out, "{}", row.trim_end());
             }
             if d.more > 0 {
@@ -143,12 +153,14 @@ pub fn render(d: &Digest) -> String {
         }
         let mut highlights = Vec::new();
         if let (Some(text), Some(v)) = (valuable_text(d), &d.highlights.most_valuable) {
-            highlights.push(format!("Highlights: {text} by @{}.", v.person));
+            highlights.push(format!("Highlights: {text} by {}.", handle(&v.person)));
         }
         if let Some(g) = &d.highlights.hygiene_gain {
             highlights.push(format!(
-                "Biggest hygiene gain: @{} {} → {}.",
-                g.person, g.from, g.to
+                "Biggest hygiene gain: {} {} → {}.",
+                handle(&g.person),
+                g.from,
+                g.to
             ));
         }
         if !highlights.is_empty() {

@@ -4,6 +4,7 @@
 //! reverts and fixes imply — then what landed or was force-pushed away since.
 
 use crate::attribution::commit::PullRequestLink;
+use crate::attribution::identity::is_unmapped;
 use crate::attribution::mirror::{self, KnownState, WalkRequest};
 use crate::attribution::trailers::Source;
 use crate::clock::now_ms;
@@ -292,6 +293,9 @@ async fn store_found(
             (record.author_name.as_str(), record.author_email.as_str())
         };
         tx.ensure_person(&record.person, name, email, now).await?;
+        if landed_at.is_some() && is_unmapped(&record.person) {
+            warn_unmapped_once(&record.person);
+        }
         tx.upsert_commit(repository_id, record, landed_at, pr.as_ref(), now)
             .await?;
         if let Some(landed_at) = landed_at {
@@ -300,6 +304,22 @@ async fn store_found(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Logs an author email no `[[people]]` entry owns, once per email per process.
+fn warn_unmapped_once(email: &str) {
+    static WARNED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let mut warned = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.insert(email.to_string()) {
+        tracing::warn!(
+            email,
+            "a landed commit's author is in no [[people]] entry (see `tokentally people unmapped`)"
+        );
+    }
 }
 
 /// Signals a landed commit implies for others: `reverted` on each commit it

@@ -62,13 +62,13 @@ mod tests {
             noise: 3,
         };
         assert_eq!(hygiene(&mixed, &r), 71);
-        // A follow-up fix that touched a quarter of the lines: 100 − 10 × 0.25 = 97.5 → 98
-        // (half to even is not needed: one rounding, half away from zero).
+        // A follow-up fix that touched a quarter of the lines: 10 × 0.25 = 2.5
+        // points, rounded once (half away from zero) to 3: 100 − 3 = 97.
         let quarter = HygieneEvents {
             fixed_later: 0.25,
             ..HygieneEvents::default()
         };
-        assert_eq!(hygiene(&quarter, &r), 98);
+        assert_eq!(hygiene(&quarter, &r), 97);
         // Seven reverts: 100 − 105 → floored at 0; payout the floor 0.5.
         let awful = HygieneEvents {
             reverted: 7,

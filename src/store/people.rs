@@ -71,6 +71,22 @@ impl Store {
         link_email(&mut conn, key, email, reassign, now).await
     }
 
+    /// Authors of landed commits that no `[[people]]` entry owns (their key is
+    /// a raw email): (email, landed commits, AI commits, last landed), most
+    /// commits first.
+    pub async fn unmapped_authors(&self) -> Result<Vec<(String, i64, i64, Option<i64>)>> {
+        sqlx::query_as(
+            "SELECT person, CAST(COUNT(*) AS BIGINT), CAST(SUM(ai) AS BIGINT), MAX(landed_at)
+             FROM commits
+             WHERE landed = 1 AND person LIKE '%@%' AND person NOT LIKE '@%'
+             GROUP BY person
+             ORDER BY COUNT(*) DESC, person",
+        )
+        .fetch_all(self.pool())
+        .await
+        .named("people::unmapped_authors")
+    }
+
     /// Everyone, by key, with their emails.
     pub async fn people(&self) -> Result<Vec<PersonRow>> {
         let rows: Vec<PersonEmailRow> = sqlx::query_as(

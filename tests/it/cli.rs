@@ -427,6 +427,72 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
     );
     let listing = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
     assert!(listing.contains("github-ci (revoked #1)"), "{listing}");
+
+    // Signal grants: a report token posts ci only, unless granted more.
+    let oncall = run(&[
+        "token",
+        "create",
+        "--name",
+        "oncall",
+        "--all-repos",
+        "--signals",
+        "incident,deploy",
+    ]);
+    assert!(
+        oncall.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oncall.stderr)
+    );
+    assert!(String::from_utf8_lossy(&oncall.stderr).contains("it may post incident, deploy"));
+    let oncall = String::from_utf8(oncall.stdout).unwrap().trim().to_string();
+    let post_as = |token: &str, signal: &str| {
+        axum::http::Request::post("/api/v1/signals")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(format!(
+                r#"{{"repo":"acme/web","sha":"0123abc","signal":"{signal}","status":"fail"}}"#
+            )))
+            .unwrap()
+    };
+    assert_eq!(
+        crate::support::send(&app, post_as(&oncall, "incident"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        crate::support::send(&app, post_as(&oncall, "ci"))
+            .await
+            .status,
+        403
+    );
+    let renewed = String::from_utf8(renewed.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        crate::support::send(&app, post_as(&renewed, "incident"))
+            .await
+            .status,
+        403
+    );
+    let listing = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(listing.contains("incident,deploy"), "{listing}");
+    let bad = run(&[
+        "token",
+        "create",
+        "--name",
+        "y",
+        "--all-repos",
+        "--signals",
+        "reverted",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--signals \"reverted\""));
+    // No commits yet: nobody unmapped.
+    let unmapped = run(&["people", "unmapped"]);
+    assert!(unmapped.status.success());
+    assert!(String::from_utf8_lossy(&unmapped.stderr).contains("every author"));
 }
 
 fn free_port() -> u16 {

@@ -427,3 +427,37 @@ async fn follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion(db: &Tes
     );
 }
 db_test!(follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion);
+
+async fn unmapped_authors_are_listed_and_never_shown_raw_in_public(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let sam = ("Sam Okafor", "sam.okafor@gmail.com");
+    for f in ["s1.rs", "s2.rs"] {
+        s.work.write(f, lines(&f.replace('.', "_"), 120));
+        s.work.commit_as(sam, &format!("feat: {f}\n\n{CLAUDE}"));
+    }
+    let head = s.work.head();
+    s.push(&head, at).await;
+    s.settle().await;
+
+    let unmapped = store(&s.app).unmapped_authors().await.unwrap();
+    assert_eq!(
+        unmapped
+            .iter()
+            .map(|(e, landed, ai, _)| (e.as_str(), *landed, *ai))
+            .collect::<Vec<_>>(),
+        [("sam.okafor@gmail.com", 2, 2)]
+    );
+    let state = &s.app.state;
+    let week = tokentally::scoring::week::Week::of(at, crate::support::scenario::utc());
+    let d = tokentally::digest::build(&state.ledger, &state.config, week, None)
+        .await
+        .unwrap();
+    let text = tokentally::digest::markdown::render(&d);
+    let discord = serde_json::to_string(&tokentally::digest::discord::embeds(&d, false)).unwrap();
+    for public in [&text, &discord] {
+        assert!(!public.contains("sam.okafor@gmail.com"), "{public}");
+        assert!(public.contains("sam.o…"), "{public}");
+    }
+}
+db_test!(unmapped_authors_are_listed_and_never_shown_raw_in_public);
