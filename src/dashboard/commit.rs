@@ -109,6 +109,13 @@ pub async fn page(
         h2 { "Kind and size" }
         table #facts { tbody {
             tr { th { "kind" } td { (commit.kind) " (from " (commit.kind_source.replace('_', " ")) ")" } }
+            @if let Some(paid) = inputs["paid_kind"].as_str().filter(|k| *k != commit.kind) {
+                tr { th { "paid as" } td #paid_kind { (paid) " (the detected kind weighs less than the declared one)" } }
+            }
+            @if let Some(set) = inputs["change_set"].as_object() {
+                tr { th { "change set" } td #change_set { (set["lines"]) " lines over "
+                    (set["commits"].as_array().map_or(0, Vec::len)) " commits share one size factor" } }
+            }
             tr { th { "changed lines" } td { (commit.changed_lines)
                 " (+" (record["lines_added"]) " −" (record["lines_deleted"]) ", moved " (record["lines_moved"])
                 ", excluded " (record["lines_excluded"]) ", " (record["files_changed"]) " files)" } }
@@ -128,11 +135,14 @@ pub async fn page(
         h2 { "Signals" }
         @if signals.is_empty() { p.muted { "None received." } }
         @else {
-            table #signals { thead { tr { th { "when" } th { "signal" } th { "status" } th { "context" } th { "source" } } } tbody {
+            table #signals { thead { tr { th { "when" } th { "signal" } th { "status" } th { "context" } th { "posted by" } } } tbody {
                 @for s in &signals {
                     tr { td { (time(s.occurred_at)) } td { (s.name) } td { (s.status) }
                          td { (s.context.as_deref().unwrap_or("")) @if let Some(a) = s.attempt { " #" (a) } }
-                         td { (s.source) } }
+                         td { @match (s.token_id, s.source.strip_prefix("api:")) {
+                             (Some(id), Some(name)) => { "token " (name) " (#" (id) ")" },
+                             _ => { (s.source) },
+                         } } }
                 }
             } }
         }
@@ -140,7 +150,8 @@ pub async fn page(
             h2 { "Reverted or fixed by" }
             ul #links {
                 @for (name, by) in &links {
-                    li { (name.replace('_', " ")) " by " a href=(format!("/commits/{}/{by}", repo_path(full))) { code { (&by[..by.len().min(12)]) } } }
+                    li { (name.replace('_', " ")) " by " a href=(format!("/commits/{}/{by}", repo_path(full))) { code { (&by[..by.len().min(12)]) } }
+                         @if let Some(share) = fix_share(&signals, name, by) { " — touched " (format!("{:.0}%", share * 100.0)) " of its added lines" } }
                 }
             }
         }
@@ -156,4 +167,15 @@ pub async fn page(
         }
     };
     ok(shell(&commit.subject, &viewer, content))
+}
+
+/// The share of the commit's added lines a follow-up fix touched, when it
+/// was found by blame (`None` for reverts and plain `Fixes:`).
+fn fix_share(signals: &[crate::store::signals::SignalRow], link: &str, by: &str) -> Option<f64> {
+    signals
+        .iter()
+        .find(|s| {
+            s.name == "fixed_later" && link == "fixed_later" && s.context.as_deref() == Some(by)
+        })
+        .and_then(|s| s.value)
 }

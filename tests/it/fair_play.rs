@@ -425,6 +425,24 @@ async fn follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion(db: &Tes
         close(&ada["hygiene_events"]["fixed_later"], 1.25),
         "{board}"
     );
+
+    // The commit's page lists the follow-up fix with its share; the rules
+    // page says nobody is unmapped (bo and ada are people).
+    let session = crate::support::pages::login(&s.app, &s.admin).await;
+    let path = format!("/commits/acme/api/{parser}");
+    let page = crate::support::pages::page(&s.app, &path, &session).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("touched 25% of its added lines"),
+        "{}",
+        page.text
+    );
+    let rules = crate::support::pages::page(&s.app, "/rules", &session).await;
+    assert!(
+        rules.text.contains("Every author of a landed commit"),
+        "{}",
+        rules.text
+    );
 }
 db_test!(follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion);
 
@@ -459,5 +477,13 @@ async fn unmapped_authors_are_listed_and_never_shown_raw_in_public(db: &TestDb) 
         assert!(!public.contains("sam.okafor@gmail.com"), "{public}");
         assert!(public.contains("sam.o…"), "{public}");
     }
+    // The (signed-in) rules page lists the email to map.
+    let session = crate::support::pages::login(&s.app, &s.admin).await;
+    let rules = crate::support::pages::page(&s.app, "/rules", &session).await;
+    assert!(
+        rules.text.contains("<code>sam.okafor@gmail.com</code>"),
+        "{}",
+        rules.text
+    );
 }
 db_test!(unmapped_authors_are_listed_and_never_shown_raw_in_public);
