@@ -23,22 +23,40 @@ pub struct FollowUp {
     pub share: f64,
 }
 
+/// The first commit on `start`'s first-parent line committed before `since`
+/// (seconds): where blame stops. `None` when the history is younger.
+fn window_start(start: &Commit<'_>, since: i64) -> Result<Option<Oid>, git2::Error> {
+    let mut current = start.clone();
+    loop {
+        if current.time().seconds() < since {
+            return Ok(Some(current.id()));
+        }
+        if current.parent_count() == 0 {
+            return Ok(None);
+        }
+        current = current.parent(0)?;
+    }
+}
+
 /// Files a fix changes beyond this many are not blamed (a sweeping change is
 /// not a follow-up of any one commit, and blame costs a history walk per file).
 const MAX_BLAMED_FILES: usize = 20;
 
 /// The commits whose lines `commit` deletes or changes, with their shares,
 /// largest first. Only files present in the parent, text, outside excluded
-/// paths.
+/// paths; only lines from commits of the last `window_days` before it (older
+/// work has vested: blame stops there instead of walking all history).
 pub fn follow_ups(
     repo: &Repository,
     commit: &Commit<'_>,
     rules: &PathRules,
+    window_days: i64,
 ) -> Result<Vec<FollowUp>, git2::Error> {
     if commit.parent_count() != 1 {
         return Ok(Vec::new());
     }
     let parent = commit.parent(0)?;
+    let boundary = window_start(&parent, commit.time().seconds() - window_days * 86_400)?;
     let (old_tree, new_tree) = (parent.tree()?, commit.tree()?);
     let diff = repo.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)?;
     let mut touched: HashMap<Oid, u64> = HashMap::new();
@@ -82,9 +100,15 @@ pub fn follow_ups(
         let (lo, hi) = (lines[0], lines[lines.len() - 1]);
         let mut options = BlameOptions::new();
         options.newest_commit(parent.id()).min_line(lo).max_line(hi);
+        if let Some(oldest) = boundary {
+            options.oldest_commit(oldest);
+        }
         let blame = repo.blame_file(std::path::Path::new(path), Some(&mut options))?;
         for line in lines {
-            if let Some(hunk) = blame.get_line(line) {
+            // Lines from before the window blame to the boundary: not ours
+            // (without a boundary, "boundary" means the root commit: ours).
+            let in_window = |h: &git2::BlameHunk<'_>| boundary.is_none() || !h.is_boundary();
+            if let Some(hunk) = blame.get_line(line).filter(in_window) {
                 *touched.entry(hunk.final_commit_id()).or_default() += 1;
             }
         }

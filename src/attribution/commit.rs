@@ -137,6 +137,9 @@ pub struct Attributor {
     pub registry: AgentRegistry,
     pub rules: PathRules,
     pub directory: Directory,
+    /// How far back blame looks for the work a fix follows up (days): the
+    /// vesting window, twice over for work committed long before it landed.
+    pub follow_up_window_days: i64,
 }
 
 impl Attributor {
@@ -152,6 +155,15 @@ impl Attributor {
             rules: PathRules::new(globs)
                 .expect("path globs are checked when the configuration loads"),
             directory: Directory::new(people),
+            follow_up_window_days: 28,
+        }
+    }
+
+    /// Blame looks back `days` for the work a fix follows up.
+    pub fn with_follow_up_window(self, days: i64) -> Attributor {
+        Attributor {
+            follow_up_window_days: days,
+            ..self
         }
     }
 
@@ -168,7 +180,7 @@ impl Attributor {
         if !fix || record.merge {
             return;
         }
-        match super::blame::follow_ups(repo, commit, &self.rules) {
+        match super::blame::follow_ups(repo, commit, &self.rules, self.follow_up_window_days) {
             Ok(found) => record.follow_ups = found,
             Err(err) => record
                 .warnings

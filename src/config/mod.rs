@@ -157,6 +157,7 @@ impl Config {
             &self.attribution.paths,
             &self.people,
         )
+        .with_follow_up_window(2 * i64::from(self.scoring.vesting_days))
     }
 
     /// Which repositories events are taken for (`github.repositories`, the App).
