@@ -11,11 +11,10 @@ use super::{load_config, process_env};
 use crate::digest;
 use crate::notify::digests::DigestPoster;
 use crate::notify::discord::Sent;
-use crate::scoring::week::Week;
 
 #[derive(Debug, Args)]
 pub struct DigestArgs {
-    /// ISO week, e.g. 2026-W47 [default: the last complete week]
+    /// ISO week, e.g. 2026-W47, or `current` [default: the last complete week]
     #[arg(long)]
     pub week: Option<String>,
     /// markdown or json
@@ -31,8 +30,12 @@ pub struct DigestArgs {
     #[arg(long, conflicts_with = "dry_run")]
     pub post: bool,
     /// With --post: send even if this week was already posted
-    #[arg(long, requires = "post")]
+    #[arg(long, requires = "post", conflicts_with = "update")]
     pub force: bool,
+    /// With --post: edit the message already posted for this week in place
+    /// (its numbers changed since)
+    #[arg(long, requires = "post")]
+    pub update: bool,
     /// Only print (the default; for symmetry with --post)
     #[arg(long)]
     pub dry_run: bool,
@@ -44,12 +47,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
     }
     let config = Arc::new(load_config(config_path, &process_env())?);
     let tz = config.tz().map_err(|e| anyhow::anyhow!(e))?;
-    let week = match &args.week {
-        Some(text) => Week::parse(text).ok_or_else(|| {
-            anyhow::anyhow!("--week {text:?} is not an ISO week such as 2026-W47")
-        })?,
-        None => Week::of(crate::clock::now_ms(), tz).previous(tz),
-    };
+    let week = super::standings::week_arg(args.week.as_deref(), tz)?;
     let destinations = config.discord.all_destinations();
     let destination = match &args.destination {
         Some(name) => Some(
@@ -103,7 +101,11 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
         Arc::new(crate::metrics::Metrics::new()),
         crate::secret::new_lease_owner(),
     );
-    let posted = poster.post_now(week, args.force).await?;
+    let posted = if args.update {
+        poster.update(week).await?
+    } else {
+        poster.post_now(week, args.force).await?
+    };
     let posts = poster.posts().await?;
     store.close().await;
     let mut failed = false;
@@ -111,6 +113,9 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
         let label = week.label();
         match posted.iter().find(|p| p.destination == d.name) {
             Some(p) => match &p.outcome {
+                Sent::Message(id) if args.update => {
+                    eprintln!("updated {label} in {} (message {id})", d.name)
+                }
                 Sent::Message(id) => eprintln!("posted {label} to {} (message {id})", d.name),
                 Sent::Retry { error, .. } => {
                     failed = true;
@@ -129,11 +134,15 @@ pub async fn run(config_path: Option<&PathBuf>, args: DigestArgs) -> anyhow::Res
                     .iter()
                     .find(|p| p.week == label && p.destination == d.name);
                 match row {
-                    Some(r) if r.state == "sent" => eprintln!(
-                        "{label} was already posted to {} (message {}); --force posts it again",
-                        d.name,
-                        r.message_id.as_deref().unwrap_or("?")
-                    ),
+                    Some(r) if r.state == "sent" => {
+                        // Nothing was sent: say so with a failing exit, and how.
+                        failed = true;
+                        eprintln!(
+                            "{label} was already posted to {} (message {}): --update edits it in place with today's numbers, --force posts it again",
+                            d.name,
+                            r.message_id.as_deref().unwrap_or("?")
+                        )
+                    }
                     Some(r) => {
                         failed = true;
                         eprintln!(

@@ -12,7 +12,7 @@ use crate::scoring::week::Week;
 
 #[derive(Debug, Args)]
 pub struct LeaderboardArgs {
-    /// ISO week, e.g. 2026-W41 [default: this week]
+    /// ISO week, e.g. 2026-W41, or `current` [default: the last complete week]
     #[arg(long)]
     pub week: Option<String>,
     /// value, efficiency or hygiene
@@ -31,18 +31,19 @@ pub struct BalanceArgs {
 
 #[derive(Debug, Args)]
 pub struct PayoutsArgs {
-    /// ISO week, e.g. 2026-W41 [default: last week]
+    /// ISO week, e.g. 2026-W41, or `current` [default: the last complete week]
     #[arg(long)]
     pub week: Option<String>,
 }
 
-fn week_arg(text: Option<&str>, tz: chrono_tz::Tz, default_previous: bool) -> anyhow::Result<Week> {
-    match text {
-        Some(text) => Week::parse(text)
-            .ok_or_else(|| anyhow::anyhow!("--week {text:?} is not an ISO week such as 2026-W41")),
-        None if default_previous => Ok(Week::of(now_ms(), tz).previous(tz)),
-        None => Ok(Week::of(now_ms(), tz)),
-    }
+/// `--week`: an ISO week or `current`; by default the last complete week.
+pub fn week_arg(text: Option<&str>, tz: chrono_tz::Tz) -> anyhow::Result<Week> {
+    Week::chosen(text, now_ms(), tz).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--week {:?} is not an ISO week such as 2026-W41 (or `current`)",
+            text.unwrap_or_default()
+        )
+    })
 }
 
 pub async fn leaderboard(
@@ -59,7 +60,7 @@ pub async fn leaderboard(
         anyhow::bail!("--format {:?}: expected table or json", args.format);
     }
     let (ledger, store) = open_ledger(config_path).await?;
-    let week = week_arg(args.week.as_deref(), ledger.tz(), false)?;
+    let week = week_arg(args.week.as_deref(), ledger.tz())?;
     let board = ledger.leaderboard(week, by).await?;
     store.close().await;
     if args.format == "json" {
@@ -129,7 +130,7 @@ pub async fn balance(config_path: Option<&PathBuf>, args: BalanceArgs) -> anyhow
 
 pub async fn payouts(config_path: Option<&PathBuf>, args: PayoutsArgs) -> anyhow::Result<()> {
     let (ledger, store) = open_ledger(config_path).await?;
-    let week = week_arg(args.week.as_deref(), ledger.tz(), true)?;
+    let week = week_arg(args.week.as_deref(), ledger.tz())?;
     let statement = ledger.statement(week).await?;
     store.close().await;
     let config = ledger.payout_config();

@@ -6,14 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::open_ledger;
-use crate::clock::now_ms;
 use crate::ledger::periods::Verified;
 use crate::scoring::money::minor_text;
-use crate::scoring::week::Week;
 
 #[derive(Debug, Args)]
 pub struct StatementsArgs {
-    /// ISO week, e.g. 2026-W41 [default: last week]
+    /// ISO week, e.g. 2026-W41, or `current` [default: the last complete week]
     #[arg(long)]
     pub week: Option<String>,
     /// table, csv (one row per person, header included) or json
@@ -39,12 +37,7 @@ pub async fn statements(config_path: Option<&PathBuf>, args: StatementsArgs) -> 
     }
     let (ledger, store) = open_ledger(config_path).await?;
     let tz = ledger.tz();
-    let week = match args.week.as_deref() {
-        Some(text) => Week::parse(text).ok_or_else(|| {
-            anyhow::anyhow!("--week {text:?} is not an ISO week such as 2026-W41")
-        })?,
-        None => Week::of(now_ms(), tz).previous(tz),
-    };
+    let week = super::standings::week_arg(args.week.as_deref(), tz)?;
     let statement = ledger.statement(week).await?;
     let closes_at = ledger.closes_at(week);
     store.close().await;

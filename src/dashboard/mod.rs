@@ -72,14 +72,15 @@ pub fn not_found_page(what: &str) -> axum::response::Response {
     layout::not_found(&Viewer::anonymous(), what)
 }
 
-/// The week a page shows: `?week=2026-W47`, or the current week.
+/// The week a page shows: `?week=2026-W47` (or `current`), by default the
+/// last complete week (as every command and the digest).
 fn week_of(text: Option<&str>, state: &AppState) -> Result<Week, String> {
-    let tz = state.ledger.tz();
-    match text.filter(|t| !t.is_empty()) {
-        Some(text) => Week::parse(text)
-            .ok_or_else(|| format!("There is no week {text:?} (weeks look like 2026-W47).")),
-        None => Ok(Week::of(state.clock.now_ms(), tz)),
-    }
+    Week::chosen(text, state.clock.now_ms(), state.ledger.tz()).ok_or_else(|| {
+        format!(
+            "There is no week {:?} (weeks look like 2026-W47, or current).",
+            text.unwrap_or_default()
+        )
+    })
 }
 
 /// The week after `week`.

@@ -134,7 +134,7 @@ impl Scheduler {
             ran.push(*job);
         }
         if let Some(poster) = &self.poster {
-            poster.send_due().await?;
+            poster.send_due_when_synced().await?;
         }
         Ok(ran)
     }

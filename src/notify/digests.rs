@@ -120,6 +120,29 @@ impl DigestPoster {
         Ok(week)
     }
 
+    /// The scheduled path: sends what is due, unless repositories are still
+    /// bringing their history in (a first sync running, a configured
+    /// repository never synced, or nothing synced at all) — a digest then
+    /// would report a week whose work is not known yet. It stays queued.
+    pub async fn send_due_when_synced(&self) -> anyhow::Result<Vec<Posted>> {
+        if self.config.mirrors.enabled {
+            let configured: Vec<String> = self
+                .config
+                .github
+                .repositories
+                .iter()
+                .filter(|r| !r.contains('*'))
+                .cloned()
+                .collect();
+            let waiting = self.ledger.store().awaiting_first_sync(&configured).await?;
+            if !waiting.is_empty() {
+                tracing::info!(waiting = %waiting.join(", "), "digest held until the first syncs finish");
+                return Ok(Vec::new());
+            }
+        }
+        self.send_due().await
+    }
+
     /// Sends every digest that is due now (claimed one at a time).
     pub async fn send_due(&self) -> anyhow::Result<Vec<Posted>> {
         let mut done = Vec::new();
@@ -261,6 +284,48 @@ impl DigestPoster {
                     .digest_forced(&week.label(), &d.name, id, self.clock.now_ms())
                     .await?;
             }
+            done.push(Posted {
+                week: week.label(),
+                destination: d.name.clone(),
+                outcome,
+            });
+        }
+        Ok(done)
+    }
+
+    /// `tokentally digest --post --update`: rebuilds `week`'s digest and edits
+    /// the message already posted to each destination in place. A
+    /// destination it was never posted to answers `Rejected`.
+    pub async fn update(&self, week: Week) -> anyhow::Result<Vec<Posted>> {
+        let posts = self.posts().await?;
+        let mut done = Vec::new();
+        for d in self.destinations() {
+            let sent = posts.iter().find(|p| {
+                p.week == week.label() && p.destination == d.name && p.state == PostState::Sent
+            });
+            let outcome = match sent.and_then(|p| p.message_id.clone()) {
+                Some(id) if !id.is_empty() => {
+                    let data = digest::build(&self.ledger, &self.config, week, Some(&d)).await?;
+                    let png = digest::chart::png(&data, self.config.digest.chart).ok();
+                    let payload = digest::discord::message(&data, png.clone());
+                    let target = parse_webhook_url(d.webhook_url.expose())
+                        .map_err(|e| anyhow::anyhow!("discord destination {}: {e}", d.name))?;
+                    match self
+                        .client
+                        .edit(&target, &payload, png.as_deref(), &id)
+                        .await
+                    {
+                        // Discord answers with the edited message: the same id.
+                        Sent::Message(_) => Sent::Message(id),
+                        other => other,
+                    }
+                }
+                _ => Sent::Rejected(format!(
+                    "{} was not posted to {} yet: --post sends it",
+                    week.label(),
+                    d.name
+                )),
+            };
             done.push(Posted {
                 week: week.label(),
                 destination: d.name.clone(),

@@ -74,14 +74,49 @@ impl DiscordClient {
         payload: &ExecuteWebhook,
         png: Option<&[u8]>,
     ) -> Sent {
-        let json = match serde_json::to_string(payload) {
-            Ok(json) => json,
+        self.send_or_edit(target, payload, png, None).await
+    }
+
+    /// Edits the webhook's message `message_id` in place (`PATCH
+    /// /webhooks/{id}/{token}/messages/{message_id}`): its embeds, and its
+    /// chart replaced by `png` when given.
+    pub async fn edit(
+        &self,
+        target: &WebhookTarget,
+        payload: &ExecuteWebhook,
+        png: Option<&[u8]>,
+        message_id: &str,
+    ) -> Sent {
+        self.send_or_edit(target, payload, png, Some(message_id))
+            .await
+    }
+
+    async fn send_or_edit(
+        &self,
+        target: &WebhookTarget,
+        payload: &ExecuteWebhook,
+        png: Option<&[u8]>,
+        edit: Option<&str>,
+    ) -> Sent {
+        let mut value = match serde_json::to_value(payload) {
+            Ok(value) => value,
             Err(e) => return Sent::Rejected(format!("the message could not be encoded: {e}")),
         };
+        if let (Some(_), Some(map)) = (edit, value.as_object_mut()) {
+            // An edit keeps only the attachments listed: the new chart alone.
+            let keep = match png {
+                Some(_) => {
+                    serde_json::json!([{"id": 0, "filename": crate::digest::discord::CHART_FILE}])
+                }
+                None => serde_json::json!([]),
+            };
+            map.insert("attachments".to_string(), keep);
+        }
+        let json = value.to_string();
         let mut last_error = String::new();
         let mut backoff = self.retry_base;
         for attempt in 1..=ATTEMPTS_PER_SEND {
-            let wait = match self.attempt(target, &json, png).await {
+            let wait = match self.attempt(target, &json, png, edit).await {
                 Attempt::Done(sent) => return sent,
                 Attempt::RateLimited(after, error) => {
                     if after > LONGEST_WAIT {
@@ -107,15 +142,38 @@ impl DiscordClient {
         }
     }
 
-    async fn attempt(&self, target: &WebhookTarget, json: &str, png: Option<&[u8]>) -> Attempt {
-        let mut request = Request::new(
-            Route::WebhookWithToken {
-                webhook_id: WebhookId::new(target.id),
-                token: target.token.expose(),
-            },
-            LightMethod::Post,
-        )
-        .params(Some(vec![("wait", "true".to_string())]));
+    async fn attempt(
+        &self,
+        target: &WebhookTarget,
+        json: &str,
+        png: Option<&[u8]>,
+        edit: Option<&str>,
+    ) -> Attempt {
+        let webhook_id = WebhookId::new(target.id);
+        let token = target.token.expose();
+        let mut request = match edit
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|id| *id != 0)
+        {
+            Some(message_id) => Request::new(
+                Route::WebhookMessage {
+                    webhook_id,
+                    token,
+                    message_id: serenity::model::id::MessageId::new(message_id),
+                },
+                LightMethod::Patch,
+            ),
+            None if edit.is_some() => {
+                return Attempt::Done(Sent::Rejected(
+                    "the posted message's id is unknown: it cannot be edited".into(),
+                ));
+            }
+            None => Request::new(
+                Route::WebhookWithToken { webhook_id, token },
+                LightMethod::Post,
+            )
+            .params(Some(vec![("wait", "true".to_string())])),
+        };
         request = match png {
             Some(png) => request.multipart(Some(Multipart {
                 upload: MultipartUpload::Attachments(vec![CreateAttachment::bytes(

@@ -25,6 +25,17 @@ impl Week {
     }
 
     /// `2026-W41`; `None` for anything else or a week the year does not have.
+    /// The week a command or page means: `None` (or empty) is the last
+    /// complete week — the one every default shows — `current` the week in
+    /// progress, `last` the last complete one, else an ISO week `2026-W41`.
+    pub fn chosen(text: Option<&str>, now: i64, tz: Tz) -> Option<Week> {
+        match text.map(str::trim).filter(|t| !t.is_empty()) {
+            None | Some("last") => Some(Week::of(now, tz).previous(tz)),
+            Some("current") => Some(Week::of(now, tz)),
+            Some(text) => Week::parse(text),
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Week> {
         let (year, week) = text.split_once("-W")?;
         let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());

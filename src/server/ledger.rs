@@ -45,18 +45,17 @@ async fn authorize_people(state: &AppState, headers: &HeaderMap) -> Result<(), A
     ))
 }
 
-/// `week=2026-W41`, or the current week.
+/// `week=2026-W41` (or `current`), by default the last complete week.
 fn week_param(state: &AppState, week: Option<&str>) -> Result<Week, ApiError> {
-    let tz = state.ledger.tz();
-    match week {
-        None => Ok(Week::of(state.clock.now_ms(), tz)),
-        Some(text) => Week::parse(text).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_week",
-                format!("week {text:?} is not an ISO week such as 2026-W41"),
-            )
-        }),
-    }
+    Week::chosen(week, state.clock.now_ms(), state.ledger.tz()).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_week",
+            format!(
+                "week {:?} is not an ISO week such as 2026-W41 (or `current`)",
+                week.unwrap_or_default()
+            ),
+        )
+    })
 }
 
 async fn known_person(state: &AppState, person: &str) -> Result<(), ApiError> {

@@ -125,4 +125,32 @@ impl Store {
         .await.named("repositories::repositories")?;
         Ok(repos)
     }
+
+    /// Repositories whose history is not in yet: a first sync is running,
+    /// one of `configured` (`owner/name`) never finished one, or none ever
+    /// did (an empty list: everything synced).
+    pub async fn awaiting_first_sync(&self, configured: &[String]) -> Result<Vec<String>> {
+        let rows: Vec<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT full_name, landed_tip, first_sync_since FROM repositories")
+                .fetch_all(self.pool())
+                .await
+                .named("repositories::awaiting_first_sync")?;
+        let mut waiting: Vec<String> = rows
+            .iter()
+            .filter(|(_, _, running)| running.is_some())
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        for name in configured {
+            let synced = rows
+                .iter()
+                .any(|(n, tip, _)| n.eq_ignore_ascii_case(name) && tip.is_some());
+            if !synced && !waiting.iter().any(|w| w.eq_ignore_ascii_case(name)) {
+                waiting.push(name.clone());
+            }
+        }
+        if waiting.is_empty() && !rows.iter().any(|(_, tip, _)| tip.is_some()) {
+            waiting.push("(no repository has been synced yet)".to_string());
+        }
+        Ok(waiting)
+    }
 }

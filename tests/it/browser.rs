@@ -66,10 +66,12 @@ async fn the_dashboard_in_a_real_browser() {
         ))
         .await;
     browser.wait_for("the leaderboard", |p| p == "/").await;
+    // The default is the last complete week; the seeded work is this week's.
+    browser.goto(&format!("{base}/?week=current")).await;
     browser.screenshot(&shots.join("leaderboard.png")).await;
 
     // The leaderboard's numbers are the API's.
-    let board = api(&base, &reader, "/api/v1/leaderboard").await;
+    let board = api(&base, &reader, "/api/v1/leaderboard?week=current").await;
     let rows = browser
         .eval("JSON.stringify([...document.querySelectorAll('#ranked tbody tr[data-person]')].map(tr => [tr.dataset.person, tr.querySelector('.value').textContent, tr.querySelector('.earned').textContent, tr.querySelector('.vested').textContent, tr.querySelector('.hygiene').textContent]))")
         .await;

@@ -170,7 +170,16 @@ async fn every_page_shows_the_ledger(db: &TestDb) {
     let line = &board["entries"][0];
     assert_eq!(line["person"], EVIL, "{board}");
 
-    let home = page(&app, "/", &session).await;
+    // The default is the last complete week: the seeded work is this week's.
+    let default = page(&app, "/", &session).await;
+    let last = tokentally::scoring::week::Week::of(app.state.clock.now_ms(), app.state.ledger.tz());
+    let last = last.previous(app.state.ledger.tz()).label();
+    assert!(
+        default.text.contains(&format!("Leaderboard · {last}")),
+        "{}",
+        default.text
+    );
+    let home = page(&app, "/?week=current", &session).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.text.contains(&week), "the current week");
     assert!(
@@ -190,7 +199,7 @@ async fn every_page_shows_the_ledger(db: &TestDb) {
     let by_hygiene = page(&app, &format!("/?week={week}&rank_by=hygiene"), &session).await;
     assert!(by_hygiene.text.contains("Ranked by hygiene"));
 
-    let person_path = format!("/people/{}", urlencode(EVIL));
+    let person_path = format!("/people/{}?week=current", urlencode(EVIL));
     let person = page(&app, &person_path, &session).await;
     assert_eq!(person.status, StatusCode::OK, "{}", person.text);
     let balance = api(format!("/api/v1/people/{}/balance", urlencode(EVIL))).await;

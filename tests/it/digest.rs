@@ -325,11 +325,100 @@ async fn the_digest_command_posts_once_unless_forced() {
         ok && err.contains("posted 2026-W40 to team (message 998877665544)"),
         "{err}"
     );
+    // Again: nothing is sent, and the exit says so with what to do.
     let (ok, err) = run(&["digest", "--week", "2026-W40", "--post"]);
-    assert!(ok && err.contains("already posted"), "{err}");
+    assert!(
+        !ok && err.contains("already posted") && err.contains("--update"),
+        "{err}"
+    );
+    assert_eq!(executions(&server).await.len(), 1);
+    // --update edits the posted message in place (a PATCH, no new message).
+    wiremock::Mock::given(wiremock::matchers::method("PATCH"))
+        .and(wiremock::matchers::path(format!(
+            "{}/messages/998877665544",
+            discord::webhook_path()
+        )))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "998877665544"})),
+        )
+        .mount(&server)
+        .await;
+    let (ok, err) = run(&["digest", "--week", "2026-W40", "--post", "--update"]);
+    assert!(ok && err.contains("updated 2026-W40 in team"), "{err}");
     assert_eq!(executions(&server).await.len(), 1);
     let (ok, err) = run(&["digest", "--week", "2026-W40", "--post", "--force"]);
     assert!(ok, "{err}");
     assert_eq!(executions(&server).await.len(), 2);
     assert!(!err.contains(WEBHOOK_TOKEN));
 }
+
+async fn the_first_digest_waits_for_the_first_sync(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let mut config = crate::support::scenario::config(db);
+    config.discord.api_url = server.uri();
+    config.discord.webhook_url = Some(Secret::new(discord::webhook_url()));
+    config.github.repositories = vec!["acme/api".into()];
+    let (s, head) = crate::support::scenario::Scenario::unsynced(config).await;
+    // First start: acme/api has not synced; nothing may be posted yet.
+    s.app.scheduler().run_due().await.unwrap();
+    s.app.scheduler().run_due().await.unwrap();
+    assert!(
+        executions(&server).await.is_empty(),
+        "no digest before the history is in"
+    );
+    // The history arrives; the queued digest goes out, once.
+    s.push(&head, s.now()).await;
+    s.app.scheduler().run_due().await.unwrap();
+    s.app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+}
+db_test!(the_first_digest_waits_for_the_first_sync);
+
+async fn a_posted_digest_is_updated_in_place(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    wiremock::Mock::given(wiremock::matchers::method("PATCH"))
+        .and(wiremock::matchers::path(format!(
+            "{}/messages/998877665544",
+            discord::webhook_path()
+        )))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "998877665544"})),
+        )
+        .mount(&server)
+        .await;
+    let clock = wednesday();
+    let app = start(config(db, &server), &clock).await;
+    app.scheduler().run_due().await.unwrap();
+    assert_eq!(executions(&server).await.len(), 1);
+    let week = Week::parse(&last_week(&clock)).unwrap();
+    let poster = app.digest_poster();
+    // Posting again is refused (nothing sent) …
+    assert!(poster.post_now(week, false).await.unwrap().is_empty());
+    // … and --update edits the message in place.
+    let updated = poster.update(week).await.unwrap();
+    assert_eq!(
+        updated[0].outcome,
+        tokentally::notify::discord::Sent::Message("998877665544".into())
+    );
+    let patches: Vec<wiremock::Request> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1);
+    let body = discord::payload(&patches[0]);
+    assert!(
+        body["embeds"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains(&week.label())
+    );
+    assert_eq!(executions(&server).await.len(), 1, "no second message");
+}
+db_test!(a_posted_digest_is_updated_in_place);

@@ -201,10 +201,11 @@ async fn a_renewed_lease_keeps_a_slow_delivery_from_other_workers(db: &TestDb) {
     let hang = HangingRemote::start();
     let mut config = support::mirrors_on(db);
     config.mirrors.allowed_remotes.push(hang.prefix());
-    // Renewed every third of the lease: 3 s leaves 2 s for a renewal that a
-    // busy test machine (the browser test runs alongside) delays.
-    config.worker.lease_seconds = 3;
-    config.worker.delivery_timeout_seconds = 8;
+    // Renewed every third of the lease: 6 s leaves 4 s for a renewal that a
+    // busy test machine (the browser test and PostgreSQL run alongside on
+    // two cores) delays.
+    config.worker.lease_seconds = 6;
+    config.worker.delivery_timeout_seconds = 15;
     let slow = Arc::new(support::app_with(config.clone()).await);
     let other = support::app_with(config).await;
     send(

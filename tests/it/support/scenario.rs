@@ -48,6 +48,14 @@ impl Scenario {
     /// coming week, and a repository whose history (one AI commit, one human
     /// commit) the first push brings: the baseline.
     pub async fn new(config: Config) -> Scenario {
+        let (s, head) = Scenario::unsynced(config).await;
+        s.push(&head, s.now()).await;
+        s
+    }
+
+    /// [`Scenario::new`] before its first push: the history is committed
+    /// (returns its head), the repository not synced yet.
+    pub async fn unsynced(config: Config) -> (Scenario, String) {
         let clock = ManualClock::starting_now();
         let utc: chrono_tz::Tz = "UTC".parse().unwrap();
         let next = Week::of(clock.now_ms() + 7 * DAY, utc);
@@ -72,8 +80,7 @@ impl Scenario {
         s.work.commit(&format!("feat: old work\n\n{CLAUDE}"));
         s.work.write("README.md", lines("readme", 3));
         let head = s.work.commit("docs: readme");
-        s.push(&head, s.now()).await;
-        s
+        (s, head)
     }
 
     pub fn now(&self) -> i64 {
