@@ -59,6 +59,8 @@ pub async fn page(
     let board = ledger.ranked(week, by, lines.clone(), &previous);
     let summary = digest::assemble(
         Inputs {
+            taken_back: Vec::new(),
+            unranked: &board.unranked,
             week,
             tz,
             scope: &all,

@@ -47,6 +47,14 @@ fn size(d: &Digest, kind: ChartKind) -> (u32, u32) {
     }
 }
 
+/// Whether the chart has anything to show (an empty one is not attached).
+pub fn has_data(d: &Digest, kind: ChartKind) -> bool {
+    match kind {
+        ChartKind::People => !d.leaderboard.is_empty(),
+        ChartKind::Trend => d.trend.iter().any(|w| w.earned != 0),
+    }
+}
+
 /// The chart as a PNG.
 pub fn png(d: &Digest, kind: ChartKind) -> Result<Vec<u8>, ChartError> {
     register_font();
@@ -108,7 +116,10 @@ fn people<DB: DrawingBackend>(
     text: &TextStyle,
 ) -> Drawn<DB> {
     root.draw_text(
-        &format!("Tokens per person, {} ({})", d.week, d.dates),
+        &format!(
+            "Net tokens per person (earned − clawed back), {} ({})",
+            d.week, d.dates
+        ),
         title,
         (20, 16),
     )?;
@@ -169,7 +180,7 @@ fn trend<DB: DrawingBackend>(
     text: &TextStyle,
 ) -> Drawn<DB> {
     root.draw_text(
-        &format!("Tokens earned per week, to {}", d.week),
+        &format!("Net tokens per week (earned − clawed back), to {}", d.week),
         title,
         (20, 16),
     )?;
@@ -192,6 +203,8 @@ fn trend<DB: DrawingBackend>(
     root.draw(&PathElement::new(points.clone(), VESTED.stroke_width(3)))?;
     for (i, (p, w)) in points.iter().zip(&d.trend).enumerate() {
         root.draw(&Circle::new(*p, 4, VESTED.filled()))?;
+        // The value on each point: the chart says what the table says.
+        root.draw_text(&tokens1(w.earned), text, (p.0 - 14, p.1 - 20))?;
         // Every other week, counted back from the last, so labels never touch.
         if (d.trend.len() - 1 - i).is_multiple_of(2) {
             let label = w.week.split_once('-').map_or(w.week.as_str(), |(_, w)| w);

@@ -8,7 +8,10 @@ use serenity::builder::{
     CreateAllowedMentions, CreateAttachment, CreateEmbed, CreateEmbedFooter, ExecuteWebhook,
 };
 
-use super::markdown::{agents_line, commits_line, title, totals_line, valuable_text};
+use super::markdown::{
+    agents_line, also_earned_line, commits_line, nobody_ranked, taken_back_item, title,
+    totals_line, valuable_text,
+};
 use super::{Digest, tokens1};
 
 pub const MAX_EMBEDS: usize = 10;
@@ -121,6 +124,25 @@ pub fn embeds(d: &Digest, chart: bool) -> Vec<Embed> {
         tail.push((
             "Highlights".to_string(),
             cut(&highlights.join("\n"), MAX_FIELD_VALUE),
+        ));
+    }
+    if d.leaderboard.is_empty() {
+        tail.push(("Leaderboard".to_string(), nobody_ranked(d)));
+    }
+    let plain = |p: &str| escape(&crate::attribution::identity::public_name(p));
+    if let Some(line) = also_earned_line(d, plain) {
+        let list = line.trim_start_matches("Also earned: ");
+        tail.push(("Also earned".to_string(), cut(list, MAX_FIELD_VALUE)));
+    }
+    if !d.taken_back.is_empty() {
+        let items: Vec<String> = d
+            .taken_back
+            .iter()
+            .map(|t| format!("• {}", taken_back_item(t, plain)))
+            .collect();
+        tail.push((
+            "Taken back".to_string(),
+            cut(&items.join("\n"), MAX_FIELD_VALUE),
         ));
     }
     if let Some(agents) = agents_line(d) {

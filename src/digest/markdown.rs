@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{Digest, money, percent, short, tokens1};
+use crate::scoring::MilliTokens;
 
 /// The header line: `tokentally — week 2026-W47 (Nov 16–22, Europe/Berlin)`.
 pub fn title(d: &Digest) -> String {
@@ -15,8 +16,9 @@ pub fn title(d: &Digest) -> String {
 pub fn totals_line(d: &Digest) -> String {
     let t = &d.totals;
     let mut line = format!(
-        "Earned {} tokens · vested {} · clawed back {}",
+        "Earned {} tokens ({} vs last week) · vested {} · clawed back {}",
         tokens1(t.earned),
+        change(d.earned_change),
         tokens1(t.vested),
         tokens1(t.clawed_back),
     );
@@ -41,6 +43,56 @@ pub fn totals_line(d: &Digest) -> String {
         let _ = write!(line, " · PTO {} h", short(hours));
     }
     line
+}
+
+/// `▲12.5`, `▼3.0` or `=`: a change of tokens against last week.
+pub fn change(milli: MilliTokens) -> String {
+    match milli.signum() {
+        1 => format!("▲{}", tokens1(milli)),
+        -1 => format!("▼{}", tokens1(-milli)),
+        _ => "=".to_string(),
+    }
+}
+
+/// Why no one is on the leaderboard.
+pub fn nobody_ranked(d: &Digest) -> String {
+    format!(
+        "No one is ranked this week: it takes {} landed AI-assisted commits in the week.",
+        d.min_ai_commits
+    )
+}
+
+/// `Also earned: lee.c… 1.5 (not ranked: fewer than 2 AI commits)`.
+pub fn also_earned_line(d: &Digest, name: impl Fn(&str) -> String) -> Option<String> {
+    (!d.also_earned.is_empty()).then(|| {
+        let list: Vec<String> = d
+            .also_earned
+            .iter()
+            .map(|a| format!("{} {}", name(&a.person), tokens1(a.earned)))
+            .collect();
+        format!(
+            "Also earned: {} (not ranked: fewer than {} AI commits)",
+            list.join(" · "),
+            d.min_ai_commits
+        )
+    })
+}
+
+/// One taken-back item: `18.0 from kenji — c0ffee000001 feat: retry queue, reverted by badc0de00002`.
+pub fn taken_back_item(t: &super::TakenBack, name: impl Fn(&str) -> String) -> String {
+    let why = match (t.reason.as_str(), &t.by) {
+        ("reverted", Some(by)) => format!("reverted by {by}"),
+        ("fixed_later", Some(by)) => format!("followed up by fix {by}"),
+        (reason, Some(by)) => format!("{} ({by})", reason.replace('_', " ")),
+        (reason, None) => reason.replace('_', " "),
+    };
+    format!(
+        "{} from {} — {} {}, {why}",
+        tokens1(t.tokens),
+        name(&t.person),
+        t.sha,
+        t.subject
+    )
 }
 
 /// `Landed 143 commits, 61 AI-assisted (43%) · revert rate AI 3.3% vs human 4.9%`.
@@ -137,10 +189,7 @@ pub fn render(d: &Digest) -> String {
         let _ = writeln!(out, "{}", commits_line(d));
         out.push('\n');
         if d.leaderboard.is_empty() {
-            let _ = writeln!(
-                out,
-                "No one is ranked this week (it takes 2 landed AI-assisted commits)."
-            );
+            let _ = writeln!(out, "{}", nobody_ranked(d));
         } else {
             out.push_str("```\n");
             for row in table(d, handle) {
@@ -150,6 +199,15 @@ pub fn render(d: &Digest) -> String {
                 let _ = writeln!(out, "…and {} more", d.more);
             }
             out.push_str("```\n");
+        }
+        if let Some(line) = also_earned_line(d, handle) {
+            let _ = writeln!(out, "{line}");
+        }
+        if !d.taken_back.is_empty() {
+            let _ = writeln!(out, "\nTaken back this week:");
+            for t in &d.taken_back {
+                let _ = writeln!(out, "- {}", taken_back_item(t, handle));
+            }
         }
         let mut highlights = Vec::new();
         if let (Some(text), Some(v)) = (valuable_text(d), &d.highlights.most_valuable) {

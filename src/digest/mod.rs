@@ -42,6 +42,15 @@ pub struct Digest {
     /// Ranked people beyond the top N.
     pub more: usize,
     pub highlights: Highlights,
+    /// The bad news, itemised: tokens cancelled or clawed back this week.
+    pub taken_back: Vec<TakenBack>,
+    /// People who earned this week but are not ranked (too few AI commits).
+    pub also_earned: Vec<AlsoEarned>,
+    /// AI commits a person needs in the week to be ranked.
+    pub min_ai_commits: u32,
+    /// The team's earned tokens against the week before (milli-tokens, signed).
+    #[serde(serialize_with = "as_tokens")]
+    pub earned_change: MilliTokens,
     /// Agents of the week's landed AI commits, most used first.
     pub agents: Vec<AgentCount>,
     /// Earned tokens per week, oldest first (the 12-week trend).
@@ -135,6 +144,31 @@ pub struct ValuableCommit {
     pub tokens: MilliTokens,
     /// `fix 10 × size 0.81 × CI first run 1.2 × calibration 1.05 = 10.2`.
     pub factors: String,
+}
+
+/// Tokens a commit lost this week, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TakenBack {
+    pub repo: String,
+    /// Short id (12).
+    pub sha: String,
+    pub subject: String,
+    pub person: String,
+    #[serde(serialize_with = "as_tokens")]
+    pub tokens: MilliTokens,
+    /// `reverted`, `fixed_later`, `incident`, `force_pushed_away`, …
+    pub reason: String,
+    /// The commit that reverted or fixed it (short id), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// An unranked person's earnings of the week.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlsoEarned {
+    pub person: String,
+    #[serde(serialize_with = "as_tokens")]
+    pub earned: MilliTokens,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -249,7 +283,37 @@ pub async fn build(
         .into_iter()
         .filter_map(|p| Some((p.key, p.discord_id?)))
         .collect();
+    let mut taken_back = Vec::new();
+    for (repository_id, repo, sha, subject, person, amount, explanation) in
+        store.taken_back_between(from, to).await?
+    {
+        if !(scope.has_repository(Some(repository_id)) && scope.has_person(&person)) {
+            continue;
+        }
+        let explanation: serde_json::Value = serde_json::from_str(&explanation).unwrap_or_default();
+        let reason = explanation["reason"]
+            .as_str()
+            .unwrap_or("clawback")
+            .to_string();
+        let by = store
+            .commits_linking_to(repository_id, &sha)
+            .await?
+            .into_iter()
+            .find(|(name, _)| *name == reason)
+            .map(|(_, by)| by[..by.len().min(12)].to_string());
+        taken_back.push(TakenBack {
+            repo,
+            sha: sha[..sha.len().min(12)].to_string(),
+            subject,
+            person,
+            tokens: -amount,
+            reason,
+            by,
+        });
+    }
     let inputs = Inputs {
+        taken_back,
+        unranked: &board.unranked,
         week,
         tz,
         scope: &scope,
@@ -324,6 +388,9 @@ pub fn short(v: f64) -> String {
 
 /// What [`assemble`] reads: the week's rows, already fetched.
 pub struct Inputs<'a> {
+    pub taken_back: Vec<TakenBack>,
+    /// The people with lines who are not ranked.
+    pub unranked: &'a [LeaderboardLine],
     pub week: Week,
     pub tz: chrono_tz::Tz,
     pub scope: &'a Scope,
@@ -485,9 +552,11 @@ pub fn assemble(
         .iter()
         .map(|l| (l.person.as_str(), l.hygiene))
         .collect();
+    // Never someone whose work was reverted this week.
     let hygiene_gain = i
         .lines
         .iter()
+        .filter(|l| l.hygiene_events.reverted == 0)
         .filter_map(|l| {
             let from = *before.get(l.person.as_str())?;
             (l.hygiene > from).then(|| HygieneGain {
@@ -528,7 +597,21 @@ pub fn assemble(
         && totals.clawed_back == 0
         && totals.earned == 0
         && i.lines.is_empty();
+    let also_earned = i
+        .unranked
+        .iter()
+        .filter(|l| l.earned > 0 && scope.has_person(&l.person))
+        .map(|l| AlsoEarned {
+            person: l.person.clone(),
+            earned: l.earned,
+        })
+        .collect();
+    let earned_before: MilliTokens = i.previous_lines.iter().map(|l| l.earned).sum();
     Digest {
+        taken_back: i.taken_back,
+        also_earned,
+        min_ai_commits: config.scoring.leaderboard_min_ai_commits,
+        earned_change: totals.earned - earned_before,
         week: i.week.label(),
         dates: week_dates(i.week, i.tz),
         timezone: config.timezone.clone(),

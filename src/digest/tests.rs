@@ -46,6 +46,8 @@ struct Rows {
     statement: Statement,
     earned: Vec<(i64, i64)>,
     discord: HashMap<String, String>,
+    unranked: Vec<LeaderboardLine>,
+    taken_back: Vec<TakenBack>,
 }
 
 /// A week of three people: maria (ranked 1, up 2), kenji (ranked 2, down 1,
@@ -69,11 +71,12 @@ fn rows() -> Rows {
     sam.value = 52_000;
     sam.earned = 52_000;
     sam.vested = 52_000;
-    let mut lee = line("lee", None, None);
+    // An unranked earner known only by a raw email.
+    let mut lee = line("lee.chen@example.com", None, None);
     lee.earned = 1_500;
     lee.ai_commits = 1;
-    let lines = vec![maria.clone(), kenji.clone(), sam.clone(), lee];
-    let mut lee_before = line("lee", None, None);
+    let lines = vec![maria.clone(), kenji.clone(), sam.clone(), lee.clone()];
+    let mut lee_before = line("lee.chen@example.com", None, None);
     lee_before.hygiene = 70;
     let mut kenji_before = line("kenji", None, None);
     kenji_before.hygiene = 90;
@@ -127,6 +130,27 @@ fn rows() -> Rows {
         },
         earned: vec![(from + 3_600_000, 231_500), (from - 86_400_000, 10_000)],
         discord: HashMap::from([("maria".to_string(), "80351110224678912".to_string())]),
+        unranked: vec![lee],
+        taken_back: vec![
+            TakenBack {
+                repo: "acme/api".into(),
+                sha: "c0ffee000001".into(),
+                subject: "feat: retry queue".into(),
+                person: "kenji".into(),
+                tokens: 18_000,
+                reason: "reverted".into(),
+                by: Some("badc0de00002".into()),
+            },
+            TakenBack {
+                repo: "acme/web".into(),
+                sha: "c0ffee000003".into(),
+                subject: "feat: invoice export".into(),
+                person: "lee.chen@example.com".into(),
+                tokens: 500,
+                reason: "fixed_later".into(),
+                by: Some("f1xf1x000004".into()),
+            },
+        ],
     }
 }
 
@@ -158,6 +182,8 @@ fn assemble_with(
 ) -> Digest {
     assemble(
         Inputs {
+            taken_back: r.taken_back.clone(),
+            unranked: &r.unranked,
             week: week(),
             tz: utc(),
             scope,
@@ -221,7 +247,7 @@ fn the_week_adds_up_number_by_number() {
     assert_eq!(
         d.highlights.hygiene_gain,
         Some(HygieneGain {
-            person: "lee".into(),
+            person: "lee.chen@example.com".into(),
             from: 70,
             to: 100
         })
@@ -267,6 +293,19 @@ fn markdown_and_discord_payload() {
     insta::assert_snapshot!("markdown", markdown::render(&d));
     let payload = serde_json::to_value(discord::message(&d, Some(vec![1, 2, 3]))).unwrap();
     insta::assert_json_snapshot!("discord_payload", payload);
+    // The bad news is itemised, the unranked earner listed, no raw email anywhere.
+    let text = markdown::render(&d);
+    let discord_text = serde_json::to_string(&payload).unwrap();
+    for public in [&text, &discord_text] {
+        assert!(!public.contains("lee.chen@example.com"), "{public}");
+        assert!(public.contains("lee.c…"), "{public}");
+        assert!(public.contains("reverted by badc0de00002"), "{public}");
+        assert!(
+            public.contains("followed up by fix f1xf1x000004"),
+            "{public}"
+        );
+    }
+    assert!(text.contains("Also earned: @lee.c… 1.5"), "{text}");
     insta::assert_json_snapshot!("digest_json", d);
 }
 
@@ -288,6 +327,8 @@ fn a_quiet_week_is_a_short_digest() {
         },
         earned: vec![],
         discord: HashMap::new(),
+        unranked: vec![],
+        taken_back: vec![],
     };
     let d = assemble_with(&r, &config(), &Scope::all(), None);
     assert!(d.quiet);
@@ -412,4 +453,22 @@ fn the_chart_is_a_png_that_decodes() {
         let svg = chart::svg(&d, kind).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
     }
+}
+
+#[test]
+fn the_hygiene_gain_never_goes_to_someone_reverted_this_week() {
+    let mut r = rows();
+    // kenji rose 50 → 85 (more than lee's 70 → 100) but was reverted this week.
+    for l in &mut r.previous {
+        if l.person == "kenji" {
+            l.hygiene = 50;
+        }
+    }
+    let d = assemble_rows(&r, &config(), &Scope::all());
+    assert_eq!(
+        d.highlights.hygiene_gain.map(|g| g.person),
+        Some("lee.chen@example.com".to_string())
+    );
+    // The team's change against last week: 231.5 earned now, 0 then.
+    assert_eq!(d.earned_change, 231_500);
 }

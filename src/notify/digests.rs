@@ -249,7 +249,10 @@ impl DigestPoster {
         destination: &DestinationConfig,
     ) -> anyhow::Result<Sent> {
         let data = digest::build(&self.ledger, &self.config, week, Some(destination)).await?;
-        let png = match digest::chart::png(&data, self.config.digest.chart) {
+        let kind = self.config.digest.chart;
+        let png = match digest::chart::png(&data, kind) {
+            // An empty chart is not attached ("no one ranked" is in the text).
+            Ok(_) if !digest::chart::has_data(&data, kind) => None,
             Ok(png) => Some(png),
             Err(e) => {
                 // The digest still goes out, without its picture.
@@ -306,7 +309,10 @@ impl DigestPoster {
             let outcome = match sent.and_then(|p| p.message_id.clone()) {
                 Some(id) if !id.is_empty() => {
                     let data = digest::build(&self.ledger, &self.config, week, Some(&d)).await?;
-                    let png = digest::chart::png(&data, self.config.digest.chart).ok();
+                    let kind = self.config.digest.chart;
+                    let png = digest::chart::png(&data, kind)
+                        .ok()
+                        .filter(|_| digest::chart::has_data(&data, kind));
                     let payload = digest::discord::message(&data, png.clone());
                     let target = parse_webhook_url(d.webhook_url.expose())
                         .map_err(|e| anyhow::anyhow!("discord destination {}: {e}", d.name))?;

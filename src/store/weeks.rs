@@ -155,18 +155,44 @@ impl Store {
     }
 
     /// Earned milli-tokens (accruals and adjustments) by the landing time of their commits in `[from, to)`.
+    /// (landing time, net tokens: earned less what was cancelled or clawed
+    /// back) of the entries of work landed in `[from, to)`.
     pub async fn earned_by_landing(&self, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
         sqlx::query_as(
             // The kind is summed over, not filtered on: a filter on it lets
             // SQLite pick the (kind, at) index and scan every accrual.
             "SELECT landed_at,
-                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT)
+                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment', 'cancel', 'clawback')
+                                  THEN amount ELSE 0 END) AS BIGINT)
              FROM ledger_entries WHERE landed_at >= $1 AND landed_at < $2
              GROUP BY landed_at",
         )
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await.named("weeks::earned_by_landing")
+        .await
+        .named("weeks::earned_by_landing")
+    }
+
+    /// The week's cancels and clawbacks (tokens taken back), each with its
+    /// commit: (repository id, repository, sha, subject, person, amount,
+    /// explanation), largest first.
+    pub async fn taken_back_between(&self, from: i64, to: i64) -> Result<Vec<TakenBackRow>> {
+        sqlx::query_as(
+            "SELECT e.repository_id, r.full_name, e.sha, c.subject, e.person, e.amount, e.explanation
+             FROM ledger_entries e
+             JOIN commits c ON c.id = e.commit_id
+             JOIN repositories r ON r.id = e.repository_id
+             WHERE e.kind IN ('cancel', 'clawback') AND e.amount < 0 AND e.at >= $1 AND e.at < $2
+             ORDER BY e.amount, e.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .named("weeks::taken_back_between")
     }
 }
+
+/// See [`Store::taken_back_between`].
+pub type TakenBackRow = (i64, String, String, String, String, i64, String);
