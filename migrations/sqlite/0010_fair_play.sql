@@ -19,3 +19,6 @@ ALTER TABLE api_tokens ADD COLUMN signals TEXT;
 
 -- The API token that posted a signal (NULL: GitHub or git).
 ALTER TABLE signals ADD COLUMN token_id INTEGER;
+
+-- The person a (read) token belongs to: its dashboard login opens `/me`.
+ALTER TABLE api_tokens ADD COLUMN person TEXT;

@@ -41,6 +41,10 @@ pub enum TokenCommand {
         /// any); default for report tokens: ci only
         #[arg(long, value_delimiter = ',', value_name = "NAMES")]
         signals: Vec<String>,
+        /// The person the token belongs to: a dashboard login with it opens
+        /// their page as `/me`
+        #[arg(long, value_name = "PERSON")]
+        person: Option<String>,
     },
     /// List tokens (names and scopes, never the tokens)
     List,
@@ -59,8 +63,13 @@ pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Resu
             all_repos,
             role,
             signals,
+            person,
         } => {
-            let grants = Grants { role, signals };
+            let grants = Grants {
+                role,
+                signals,
+                person,
+            };
             create(&store, &name, repos, all_repos, grants).await
         }
         TokenCommand::List => list(&store).await,
@@ -83,6 +92,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: TokenArgs) -> anyhow::Resu
 struct Grants {
     role: Role,
     signals: Vec<String>,
+    person: Option<String>,
 }
 
 async fn create(
@@ -92,7 +102,18 @@ async fn create(
     all_repos: bool,
     grants: Grants,
 ) -> anyhow::Result<()> {
-    let Grants { role, signals } = grants;
+    let Grants {
+        role,
+        signals,
+        person,
+    } = grants;
+    if let Some(p) = &person
+        && !store.person_exists(p).await?
+    {
+        anyhow::bail!(
+            "--person {p:?}: there is no such person (names come from [[people]] and commit authors)"
+        );
+    }
     if name.trim().is_empty() {
         anyhow::bail!("--name must not be empty");
     }
@@ -133,6 +154,9 @@ async fn create(
     }
     if !signals.is_empty() {
         store.set_token_signals(name, &signals).await?;
+    }
+    if let Some(p) = &person {
+        store.set_token_person(name, p).await?;
     }
     // The token on stdout alone, so `$(tokentally token create …)` captures it.
     println!("{token}");

@@ -110,6 +110,14 @@ pub fn explain(t: &CommitTokens, version: &str, rules: &crate::scoring::rules::R
         t.kind,
         t.state
     );
+    if let Some(at) = &t.vests_at {
+        let verb = if t.state == "vested" {
+            "vested"
+        } else {
+            "vests"
+        };
+        let _ = writeln!(out, "{verb} {at}");
+    }
     match (&t.factors, &t.inputs) {
         (Some(f), Some(i)) => {
             let _ = writeln!(

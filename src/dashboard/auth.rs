@@ -65,6 +65,7 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<View
         if let Some(s) = session {
             return Ok(Some(Viewer {
                 name: s.token.name,
+                person: s.token.person,
                 csrf: Some(s.csrf),
             }));
         }

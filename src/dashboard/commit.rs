@@ -90,6 +90,10 @@ pub async fn page(
             div.card { b #pending { (tokens(t.pending)) } span { "pending" } }
             div.card { b #vested { (tokens(t.vested)) } span { "vested" } }
             div.card { b #clawed_back { (tokens(t.clawed_back)) } span { "clawed back" } }
+            @if let Some(at) = &t.vests_at {
+                div.card { b #vests_at { (at.get(..10).unwrap_or(at)) }
+                    span { (if t.state == "vested" { "vested on" } else { "vests on" }) } }
+            }
         }
         h2 { "Attribution" }
         table #attribution { tbody {

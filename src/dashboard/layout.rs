@@ -32,6 +32,7 @@ pub fn shell(title: &str, viewer: &Viewer, content: Markup) -> Markup {
                         a.brand href="/" { "tokentally" }
                         a href="/" { "Leaderboard" }
                         a href="/rules" { "Rules" }
+                        @if viewer.person.is_some() { a href="/me" { "My tokens" } }
                         @if let Some(csrf) = &viewer.csrf {
                             form.logout method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(csrf);

@@ -27,6 +27,8 @@ use crate::server::AppState;
 pub struct Viewer {
     pub name: String,
     pub csrf: Option<String>,
+    /// The person the login's token belongs to (`/me`).
+    pub person: Option<String>,
 }
 
 impl Viewer {
@@ -34,6 +36,7 @@ impl Viewer {
         Viewer {
             name: String::new(),
             csrf: None,
+            person: None,
         }
     }
 }
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(leaderboard::page))
         .route("/people/{person}", get(person::page))
+        .route("/me", get(person::me))
         .route("/commits/{*path}", get(commit::page))
         .route("/repos/{*path}", get(repo::page))
         .route("/rules", get(rules::page))

@@ -20,6 +20,22 @@ pub struct PersonQuery {
     week: Option<String>,
 }
 
+/// `/me`: the page of the person the login's token belongs to.
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<PersonQuery>,
+) -> Response {
+    match viewer.person.clone() {
+        Some(person) => page(State(state), Extension(viewer), Path(person), Query(q)).await,
+        None => not_found(
+            &viewer,
+            "This login is not tied to a person. Sign in with a token made for you: \
+             `tokentally token create --name NAME --role read --person YOU`.",
+        ),
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
@@ -55,8 +71,9 @@ pub async fn page(
         },
         async { Ok(store.person_hygiene_events(&person, trend_from, to).await?) },
         ledger.person_statements(&person, 12),
+        ledger.person_commits(&person, trend_from, to),
     );
-    let (balance, entries, earned, events, statements) = match read {
+    let (balance, entries, earned, events, statements, commits) = match read {
         Ok(r) => r,
         Err(e) => return unavailable(&viewer, e),
     };
@@ -81,6 +98,43 @@ pub async fn page(
             @if balance.owed > 0 {
                 div.card { b #owed { (tokens(balance.owed)) } span { "owed" } }
             }
+        }
+        @let payout = &state.config.payout;
+        p #worth {
+            "Available " (tokens(balance.available)) " tokens = "
+            (crate::digest::money(payout.rate_minor(balance.available), &payout.currency))
+            " at " (payout.rate.to_string()) " " (payout.currency) " a token"
+            @if let Some(hours) = payout.pto_hours_per_token {
+                " = " (crate::digest::short(balance.available as f64 / 1000.0 * hours)) " h of PTO"
+            }
+            ". Pending tokens vest " (state.ledger.rules().vesting_days) " days after their commit landed unless reverted or followed up by a fix."
+        }
+        h2 { "Commits (12 weeks)" }
+        @if commits.is_empty() { p.muted { "No AI-assisted commit landed in these weeks." } }
+        @else {
+            div.scroll { table #commits { thead { tr {
+                th { "landed" } th { "commit" } th { "state" } th.num { "tokens" } th { "vests / vested / taken back" } th { "why" }
+            } } tbody {
+                @for c in &commits {
+                    tr data-sha=(c.sha) {
+                        td { (time(c.landed_at)) }
+                        td { a href=(format!("/commits/{}/{}", repo_path(&c.repo), c.sha)) { code { (&c.sha[..c.sha.len().min(7)]) } } " " (c.subject) }
+                        td.state { (c.state.replace('_', " ")) }
+                        td.num.tokens { (tokens(c.tokens)) }
+                        td.when {
+                            @match (&c.taken_back, c.state) {
+                                (Some((at, _)), _) => { "taken back " (time(*at)) },
+                                (None, "vested") => { "vested " (time(c.vests_at)) },
+                                _ => { "vests " span.vests_at { (time(c.vests_at)) } },
+                            }
+                        }
+                        td {
+                            @if let Some((_, reason)) = &c.taken_back { (reason.replace('_', " ")) " " }
+                            @for f in &c.flags { span.flag { (f.replace('_', " ")) } " " }
+                        }
+                    }
+                }
+            } } }
         }
         h2 { "Earned per week (12 weeks)" }
         svg.trend width="600" height="140" viewBox="0 0 600 140" role="img" aria-label="tokens earned per week" {

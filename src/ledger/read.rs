@@ -139,7 +139,97 @@ fn line_json(l: &LeaderboardLine) -> serde_json::Value {
     v
 }
 
+/// One of a person's commits as their page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonCommit {
+    pub repo: String,
+    pub sha: String,
+    pub subject: String,
+    pub landed_at: i64,
+    /// pending, vested or clawed_back.
+    pub state: &'static str,
+    /// What it holds now: earned less what was cancelled or clawed back.
+    pub tokens: MilliTokens,
+    /// When it vests (pending) or vested.
+    pub vests_at: i64,
+    /// Its vested tokens.
+    pub vested: MilliTokens,
+    /// When tokens were taken back, and why (reverted, fixed_later, …).
+    pub taken_back: Option<(i64, String)>,
+    /// What counted against hygiene: red, duplicate, noise.
+    pub flags: Vec<&'static str>,
+}
+
 impl Ledger {
+    /// A person's commits landed in `[from, to)`, newest first, each with its
+    /// state, tokens, vest date and what was taken back.
+    pub async fn person_commits(
+        &self,
+        person: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<PersonCommit>, LedgerError> {
+        let rows = self.store.person_commit_entries(person, from, to).await?;
+        let vesting = i64::from(self.rules.vesting_days) * 86_400_000;
+        let mut out: Vec<PersonCommit> = Vec::new();
+        for (repo, sha, subject, landed_at, kind, amount, at, explanation) in rows {
+            if out.last().is_none_or(|c| c.sha != sha || c.repo != repo) {
+                out.push(PersonCommit {
+                    repo,
+                    sha: sha.clone(),
+                    subject,
+                    landed_at,
+                    state: "pending",
+                    tokens: 0,
+                    vests_at: landed_at + vesting,
+                    vested: 0,
+                    taken_back: None,
+                    flags: Vec::new(),
+                });
+            }
+            let c = out.last_mut().expect("pushed above");
+            let e: serde_json::Value = serde_json::from_str(&explanation).unwrap_or_default();
+            match kind.as_str() {
+                "accrual" | "adjustment" => {
+                    c.tokens += amount;
+                    let inputs = &e["inputs"];
+                    c.flags.clear();
+                    if inputs["ci"] == "red" {
+                        c.flags.push("red_never_green");
+                    }
+                    if !inputs["duplicate_of"].is_null() {
+                        c.flags.push("duplicate");
+                    }
+                    if inputs["noise"] == true {
+                        c.flags.push("noise");
+                    }
+                }
+                "vest" => {
+                    c.vested += amount;
+                    if amount > 0 {
+                        c.vests_at = at;
+                    }
+                }
+                "cancel" | "clawback" if amount < 0 => {
+                    c.tokens += amount;
+                    let reason = e["reason"].as_str().unwrap_or(kind.as_str()).to_string();
+                    c.taken_back = Some((at, reason));
+                }
+                _ => {}
+            }
+        }
+        for c in &mut out {
+            c.state = if c.taken_back.is_some() && c.tokens <= 0 {
+                "clawed_back"
+            } else if c.vested > 0 {
+                "vested"
+            } else {
+                "pending"
+            };
+        }
+        Ok(out)
+    }
+
     pub async fn balance(&self, person: &str) -> Result<Balance, LedgerError> {
         Ok(balance::balance(&self.store.person_sums(person).await?))
     }
@@ -343,6 +433,9 @@ pub struct CommitTokens {
     pub formula: Option<String>,
     pub inputs: Option<serde_json::Value>,
     pub hygiene_events: Vec<serde_json::Value>,
+    /// When it vests (pending) or vested (RFC 3339); none for a commit that
+    /// earns nothing or was taken back before vesting.
+    pub vests_at: Option<String>,
     /// The signals received for it, each with who posted it (GitHub, git, or
     /// the API token by name and id).
     pub signals: Vec<serde_json::Value>,
@@ -481,7 +574,19 @@ impl Ledger {
                 hygiene_events.push(serde_json::json!({"event": "noise", "changed_lines": commit.changed_lines, "penalty": self.rules.hygiene.noise}));
             }
         }
+        let vests_at = match state {
+            plan::State::Vested => entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Vest && e.amount > 0)
+                .map(|e| e.at)
+                .last(),
+            plan::State::Pending => commit
+                .landed_at
+                .map(|t| t + i64::from(self.rules.vesting_days) * 86_400_000),
+            _ => None,
+        };
         Ok(CommitTokens {
+            vests_at: vests_at.map(rfc3339),
             repo: repository.full_name.clone(),
             sha: commit.sha.clone(),
             subject: commit.subject.clone(),
@@ -545,6 +650,7 @@ impl CommitTokens {
             "formula": t.formula,
             "inputs": t.inputs,
             "hygiene_events": t.hygiene_events,
+            "vests_at": t.vests_at,
             "signals": t.signals,
             "entries": t.entries,
         })

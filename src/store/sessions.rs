@@ -13,6 +13,7 @@ type SessionJoin = (
     Option<i64>,
     String,
     Option<String>,
+    Option<String>,
     String,
 );
 
@@ -49,7 +50,7 @@ impl Store {
     /// token is not revoked.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
         let row: Option<SessionJoin> = sqlx::query_as(
-            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, t.signals, s.csrf
+            "SELECT t.id, t.name, t.repositories, t.created_at, t.revoked_at, t.role, t.signals, t.person, s.csrf
              FROM sessions s JOIN api_tokens t ON t.id = s.token_id
              WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 AND t.revoked_at IS NULL",
         )
@@ -58,7 +59,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await.named("sessions::session")?;
         Ok(row.map(
-            |(id, name, repositories, created_at, revoked_at, role, signals, csrf)| {
+            |(id, name, repositories, created_at, revoked_at, role, signals, person, csrf)| {
                 let token: Row = (
                     id,
                     name,
@@ -67,6 +68,7 @@ impl Store {
                     revoked_at,
                     role,
                     signals,
+                    person,
                 );
                 SessionRow {
                     token: to_token(token),

@@ -46,6 +46,8 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
     /// The signal names it was granted (`None`: its role's default).
     pub signals: Option<Vec<String>>,
+    /// The person it belongs to (a login with it opens their page as `/me`).
+    pub person: Option<String>,
 }
 
 /// The signals a report token may post when it was granted none.
@@ -94,10 +96,11 @@ pub(super) type Row = (
     Option<i64>,
     String,
     Option<String>,
+    Option<String>,
 );
 
 pub(super) fn to_token(
-    (id, name, repositories, created_at, revoked_at, role, signals): Row,
+    (id, name, repositories, created_at, revoked_at, role, signals, person): Row,
 ) -> TokenRow {
     TokenRow {
         id,
@@ -107,6 +110,7 @@ pub(super) fn to_token(
         created_at,
         revoked_at,
         signals: signals.and_then(|s| serde_json::from_str(&s).ok()),
+        person,
     }
 }
 
@@ -151,7 +155,7 @@ impl Store {
     /// The live (not revoked) token with this hash.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at, role, signals FROM api_tokens
+            "SELECT id, name, repositories, created_at, revoked_at, role, signals, person FROM api_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
@@ -163,7 +167,7 @@ impl Store {
 
     pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, name, repositories, created_at, revoked_at, role, signals
+            "SELECT id, name, repositories, created_at, revoked_at, role, signals, person
              FROM api_tokens ORDER BY name",
         )
         .fetch_all(self.pool())
@@ -182,6 +186,18 @@ impl Store {
         .execute(self.pool())
         .await
         .named("tokens::set_token_signals")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ties the live token `name` to `person` (its login's `/me`).
+    pub async fn set_token_person(&self, name: &str, person: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET person = $1 WHERE name = $2 AND revoked_at IS NULL")
+                .bind(person)
+                .bind(name)
+                .execute(self.pool())
+                .await
+                .named("tokens::set_token_person")?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -196,3 +196,33 @@ impl Store {
 
 /// See [`Store::taken_back_between`].
 pub type TakenBackRow = (i64, String, String, String, String, i64, String);
+
+impl Store {
+    /// A person's entries of commits that landed in `[from, to)`, with their
+    /// commits: (repository, sha, subject, landed at, kind, amount, at,
+    /// explanation), newest landing first, entries in order.
+    pub async fn person_commit_entries(
+        &self,
+        person: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<PersonCommitEntryRow>> {
+        sqlx::query_as(
+            "SELECT r.full_name, c.sha, c.subject, e.landed_at, e.kind, e.amount, e.at, e.explanation
+             FROM ledger_entries e
+             JOIN commits c ON c.id = e.commit_id
+             JOIN repositories r ON r.id = e.repository_id
+             WHERE e.person = $1 AND e.landed_at >= $2 AND e.landed_at < $3
+             ORDER BY e.landed_at DESC, c.id, e.id",
+        )
+        .bind(person)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .named("weeks::person_commit_entries")
+    }
+}
+
+/// See [`Store::person_commit_entries`].
+pub type PersonCommitEntryRow = (String, String, String, i64, String, i64, i64, String);

@@ -113,6 +113,25 @@ async fn the_dashboard_in_a_real_browser() {
         .eval("document.querySelector('h1').textContent")
         .await;
     assert_eq!(title.as_str().unwrap(), ADA);
+    // On a phone (390 px) the page never scrolls sideways.
+    browser
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await;
+    let width = browser.eval("document.documentElement.scrollWidth").await;
+    browser.screenshot(&shots.join("person-390.png")).await;
+    assert!(
+        width.as_i64().unwrap() <= 390,
+        "scrollWidth {width} at 390 px"
+    );
+    browser
+        .call(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+        )
+        .await;
 
     // Follow the fix to its why page.
     browser.leaving();

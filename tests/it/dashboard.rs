@@ -285,3 +285,54 @@ async fn a_public_dashboard_needs_no_login() {
     .await;
     assert!(css.text.contains("prefers-color-scheme: dark"));
 }
+
+async fn a_person_login_reads_my_tokens_with_vest_dates(db: &TestDb) {
+    use crate::support::scenario::{HOUR, Scenario, config, token};
+    let s = Scenario::new(config(db)).await;
+    let at = s.now() + HOUR;
+    let fix = s.ai_commit("fix", "me.rs", 63);
+    s.push(&fix, at).await;
+    s.settle().await;
+    // A read token made for ada: its login opens her page as /me.
+    let mine = token(&s.app, "ada-login", tokentally::store::tokens::Role::Read).await;
+    assert!(
+        support::store(&s.app)
+            .set_token_person("ada-login", "ada")
+            .await
+            .unwrap()
+    );
+    let session = login(&s.app, &mine).await;
+    let me = page(&s.app, "/me?week=current", &session).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert!(me.text.contains("<h1>ada</h1>"), "{}", me.text);
+    assert!(
+        me.text.contains(r#"href="/me""#),
+        "the navigation offers My tokens"
+    );
+    // The commit's row: pending, with the vest date the API gives.
+    let api = s.tokens(&fix).await;
+    let vests = api["vests_at"].as_str().unwrap();
+    let row_start = me
+        .text
+        .find(&format!(r#"data-sha="{fix}""#))
+        .expect("a row per commit");
+    let row = &me.text[row_start..row_start + me.text[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("pending"), "{row}");
+    assert!(row.contains(&vests[..10]), "{row} vs {vests}");
+    assert!(me.text.contains(r#"id="worth""#), "the money equivalent");
+    // The commit page shows the vest date too.
+    let commit = page(&s.app, &format!("/commits/acme/api/{fix}"), &session).await;
+    assert!(
+        commit
+            .text
+            .contains(&format!(r#"id="vests_at">{}<"#, &vests[..10])),
+        "{}",
+        commit.text
+    );
+    // A login that belongs to nobody is told how to get a /me.
+    let anyone = login(&s.app, &s.admin).await;
+    let nobody = page(&s.app, "/me", &anyone).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert!(nobody.text.contains("--person"), "{}", nobody.text);
+}
+db_test!(a_person_login_reads_my_tokens_with_vest_dates);
