@@ -579,7 +579,7 @@ impl Ledger {
                 .iter()
                 .filter(|e| e.kind == EntryKind::Vest && e.amount > 0)
                 .map(|e| e.at)
-                .last(),
+                .next_back(),
             plan::State::Pending => commit
                 .landed_at
                 .map(|t| t + i64::from(self.rules.vesting_days) * 86_400_000),
