@@ -1,5 +1,6 @@
 //! The `tokentally` command line: one file per subcommand.
 
+pub mod config_cmd;
 pub mod deliveries;
 pub mod digest;
 pub mod migrate;
@@ -73,6 +74,8 @@ pub enum Command {
     Statements(statements::StatementsArgs),
     /// The ledger itself: `ledger verify` checks its hash chain and every statement.
     Ledger(statements::LedgerArgs),
+    /// Print the configuration in effect (file, environment, defaults), secrets redacted.
+    Config,
     /// People: `people unmapped` lists authors no `[[people]]` entry owns.
     People(people::PeopleArgs),
     /// Redeem vested tokens as a bonus, PTO or equity.
@@ -155,6 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payouts(args) => standings::payouts(cli.config.as_ref(), args).await,
         Command::Statements(args) => statements::statements(cli.config.as_ref(), args).await,
         Command::Ledger(args) => statements::ledger(cli.config.as_ref(), args).await,
+        Command::Config => config_cmd::run(cli.config.as_ref()).await,
         Command::People(args) => people::run(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
         Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,

@@ -26,7 +26,11 @@ pub async fn run(config_path: Option<&PathBuf>, args: ServeArgs) -> anyhow::Resu
         && !Path::new(DEFAULT_CONFIG_FILE).exists()
         && !env.contains_key("TOKENTALLY_GITHUB_WEBHOOK_SECRET")
     {
-        config::write_first_run_file(Path::new(DEFAULT_CONFIG_FILE))?;
+        // The file records the address given, so the next start listens there too.
+        let listen = args
+            .listen
+            .unwrap_or_else(|| config::Config::default().listen);
+        config::write_first_run_file(Path::new(DEFAULT_CONFIG_FILE), listen)?;
         let shown = std::env::current_dir()
             .map(|d| d.join(DEFAULT_CONFIG_FILE))
             .unwrap_or_else(|_| PathBuf::from(DEFAULT_CONFIG_FILE));

@@ -136,7 +136,7 @@ pub async fn payouts(config_path: Option<&PathBuf>, args: PayoutsArgs) -> anyhow
     let config = ledger.payout_config();
     let exponent = config.exponent();
     println!(
-        "{} ({}, {})",
+        "{} · payout mode {} · amounts in {}",
         week.label(),
         config.mode.as_str(),
         config.currency

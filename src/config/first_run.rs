@@ -5,15 +5,17 @@ use std::path::Path;
 use super::ConfigError;
 use crate::secret::random_hex;
 
-/// Creates a first-run config file with a random webhook secret, readable only by its owner.
+/// Creates a first-run config file with a random webhook secret, readable
+/// only by its owner, recording the address `serve` was started on.
 ///
 /// Fails if the file already exists, so an existing secret is never replaced.
-pub fn write_first_run_file(path: &Path) -> Result<(), ConfigError> {
+pub fn write_first_run_file(path: &Path, listen: std::net::SocketAddr) -> Result<(), ConfigError> {
     let secret = random_hex(32);
     let text = format!(
         "# tokentally configuration, written on first run.\n\
-         # Every option and its TOKENTALLY_* environment variable is listed in the README.\n\
-         listen = \"127.0.0.1:8080\"\n\
+         # Every option and its TOKENTALLY_* environment variable is listed in the README\n\
+         # (and `tokentally config` prints the configuration in effect).\n\
+         listen = \"{listen}\"\n\
          database_url = \"sqlite://tokentally.db\"\n\
          \n\
          [github]\n\

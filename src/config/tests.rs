@@ -321,14 +321,17 @@ fn first_run_file_is_private_and_loadable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DEFAULT_CONFIG_FILE);
-    write_first_run_file(&path).unwrap();
+    let listen: std::net::SocketAddr = "127.0.0.1:23080".parse().unwrap();
+    write_first_run_file(&path, listen).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let c = Config::load(Some(&path), &env(&[])).unwrap();
     assert_eq!(c.github.webhook_secrets.len(), 1);
     assert_eq!(c.github.webhook_secrets[0].expose().len(), 64);
+    // It records the address serve was started on (`--listen 127.0.0.1:23080`).
+    assert_eq!(c.listen, listen);
     assert!(
-        write_first_run_file(&path).is_err(),
+        write_first_run_file(&path, listen).is_err(),
         "never overwrites a secret"
     );
 }

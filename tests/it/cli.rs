@@ -793,3 +793,28 @@ fn an_unreachable_database_is_named_within_seconds() {
         "no password in messages: {stderr}"
     );
 }
+
+#[test]
+fn the_config_command_prints_the_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokentally.toml");
+    std::fs::write(
+        &file,
+        "database_url = \"postgres://u:pw123@127.0.0.1/x\"\nlisten = \"127.0.0.1:23080\"\n\
+         [github]\nwebhook_secrets = [\"whsecret123\"]\ntoken = \"ghp_tok123\"\n\
+         [discord]\nwebhook_url = \"https://discord.com/api/webhooks/1/discordtok123\"\n",
+    )
+    .unwrap();
+    let (ok, out, err) = crate::support::cli::run_with_config(&file, &["config"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("127.0.0.1:23080") && out.contains("postgres://u:…@127.0.0.1/x"),
+        "{out}"
+    );
+    for secret in ["pw123", "whsecret123", "ghp_tok123", "discordtok123"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} leaked: {out}"
+        );
+    }
+}

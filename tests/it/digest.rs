@@ -79,22 +79,14 @@ async fn one_digest_per_week_and_destination(db: &TestDb) {
     let week = last_week(&clock);
     let title = payload["embeds"][0]["title"].as_str().unwrap();
     assert!(title.contains(&week), "{title}");
-    assert_eq!(
-        payload["embeds"][0]["image"]["url"],
-        "attachment://chart.png"
+    // Nobody ranked in this empty week: no chart is attached (an empty chart
+    // says nothing the text does not); the chart itself is tested where people rank.
+    assert!(payload["embeds"][0]["image"].is_null(), "{payload}");
+    assert!(
+        payload["attachments"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
     );
-    assert_eq!(payload["attachments"][0]["filename"], "chart.png");
-    let parts = discord::parts(request);
-    let file = parts
-        .iter()
-        .find(|p| p.name == "files[0]")
-        .expect("the chart is files[0]");
-    assert_eq!(file.filename.as_deref(), Some("chart.png"));
-    let mut reader = png::Decoder::new(std::io::Cursor::new(file.body.clone()))
-        .read_info()
-        .expect("the chart is a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    assert_eq!(reader.next_frame(&mut pixels).unwrap().width, 800);
 
     let post = store(&app)
         .digest_post(&week, "team")
@@ -422,3 +414,41 @@ async fn a_posted_digest_is_updated_in_place(db: &TestDb) {
     assert_eq!(executions(&server).await.len(), 1, "no second message");
 }
 db_test!(a_posted_digest_is_updated_in_place);
+
+async fn a_week_with_ranked_people_attaches_its_chart(db: &TestDb) {
+    let server = discord::start().await;
+    accept(&server).await;
+    let mut config = crate::support::scenario::config(db);
+    config.discord.api_url = server.uri();
+    config.discord.webhook_url = Some(Secret::new(discord::webhook_url()));
+    let s = crate::support::scenario::Scenario::new(config).await;
+    s.app.scheduler().run_due().await.unwrap();
+    let before = executions(&server).await.len();
+    // Two AI commits land this week: ada is ranked in next Monday's digest.
+    s.ai_commit("fix", "one.rs", 30);
+    let head = s.ai_commit("feat", "two.rs", 60);
+    s.push(&head, s.now() + HOUR).await;
+    s.settle().await;
+    s.clock.advance_ms(7 * DAY);
+    s.app.scheduler().run_due().await.unwrap();
+    let sent = executions(&server).await;
+    assert_eq!(sent.len(), before + 1);
+    let request = sent.last().unwrap();
+    let payload = discord::payload(request);
+    assert_eq!(
+        payload["embeds"][0]["image"]["url"], "attachment://chart.png",
+        "{payload}"
+    );
+    let parts = discord::parts(request);
+    let file = parts
+        .iter()
+        .find(|p| p.name == "files[0]")
+        .expect("the chart is files[0]");
+    assert_eq!(file.filename.as_deref(), Some("chart.png"));
+    let mut reader = png::Decoder::new(std::io::Cursor::new(file.body.clone()))
+        .read_info()
+        .expect("the chart is a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    assert_eq!(reader.next_frame(&mut pixels).unwrap().width, 800);
+}
+db_test!(a_week_with_ranked_people_attaches_its_chart);

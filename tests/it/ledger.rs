@@ -840,9 +840,10 @@ async fn the_digest_of_a_seeded_week(db: &TestDb) {
     assert!(!d.quiet);
     // fix 9.714 + feature 5.828 earned; the feature's 5.828 clawed back; nothing vested yet.
     assert_eq!(d.totals.earned, 15_542);
-    // The 12-week trend ends with this week's earnings (and only the earning kinds).
+    // The 12-week trend ends with this week's net tokens: earned less what
+    // was taken back (15.542 − 5.828), as the chart plots them.
     let last = d.trend.last().unwrap();
-    assert_eq!((last.week.as_str(), last.earned), (d.week.as_str(), 15_542));
+    assert_eq!((last.week.as_str(), last.earned), (d.week.as_str(), 9_714));
     assert_eq!(d.totals.clawed_back, 5_828);
     assert_eq!((d.totals.vested, d.totals.payout_minor), (0, 0));
     // Landed: fix, feature, notes, the revert; 2 AI, 1 of them reverted.

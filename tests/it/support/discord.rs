@@ -120,8 +120,17 @@ pub fn parts(request: &wiremock::Request) -> Vec<Part> {
     out
 }
 
-/// The `payload_json` of a multipart execution.
+/// The message of an execution: its `payload_json` part when multipart (a
+/// chart attached), else the JSON body.
 pub fn payload(request: &wiremock::Request) -> Value {
+    let multipart = request
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    if !multipart {
+        return serde_json::from_slice(&request.body).expect("a JSON body");
+    }
     let parts = parts(request);
     let part = parts
         .iter()
