@@ -102,9 +102,9 @@ pub async fn page(
             }
         }
         div.cards {
-            div.card { b #earned { (tokens(t.earned)) } span { "tokens earned" } }
-            div.card { b #vested { (tokens(t.vested)) } span { "vested" } }
-            div.card { b #clawed_back { (tokens(t.clawed_back)) } span { "clawed back" } }
+            div.card { b #earned { (tokens(t.earned)) } span { "earned by work landed this week" } }
+            div.card { b #vested { (tokens(t.vested)) } span { "vested during the week (money)" } }
+            div.card { b #clawed_back { (tokens(t.clawed_back)) } span { "clawed back during the week (money)" } }
             div.card { b #landed { (c.landed) } span { "commits landed, " (c.ai) " AI-assisted" } }
             div.card { b #ai_share { (percent(c.ai_share)) } span { "AI share" } }
             div.card { b #revert_rates { (percent(c.ai_revert_rate)) " / " (percent(c.human_revert_rate)) } span { "revert rate AI / human" } }
@@ -115,8 +115,15 @@ pub async fn page(
             h2 { "Not ranked " span.muted { "(fewer than " (ledger.rules().leaderboard_min_ai_commits) " landed AI commits)" } }
             (lines_table("unranked", &board.unranked, week.label().as_str(), false))
         }
+        p.muted #legend {
+            "The rows are about the work that landed this week: " b { "earned" } " (its tokens), "
+            b { "vested so far" } ", " b { "pending" } " and " b { "clawed back" } " (what has happened to it since). "
+            b { "score" } " = (earned − clawed back) × payout factor (0.5 + 0.5 × hygiene / 100). "
+            b { "tokens per 1k usage" } ": what commits that reported model usage (AI-Tokens) earned per 1,000 usage tokens. "
+            "The tiles' vested and clawed back are money moved during the week, whatever week the work landed."
+        }
         @if !chart.is_empty() {
-            h2 { "Tokens per person" }
+            h2 { "Net tokens per person (earned − clawed back)" }
             div.chart { (PreEscaped(chart)) }
         }
         p.muted { "Rules " a href="/rules" { (ledger.version()) } }
@@ -133,9 +140,9 @@ fn lines_table(id: &str, lines: &[LeaderboardLine], week: &str, ranked: bool) ->
         table id=(id) {
             thead { tr {
                 @if ranked { th.num { "#" } }
-                th { "person" } th.num { "value" } th.num { "earned" } th.num { "vested" }
+                th { "person" } th.num { "score" } th.num { "earned" } th.num { "vested so far" }
                 th.num { "pending" } th.num { "clawed back" } th.num { "hygiene" }
-                th.num { "eff/1k" } th.num { "AI commits" }
+                th.num { "tokens per 1k usage" } th.num { "AI commits" }
                 @if ranked { th { "trend" } }
             } }
             tbody {

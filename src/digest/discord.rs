@@ -149,17 +149,20 @@ pub fn embeds(d: &Digest, chart: bool) -> Vec<Embed> {
         let list = agents.trim_start_matches("Agents: ");
         tail.push(("Agents".to_string(), cut(list, MAX_FIELD_VALUE)));
     }
+    if !d.leaderboard.is_empty() {
+        tail.push(("Words".to_string(), super::markdown::LEGEND.to_string()));
+    }
 
     let lines: Vec<String> = d
         .leaderboard
         .iter()
         .map(|l| {
             let mut line = format!(
-                "`{:>2}` {} · **{}** · vested {} · eff/1k {} · hygiene {} · {}",
+                "`{:>2}` {} · score **{}** · net {} · per 1k usage {} · hygiene {} · {}",
                 l.rank,
                 person(&l.person, l.discord_id.as_deref()),
                 tokens1(l.value),
-                tokens1(l.vested),
+                tokens1(l.vested + l.pending),
                 l.efficiency.map_or("—".to_string(), |e| format!("{e:.1}")),
                 l.hygiene,
                 l.trend

@@ -16,7 +16,7 @@ pub fn title(d: &Digest) -> String {
 pub fn totals_line(d: &Digest) -> String {
     let t = &d.totals;
     let mut line = format!(
-        "Earned {} tokens ({} vs last week) · vested {} · clawed back {}",
+        "Work landed: earned {} tokens ({} vs last week) · money this week: vested {} · clawed back {}",
         tokens1(t.earned),
         change(d.earned_change),
         tokens1(t.vested),
@@ -141,6 +141,9 @@ fn handle(person: &str) -> String {
     }
 }
 
+/// What the digest's words mean, in one line under the table.
+pub const LEGEND: &str = "score = (earned − clawed back) × payout factor (from hygiene) · net = tokens the week's work holds now (earned − clawed back; the chart's bars) · per 1k = tokens per 1,000 model-usage tokens, where reported · vested and clawed back in the totals are money moved this week";
+
 /// The leaderboard as aligned text rows (header first); `name` renders a person.
 pub fn table(d: &Digest, name: impl Fn(&str) -> String) -> Vec<String> {
     let names: Vec<String> = d.leaderboard.iter().map(|l| name(&l.person)).collect();
@@ -151,17 +154,17 @@ pub fn table(d: &Digest, name: impl Fn(&str) -> String) -> Vec<String> {
         .unwrap_or(0)
         .max(6);
     let mut rows = vec![format!(
-        "{:>2}  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  trend",
-        "#", "person", "value", "vested", "eff/1k", "hygiene"
+        "{:>2}  {:<width$}  {:>6}  {:>6}  {:>8}  {:>7}  trend",
+        "#", "person", "score", "net", "per 1k", "hygiene"
     )];
     for (l, n) in d.leaderboard.iter().zip(&names) {
         let eff = l.efficiency.map_or("—".to_string(), |e| format!("{e:.1}"));
         let mut row = format!(
-            "{:>2}  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  {}",
+            "{:>2}  {:<width$}  {:>6}  {:>6}  {:>8}  {:>7}  {}",
             l.rank,
             n,
             tokens1(l.value),
-            tokens1(l.vested),
+            tokens1(l.vested + l.pending),
             eff,
             l.hygiene,
             l.trend
@@ -199,6 +202,7 @@ pub fn render(d: &Digest) -> String {
                 let _ = writeln!(out, "…and {} more", d.more);
             }
             out.push_str("```\n");
+            let _ = writeln!(out, "_{LEGEND}_");
         }
         if let Some(line) = also_earned_line(d, handle) {
             let _ = writeln!(out, "{line}");
