@@ -653,7 +653,7 @@ async fn the_ledger_commands() {
         out.contains(&format!("**tokentally — week {week}")),
         "{out}"
     );
-    assert!(out.contains("Earned 9.7 tokens"), "{out}");
+    assert!(out.contains("earned 9.7 tokens"), "{out}");
     let chart = db.dir_path().join("chart.png");
     let (ok, out, err) = run(&[
         "digest",
