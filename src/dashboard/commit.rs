@@ -72,6 +72,29 @@ pub async fn page(
         Ok(r) => r,
         Err(e) => return unavailable(&viewer, e),
     };
+    // A commit of an open pull request: the estimate its comment shows.
+    let estimate = if t.state == "not_landed" && commit.ai == 1 {
+        let head = match commit.pull_request {
+            Some(n) => store
+                .pull_request_head(repository.id, n)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        state
+            .ledger
+            .estimate_in_pull_request(
+                repository.id,
+                &commit,
+                head.as_deref(),
+                state.clock.now_ms(),
+            )
+            .await
+            .ok()
+    } else {
+        None
+    };
     let record: Value = serde_json::from_str(&commit.record).unwrap_or_default();
     let agents: Vec<String> = serde_json::from_str(&commit.agents).unwrap_or_default();
     let factors = t.factors.clone().unwrap_or_default();
@@ -125,7 +148,14 @@ pub async fn page(
                 ", excluded " (record["lines_excluded"]) ", " (record["files_changed"]) " files)" } }
         } }
         h2 { "Factors" }
-        @if t.factors.is_none() {
+        @if let Some(e) = &estimate {
+            p #estimate {
+                b { (tokens(e.tokens)) " tokens" } " — estimate, not landed: "
+                code { (format!("{} {:.6} × size {:.6} × CI {} {:.6} × calibration {:.6}",
+                    commit.kind, e.factors.tier, e.factors.size, e.ci.as_str(), e.factors.outcome, e.factors.calibration)) }
+                " (what the pull-request comment shows; it accrues when the commit lands)"
+            }
+        } @else if t.factors.is_none() {
             p.muted { "No score: " (t.state.replace('_', " ")) "." }
         } @else {
             table #factors { tbody {

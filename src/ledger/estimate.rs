@@ -17,8 +17,24 @@ impl Ledger {
         commit: &CommitRow,
         now: i64,
     ) -> Result<Estimate, LedgerError> {
+        self.estimate_in_pull_request(repository_id, commit, None, now)
+            .await
+    }
+
+    /// `commit`'s estimate as one of the commits of a pull request whose
+    /// head is `head`: the CI that decides is the head's latest (an earlier
+    /// head's red run no longer counts once the new head is green), as it
+    /// will when the pull request lands.
+    pub async fn estimate_in_pull_request(
+        &self,
+        repository_id: i64,
+        commit: &CommitRow,
+        head: Option<&str>,
+        now: i64,
+    ) -> Result<Estimate, LedgerError> {
         let store = self.store();
-        let signals: Vec<SignalFact> = store
+        let head = head.filter(|h| *h != commit.sha);
+        let mut signals: Vec<SignalFact> = store
             .signals_for_commit(repository_id, &commit.sha)
             .await?
             .iter()
@@ -45,6 +61,30 @@ impl Ledger {
             }
             None => None,
         };
+        let pull_request_head = match head {
+            Some(head) => {
+                // Its own CI is an older head's: the head's CI decides.
+                signals.retain(|s| s.name != crate::scoring::signal::SignalName::Ci);
+                let head_ci: Vec<SignalFact> = store
+                    .signals_for_commit(repository_id, head)
+                    .await?
+                    .iter()
+                    .filter(|s| s.name == crate::scoring::signal::SignalName::Ci)
+                    .map(|s| {
+                        SignalFact::new(
+                            s.name.clone(),
+                            s.status,
+                            &s.source,
+                            s.context.as_deref().unwrap_or_default(),
+                            s.attempt,
+                            s.occurred_at,
+                        )
+                    })
+                    .collect();
+                Some((head.to_string(), now, head_ci))
+            }
+            None => None,
+        };
         let inputs = CommitInputs {
             commit_id: commit.id,
             ai: commit.ai == 1,
@@ -59,7 +99,7 @@ impl Ledger {
             pay_from: i64::MIN,
             duplicate_of,
             signals,
-            pull_request_head: None,
+            pull_request_head,
         };
         let calibration: std::collections::BTreeMap<String, f64> = store
             .latest_calibration(self.version())

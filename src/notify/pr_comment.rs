@@ -36,6 +36,10 @@ pub struct CommentLine {
     pub subject: String,
     pub agent: String,
     pub kind: String,
+    /// Who is credited (as public messages name people: never a raw email).
+    pub credited: String,
+    /// Its page on the dashboard, when `public_url` is set.
+    pub url: Option<String>,
     /// What the ledger's planner says it would earn if it landed now.
     pub estimate: Estimate,
 }
@@ -108,16 +112,21 @@ pub fn render(
     );
     let _ = writeln!(
         out,
-        "| commit | subject | agent | kind | tokens (est.) | factors |"
+        "| commit | subject | credited | agent | kind | tokens (est.) | factors |"
     );
-    let _ = writeln!(out, "|:--|:--|:--|:--|--:|:--|");
+    let _ = writeln!(out, "|:--|:--|:--|:--|:--|--:|:--|");
     for l in lines {
         let s = &l.estimate.factors;
+        let short_sha = &l.sha[..l.sha.len().min(7)];
+        let commit = match &l.url {
+            Some(url) => format!("[`{short_sha}`]({url})"),
+            None => format!("`{short_sha}`"),
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {:.3} | {} {} × size {} × {} {} × calibration {} |",
-            &l.sha[..l.sha.len().min(7)],
+            "| {commit} | {} | {} | {} | {} | {:.3} | {} {} × size {} × {} {} × calibration {} |",
             cell(&l.subject),
+            cell(&l.credited),
             cell(&l.agent),
             cell(&l.kind),
             l.estimate.tokens as f64 / 1000.0,
@@ -132,7 +141,7 @@ pub fn render(
     let total: i64 = lines.iter().map(|l| l.estimate.tokens).sum();
     let _ = writeln!(
         out,
-        "| | **total** | | | **{:.3}** | |",
+        "| | **total** | | | | **{:.3}** | |",
         total as f64 / 1000.0
     );
     if human_commits > 0 {
@@ -208,13 +217,23 @@ impl PrCommenter {
     /// ledger's own planner, as if it landed now).
     async fn lines(
         &self,
-        repository_id: i64,
+        repository: (i64, &str),
+        head: Option<&str>,
         commits: &[CommitRow],
     ) -> Result<Vec<CommentLine>, CommentError> {
+        let (repository_id, full_name) = repository;
         let now = self.clock.now_ms();
         let mut lines = Vec::new();
         for c in commits.iter().filter(|c| c.ai == 1) {
-            let estimate = self.ledger.estimate(repository_id, c, now).await?;
+            let estimate = self
+                .ledger
+                .estimate_in_pull_request(repository_id, c, head, now)
+                .await?;
+            let url = self
+                .config
+                .public_url
+                .as_ref()
+                .map(|u| format!("{}/commits/{full_name}/{}", u.trim_end_matches('/'), c.sha));
             let agents: Vec<String> = serde_json::from_str(&c.agents).unwrap_or_default();
             lines.push(CommentLine {
                 sha: c.sha.clone(),
@@ -225,6 +244,8 @@ impl PrCommenter {
                     agents.join(", ")
                 },
                 kind: c.kind.clone(),
+                credited: crate::attribution::identity::public_name(&c.person),
+                url,
                 estimate,
             });
         }
@@ -248,7 +269,14 @@ impl PrCommenter {
         let _one_at_a_time = lock.lock().await;
 
         let commits = store.pull_request_commits(repository.id, number).await?;
-        let lines = self.lines(repository.id, &commits).await?;
+        let head = store.pull_request_head(repository.id, number).await?;
+        let lines = self
+            .lines(
+                (repository.id, &repository.full_name),
+                head.as_deref(),
+                &commits,
+            )
+            .await?;
         let kept = store.pr_comment(repository.id, number).await?;
         if lines.is_empty() && kept.is_none() {
             return Ok(Refreshed::NoAiCommits);

@@ -105,4 +105,21 @@ impl Store {
         .await.named("pr_comments::open_pull_requests_at")?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
+
+    /// The head commit of a pull request as its events last said.
+    pub async fn pull_request_head(
+        &self,
+        repository_id: i64,
+        number: i64,
+    ) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT head_sha FROM pull_requests WHERE repository_id = $1 AND number = $2",
+        )
+        .bind(repository_id)
+        .bind(number)
+        .fetch_optional(self.pool())
+        .await
+        .named("pr_comments::pull_request_head")?;
+        Ok(row.map(|(sha,)| sha))
+    }
 }

@@ -42,7 +42,18 @@ async fn a_pull_request_keeps_one_comment(db: &TestDb) {
         ("POST", "/repos/acme/api/issues/7/comments")
     );
     assert!(body.starts_with(MARKER), "{body}");
-    assert!(body.contains(&format!("| `{}` |", &fix[..7])), "{body}");
+    // Each commit links to its page and names who gets the credit (never a raw email).
+    assert!(
+        body.contains(&format!(
+            "| [`{}`](https://tally.example.com/commits/acme/api/{fix}) |",
+            &fix[..7]
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("| alic… |") && !body.contains("alice@example.com"),
+        "{body}"
+    );
     // No CI yet: 10 × 0.809486 × 0.9 (no CI) × 1 = 7.285.
     assert!(body.contains("| 7.285 |"), "{body}");
     assert!(body.contains("no CI yet"), "{body}");
@@ -398,7 +409,7 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
     let estimate: f64 = body
         .lines()
         .find(|l| l.contains(&format!("`{}`", &fix[..7])))
-        .and_then(|l| l.split('|').nth(5))
+        .and_then(|l| l.split('|').nth(6))
         .map(|cell| cell.trim().parse().unwrap())
         .unwrap_or_else(|| panic!("{body}"));
 
@@ -454,3 +465,47 @@ async fn the_comment_equals_what_the_ledger_books(db: &TestDb) {
     );
 }
 db_test!(the_comment_equals_what_the_ledger_books);
+
+async fn the_comment_follows_the_new_heads_ci(db: &TestDb) {
+    let github = github_with_no_comments().await;
+    let app = support::app_with(config(db, &github)).await;
+    let pr = Pr::new(&app).await;
+    pr.work.git(&["checkout", "-q", "-b", "feature"]);
+    pr.work.write("fix.rs", lines("fix", 127));
+    let first = pr.work.commit(&format!("fix: first try\n\n{CLAUDE}"));
+    pr.pull_request(&app, "opened", 7, json!({})).await;
+    pr.check_run(&app, &first, "failure").await;
+    let sent = comment_requests(&github).await;
+    assert!(sent.last().unwrap().2.contains("CI red"), "{sent:?}");
+    // A new head goes green: the first commit's estimate follows it.
+    pr.work.write("more.rs", lines("more", 20));
+    let second = pr.work.commit(&format!("feat: more\n\n{CLAUDE}"));
+    pr.pull_request(&app, "synchronize", 7, json!({})).await;
+    pr.check_run(&app, &second, "success").await;
+    let body = comment_requests(&github).await.last().unwrap().2.clone();
+    assert!(!body.contains("CI red"), "{body}");
+    let first_line = body
+        .lines()
+        .find(|l| l.contains(&first[..7]))
+        .unwrap()
+        .to_string();
+    // 10 × 0.809486 × 1.2 = 9.714, as it will be when the pull request lands.
+    assert!(
+        first_line.contains("| 9.714 |") && first_line.contains("CI first run green"),
+        "{first_line}"
+    );
+    // The commit's page shows the same estimate, marked as such.
+    let reader =
+        crate::support::pages::token(&app, "r", tokentally::store::tokens::Role::Read, &["*"])
+            .await;
+    let session = crate::support::pages::login(&app, &reader).await;
+    let page =
+        crate::support::pages::page(&app, &format!("/commits/acme/api/{first}"), &session).await;
+    assert!(
+        page.text
+            .contains("9.714 tokens</b> — estimate, not landed"),
+        "{}",
+        page.text
+    );
+}
+db_test!(the_comment_follows_the_new_heads_ci);
