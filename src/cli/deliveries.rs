@@ -46,7 +46,7 @@ pub async fn run(config_path: Option<&PathBuf>, args: DeliveriesArgs) -> anyhow:
             } else {
                 store.all_delivery_statuses().await?
             };
-            print_table(&rows);
+            print_table(&rows, failed);
             Ok(())
         }
         DeliveriesCommand::Retry { id: Some(id), .. } => {
@@ -78,9 +78,16 @@ pub async fn run(config_path: Option<&PathBuf>, args: DeliveriesArgs) -> anyhow:
     result
 }
 
-fn print_table(rows: &[DeliveryStatus]) {
+fn print_table(rows: &[DeliveryStatus], failed_only: bool) {
     if rows.is_empty() {
-        eprintln!("no deliveries");
+        eprintln!(
+            "{}",
+            if failed_only {
+                "no failed deliveries"
+            } else {
+                "no deliveries"
+            }
+        );
         return;
     }
     println!(

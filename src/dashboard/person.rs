@@ -149,7 +149,8 @@ pub async fn page(
             }
         }
         h2 { "Hygiene events (12 weeks)" }
-        @if events.is_empty() { p.muted { "None: no reverts or follow-up fixes." } }
+        @let flagged: Vec<_> = commits.iter().flat_map(|c| c.flags.iter().map(move |f| (c, *f))).collect();
+        @if events.is_empty() && flagged.is_empty() { p.muted { "None: no reverts, follow-up fixes, red CI, duplicates or noise." } }
         @else {
             table #hygiene { thead { tr { th { "when" } th { "event" } th { "commit" } } } tbody {
                 @for (repo, sha, subject, name, at) in &events {
@@ -157,6 +158,14 @@ pub async fn page(
                         td { (time(*at)) }
                         td { (name.replace('_', " ")) }
                         td { a href=(format!("/commits/{}/{sha}", repo_path(repo))) { code { (&sha[..sha.len().min(7)]) } } " " (subject) }
+                    }
+                }
+                // Red CI, duplicates and noise count in the week the commit landed.
+                @for (c, flag) in &flagged {
+                    tr {
+                        td { (time(c.landed_at)) }
+                        td { (flag.replace('_', " ")) }
+                        td { a href=(format!("/commits/{}/{}", repo_path(&c.repo), c.sha)) { code { (&c.sha[..c.sha.len().min(7)]) } } " " (c.subject) }
                     }
                 }
             } }

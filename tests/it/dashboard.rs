@@ -291,7 +291,13 @@ async fn a_person_login_reads_my_tokens_with_vest_dates(db: &TestDb) {
     let s = Scenario::new(config(db)).await;
     let at = s.now() + HOUR;
     let fix = s.ai_commit("fix", "me.rs", 63);
-    s.push(&fix, at).await;
+    // A 1-line AI commit: noise, a hygiene event the page must list.
+    s.work.write("tiny.rs", "x\n");
+    let tiny = s.work.commit(&format!(
+        "chore: tiny\n\n{}",
+        crate::support::scenario::CLAUDE
+    ));
+    s.push(&tiny, at).await;
     s.settle().await;
     // A read token made for ada: its login opens her page as /me.
     let mine = token(&s.app, "ada-login", tokentally::store::tokens::Role::Read).await;
@@ -320,6 +326,12 @@ async fn a_person_login_reads_my_tokens_with_vest_dates(db: &TestDb) {
     assert!(row.contains("pending"), "{row}");
     assert!(row.contains(&vests[..10]), "{row} vs {vests}");
     assert!(me.text.contains(r#"id="worth""#), "the money equivalent");
+    let hygiene = &me.text[me.text.find(r#"id="hygiene""#).expect("hygiene events")..];
+    let hygiene = &hygiene[..hygiene.find("</table>").unwrap()];
+    assert!(
+        hygiene.contains("noise") && hygiene.contains(&tiny[..7]),
+        "{hygiene}"
+    );
     // The commit page shows the vest date too.
     let commit = page(&s.app, &format!("/commits/acme/api/{fix}"), &session).await;
     assert!(
