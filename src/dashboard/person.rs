@@ -113,7 +113,7 @@ pub async fn page(
         @if commits.is_empty() { p.muted { "No AI-assisted commit landed in these weeks." } }
         @else {
             div.scroll { table #commits { thead { tr {
-                th { "landed" } th { "commit" } th { "state" } th.num { "tokens" } th { "vests / vested / taken back" } th { "why" }
+                th { "landed" } th { "commit" } th { "state" } th.num { "net tokens" } th { "vests / vested / taken back" } th { "why" }
             } } tbody {
                 @for c in &commits {
                     tr data-sha=(c.sha) {

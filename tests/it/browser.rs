@@ -45,6 +45,14 @@ async fn the_dashboard_in_a_real_browser() {
     // the handler tests' business).
     const ADA: &str = "Ada Lovelace";
     let (app, _pr, fix, reader) = seeded(seeded_config(&db, ADA)).await;
+    // The reader's token is Ada's own: its login has a /me.
+    assert!(
+        app.state
+            .store
+            .set_token_person("reader", ADA)
+            .await
+            .unwrap()
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
@@ -160,6 +168,40 @@ async fn the_dashboard_in_a_real_browser() {
         .eval("document.getElementById('state').textContent")
         .await;
     assert_eq!(state, tokens["state"]);
+
+    // "My tokens": /me lists Ada's commits with the vest dates the API gives.
+    browser.goto(&format!("{base}/me?week=current")).await;
+    browser.screenshot(&shots.join("me.png")).await;
+    let rows = browser
+        .eval("JSON.stringify([...document.querySelectorAll('#commits tbody tr')].map(tr => [tr.dataset.sha, tr.querySelector('.state').textContent, tr.querySelector('.tokens').textContent, (tr.querySelector('.vests_at') || {}).textContent || '']))")
+        .await;
+    let rows: Vec<Vec<String>> = serde_json::from_str(rows.as_str().unwrap()).unwrap();
+    assert!(!rows.is_empty(), "commit rows on /me");
+    for row in &rows {
+        let t = api(
+            &base,
+            &reader,
+            &format!("/api/v1/commits/acme/api/{}/tokens", row[0]),
+        )
+        .await;
+        assert_eq!(
+            row[1],
+            t["state"].as_str().unwrap().replace('_', " "),
+            "{row:?}"
+        );
+        // Net tokens: what the rules give less what was taken back.
+        let taken = t["clawed_back"].as_f64().unwrap();
+        assert_eq!(
+            row[2],
+            format!("{:.3}", t["tokens"].as_f64().unwrap() - taken),
+            "{row:?}"
+        );
+        if t["state"] == "pending" {
+            // The page shows the date and time (UTC) of the API's `vests_at`.
+            let vests = t["vests_at"].as_str().unwrap();
+            assert!(row[3].starts_with(&vests[..10]), "{row:?} vs {vests}");
+        }
+    }
 
     // The other pages load too.
     browser.goto(&format!("{base}/repos/acme/api")).await;
