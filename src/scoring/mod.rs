@@ -32,6 +32,7 @@ pub mod rules;
 pub mod signal;
 pub mod similarity;
 pub mod statement;
+pub mod usage;
 pub mod week;
 
 /// Tokens as integer milli-tokens (storage never holds floats).

@@ -14,6 +14,8 @@ pub enum Role {
     Read,
     /// Everything, redemptions included.
     Admin,
+    /// OTLP usage metrics from coding agents (`POST /v1/metrics`) only.
+    Telemetry,
 }
 
 impl Role {
@@ -22,6 +24,7 @@ impl Role {
             Role::Report => "report",
             Role::Read => "read",
             Role::Admin => "admin",
+            Role::Telemetry => "telemetry",
         }
     }
 
@@ -29,6 +32,7 @@ impl Role {
         match text {
             "read" => Role::Read,
             "admin" => Role::Admin,
+            "telemetry" => Role::Telemetry,
             // Tokens made before roles existed report signals.
             _ => Role::Report,
         }
@@ -63,7 +67,7 @@ impl TokenRow {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            (None, Role::Read) => Vec::new(),
+            (None, Role::Read | Role::Telemetry) => Vec::new(),
         }
     }
 
