@@ -90,6 +90,35 @@ pub struct Config {
     pub discord: DiscordConfig,
     /// `[dashboard]`: login and sessions of the web pages.
     pub dashboard: DashboardConfig,
+    /// `[usage]`: verified usage the coding agents report over OTLP.
+    pub usage: UsageConfig,
+}
+
+/// `[usage]`: which OTLP metric prefixes are which agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// `"claude_code" = "claude-code"`: given entries are laid over the
+    /// defaults (claude_code, gemini_cli, opencode, codex).
+    #[serde(deserialize_with = "agents_over_defaults")]
+    pub agents: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            agents: crate::scoring::usage::default_agents(),
+        }
+    }
+}
+
+fn agents_over_defaults<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let given = std::collections::BTreeMap::<String, String>::deserialize(de)?;
+    let mut agents = crate::scoring::usage::default_agents();
+    agents.extend(given);
+    Ok(agents)
 }
 
 impl Default for Config {
@@ -119,6 +148,7 @@ impl Default for Config {
             digest: DigestConfig::default(),
             discord: DiscordConfig::default(),
             dashboard: DashboardConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }

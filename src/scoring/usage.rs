@@ -154,8 +154,16 @@ pub fn decode(request: &ExportMetricsServiceRequest, agents: &BTreeMap<String, S
                 let Some(agent) = agents.get(prefix) else {
                     continue;
                 };
-                let Some(metric::Data::Sum(sum)) = &m.data else {
-                    continue;
+                let sum = match &m.data {
+                    Some(metric::Data::Sum(sum)) => sum,
+                    // A known agent's metric with no data it could read (an
+                    // enum written by name in JSON, say): refused, so the
+                    // exporter hears of it.
+                    None => {
+                        out.rejected += 1;
+                        continue;
+                    }
+                    Some(_) => continue,
                 };
                 let cumulative =
                     sum.aggregation_temporality == AggregationTemporality::Cumulative as i32;
@@ -203,7 +211,7 @@ pub fn decode(request: &ExportMetricsServiceRequest, agents: &BTreeMap<String, S
     }
     if out.rejected > 0 {
         out.message = format!(
-            "{} data point(s) refused: each needs a user.email attribute (on the point or its resource) and a non-negative value",
+            "{} data point(s) or metric(s) refused: each point needs a user.email attribute (on the point or its resource) and a non-negative value, each metric readable data (OTLP/JSON enums are integers)",
             out.rejected
         );
     }

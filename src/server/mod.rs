@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
 pub mod signals;
+pub mod usage;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/people/{person}/balance", get(ledger::balance))
         .route("/api/v1/people/{person}/ledger", get(ledger::person_ledger))
         .route("/api/v1/redemptions", post(ledger::redeem))
+        .route("/v1/metrics", post(usage::receive_metrics))
+        .route("/api/v1/usage", get(usage::usage))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -44,6 +44,8 @@ impl Modify for BearerAuth {
         super::ledger::balance,
         super::ledger::person_ledger,
         super::ledger::redeem,
+        super::usage::receive_metrics,
+        super::usage::usage,
         document,
     ),
     components(schemas(ErrorBody)),

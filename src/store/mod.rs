@@ -24,6 +24,7 @@ pub mod signals;
 pub mod statements;
 mod text_enum;
 pub mod tokens;
+pub mod usage;
 pub mod weeks;
 
 use std::str::FromStr;

@@ -23,5 +23,6 @@ mod remotes;
 mod report;
 mod scan;
 mod signals;
+mod usage;
 mod webhooks;
 mod worker;

@@ -192,3 +192,18 @@ proptest! {
         prop_assert_eq!(counted, expected);
     }
 }
+
+#[test]
+fn otlp_json_as_exporters_write_it() {
+    let written = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"user.email","value":{"stringValue":"alice@example.com"}}]},
+        "scopeMetrics":[{"scope":{"name":"com.anthropic.claude_code"},"metrics":[{"name":"claude_code.session.count","unit":"count",
+        "sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"startTimeUnixNano":"1796700000000000000",
+        "timeUnixNano":"1796700060000000000","asInt":"2"}]}}]}]}]}"#;
+    let request: ExportMetricsServiceRequest = serde_json::from_str(written).unwrap();
+    let d = decode(&request, &default_agents());
+    assert_eq!(d.points.len(), 1, "{request:?}");
+    assert_eq!(
+        (d.points[0].kind, d.points[0].value),
+        (UsageKind::Sessions, 2)
+    );
+}

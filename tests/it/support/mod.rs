@@ -64,6 +64,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub json: serde_json::Value,
     pub text: String,
+    /// The body as sent (protobuf answers are not text).
+    pub bytes: Vec<u8>,
 }
 
 /// Sends one request through the app's router (no socket needed).
@@ -73,7 +75,12 @@ pub async fn send(app: &App, request: Request<Body>) -> Reply {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    Reply { status, json, text }
+    Reply {
+        status,
+        json,
+        text,
+        bytes: bytes.to_vec(),
+    }
 }
 
 /// A webhook request as GitHub sends it, signed with the test secret.

@@ -1,0 +1,324 @@
+//! Verified usage through the real router on both databases: OTLP batches
+//! built with the `opentelemetry-proto` types, sent as protobuf, JSON and
+//! gzip, counted once, and read back from `GET /api/v1/usage`.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
+    number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use serde_json::Value;
+use tokentally::store::tokens::Role;
+
+use crate::db_test;
+use crate::support::scenario::{Scenario, config, token};
+use crate::support::{TestDb, send};
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn number(
+    kind: Option<&str>,
+    value: number_data_point::Value,
+    start: u64,
+    time: u64,
+) -> NumberDataPoint {
+    let mut attributes = vec![kv("model", "claude-opus-4-5")];
+    if let Some(kind) = kind {
+        attributes.push(kv("type", kind));
+    }
+    NumberDataPoint {
+        attributes,
+        start_time_unix_nano: start,
+        time_unix_nano: time,
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+fn batch(
+    email: Option<&str>,
+    metrics: Vec<(&str, AggregationTemporality, Vec<NumberDataPoint>)>,
+) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: email
+                    .map(|e| vec![kv("user.email", e), kv("service.name", "claude-code")])
+                    .unwrap_or_default(),
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: metrics
+                    .into_iter()
+                    .map(|(name, temporality, points)| Metric {
+                        name: name.into(),
+                        data: Some(metric::Data::Sum(Sum {
+                            data_points: points,
+                            aggregation_temporality: temporality as i32,
+                            is_monotonic: true,
+                        })),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn export(
+    s: &Scenario,
+    token: &str,
+    content_type: &str,
+    gzip: bool,
+    body: Vec<u8>,
+) -> crate::support::Reply {
+    let mut request = Request::post("/v1/metrics")
+        .header("content-type", content_type)
+        .header("authorization", format!("Bearer {token}"));
+    let body = if gzip {
+        use std::io::Write;
+        request = request.header("content-encoding", "gzip");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&body).unwrap();
+        e.finish().unwrap()
+    } else {
+        body
+    };
+    send(&s.app, request.body(Body::from(body)).unwrap()).await
+}
+
+async fn usage_of(s: &Scenario, person: &str) -> Value {
+    let reply = s
+        .get(
+            &format!("/api/v1/usage?week=current&person={person}"),
+            &s.admin,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json["people"][0].clone()
+}
+
+async fn otlp_batches_are_counted_once(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let now_ns = (s.now() as u64) * 1_000_000;
+    let (start, t1, t2) = (now_ns - 120_000_000_000, now_ns - 60_000_000_000, now_ns);
+    use number_data_point::Value::{AsDouble, AsInt};
+
+    // Delta, protobuf: Claude Code's tokens and cost.
+    let delta = batch(
+        Some("alice@example.com"),
+        vec![
+            (
+                "claude_code.token.usage",
+                AggregationTemporality::Delta,
+                vec![
+                    number(Some("input"), AsInt(1200), start, t1),
+                    number(Some("output"), AsInt(300), start, t1),
+                    number(Some("cacheRead"), AsInt(9000), start, t1),
+                ],
+            ),
+            (
+                "claude_code.cost.usage",
+                AggregationTemporality::Delta,
+                vec![number(None, AsDouble(0.0525), start, t1)],
+            ),
+            // Not usage: skipped, not refused.
+            (
+                "claude_code.lines_of_code.count",
+                AggregationTemporality::Delta,
+                vec![number(Some("added"), AsInt(40), start, t1)],
+            ),
+        ],
+    );
+    let reply = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        false,
+        delta.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let answer = ExportMetricsServiceResponse::decode(reply.bytes.as_slice()).unwrap();
+    assert!(answer.partial_success.is_none(), "{answer:?}");
+    // The same batch again (an exporter retry), gzip this time: counted once.
+    let again = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        true,
+        delta.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let ada = usage_of(&s, "ada").await;
+    assert_eq!(
+        (ada["input"].as_i64(), ada["output"].as_i64()),
+        (Some(1200), Some(300)),
+        "{ada}"
+    );
+    assert_eq!(ada["cache_read"].as_i64(), Some(9000));
+    assert!(
+        (ada["cost_usd"].as_f64().unwrap() - 0.0525).abs() < 1e-9,
+        "{ada}"
+    );
+    assert_eq!(ada["agents"]["claude-code"]["input"].as_i64(), Some(1200));
+
+    // Cumulative, JSON: running totals, a duplicate, then a restart.
+    let cumulative = |points: Vec<NumberDataPoint>| {
+        let b = batch(
+            Some("alice@example.com"),
+            vec![(
+                "gemini_cli.token.usage",
+                AggregationTemporality::Cumulative,
+                points,
+            )],
+        );
+        serde_json::to_vec(&b).unwrap()
+    };
+    for points in [
+        vec![number(Some("input"), AsInt(100), start, t1)],
+        vec![number(Some("input"), AsInt(150), start, t2)],
+        vec![number(Some("input"), AsInt(150), start, t2)],
+        // The exporter restarted: a new start, a new running total.
+        vec![number(Some("input"), AsInt(30), t2, t2 + 1_000)],
+    ] {
+        let reply = export(&s, &otel, "application/json", false, cumulative(points)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    let ada = usage_of(&s, "ada").await;
+    assert_eq!(
+        ada["agents"]["gemini-cli"]["input"].as_i64(),
+        Some(180),
+        "{ada}"
+    );
+    assert_eq!(ada["input"].as_i64(), Some(1380));
+
+    // An unknown email is kept (by email); a point with none is refused.
+    let stranger = batch(
+        Some("sam@elsewhere.dev"),
+        vec![(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            vec![number(Some("input"), AsInt(5), start, t1)],
+        )],
+    );
+    assert_eq!(
+        export(
+            &s,
+            &otel,
+            "application/x-protobuf",
+            false,
+            stranger.encode_to_vec()
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        usage_of(&s, "sam@elsewhere.dev").await["input"].as_i64(),
+        Some(5)
+    );
+    let anonymous = batch(
+        None,
+        vec![(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            vec![number(Some("input"), AsInt(5), start, t1)],
+        )],
+    );
+    let partial = export(
+        &s,
+        &otel,
+        "application/json",
+        false,
+        serde_json::to_vec(&anonymous).unwrap(),
+    )
+    .await;
+    assert_eq!(partial.status, StatusCode::OK, "{}", partial.text);
+    assert_eq!(
+        partial.json["partialSuccess"]["rejectedDataPoints"], 1,
+        "{}",
+        partial.text
+    );
+    assert!(
+        partial.json["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("user.email")
+    );
+
+    // OTLP/JSON as an exporter writes it: int64 as strings, enums as integers.
+    let written = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"user.email","value":{{"stringValue":"alice@example.com"}}}}]}},
+        "scopeMetrics":[{{"scope":{{"name":"com.anthropic.claude_code"}},"metrics":[{{"name":"claude_code.session.count","unit":"count",
+        "sum":{{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{{"startTimeUnixNano":"{start}",
+        "timeUnixNano":"{t2}","asInt":"2"}}]}}}}]}}]}}]}}"#
+    );
+    let reply = export(&s, &otel, "application/json", false, written.into_bytes()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(usage_of(&s, "ada").await["sessions"].as_i64(), Some(2));
+}
+db_test!(otlp_batches_are_counted_once);
+
+async fn otlp_refusals(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let body = batch(Some("alice@example.com"), vec![]).encode_to_vec();
+    // No token, a report token: 401, 403.
+    let none = send(
+        &s.app,
+        Request::post("/v1/metrics")
+            .header("content-type", "application/x-protobuf")
+            .body(Body::from(body.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    let report = export(
+        &s,
+        &s.reporter,
+        "application/x-protobuf",
+        false,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(report.status, StatusCode::FORBIDDEN, "{}", report.text);
+    // A telemetry token can do nothing else.
+    let read = s.get("/api/v1/leaderboard", &otel).await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN, "{}", read.text);
+    // Not OTLP: 400; another content type: 415; too large: 413.
+    let garbage = export(&s, &otel, "application/x-protobuf", false, vec![0xff; 64]).await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text);
+    assert_eq!(garbage.json["error"], "invalid_otlp");
+    let text = export(&s, &otel, "text/plain", false, body).await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        false,
+        vec![0; 26 * 1024 * 1024],
+    )
+    .await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", huge.text);
+}
+db_test!(otlp_refusals);
