@@ -13,6 +13,7 @@ pub mod serve;
 pub mod standings;
 pub mod statements;
 pub mod token;
+pub mod usage;
 pub mod why;
 
 use std::collections::HashMap;
@@ -74,6 +75,8 @@ pub enum Command {
     Statements(statements::StatementsArgs),
     /// The ledger itself: `ledger verify` checks its hash chain and every statement.
     Ledger(statements::LedgerArgs),
+    /// Verified usage (model tokens, cost, sessions) the coding agents reported, per person and agent.
+    Usage(usage::UsageArgs),
     /// Print the configuration in effect (file, environment, defaults), secrets redacted.
     Config,
     /// People: `people unmapped` lists authors no `[[people]]` entry owns.
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Statements(args) => statements::statements(cli.config.as_ref(), args).await,
         Command::Ledger(args) => statements::ledger(cli.config.as_ref(), args).await,
         Command::Config => config_cmd::run(cli.config.as_ref()).await,
+        Command::Usage(args) => usage::run(cli.config.as_ref(), args).await,
         Command::People(args) => people::run(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
         Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,

@@ -25,16 +25,13 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// A repository (owner/name) the token may report for; repeat for several
-        #[arg(
-            long = "repo",
-            value_name = "OWNER/NAME",
-            required_unless_present = "all_repos"
-        )]
+        /// (needed unless --all-repos; telemetry tokens need neither)
+        #[arg(long = "repo", value_name = "OWNER/NAME")]
         repos: Vec<String>,
         /// Let the token report for every repository
         #[arg(long, conflicts_with = "repos")]
         all_repos: bool,
-        /// report: write signals; read: the read API; admin: everything, redemptions
+        /// report: write signals; read: the read API; telemetry: OTLP usage only; admin: everything, redemptions
         #[arg(long, value_enum, default_value = "report")]
         role: Role,
         /// The signal names it may post, comma-separated (`ci,deploy`, `*` for
@@ -133,10 +130,16 @@ async fn create(
     if !signals.is_empty() && role == Role::Read {
         anyhow::bail!("--signals needs a report or admin token: a read token posts nothing");
     }
+    if repos.is_empty() && !all_repos && role != Role::Telemetry {
+        anyhow::bail!(
+            "the token needs a scope: --repo OWNER/NAME (repeatable) or --all-repos \
+             (telemetry tokens need none)"
+        );
+    }
     if let Some(bad) = repos.iter().find(|r| !valid_repo(r)) {
         anyhow::bail!("--repo {bad:?} is not of the form owner/name (or group/subgroup/name)");
     }
-    let scope = if all_repos {
+    let scope = if all_repos || (repos.is_empty() && role == Role::Telemetry) {
         vec!["*".to_string()]
     } else {
         // GitHub repository names are case-insensitive.

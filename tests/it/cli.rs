@@ -489,6 +489,20 @@ async fn token_commands_show_a_token_once_and_store_only_its_hash() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--signals \"reverted\""));
+    // A telemetry token needs no repository scope; usage reads back.
+    let otel = run(&["token", "create", "--name", "otel", "--role", "telemetry"]);
+    assert!(
+        otel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&otel.stderr)
+    );
+    let usage = run(&["usage", "--week", "current"]);
+    assert!(
+        usage.status.success(),
+        "{}",
+        String::from_utf8_lossy(&usage.stderr)
+    );
+    assert!(String::from_utf8_lossy(&usage.stdout).contains("none reported"));
     // No commits yet: nobody unmapped.
     let unmapped = run(&["people", "unmapped"]);
     assert!(unmapped.status.success());
