@@ -102,12 +102,16 @@ pub struct UsageConfig {
     /// defaults (claude_code, gemini_cli, opencode, codex).
     #[serde(deserialize_with = "agents_over_defaults")]
     pub agents: std::collections::BTreeMap<String, String>,
+    /// What a cache-read token weighs in verified usage (input, output and
+    /// cache creation weigh 1): reading a cache is cheap.
+    pub cache_read_weight: f64,
 }
 
 impl Default for UsageConfig {
     fn default() -> Self {
         UsageConfig {
             agents: crate::scoring::usage::default_agents(),
+            cache_read_weight: 0.1,
         }
     }
 }

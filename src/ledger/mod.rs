@@ -55,6 +55,8 @@ pub struct Ledger {
     payout: crate::config::PayoutConfig,
     /// One pass at a time in this process.
     settling: Arc<tokio::sync::Mutex<()>>,
+    /// `usage.cache_read_weight`: a cache read's weight in verified usage.
+    cache_read_weight: f64,
 }
 
 /// What a pass did, and where its time went.
@@ -157,6 +159,7 @@ impl Ledger {
             pay_from,
             payout: config.payout.clone(),
             settling: Default::default(),
+            cache_read_weight: config.usage.cache_read_weight,
         }
     }
 

@@ -55,6 +55,13 @@ pub struct LeaderboardLine {
     pub hygiene: u32,
     pub hygiene_events: HygieneCounts,
     pub efficiency: Option<f64>,
+    /// Where the efficiency's usage comes from: `verified` (the agents' own
+    /// metrics) or `self_reported` (`AI-Tokens:` trailers); never both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efficiency_source: Option<&'static str>,
+    /// Verified usage of the week (weighted model tokens), when reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_usage: Option<u64>,
     pub revert_rate: f64,
     pub ai_commits: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +83,8 @@ impl LeaderboardLine {
             hygiene: 100,
             hygiene_events: HygieneCounts::default(),
             efficiency: None,
+            efficiency_source: None,
+            verified_usage: None,
             revert_rate: 0.0,
             ai_commits: 0,
             trend: None,
@@ -127,6 +136,8 @@ fn line_json(l: &LeaderboardLine) -> serde_json::Value {
         "hygiene": l.hygiene,
         "hygiene_events": l.hygiene_events,
         "efficiency": l.efficiency,
+        "efficiency_source": l.efficiency_source,
+        "verified_usage": l.verified_usage,
         "revert_rate": l.revert_rate,
         "ai_commits": l.ai_commits,
     });
@@ -253,10 +264,35 @@ impl Ledger {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
         // Two queries at once (PostgreSQL runs them on two connections).
-        let (commits, events) = tokio::try_join!(
+        let day = |ms: i64| {
+            use chrono::TimeZone;
+            self.tz
+                .timestamp_millis_opt(ms)
+                .single()
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        let (first_day, last_day) = (day(from), day(to - 1));
+        let (commits, events, usage) = tokio::try_join!(
             self.store.week_commits(from, to),
-            self.store.hygiene_events_between(from, to)
+            self.store.hygiene_events_between(from, to),
+            self.store.usage_between(&first_day, &last_day, None)
         )?;
+        // Verified usage per person: input + output + cache creation, cache
+        // reads at their weight.
+        let mut verified: BTreeMap<String, f64> = BTreeMap::new();
+        for (person, _agent, _model, _day, kind, amount) in usage {
+            let weight = match crate::scoring::usage::UsageKind::parse(&kind) {
+                Some(
+                    crate::scoring::usage::UsageKind::Input
+                    | crate::scoring::usage::UsageKind::Output
+                    | crate::scoring::usage::UsageKind::CacheCreation,
+                ) => 1.0,
+                Some(crate::scoring::usage::UsageKind::CacheRead) => self.cache_read_weight,
+                _ => 0.0,
+            };
+            *verified.entry(person).or_default() += amount as f64 * weight;
+        }
         #[derive(Default)]
         struct Acc {
             line: Option<LeaderboardLine>,
@@ -327,11 +363,27 @@ impl Ledger {
                 line.payout_factor = payout_factor(line.hygiene, rules);
                 line.value =
                     to_milli((line.earned - line.clawed_back) as f64 / 1000.0 * line.payout_factor);
-                // Too little usage says nothing: one `AI-Tokens: 1` must not top the board.
-                line.efficiency = (acc.usage_commits >= rules.efficiency_min_commits
-                    && acc.usage >= rules.efficiency_min_usage)
-                    .then(|| efficiency(acc.usage_earned, acc.usage))
-                    .flatten();
+                // Verified usage when the person's agents report it (all
+                // their AI commits' tokens over it); else the trailers'
+                // self-reported usage, like over like. Never the two mixed;
+                // too little usage says nothing either way.
+                let verified_usage = verified.get(&line.person).map(|u| u.round() as u64);
+                line.verified_usage = verified_usage;
+                (line.efficiency, line.efficiency_source) = match verified_usage {
+                    Some(usage) if usage > 0 => (
+                        (usage >= rules.efficiency_min_usage)
+                            .then(|| efficiency(line.earned, usage))
+                            .flatten(),
+                        Some("verified"),
+                    ),
+                    _ => (
+                        (acc.usage_commits >= rules.efficiency_min_commits
+                            && acc.usage >= rules.efficiency_min_usage)
+                            .then(|| efficiency(acc.usage_earned, acc.usage))
+                            .flatten(),
+                        (acc.usage_commits > 0).then_some("self_reported"),
+                    ),
+                };
                 line.revert_rate = if line.ai_commits == 0 {
                     0.0
                 } else {

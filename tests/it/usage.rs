@@ -322,3 +322,64 @@ async fn otlp_refusals(db: &TestDb) {
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", huge.text);
 }
 db_test!(otlp_refusals);
+
+async fn efficiency_rests_on_verified_usage(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let at = s.now() + crate::support::scenario::HOUR;
+    // Two AI commits, one claiming a single usage token in its trailer.
+    s.ai_commit("feat", "a.rs", 100);
+    s.work
+        .write("b.rs", crate::support::git::lines("b_rs", 100));
+    s.work.commit(&format!(
+        "feat: b\n\nAI-Tokens: 1\n{}",
+        crate::support::scenario::CLAUDE
+    ));
+    let head = s.work.head();
+    s.push(&head, at).await;
+    s.settle().await;
+    // The agent reports 18,000 input and 2,000 output tokens, and 50,000
+    // cache reads (weighing 0.1): 25,000 verified usage tokens.
+    let now_ns = (s.now() as u64) * 1_000_000;
+    use number_data_point::Value::AsInt;
+    let b = batch(
+        Some("alice@example.com"),
+        vec![(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            vec![
+                number(Some("input"), AsInt(18_000), now_ns - 1_000, now_ns),
+                number(Some("output"), AsInt(2_000), now_ns - 1_000, now_ns),
+                number(Some("cacheRead"), AsInt(50_000), now_ns - 1_000, now_ns),
+            ],
+        )],
+    );
+    let reply = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        false,
+        b.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let board = s
+        .get(
+            "/api/v1/leaderboard?week=current&rank_by=efficiency",
+            &s.admin,
+        )
+        .await
+        .json;
+    let ada = board["entries"][0].clone();
+    assert_eq!(ada["person"], "ada", "{board}");
+    assert_eq!(ada["efficiency_source"], "verified", "{board}");
+    assert_eq!(ada["verified_usage"], 25_000, "{board}");
+    // Everything ada earned this week per 1,000 verified usage tokens: the
+    // trailer's "1" moves nothing.
+    let expected = ada["earned"].as_f64().unwrap() / 25.0;
+    assert!(
+        (ada["efficiency"].as_f64().unwrap() - expected).abs() < 1e-3,
+        "{board}"
+    );
+}
+db_test!(efficiency_rests_on_verified_usage);
