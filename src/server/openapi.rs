@@ -44,7 +44,6 @@ impl Modify for BearerAuth {
         super::ledger::balance,
         super::ledger::person_ledger,
         super::ledger::redeem,
-        super::usage::receive_metrics,
         super::usage::usage,
         document,
     ),

@@ -39,23 +39,8 @@ enum Encoding {
     Json,
 }
 
-/// `POST /v1/metrics` (the path `OTEL_EXPORTER_OTLP_ENDPOINT` appends)
-#[utoipa::path(
-    post,
-    path = "/v1/metrics",
-    tag = "usage",
-    security(("bearer" = [])),
-    request_body(content = String, description = "an OTLP ExportMetricsServiceRequest: application/x-protobuf or application/json, optionally Content-Encoding: gzip"),
-    responses(
-        (status = 200, description = "stored: an ExportMetricsServiceResponse (partial_success names refused data points)"),
-        (status = 400, description = "the body is not an OTLP metrics request", body = crate::server::error::ErrorBody),
-        (status = 401, description = "no or unknown API token", body = crate::server::error::ErrorBody),
-        (status = 403, description = "not a telemetry (or admin) token", body = crate::server::error::ErrorBody),
-        (status = 413, description = "body too large", body = crate::server::error::ErrorBody),
-        (status = 415, description = "neither protobuf nor JSON", body = crate::server::error::ErrorBody),
-        (status = 429, description = "rate limited (see Retry-After)", body = crate::server::error::ErrorBody)
-    )
-)]
+/// `POST /v1/metrics` (the path `OTEL_EXPORTER_OTLP_ENDPOINT` appends): the
+/// OTLP/HTTP protocol, not part of the `/api/v1` document.
 pub async fn receive_metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
