@@ -42,7 +42,9 @@ pub enum BodyPolicy {
 /// [`DEFAULT_BODY_LIMIT`] are listed here.
 pub fn policy_for(path: &str) -> BodyPolicy {
     match path {
-        "/webhooks/github" => BodyPolicy::OwnReader,
+        // Both read their bodies themselves, bounded (up to 25 MiB, a few
+        // large ones at a time).
+        "/webhooks/github" | "/v1/metrics" => BodyPolicy::OwnReader,
         "/login" | "/logout" => BodyPolicy::Limit(FORM_BODY_LIMIT),
         _ => BodyPolicy::Limit(DEFAULT_BODY_LIMIT),
     }

@@ -311,6 +311,32 @@ async fn otlp_refusals(db: &TestDb) {
     assert_eq!(garbage.json["error"], "invalid_otlp");
     let text = export(&s, &otel, "text/plain", false, body).await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A real exporter's batch of 1,000 points (well over 64 kB) is taken.
+    let now_ns = (s.now() as u64) * 1_000_000;
+    let points: Vec<NumberDataPoint> = (0..1000)
+        .map(|i| {
+            let mut p = number(
+                Some("input"),
+                number_data_point::Value::AsInt(i),
+                now_ns - 2_000,
+                now_ns - 1_000,
+            );
+            p.attributes.push(kv("session.id", &format!("session-{i}")));
+            p
+        })
+        .collect();
+    let many = batch(
+        Some("alice@example.com"),
+        vec![(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            points,
+        )],
+    )
+    .encode_to_vec();
+    assert!(many.len() > 64 * 1024, "{}", many.len());
+    let taken = export(&s, &otel, "application/x-protobuf", false, many).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text);
     let huge = export(
         &s,
         &otel,
