@@ -75,10 +75,12 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = std::env::var("BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}/usage.db", dir.path().display()));
-    let config = tokentally::config::Config {
+    let mut config = tokentally::config::Config {
         database_url: url,
         ..tokentally::config::Config::default()
     };
+    // The bench measures ingest, not the per-token rate limit.
+    config.api.rate_limit_per_minute = 1_000_000;
     let app = tokentally::app::App::connect(config).await.unwrap();
     let token = tokentally::api_token::generate();
     app.state
