@@ -11,6 +11,12 @@ pub struct DatedPoint<'a> {
     pub day: String,
 }
 
+/// Windows per multi-row insert (3 parameters each; well under both
+/// databases' parameter limits).
+const WINDOW_CHUNK: usize = 300;
+/// Usage rows per multi-row upsert (6 parameters each).
+const USAGE_CHUNK: usize = 150;
+
 /// One summed row: person, agent, model, day, kind, amount.
 pub type UsageRow = (String, String, String, String, String, i64);
 
@@ -21,6 +27,38 @@ impl Store {
     pub async fn record_usage(&self, points: &[DatedPoint<'_>]) -> Result<u64> {
         let mut tx = self.begin().await?;
         let conn = tx.conn();
+        // Delta windows: one multi-row insert per chunk; the rows it returns
+        // are the windows not counted before.
+        let deltas: Vec<&UsagePoint> = points
+            .iter()
+            .map(|d| d.point)
+            .filter(|p| !p.cumulative)
+            .collect();
+        let mut new_windows: std::collections::HashSet<(String, i64, i64)> = Default::default();
+        for chunk in deltas.chunks(WINDOW_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO usage_windows (series, start_time, end_time) VALUES {}
+                 ON CONFLICT (series, start_time, end_time) DO NOTHING
+                 RETURNING series, start_time, end_time",
+                values.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                query = query.bind(&p.series).bind(p.start_ns).bind(p.time_ns);
+            }
+            new_windows.extend(
+                query
+                    .fetch_all(&mut *conn)
+                    .await
+                    .named("usage::record_usage")?,
+            );
+        }
+        // What each point adds, summed per row of the usage table.
+        let mut sums: std::collections::BTreeMap<(&str, &str, &str, &str, &str), i64> =
+            Default::default();
         let mut counted = 0;
         for d in points {
             let p = d.point;
@@ -50,37 +88,54 @@ impl Store {
                 }
                 amount
             } else {
-                let new = sqlx::query(
-                    "INSERT INTO usage_windows (series, start_time, end_time) VALUES ($1, $2, $3)
-                     ON CONFLICT (series, start_time, end_time) DO NOTHING",
-                )
-                .bind(&p.series)
-                .bind(p.start_ns)
-                .bind(p.time_ns)
-                .execute(&mut *conn)
-                .await
-                .named("usage::record_usage")?
-                .rows_affected()
-                    == 1;
+                // A window seen twice in one batch counts once.
+                let new = new_windows.remove(&(p.series.clone(), p.start_ns, p.time_ns));
                 added(p, None, !new)
             };
             let Some(amount) = amount.filter(|a| *a != 0) else {
                 continue;
             };
             counted += 1;
-            sqlx::query(
-                "INSERT INTO usage (person, agent, model, day, kind, amount) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (person, agent, model, day, kind) DO UPDATE SET amount = usage.amount + excluded.amount",
-            )
-            .bind(&d.person)
-            .bind(&p.agent)
-            .bind(&p.model)
-            .bind(&d.day)
-            .bind(p.kind.as_str())
-            .bind(amount)
-            .execute(&mut *conn)
-            .await
-            .named("usage::record_usage")?;
+            *sums
+                .entry((&d.person, &p.agent, &p.model, &d.day, p.kind.as_str()))
+                .or_default() += amount;
+        }
+        let rows: Vec<_> = sums.into_iter().collect();
+        for chunk in rows.chunks(USAGE_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 6 * i;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO usage (person, agent, model, day, kind, amount) VALUES {}
+                 ON CONFLICT (person, agent, model, day, kind)
+                 DO UPDATE SET amount = usage.amount + excluded.amount",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((person, agent, model, day, kind), amount) in chunk {
+                query = query
+                    .bind(*person)
+                    .bind(*agent)
+                    .bind(*model)
+                    .bind(*day)
+                    .bind(*kind)
+                    .bind(*amount);
+            }
+            query
+                .execute(&mut *conn)
+                .await
+                .named("usage::record_usage")?;
         }
         tx.commit().await?;
         Ok(counted)

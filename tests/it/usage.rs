@@ -131,6 +131,8 @@ async fn otlp_batches_are_counted_once(db: &TestDb) {
                 AggregationTemporality::Delta,
                 vec![
                     number(Some("input"), AsInt(1200), start, t1),
+                    // The same point twice in one batch: one window, counted once.
+                    number(Some("input"), AsInt(1200), start, t1),
                     number(Some("output"), AsInt(300), start, t1),
                     number(Some("cacheRead"), AsInt(9000), start, t1),
                 ],
