@@ -75,7 +75,7 @@ impl Store {
     /// a raw email): (email, landed commits, AI commits, last landed), most
     /// commits first.
     pub async fn unmapped_authors(&self) -> Result<Vec<(String, i64, i64, Option<i64>)>> {
-        sqlx::query_as(
+        let mut rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT person, CAST(COUNT(*) AS BIGINT), CAST(SUM(ai) AS BIGINT), MAX(landed_at)
              FROM commits
              WHERE landed = 1 AND person LIKE '%@%' AND person NOT LIKE '@%'
@@ -84,7 +84,21 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await
-        .named("people::unmapped_authors")
+        .named("people::unmapped_authors")?;
+        // Emails that only reported usage (OTLP) are unmapped too.
+        let usage: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT person FROM usage
+             WHERE person LIKE '%@%' AND person NOT LIKE '@%' ORDER BY person",
+        )
+        .fetch_all(self.pool())
+        .await
+        .named("people::unmapped_authors")?;
+        for (email,) in usage {
+            if !rows.iter().any(|r| r.0 == email) {
+                rows.push((email, 0, 0, None));
+            }
+        }
+        Ok(rows)
     }
 
     /// Everyone, by key, with their emails.

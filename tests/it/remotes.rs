@@ -201,11 +201,12 @@ async fn a_renewed_lease_keeps_a_slow_delivery_from_other_workers(db: &TestDb) {
     let hang = HangingRemote::start();
     let mut config = support::mirrors_on(db);
     config.mirrors.allowed_remotes.push(hang.prefix());
-    // Renewed every third of the lease: 6 s leaves 4 s for a renewal that a
-    // busy test machine (the browser test and PostgreSQL run alongside on
-    // two cores) delays.
-    config.worker.lease_seconds = 6;
-    config.worker.delivery_timeout_seconds = 15;
+    // Renewed every third of the lease: 10 s leaves over 6 s for a renewal
+    // that a busy test machine (the whole suite, the browser and PostgreSQL
+    // on two cores) delays; the delivery outlives two lease lengths, so only
+    // renewals keep it.
+    config.worker.lease_seconds = 10;
+    config.worker.delivery_timeout_seconds = 22;
     let slow = Arc::new(support::app_with(config.clone()).await);
     let other = support::app_with(config).await;
     send(
@@ -219,7 +220,7 @@ async fn a_renewed_lease_keeps_a_slow_delivery_from_other_workers(db: &TestDb) {
         std::future::ready(hang.connections() > 0)
     })
     .await;
-    // Three lease lengths pass while the delivery is processed; renewals keep it.
+    // Two lease lengths pass while the delivery is processed; renewals keep it.
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while !working.is_finished() {
         assert_eq!(

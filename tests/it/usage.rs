@@ -239,6 +239,17 @@ async fn otlp_batches_are_counted_once(db: &TestDb) {
         usage_of(&s, "sam@elsewhere.dev").await["input"].as_i64(),
         Some(5)
     );
+    // … and listed as unmapped (`tokentally people unmapped`).
+    let unmapped = crate::support::store(&s.app)
+        .unmapped_authors()
+        .await
+        .unwrap();
+    assert!(
+        unmapped
+            .iter()
+            .any(|(email, landed, _, _)| email == "sam@elsewhere.dev" && *landed == 0),
+        "{unmapped:?}"
+    );
     let anonymous = batch(
         None,
         vec![(
