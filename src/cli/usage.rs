@@ -21,16 +21,9 @@ pub async fn run(config_path: Option<&PathBuf>, args: UsageArgs) -> anyhow::Resu
     let (ledger, store) = open_ledger(config_path).await?;
     let tz = ledger.tz();
     let week = super::standings::week_arg(args.week.as_deref(), tz)?;
-    let (from, to) = week.bounds(tz);
-    let day = |ms: i64| {
-        use chrono::TimeZone;
-        tz.timestamp_millis_opt(ms)
-            .single()
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
-    };
+    let (first_day, last_day) = week.days();
     let rows = store
-        .usage_between(&day(from), &day(to - 1), args.person.as_deref())
+        .usage_between(&first_day, &last_day, args.person.as_deref())
         .await;
     store.close().await;
     let rows = rows?;

@@ -38,17 +38,7 @@ impl Ledger {
             .signals_for_commit(repository_id, &commit.sha)
             .await?
             .iter()
-            .map(|s| {
-                SignalFact::new(
-                    s.name.clone(),
-                    s.status,
-                    &s.source,
-                    s.context.as_deref().unwrap_or_default(),
-                    s.attempt,
-                    s.occurred_at,
-                )
-                .with_value(s.value)
-            })
+            .map(fact)
             .collect();
         let record: serde_json::Value = serde_json::from_str(&commit.record).unwrap_or_default();
         let rules = self.rules();
@@ -70,16 +60,7 @@ impl Ledger {
                     .await?
                     .iter()
                     .filter(|s| s.name == crate::scoring::signal::SignalName::Ci)
-                    .map(|s| {
-                        SignalFact::new(
-                            s.name.clone(),
-                            s.status,
-                            &s.source,
-                            s.context.as_deref().unwrap_or_default(),
-                            s.attempt,
-                            s.occurred_at,
-                        )
-                    })
+                    .map(fact)
                     .collect();
                 Some((head.to_string(), now, head_ci))
             }
@@ -109,4 +90,17 @@ impl Ledger {
         let factor = crate::scoring::calibration::factor(&calibration, &commit.kind);
         Ok(plan::estimate(&inputs, (factor, "latest"), rules, now))
     }
+}
+
+/// A stored signal as scoring reads it.
+fn fact(s: &crate::store::signals::SignalRow) -> SignalFact {
+    SignalFact::new(
+        s.name.clone(),
+        s.status,
+        &s.source,
+        s.context.as_deref().unwrap_or_default(),
+        s.attempt,
+        s.occurred_at,
+    )
+    .with_value(s.value)
 }

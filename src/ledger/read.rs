@@ -264,15 +264,7 @@ impl Ledger {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
         // Two queries at once (PostgreSQL runs them on two connections).
-        let day = |ms: i64| {
-            use chrono::TimeZone;
-            self.tz
-                .timestamp_millis_opt(ms)
-                .single()
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        };
-        let (first_day, last_day) = (day(from), day(to - 1));
+        let (first_day, last_day) = week.days();
         let (commits, events, usage) = tokio::try_join!(
             self.store.week_commits(from, to),
             self.store.hygiene_events_between(from, to),

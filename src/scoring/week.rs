@@ -61,6 +61,18 @@ impl Week {
         (start, end)
     }
 
+    /// Its first and last day, `YYYY-MM-DD` (Monday and Sunday): the days
+    /// daily rows (usage) of the week are filed under.
+    pub fn days(self) -> (String, String) {
+        let monday = NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon)
+            .expect("a parsed week exists");
+        let sunday = monday + chrono::Days::new(6);
+        (
+            monday.format("%Y-%m-%d").to_string(),
+            sunday.format("%Y-%m-%d").to_string(),
+        )
+    }
+
     pub fn previous(self, tz: Tz) -> Week {
         Week::of(self.bounds(tz).0 - 1, tz)
     }
@@ -98,6 +110,16 @@ pub fn parse_time_in(text: &str, tz: Tz) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_weeks_days_run_monday_to_sunday() {
+        let w = super::Week::parse("2026-W01").unwrap();
+        // ISO week 1 of 2026 starts on Monday 29 December 2025.
+        assert_eq!(
+            w.days(),
+            ("2025-12-29".to_string(), "2026-01-04".to_string())
+        );
+    }
+
     use super::*;
 
     #[test]

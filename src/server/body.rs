@@ -38,6 +38,9 @@ pub enum BodyPolicy {
     OwnReader,
 }
 
+/// How much longer than the body timeout a large body waits for its turn.
+const TURN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The body policy of a path: the routes that need another limit than
 /// [`DEFAULT_BODY_LIMIT`] are listed here.
 pub fn policy_for(path: &str) -> BodyPolicy {
@@ -228,10 +231,13 @@ impl BodyLimits {
         };
         let large = max > LARGE_BODY && length.is_none_or(|n| n > LARGE_BODY as u64);
         let permit = if large {
-            // Waiting for a turn is bounded by the body timeout too; the client
-            // cannot send meanwhile (nothing reads its socket), so its own time
-            // starts once it has a turn.
-            let permit = tokio::time::timeout(self.timeout, self.large.clone().acquire_owned())
+            // Waiting for a turn is bounded by the body timeout too (plus a
+            // grace, so a turn freed by a body that just timed out goes to the
+            // one waiting behind it rather than both giving up at once); the
+            // client cannot send meanwhile (nothing reads its socket), so its
+            // own time starts once it has a turn.
+            let wait = self.timeout + TURN_GRACE;
+            let permit = tokio::time::timeout(wait, self.large.clone().acquire_owned())
                 .await
                 .map_err(|_| {
                     ApiError::new(

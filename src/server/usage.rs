@@ -195,16 +195,10 @@ pub async fn usage(
                 "week is not an ISO week such as 2026-W41 (or `current`)",
             )
         })?;
-    let (from, to) = week.bounds(tz);
-    let day = |ms: i64| {
-        tz.timestamp_millis_opt(ms)
-            .single()
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
-    };
+    let (first_day, last_day) = week.days();
     let rows = state
         .store
-        .usage_between(&day(from), &day(to - 1), query.person.as_deref())
+        .usage_between(&first_day, &last_day, query.person.as_deref())
         .await
         .map_err(ApiError::database)?;
     // person → (totals, agent → totals)

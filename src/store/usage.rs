@@ -2,7 +2,7 @@
 //! per person, agent, model, day and kind.
 
 use super::{Named, Result, Store};
-use crate::scoring::usage::{UsageKind, UsagePoint, added};
+use crate::scoring::usage::{UsagePoint, added};
 
 /// A point to count: who it belongs to and which day (in `timezone`).
 pub struct DatedPoint<'a> {
@@ -160,9 +160,4 @@ impl Store {
         .await
         .named("usage::usage_between")
     }
-}
-
-/// Whether `kind` text names a usage kind (rows of older versions may not).
-pub fn known_kind(kind: &str) -> Option<UsageKind> {
-    UsageKind::parse(kind)
 }
