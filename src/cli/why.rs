@@ -172,6 +172,10 @@ pub fn explain(t: &CommitTokens, version: &str, rules: &crate::scoring::rules::R
                 "baseline" => "landed before scoring.pay_from: counted as history, never paid",
                 "not_ai" => "not AI-assisted: tracked for the baseline, earns nothing",
                 "not_landed" => "not on the default branch: earns nothing until it lands",
+                "unverified" => t
+                    .unverified_reason
+                    .as_deref()
+                    .unwrap_or("no verified usage"),
                 _ => "not in the ledger yet",
             };
             let _ = writeln!(out, "tokens 0: {why}");

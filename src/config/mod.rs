@@ -105,6 +105,9 @@ pub struct UsageConfig {
     /// What a cache-read token weighs in verified usage (input, output and
     /// cache creation weigh 1): reading a cache is cheap.
     pub cache_read_weight: f64,
+    /// With `scoring.require_usage`: how many hours before a commit its
+    /// author's agent must have reported usage.
+    pub window_hours: u32,
 }
 
 impl Default for UsageConfig {
@@ -112,6 +115,7 @@ impl Default for UsageConfig {
         UsageConfig {
             agents: crate::scoring::usage::default_agents(),
             cache_read_weight: 0.1,
+            window_hours: 72,
         }
     }
 }

@@ -156,7 +156,8 @@ pub async fn page(
                 " (what the pull-request comment shows; it accrues when the commit lands)"
             }
         } @else if t.factors.is_none() {
-            p.muted { "No score: " (t.state.replace('_', " ")) "." }
+            p.muted #no-score { "No score: " (t.state.replace('_', " ")) "."
+                @if let Some(reason) = &t.unverified_reason { " " (reason) "." } }
         } @else {
             table #factors { tbody {
                 tr { th { "tier" } td.num { (factor(&factors["tier"])) } td { (commit.kind) " tier" } }

@@ -81,6 +81,7 @@ impl Ledger {
             duplicate_of,
             signals,
             pull_request_head,
+            unverified: None,
         };
         let calibration: std::collections::BTreeMap<String, f64> = store
             .latest_calibration(self.version())

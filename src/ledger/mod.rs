@@ -30,6 +30,7 @@ use crate::scoring::calibration::{self, Observed};
 use crate::scoring::change_set;
 use crate::scoring::money::{FACTOR_ONE, FactorPpm, factor_ppm};
 use crate::scoring::outcome::SignalFact;
+use crate::scoring::proof::{self, UsageDays};
 use crate::scoring::rules::Rules;
 use crate::scoring::signal::{SignalName, SignalStatus};
 use crate::scoring::similarity::Signature;
@@ -57,6 +58,8 @@ pub struct Ledger {
     settling: Arc<tokio::sync::Mutex<()>>,
     /// `usage.cache_read_weight`: a cache read's weight in verified usage.
     cache_read_weight: f64,
+    /// `usage.window_hours`: how long before a commit its agent's usage backs it.
+    usage_window_hours: u32,
 }
 
 /// What a pass did, and where its time went.
@@ -139,6 +142,8 @@ struct PassContext {
     landing_factors: HashMap<(String, Week), FactorPpm>,
     /// Some commit's vest waits for the next pass (its week had no entries yet).
     deferred_vests: bool,
+    /// Who reported usage when, when some rule set requires it.
+    usage_days: Option<UsageDays>,
 }
 
 impl Ledger {
@@ -160,7 +165,54 @@ impl Ledger {
             payout: config.payout.clone(),
             settling: Default::default(),
             cache_read_weight: config.usage.cache_read_weight,
+            usage_window_hours: config.usage.window_hours,
         }
+    }
+
+    /// Why `person`'s commit naming `agents` (a JSON array) is unverified:
+    /// no usage of its agents by its author in the window before it; `None`
+    /// when usage backs it.
+    fn unverified_reason(
+        &self,
+        (person, agents): (&str, &str),
+        committed_at: Option<i64>,
+        landed_at: i64,
+        days: &UsageDays,
+    ) -> Option<String> {
+        let agents: Vec<String> = serde_json::from_str(agents).unwrap_or_default();
+        let window = proof::window_days(committed_at, landed_at, self.usage_window_hours, self.tz);
+        proof::unverified_reason(&agents, &window, self.usage_window_hours, |agent, day| {
+            days.has(person, agent, day)
+        })
+    }
+
+    /// [`Ledger::unverified_reason`] of one stored commit, when the current
+    /// rules require usage in its repository (the why page).
+    pub async fn commit_unverified(
+        &self,
+        repository: &str,
+        commit: &crate::store::commits::CommitRow,
+    ) -> Result<Option<String>, LedgerError> {
+        let Some(landed_at) = commit.landed_at.filter(|_| commit.ai == 1) else {
+            return Ok(None);
+        };
+        if !self.rules.requires_usage(repository) {
+            return Ok(None);
+        }
+        let window = proof::window_days(
+            commit.committed_at,
+            landed_at,
+            self.usage_window_hours,
+            self.tz,
+        );
+        let first = window.first().cloned().unwrap_or_default();
+        let days = UsageDays::new(self.store.usage_days(&first, Some(&commit.person)).await?);
+        Ok(self.unverified_reason(
+            (&commit.person, &commit.agents),
+            commit.committed_at,
+            landed_at,
+            &days,
+        ))
     }
 
     pub fn rules(&self) -> &Rules {
@@ -382,7 +434,13 @@ impl Ledger {
                 rule_sets.insert(version, rules);
             }
         }
+        let usage_days = if rule_sets.values().any(Rules::requires_usage_anywhere) {
+            Some(UsageDays::new(self.store.usage_days("", None).await?))
+        } else {
+            None
+        };
         Ok(PassContext {
+            usage_days,
             rule_sets,
             calibrations: CalibrationCache::default(),
             duplicates: snapshot.duplicates(&self.rules),
@@ -418,6 +476,18 @@ impl Ledger {
         let rules = &ctx.rule_sets[&version];
         let mut inputs = snapshot.inputs(commit, self.pay_from, ctx.duplicates.get(&commit.id));
         inputs.change_set = ctx.change_sets.get(&commit.id).cloned();
+        if let (Some(days), Some(landed_at), true) = (
+            &ctx.usage_days,
+            commit.landed_at,
+            commit.ai == 1 && rules.requires_usage(&commit.repository),
+        ) {
+            inputs.unverified = self.unverified_reason(
+                (&commit.person, &commit.agents),
+                commit.committed_at,
+                landed_at,
+                days,
+            );
+        }
         let (factor, label) = match inputs.landed_at.map(|t| Week::of(t, self.tz)) {
             Some(week) => {
                 let table = ctx
@@ -858,6 +928,7 @@ impl Snapshot {
             duplicate_of: duplicate_of.cloned(),
             signals,
             pull_request_head,
+            unverified: None,
         }
     }
 }

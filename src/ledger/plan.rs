@@ -61,6 +61,9 @@ pub struct CommitInputs {
     /// Its pull request's head CI, taken when the commit has no CI of its own
     /// (a squash or merge commit): (head sha, merged at, CI signals of the head).
     pub pull_request_head: Option<(String, i64, Vec<SignalFact>)>,
+    /// Why it is `unverified` (the rules require verified usage and its
+    /// author's agent reported none before it): it earns nothing.
+    pub unverified: Option<String>,
 }
 
 /// One person's commits that landed close together on common files (or one
@@ -173,6 +176,8 @@ pub enum State {
     Baseline,
     NotAi,
     NotLanded,
+    /// An AI commit no verified usage backs, where the rules require it.
+    Unverified,
 }
 
 impl State {
@@ -184,6 +189,7 @@ impl State {
             State::Baseline => "baseline",
             State::NotAi => "not_ai",
             State::NotLanded => "not_landed",
+            State::Unverified => "unverified",
         }
     }
 }
@@ -445,6 +451,9 @@ fn paid_landing(c: &CommitInputs) -> Result<i64, State> {
     }
     if landed_at < c.pay_from {
         return Err(State::Baseline);
+    }
+    if c.unverified.is_some() {
+        return Err(State::Unverified);
     }
     Ok(landed_at)
 }
@@ -908,6 +917,7 @@ mod tests {
             duplicate_of: None,
             signals: vec![signal("ci", "pass", LANDED - 60_000)],
             pull_request_head: None,
+            unverified: None,
         }
     }
 

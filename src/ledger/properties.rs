@@ -77,6 +77,7 @@ fn commit() -> impl Strategy<Value = CommitInputs> {
             duplicate_of: None,
             signals,
             pull_request_head: None,
+            unverified: None,
         })
 }
 

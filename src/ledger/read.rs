@@ -484,6 +484,9 @@ pub struct CommitTokens {
     /// the API token by name and id).
     pub signals: Vec<serde_json::Value>,
     pub entries: Vec<EntryView>,
+    /// Why it earns nothing though AI-assisted: no verified usage backs it
+    /// where the rules require it.
+    pub unverified_reason: Option<String>,
 }
 
 /// A ledger entry as the API shows it: amounts in tokens (3 decimals), times in RFC 3339.
@@ -559,6 +562,13 @@ impl Ledger {
                 .map(|(_, a)| a)
                 .sum()
         };
+        let unverified_reason = match tokens {
+            0 => {
+                self.commit_unverified(&repository.full_name, commit)
+                    .await?
+            }
+            _ => None,
+        };
         let state = if commit.landed_at.is_none() {
             plan::State::NotLanded
         } else if commit.ai == 0 {
@@ -567,9 +577,14 @@ impl Ledger {
             let pay_from = self.pay_from.unwrap_or(repository.created_at);
             if commit.landed_at < Some(pay_from) {
                 plan::State::Baseline
+            } else if unverified_reason.is_some() {
+                plan::State::Unverified
             } else {
                 plan::State::Pending
             }
+        } else if unverified_reason.is_some() && tokens == 0 && total(EntryKind::Vest) == 0 {
+            // Earned before the rules asked for proof, undone since.
+            plan::State::Unverified
         } else if total(EntryKind::Clawback) + total(EntryKind::Cancel) != 0
             && tokens + total(EntryKind::Clawback) + total(EntryKind::Cancel) <= 0
         {
@@ -664,6 +679,7 @@ impl Ledger {
                 })
                 .collect(),
             entries: entries.iter().map(EntryView::from).collect(),
+            unverified_reason,
         })
     }
 }
@@ -697,6 +713,7 @@ impl CommitTokens {
             "vests_at": t.vests_at,
             "signals": t.signals,
             "entries": t.entries,
+            "unverified_reason": t.unverified_reason,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! - [`commit`]: a commit's factors (tier, size, outcome, calibration) and tokens;
 //! - [`calibration`]: per-kind calibration from observed outcomes;
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
+//! - [`proof`]: whether verified usage backs an AI commit (`require_usage`);
 //! - [`payout`]: money from value: rate, or a pool split by largest remainder;
 //! - [`leaderboard`]: who ranks, in which order, and the trend;
 //! - [`week`]: ISO weeks in the configured time zone;
@@ -28,6 +29,7 @@ pub mod leaderboard;
 pub mod money;
 pub mod outcome;
 pub mod payout;
+pub mod proof;
 pub mod rules;
 pub mod signal;
 pub mod similarity;

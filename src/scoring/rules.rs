@@ -38,6 +38,15 @@ pub struct Rules {
     /// History that landed before this (a date `YYYY-MM-DD` or an RFC 3339 time,
     /// in `timezone`) never accrues; default: when the repository was first seen.
     pub pay_from: Option<String>,
+    /// Proof of assistance: an AI commit earns only when its author's agent
+    /// reported verified usage in the `usage.window_hours` before it (else it
+    /// is `unverified`: no tokens, no hygiene penalty). Left out of the
+    /// version while off, so turning nothing on changes no version.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_usage: bool,
+    /// `owner/name` = true | false: a repository's own `require_usage`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub require_usage_repositories: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +97,15 @@ pub struct HygieneRules {
     pub duplicate_days: u32,
     /// Payout factor at hygiene 0: `floor + (1 - floor) × h / 100`.
     pub payout_floor: f64,
+    /// Points per week of wasted usage (verified usage with nothing landed,
+    /// or usage per landed commit far above the team's median); 0 shows
+    /// waste without deducting anything.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub waste: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The given tier weights laid over the defaults.
@@ -136,6 +154,8 @@ impl Default for Rules {
             efficiency_min_usage: 10_000,
             efficiency_min_commits: 2,
             pay_from: None,
+            require_usage: false,
+            require_usage_repositories: BTreeMap::new(),
         }
     }
 }
@@ -175,6 +195,7 @@ impl Default for HygieneRules {
             noise_lines: 3,
             duplicate_days: 30,
             payout_floor: 0.5,
+            waste: 0,
         }
     }
 }
@@ -186,6 +207,20 @@ impl Rules {
         let canonical = serde_json::to_vec(self).expect("rules serialise");
         let digest = Sha256::digest(&canonical);
         format!("v1-{}", &hex::encode(digest)[..12])
+    }
+
+    /// Whether AI commits of `repository` (`owner/name`) must be backed by
+    /// verified usage to earn.
+    pub fn requires_usage(&self, repository: &str) -> bool {
+        self.require_usage_repositories
+            .get(repository)
+            .copied()
+            .unwrap_or(self.require_usage)
+    }
+
+    /// Whether any repository requires verified usage.
+    pub fn requires_usage_anywhere(&self) -> bool {
+        self.require_usage || self.require_usage_repositories.values().any(|on| *on)
     }
 
     /// The tier weight of `kind` (an unknown kind weighs nothing).
@@ -248,6 +283,28 @@ mod tests {
             },
         );
         assert_ne!(changed.version(), v);
+        // Proof of assistance and waste move the version when turned on,
+        // and leave the default rules' version (entries made before them) as it was.
+        let canonical = serde_json::to_string(&rules).unwrap();
+        assert!(!canonical.contains("require_usage") && !canonical.contains("waste"));
+        let mut changed = Rules::default();
+        changed.require_usage = true;
+        assert_ne!(changed.version(), v);
+        let mut changed = Rules::default();
+        changed.hygiene.waste = 5;
+        assert_ne!(changed.version(), v);
+        let mut changed = Rules::default();
+        changed
+            .require_usage_repositories
+            .insert("acme/api".into(), true);
+        assert_ne!(changed.version(), v);
+        assert!(changed.requires_usage("acme/api") && !changed.requires_usage("acme/web"));
+        assert!(changed.requires_usage_anywhere() && !rules.requires_usage_anywhere());
+        changed.require_usage = true;
+        changed
+            .require_usage_repositories
+            .insert("acme/api".into(), false);
+        assert!(!changed.requires_usage("acme/api") && changed.requires_usage("acme/web"));
         let bad = Rules {
             size_min: 0.0,
             ..Rules::default()

@@ -4,6 +4,17 @@
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 
+/// The day (`YYYY-MM-DD`, in `tz`) a time (epoch ms) falls on: what daily
+/// rows (usage) are filed under.
+pub fn day_of(at_ms: i64, tz: Tz) -> String {
+    tz.timestamp_millis_opt(at_ms)
+        .single()
+        .expect("a UTC instant has one local time")
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Week {
     pub year: i32,

@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::TimeZone;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -99,11 +98,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         .map(|p| DatedPoint {
             point: p,
             person: directory.person_for_email(&p.email),
-            day: tz
-                .timestamp_nanos(p.time_ns)
-                .date_naive()
-                .format("%Y-%m-%d")
-                .to_string(),
+            day: crate::scoring::week::day_of(p.time_ns.div_euclid(1_000_000), tz),
         })
         .collect();
     // Acknowledged = stored: the answer waits for the transaction.

@@ -316,6 +316,8 @@ pub struct CommitRow {
     pub unlanded_reason: Option<String>,
     pub pull_request: Option<i64>,
     pub record: String,
+    /// Its commit time (when it was made; author-set).
+    pub committed_at: Option<i64>,
 }
 
 /// Filters of `GET /api/v1/repos/{repo}/commits`; `None` means any.
@@ -334,7 +336,7 @@ pub struct CommitFilter {
 }
 
 const COMMIT_COLUMNS: &str = "id, sha, subject, person, credit, merged_by, authored_at, ai, agents, model, kind,
-    kind_source, changed_lines, landed, landed_at, unlanded_at, unlanded_reason, pull_request, record";
+    kind_source, changed_lines, landed, landed_at, unlanded_at, unlanded_reason, pull_request, record, committed_at";
 
 impl Store {
     /// A landed commit (not `sha`) with the patch id `patch`, landed at or after

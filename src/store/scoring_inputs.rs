@@ -30,6 +30,10 @@ pub struct ScoringCommit {
     /// Changed paths (JSON array).
     pub files: Option<String>,
     pub committed_at: Option<i64>,
+    /// The repository's `owner/name` (per-repository rules).
+    pub repository: String,
+    /// The agents its trailers named (JSON array of slugs).
+    pub agents: String,
 }
 
 /// A signal as scoring reads it.
@@ -53,7 +57,8 @@ impl Store {
             "SELECT c.id, c.repository_id, c.sha, c.person, c.ai, c.kind,
                     c.changed_lines, c.usage_tokens, c.patch_id, c.landed_at, c.unlanded_at,
                     c.pull_request, c.pull_request_via, r.created_at AS repository_first_seen,
-                    c.detected_kind, c.formatting_only, c.minhash, c.files, c.committed_at
+                    c.detected_kind, c.formatting_only, c.minhash, c.files, c.committed_at,
+                    r.full_name AS repository, c.agents
              FROM commits c JOIN repositories r ON r.id = c.repository_id
              WHERE c.landed_at IS NOT NULL
              ORDER BY c.id",

@@ -141,6 +141,25 @@ impl Store {
         Ok(counted)
     }
 
+    /// (person, agent, day) of the days from `from` on with model tokens
+    /// reported: what proves a commit was assisted.
+    pub async fn usage_days(
+        &self,
+        from: &str,
+        person: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT DISTINCT person, agent, day FROM usage
+             WHERE day >= $1 AND ($2 = '' OR person = $2) AND amount > 0
+               AND kind IN ('input', 'output', 'cache_read', 'cache_creation')",
+        )
+        .bind(from)
+        .bind(person.unwrap_or_default())
+        .fetch_all(self.pool())
+        .await
+        .named("usage::usage_days")
+    }
+
     /// The usage rows of days `[from, to]` (`YYYY-MM-DD`), optionally one person's.
     pub async fn usage_between(
         &self,

@@ -422,3 +422,115 @@ async fn efficiency_rests_on_verified_usage(db: &TestDb) {
     );
 }
 db_test!(efficiency_rests_on_verified_usage);
+
+/// One delta point of `metric` (`…token.usage`, input) for `email` at `at_ms`.
+fn one_point(email: &str, metric: &str, tokens: i64, at_ms: i64) -> Vec<u8> {
+    let ns = (at_ms as u64) * 1_000_000;
+    batch(
+        Some(email),
+        vec![(
+            metric,
+            AggregationTemporality::Delta,
+            vec![number(
+                Some("input"),
+                number_data_point::Value::AsInt(tokens),
+                ns - 1_000,
+                ns,
+            )],
+        )],
+    )
+    .encode_to_vec()
+}
+
+async fn proof_of_assistance_requires_verified_usage(db: &TestDb) {
+    let mut config = config(db);
+    config.scoring.require_usage = true;
+    let s = Scenario::new(config).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let at = s.now() + crate::support::scenario::HOUR;
+    let sha = s.ai_commit("feat", "a.rs", 100);
+    s.push(&sha, at).await;
+    // Another agent's usage proves nothing about a Claude commit.
+    let reply = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        false,
+        one_point(
+            "alice@example.com",
+            "gemini_cli.token.usage",
+            5_000,
+            s.now(),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    s.settle().await;
+    let t = s.tokens(&sha).await;
+    assert_eq!(t["state"], "unverified", "{t}");
+    assert_eq!(t["tokens"], 0.0, "{t}");
+    let reason = t["unverified_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("claude-code") && reason.contains("72 hours"),
+        "{reason}"
+    );
+    assert!(t["entries"].as_array().unwrap().is_empty(), "{t}");
+    // No tokens and no hygiene penalty: a revert of it costs ada nothing.
+    let board = s.leaderboard(at).await;
+    assert!(
+        board["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(board["unranked"].as_array().unwrap())
+            .all(|l| l["hygiene"] == 100 && l["earned"] == 0.0),
+        "{board}"
+    );
+    // The why page says why.
+    let session = crate::support::pages::login(&s.app, &s.admin).await;
+    let page =
+        crate::support::pages::page(&s.app, &format!("/commits/acme/api/{sha}"), &session).await;
+    assert!(
+        page.text.contains("unverified") && page.text.contains("no verified usage of claude-code"),
+        "{}",
+        page.text
+    );
+    // Claude Code's own usage the same day backs it: it earns.
+    let reply = export(
+        &s,
+        &otel,
+        "application/x-protobuf",
+        false,
+        one_point(
+            "alice@example.com",
+            "claude_code.token.usage",
+            5_000,
+            s.now(),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    s.settle().await;
+    let t = s.tokens(&sha).await;
+    assert_eq!(t["state"], "pending", "{t}");
+    assert!(t["tokens"].as_f64().unwrap() > 0.0, "{t}");
+    assert!(t["unverified_reason"].is_null(), "{t}");
+}
+db_test!(proof_of_assistance_requires_verified_usage);
+
+async fn a_repository_can_opt_out_of_proof_of_assistance(db: &TestDb) {
+    let mut config = config(db);
+    config.scoring.require_usage = true;
+    config
+        .scoring
+        .require_usage_repositories
+        .insert("acme/api".into(), false);
+    let s = Scenario::new(config).await;
+    let sha = s.ai_commit("feat", "a.rs", 100);
+    s.push(&sha, s.now() + crate::support::scenario::HOUR).await;
+    s.settle().await;
+    let t = s.tokens(&sha).await;
+    assert_eq!(t["state"], "pending", "{t}");
+    assert!(t["tokens"].as_f64().unwrap() > 0.0, "{t}");
+}
+db_test!(a_repository_can_opt_out_of_proof_of_assistance);
