@@ -287,8 +287,10 @@ mod tests {
         // and leave the default rules' version (entries made before them) as it was.
         let canonical = serde_json::to_string(&rules).unwrap();
         assert!(!canonical.contains("require_usage") && !canonical.contains("waste"));
-        let mut changed = Rules::default();
-        changed.require_usage = true;
+        let changed = Rules {
+            require_usage: true,
+            ..Rules::default()
+        };
         assert_ne!(changed.version(), v);
         let mut changed = Rules::default();
         changed.hygiene.waste = 5;
