@@ -10,6 +10,7 @@ use crate::scoring::balance::{self, Balance, EntryKind};
 use crate::scoring::hygiene::{HygieneEvents, hygiene, is_noise, payout_factor};
 use crate::scoring::leaderboard::{PersonWeek, RankBy, rank};
 use crate::scoring::signal::SignalName;
+use crate::scoring::spend::{self, DayUsage, LandedCommit};
 use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, to_milli};
 use crate::store::ledger::EntryRow;
@@ -62,6 +63,19 @@ pub struct LeaderboardLine {
     /// Verified usage of the week (weighted model tokens), when reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_usage: Option<u64>,
+    /// What the agents reported the week's usage cost (USD), when they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// That cost per landed AI commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_commit_usd: Option<f64>,
+    /// The cost of the week's work that was taken back: the usage before
+    /// each commit whose tokens were cancelled or clawed back, apportioned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_back_cost_usd: Option<f64>,
+    /// Why the week's usage is waste (`nothing_landed`, `far_above_median`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waste: Option<&'static str>,
     pub revert_rate: f64,
     pub ai_commits: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +99,10 @@ impl LeaderboardLine {
             efficiency: None,
             efficiency_source: None,
             verified_usage: None,
+            cost_usd: None,
+            cost_per_commit_usd: None,
+            taken_back_cost_usd: None,
+            waste: None,
             revert_rate: 0.0,
             ai_commits: 0,
             trend: None,
@@ -100,6 +118,8 @@ pub struct HygieneCounts {
     pub red_never_green: u32,
     pub duplicates: u32,
     pub noise: u32,
+    /// A week of wasted usage (counts against hygiene only with `hygiene.waste`).
+    pub waste: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,6 +140,28 @@ impl Leaderboard {
             "rank_by": self.rank_by,
             "entries": self.entries.iter().map(line_json).collect::<Vec<_>>(),
             "unranked": self.unranked.iter().map(line_json).collect::<Vec<_>>(),
+            "team": self.team_spend(),
+        })
+    }
+
+    /// The whole team's verified cost of the week: in all, per landed AI
+    /// commit, and of the work taken back (USD; nulls when nothing reported).
+    pub fn team_spend(&self) -> serde_json::Value {
+        let lines = self.entries.iter().chain(&self.unranked);
+        let reported: Vec<&LeaderboardLine> = lines.filter(|l| l.cost_usd.is_some()).collect();
+        if reported.is_empty() {
+            return serde_json::json!({"cost_usd": null, "cost_per_commit_usd": null, "taken_back_cost_usd": null});
+        }
+        let cents = |f: fn(&LeaderboardLine) -> Option<f64>| -> f64 {
+            let sum: f64 = reported.iter().filter_map(|l| f(l)).sum();
+            (sum * 100.0).round() / 100.0
+        };
+        let cost = cents(|l| l.cost_usd);
+        let commits: u32 = reported.iter().map(|l| l.ai_commits).sum();
+        serde_json::json!({
+            "cost_usd": cost,
+            "cost_per_commit_usd": (commits > 0).then(|| (cost / f64::from(commits) * 100.0).round() / 100.0),
+            "taken_back_cost_usd": cents(|l| l.taken_back_cost_usd),
         })
     }
 }
@@ -138,6 +180,10 @@ fn line_json(l: &LeaderboardLine) -> serde_json::Value {
         "efficiency": l.efficiency,
         "efficiency_source": l.efficiency_source,
         "verified_usage": l.verified_usage,
+        "cost_usd": l.cost_usd,
+        "cost_per_commit_usd": l.cost_per_commit_usd,
+        "taken_back_cost_usd": l.taken_back_cost_usd,
+        "waste": l.waste,
         "revert_rate": l.revert_rate,
         "ai_commits": l.ai_commits,
     });
@@ -265,26 +311,30 @@ impl Ledger {
         let rules = &self.rules;
         // Two queries at once (PostgreSQL runs them on two connections).
         let (first_day, last_day) = week.days();
+        // Usage from the window before the week on: a commit landing on
+        // Monday owns the usage of the days before it.
+        let window_days = self.usage_window_hours.div_ceil(24).max(1);
+        let lookback =
+            crate::scoring::week::day_of(from - i64::from(window_days - 1) * 86_400_000, self.tz);
         let (commits, events, usage) = tokio::try_join!(
             self.store.week_commits(from, to),
             self.store.hygiene_events_between(from, to),
-            self.store.usage_between(&first_day, &last_day, None)
+            self.store.usage_between(&lookback, &last_day, None)
         )?;
-        // Verified usage per person: input + output + cache creation, cache
-        // reads at their weight.
-        let mut verified: BTreeMap<String, f64> = BTreeMap::new();
-        for (person, _agent, _model, _day, kind, amount) in usage {
-            let weight = match crate::scoring::usage::UsageKind::parse(&kind) {
-                Some(
-                    crate::scoring::usage::UsageKind::Input
-                    | crate::scoring::usage::UsageKind::Output
-                    | crate::scoring::usage::UsageKind::CacheCreation,
-                ) => 1.0,
-                Some(crate::scoring::usage::UsageKind::CacheRead) => self.cache_read_weight,
-                _ => 0.0,
-            };
-            *verified.entry(person).or_default() += amount as f64 * weight;
-        }
+        let usage_days = self.usage_days(usage);
+        // The week's own verified usage and cost per person.
+        let in_week = |d: &DayUsage| d.day >= first_day;
+        let verified: BTreeMap<&str, (f64, i64)> = usage_days
+            .iter()
+            .map(|(person, days)| {
+                let week_days = days.iter().filter(|d| in_week(d));
+                let (tokens, cost) =
+                    week_days.fold((0.0, 0), |(t, c), d| (t + d.tokens, c + d.cost_micro_usd));
+                (person.as_str(), (tokens, cost))
+            })
+            .collect();
+        // Each person's landed commits, for the cost of taken-back work.
+        let mut landed: BTreeMap<&str, Vec<LandedCommit>> = BTreeMap::new();
         #[derive(Default)]
         struct Acc {
             line: Option<LeaderboardLine>,
@@ -301,6 +351,10 @@ impl Ledger {
             .iter()
             .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person));
         for c in commits {
+            landed.entry(&c.person).or_default().push(LandedCommit {
+                day: crate::scoring::week::day_of(c.landed_at.unwrap_or(from), self.tz),
+                taken_back: c.clawed != 0 || c.cancelled != 0,
+            });
             let acc = people.entry(c.person.clone()).or_default();
             let line = acc.line.get_or_insert_with(|| blank(&c.person));
             let sums = [
@@ -339,11 +393,50 @@ impl Ledger {
                 _ => acc.events.fixed_later += shares,
             }
         }
+        // People whose agents reported usage but who landed nothing have a
+        // line too: that usage is what waste is about.
+        for (person, (tokens, _)) in &verified {
+            if *tokens > 0.0 && scope.has_person(person) && scope.repositories.is_none() {
+                let acc = people.entry(person.to_string()).or_default();
+                acc.line.get_or_insert_with(|| blank(person));
+            }
+        }
+        let per_commit: Vec<f64> = people
+            .values()
+            .filter_map(|acc| {
+                let line = acc.line.as_ref()?;
+                let (tokens, _) = verified.get(line.person.as_str())?;
+                (line.ai_commits > 0 && *tokens > 0.0).then(|| tokens / f64::from(line.ai_commits))
+            })
+            .collect();
+        let median = spend::team_median(&per_commit);
         Ok(people
             .into_values()
             .filter_map(|acc| {
                 let mut line = acc.line?;
-                let e = acc.events;
+                let mut e = acc.events;
+                if let Some((tokens, cost)) = verified
+                    .get(line.person.as_str())
+                    .filter(|(t, c)| *t > 0.0 || *c > 0)
+                {
+                    let commits = landed
+                        .get(line.person.as_str())
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let days = usage_days
+                        .get(&line.person)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let shares = spend::apportion(days, commits, window_days);
+                    let usd = |micro: f64| (micro / 1e4).round() / 100.0;
+                    line.cost_usd = Some(usd(*cost as f64));
+                    line.cost_per_commit_usd = (line.ai_commits > 0)
+                        .then(|| usd(*cost as f64 / f64::from(line.ai_commits)));
+                    line.taken_back_cost_usd = Some(usd(spend::taken_back_cost(commits, &shares)));
+                    line.waste =
+                        spend::waste(*tokens, line.ai_commits, median, rules.efficiency_min_usage);
+                    e.waste = u32::from(line.waste.is_some());
+                }
                 line.hygiene = hygiene(&e, rules);
                 line.hygiene_events = HygieneCounts {
                     reverted: e.reverted,
@@ -351,6 +444,7 @@ impl Ledger {
                     red_never_green: e.red_never_green,
                     duplicates: e.duplicates,
                     noise: e.noise,
+                    waste: e.waste,
                 };
                 line.payout_factor = payout_factor(line.hygiene, rules);
                 line.value =
@@ -359,7 +453,10 @@ impl Ledger {
                 // their AI commits' tokens over it); else the trailers'
                 // self-reported usage, like over like. Never the two mixed;
                 // too little usage says nothing either way.
-                let verified_usage = verified.get(&line.person).map(|u| u.round() as u64);
+                let verified_usage = verified
+                    .get(line.person.as_str())
+                    .filter(|(u, _)| *u > 0.0)
+                    .map(|(u, _)| u.round() as u64);
                 line.verified_usage = verified_usage;
                 (line.efficiency, line.efficiency_source) = match verified_usage {
                     Some(usage) if usage > 0 => (
@@ -384,6 +481,36 @@ impl Ledger {
                 Some(line)
             })
             .collect())
+    }
+
+    /// Per person, their days of verified usage: tokens (input + output +
+    /// cache creation, cache reads at their weight) and cost.
+    fn usage_days(
+        &self,
+        rows: Vec<crate::store::usage::UsageRow>,
+    ) -> BTreeMap<String, Vec<DayUsage>> {
+        use crate::scoring::usage::UsageKind;
+        let mut by_day: BTreeMap<(String, String), (f64, i64)> = BTreeMap::new();
+        for (person, _agent, _model, day, kind, amount) in rows {
+            let slot = by_day.entry((person, day)).or_default();
+            match UsageKind::parse(&kind) {
+                Some(UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation) => {
+                    slot.0 += amount as f64
+                }
+                Some(UsageKind::CacheRead) => slot.0 += amount as f64 * self.cache_read_weight,
+                Some(UsageKind::CostMicroUsd) => slot.1 += amount,
+                _ => {}
+            }
+        }
+        let mut out: BTreeMap<String, Vec<DayUsage>> = BTreeMap::new();
+        for ((person, day), (tokens, cost_micro_usd)) in by_day {
+            out.entry(person).or_default().push(DayUsage {
+                day,
+                tokens,
+                cost_micro_usd,
+            });
+        }
+        out
     }
 
     /// The leaderboard of `week`, ranked by `by`, with the trend against the week before.

@@ -14,6 +14,8 @@ pub struct HygieneEvents {
     pub red_never_green: u32,
     pub duplicates: u32,
     pub noise: u32,
+    /// Weeks of wasted usage (0 or 1): counts only when `hygiene.waste` > 0.
+    pub waste: u32,
 }
 
 pub fn hygiene(events: &HygieneEvents, rules: &Rules) -> u32 {
@@ -21,7 +23,8 @@ pub fn hygiene(events: &HygieneEvents, rules: &Rules) -> u32 {
     let whole = events.reverted * h.reverted
         + events.red_never_green * h.red_never_green
         + events.duplicates * h.duplicate
-        + events.noise * h.noise;
+        + events.noise * h.noise
+        + events.waste * h.waste;
     // `fixed_later × share`, rounded to a whole point once.
     let partial = (events.fixed_later * f64::from(h.fixed_later)).round() as u32;
     100u32.saturating_sub(whole.saturating_add(partial))
@@ -60,8 +63,14 @@ mod tests {
             red_never_green: 2,
             duplicates: 1,
             noise: 3,
+            waste: 1,
         };
+        // Waste deducts nothing by default…
         assert_eq!(hygiene(&mixed, &r), 71);
+        // …and `hygiene.waste` points when set: 71 − 4 = 67.
+        let mut strict = Rules::default();
+        strict.hygiene.waste = 4;
+        assert_eq!(hygiene(&mixed, &strict), 67);
         // A follow-up fix that touched a quarter of the lines: 10 × 0.25 = 2.5
         // points, rounded once (half away from zero) to 3: 100 − 3 = 97.
         let quarter = HygieneEvents {
@@ -96,7 +105,7 @@ mod properties {
             duplicates in 0u32..50, noise in 0u32..50,
         ) {
             let r = Rules::default();
-            let events = HygieneEvents { reverted, fixed_later: f64::from(fixed_later) / 4.0, red_never_green: red, duplicates, noise };
+            let events = HygieneEvents { reverted, fixed_later: f64::from(fixed_later) / 4.0, red_never_green: red, duplicates, noise, waste: 0 };
             let h = hygiene(&events, &r);
             prop_assert!(h <= 100);
             let p = payout_factor(h, &r);

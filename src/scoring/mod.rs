@@ -12,6 +12,7 @@
 //! - [`calibration`]: per-kind calibration from observed outcomes;
 //! - [`hygiene`]: a person's weekly hygiene score and payout factor;
 //! - [`proof`]: whether verified usage backs an AI commit (`require_usage`);
+//! - [`spend`]: what verified usage cost against what landed, and waste;
 //! - [`payout`]: money from value: rate, or a pool split by largest remainder;
 //! - [`leaderboard`]: who ranks, in which order, and the trend;
 //! - [`week`]: ISO weeks in the configured time zone;
@@ -33,6 +34,7 @@ pub mod proof;
 pub mod rules;
 pub mod signal;
 pub mod similarity;
+pub mod spend;
 pub mod statement;
 pub mod usage;
 pub mod week;

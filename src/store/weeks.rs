@@ -21,6 +21,7 @@ pub struct WeekCommit {
     pub cancelled: i64,
     /// What the latest score said: 1 = CI red, 2 = a duplicate, 4 = noise (bits).
     pub flags: i64,
+    pub landed_at: Option<i64>,
 }
 
 impl WeekCommit {
@@ -69,14 +70,16 @@ impl Store {
                     (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
                           + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
                           + CASE WHEN l.explanation LIKE '%\"noise\":true%' THEN 4 ELSE 0 END
-                     FROM ledger_entries l WHERE l.id = g.latest) AS flags
+                     FROM ledger_entries l WHERE l.id = g.latest) AS flags,
+                    g.landed_at
              FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
                           MAX(sha) AS sha,
                           CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
                           CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
                           CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
                           CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT) AS cancelled,
-                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest
+                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest,
+                          MAX(landed_at) AS landed_at
                    FROM ledger_entries
                    WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
                    GROUP BY commit_id) g

@@ -449,7 +449,10 @@ async fn proof_of_assistance_requires_verified_usage(db: &TestDb) {
     let otel = token(&s.app, "otel", Role::Telemetry).await;
     let at = s.now() + crate::support::scenario::HOUR;
     let sha = s.ai_commit("feat", "a.rs", 100);
-    s.push(&sha, at).await;
+    let other = s.ai_commit("feat", "b.rs", 100);
+    s.work.git(&["revert", "--no-edit", &other]);
+    let head = s.work.head();
+    s.push(&head, at).await;
     // Another agent's usage proves nothing about a Claude commit.
     let reply = export(
         &s,
@@ -475,7 +478,8 @@ async fn proof_of_assistance_requires_verified_usage(db: &TestDb) {
         "{reason}"
     );
     assert!(t["entries"].as_array().unwrap().is_empty(), "{t}");
-    // No tokens and no hygiene penalty: a revert of it costs ada nothing.
+    // No tokens and no hygiene penalty: the revert of the other unverified
+    // commit costs ada nothing.
     let board = s.leaderboard(at).await;
     assert!(
         board["entries"]
@@ -534,3 +538,92 @@ async fn a_repository_can_opt_out_of_proof_of_assistance(db: &TestDb) {
     assert!(t["tokens"].as_f64().unwrap() > 0.0, "{t}");
 }
 db_test!(a_repository_can_opt_out_of_proof_of_assistance);
+
+async fn cost_taken_back_work_and_waste(db: &TestDb) {
+    let mut config = config(db);
+    config.scoring.hygiene.waste = 5;
+    config
+        .people
+        .push(tokentally::attribution::identity::PersonConfig {
+            name: "bo".into(),
+            emails: vec!["bo@example.com".into()],
+            github: None,
+            discord: None,
+        });
+    let s = Scenario::new(config).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let ns = (s.now() as u64) * 1_000_000;
+    use number_data_point::Value::{AsDouble, AsInt};
+    // ada: 20,000 usage tokens that cost $4; bo: 30,000 for $6, and lands nothing.
+    for (email, tokens, usd) in [
+        ("alice@example.com", 20_000, 4.0),
+        ("bo@example.com", 30_000, 6.0),
+    ] {
+        let b = batch(
+            Some(email),
+            vec![
+                (
+                    "claude_code.token.usage",
+                    AggregationTemporality::Delta,
+                    vec![number(Some("input"), AsInt(tokens), ns - 1_000, ns)],
+                ),
+                (
+                    "claude_code.cost.usage",
+                    AggregationTemporality::Delta,
+                    vec![number(None, AsDouble(usd), ns - 1_000, ns)],
+                ),
+            ],
+        );
+        let reply = export(
+            &s,
+            &otel,
+            "application/x-protobuf",
+            false,
+            b.encode_to_vec(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    // ada lands two AI commits the same day and reverts one of them.
+    let at = s.now() + crate::support::scenario::HOUR;
+    let kept = s.ai_commit("feat", "a.rs", 100);
+    let reverted = s.ai_commit("feat", "b.rs", 100);
+    s.work.git(&["revert", "--no-edit", &reverted]);
+    let head = s.work.head();
+    s.push(&head, at).await;
+    s.settle().await;
+    assert_eq!(s.tokens(&kept).await["state"], "pending");
+    let board = s.leaderboard(at).await;
+    let lines: Vec<&Value> = board["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(board["unranked"].as_array().unwrap())
+        .collect();
+    let line = |p: &str| {
+        *lines
+            .iter()
+            .find(|l| l["person"] == p)
+            .unwrap_or_else(|| panic!("{p}: {board}"))
+    };
+    let ada = line("ada");
+    assert_eq!(ada["cost_usd"], 4.0, "{board}");
+    assert_eq!(ada["cost_per_commit_usd"], 2.0, "{board}");
+    // The day's $4 went half to each commit: the reverted one's half was wasted.
+    assert_eq!(ada["taken_back_cost_usd"], 2.0, "{board}");
+    assert!(ada["waste"].is_null(), "{board}");
+    assert_eq!(ada["hygiene"], 85, "one revert: {board}");
+    // bo used $6 of tokens and landed nothing: waste, and with
+    // `hygiene.waste = 5` five points off.
+    let bo = line("bo");
+    assert_eq!(bo["waste"], "nothing_landed", "{board}");
+    assert_eq!(bo["cost_usd"], 6.0, "{board}");
+    assert_eq!(bo["ai_commits"], 0, "{board}");
+    assert_eq!(bo["hygiene"], 95, "{board}");
+    assert_eq!(bo["hygiene_events"]["waste"], 1, "{board}");
+    // The team: $10 in all, $5 per landed AI commit, $2 of it taken back.
+    assert_eq!(board["team"]["cost_usd"], 10.0, "{board}");
+    assert_eq!(board["team"]["cost_per_commit_usd"], 5.0, "{board}");
+    assert_eq!(board["team"]["taken_back_cost_usd"], 2.0, "{board}");
+}
+db_test!(cost_taken_back_work_and_waste);
