@@ -12,8 +12,11 @@ use serde::Deserialize;
 use super::layout::{not_found, ok, repo_path, shell, time, tokens, unavailable};
 use super::{Viewer, next_week, week_of};
 use crate::digest::TREND_WEEKS;
+use crate::ledger::read::LeaderboardLine;
+use crate::scoring::usage::UsageKind;
 use crate::scoring::week::Week;
 use crate::server::AppState;
+use crate::store::usage::UsageRow;
 
 #[derive(Debug, Deserialize)]
 pub struct PersonQuery {
@@ -61,6 +64,8 @@ pub async fn page(
     }
     weeks.reverse();
     let (trend_from, to) = (weeks[0].bounds(tz).0, week.bounds(tz).1);
+    // The team's lines: waste compares with the team's median.
+    let everyone = crate::ledger::read::Scope::all();
     let read = tokio::try_join!(
         ledger.balance(&person),
         ledger.person_entries(&person, week),
@@ -72,8 +77,16 @@ pub async fn page(
         async { Ok(store.person_hygiene_events(&person, trend_from, to).await?) },
         ledger.person_statements(&person, 12),
         ledger.person_commits(&person, trend_from, to),
+        async {
+            let (first_day, _) = weeks[0].days();
+            let (_, last_day) = week.days();
+            Ok(store
+                .usage_between(&first_day, &last_day, Some(&person))
+                .await?)
+        },
+        ledger.person_weeks(week, &everyone),
     );
-    let (balance, entries, earned, events, statements, commits) = match read {
+    let (balance, entries, earned, events, statements, commits, usage, lines) = match read {
         Ok(r) => r,
         Err(e) => return unavailable(&viewer, e),
     };
@@ -85,6 +98,8 @@ pub async fn page(
         }
     }
     let max = by_week.iter().map(|(_, s)| *s).max().unwrap_or(0).max(1);
+    let usage = UsageView::new(&usage, &weeks, week, state.config.usage.cache_read_weight);
+    let line = lines.into_iter().find(|l| l.person == person);
     let self_link = |w: Week| format!("?week={}", w.label());
     let content = html! {
         h1 { (person) }
@@ -148,6 +163,7 @@ pub async fn page(
                 }
             }
         }
+        (usage_section(&usage, line.as_ref(), week))
         h2 { "Hygiene events (12 weeks)" }
         @let flagged: Vec<_> = commits.iter().flat_map(|c| c.flags.iter().map(move |f| (c, *f))).collect();
         @if events.is_empty() && flagged.is_empty() { p.muted { "None: no reverts, follow-up fixes, red CI, duplicates or noise." } }
@@ -218,4 +234,123 @@ pub async fn page(
         }
     };
     ok(shell(&person, &viewer, content))
+}
+
+/// A person's verified usage: the week's rows per agent and model, and the
+/// weighted usage and cost of each of the 12 weeks.
+struct UsageView {
+    /// (agent, model) → summed amounts by kind.
+    rows: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<UsageKind, i64>>,
+    /// Per week: weighted usage tokens and micro-USD.
+    weeks: Vec<(Week, f64, i64)>,
+}
+
+impl UsageView {
+    fn new(rows: &[UsageRow], weeks: &[Week], week: Week, cache_read_weight: f64) -> UsageView {
+        let (first, last) = week.days();
+        let mut by_model: std::collections::BTreeMap<
+            _,
+            std::collections::BTreeMap<UsageKind, i64>,
+        > = Default::default();
+        let mut per_week: Vec<(Week, f64, i64)> = weeks.iter().map(|w| (*w, 0.0, 0)).collect();
+        for (_, agent, model, day, kind, amount) in rows {
+            let Some(kind) = UsageKind::parse(kind) else {
+                continue;
+            };
+            if *day >= first && *day <= last {
+                *by_model
+                    .entry((agent.clone(), model.clone()))
+                    .or_default()
+                    .entry(kind)
+                    .or_default() += amount;
+            }
+            let Some(slot) = per_week.iter_mut().find(|(w, _, _)| {
+                let (a, b) = w.days();
+                *day >= a && *day <= b
+            }) else {
+                continue;
+            };
+            match kind {
+                UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation => {
+                    slot.1 += *amount as f64
+                }
+                UsageKind::CacheRead => slot.1 += *amount as f64 * cache_read_weight,
+                UsageKind::CostMicroUsd => slot.2 += amount,
+                _ => {}
+            }
+        }
+        UsageView {
+            rows: by_model,
+            weeks: per_week,
+        }
+    }
+}
+
+fn usd(micro: i64) -> String {
+    format!("${:.2}", micro as f64 / 1e6)
+}
+
+fn usage_section(u: &UsageView, line: Option<&LeaderboardLine>, week: Week) -> maud::Markup {
+    let max = u.weeks.iter().map(|(_, t, _)| *t).fold(1.0, f64::max);
+    let amount = |kinds: &std::collections::BTreeMap<UsageKind, i64>, k: UsageKind| {
+        kinds.get(&k).copied().unwrap_or(0)
+    };
+    html! {
+        h2 { "Verified usage · " (week.label()) }
+        @if u.rows.is_empty() {
+            p.muted #usage-none {
+                "No verified usage this week: the coding agents report it over OpenTelemetry "
+                "(see the README, \"Verified usage\"). Efficiency then rests on self-reported "
+                code { "AI-Tokens:" } " trailers."
+            }
+        } @else {
+            div.scroll { table #usage { thead { tr {
+                th { "agent" } th { "model" } th.num { "input" } th.num { "output" }
+                th.num { "cache read" } th.num { "cache creation" } th.num { "cost" } th.num { "sessions" }
+            } } tbody {
+                @for ((agent, model), kinds) in &u.rows {
+                    tr {
+                        td { (agent) } td { (model) }
+                        td.num { (amount(kinds, UsageKind::Input)) }
+                        td.num { (amount(kinds, UsageKind::Output)) }
+                        td.num { (amount(kinds, UsageKind::CacheRead)) }
+                        td.num { (amount(kinds, UsageKind::CacheCreation)) }
+                        td.num { (usd(amount(kinds, UsageKind::CostMicroUsd))) }
+                        td.num { (amount(kinds, UsageKind::Sessions)) }
+                    }
+                }
+            } } }
+        }
+        @if let Some(l) = line {
+            p #spend {
+                @match (l.efficiency, l.efficiency_source) {
+                    (Some(e), Some(source)) => { "Efficiency " b { (format!("{e:.2}")) } " tokens per 1k usage (" (source.replace('_', "-")) "). " },
+                    (None, Some(source)) => { "Too little " (source.replace('_', "-")) " usage this week for an efficiency. " },
+                    _ => {},
+                }
+                @if let Some(cost) = l.cost_usd {
+                    "Cost " b #cost { (format!("${cost:.2}")) }
+                    @if let Some(per) = l.cost_per_commit_usd { ", " (format!("${per:.2}")) " per landed AI commit" }
+                    @if let Some(back) = l.taken_back_cost_usd.filter(|b| *b > 0.0) { ", " b #taken-back-cost { (format!("${back:.2}")) } " of it on work that was taken back" }
+                    ". "
+                }
+                @match l.waste {
+                    Some("nothing_landed") => { span.flag #waste { "Waste: usage with no landed AI commit this week." } },
+                    Some(_) => { span.flag #waste { "Waste: usage per landed commit far above the team's median." } },
+                    None => {},
+                }
+            }
+        }
+        svg.trend #usage-trend width="600" height="140" viewBox="0 0 600 140" role="img" aria-label="verified usage per week" {
+            @for (i, (w, t, cost)) in u.weeks.iter().enumerate() {
+                @let h = (110.0 * t / max) as i64;
+                rect x=(i * 50 + 5) y=(115 - h) width="40" height=(h.max(1)) fill="#5c7cfa" {
+                    title { (w.label()) ": " (t.round() as i64) " usage tokens, " (usd(*cost)) }
+                }
+                text x=(i * 50 + 25) y="132" font-size="10" text-anchor="middle" fill="currentColor" {
+                    (w.label().split_once('-').map_or("", |(_, n)| n))
+                }
+            }
+        }
+    }
 }

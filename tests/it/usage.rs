@@ -625,5 +625,33 @@ async fn cost_taken_back_work_and_waste(db: &TestDb) {
     assert_eq!(board["team"]["cost_usd"], 10.0, "{board}");
     assert_eq!(board["team"]["cost_per_commit_usd"], 5.0, "{board}");
     assert_eq!(board["team"]["taken_back_cost_usd"], 2.0, "{board}");
+    // Their pages show it: usage per agent and model, cost, what was taken
+    // back, waste, and the 12-week chart.
+    let session = crate::support::pages::login(&s.app, &s.admin).await;
+    let week = board["week"].as_str().unwrap();
+    let ada_page =
+        crate::support::pages::page(&s.app, &format!("/people/ada?week={week}"), &session).await;
+    let text = &ada_page.text;
+    assert!(
+        text.contains("id=\"usage\"") && text.contains("claude-opus-4-5"),
+        "{text}"
+    );
+    assert!(text.contains("<td class=\"num\">20000</td>"), "{text}");
+    assert!(
+        text.contains("id=\"cost\">$4.00") && text.contains("id=\"taken-back-cost\">$2.00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("id=\"usage-trend\"") && text.contains("20000 usage tokens, $4.00"),
+        "{text}"
+    );
+    assert!(!text.contains("id=\"waste\""), "{text}");
+    let bo_page =
+        crate::support::pages::page(&s.app, &format!("/people/bo?week={week}"), &session).await;
+    assert!(
+        bo_page.text.contains("id=\"waste\"") && bo_page.text.contains("no landed AI commit"),
+        "{}",
+        bo_page.text
+    );
 }
 db_test!(cost_taken_back_work_and_waste);
