@@ -51,8 +51,12 @@ pub async fn page(
         async { Ok(store.week_landings(from, to).await?) },
         async { Ok(store.movement_between(from, to).await?) },
         ledger.statement(week),
+        async {
+            let (first_day, last_day) = week.days();
+            Ok(store.usage_between(&first_day, &last_day, None).await?)
+        },
     );
-    let (lines, previous, landings, movement, statement) = match read {
+    let (lines, previous, landings, movement, statement, usage) = match read {
         Ok(r) => r,
         Err(e) => return super::layout::unavailable(&viewer, e),
     };
@@ -74,6 +78,7 @@ pub async fn page(
             discord_ids: &HashMap::new(),
             most_valuable: None,
             top: usize::MAX,
+            usage: &usage,
         },
         &state.config,
         ledger.version(),

@@ -149,6 +149,10 @@ pub fn embeds(d: &Digest, chart: bool) -> Vec<Embed> {
         let list = agents.trim_start_matches("Agents: ");
         tail.push(("Agents".to_string(), cut(list, MAX_FIELD_VALUE)));
     }
+    if let Some(waste) = super::markdown::waste_line(d, plain) {
+        let list = waste.trim_start_matches("Waste: ");
+        tail.push(("Waste".to_string(), cut(list, MAX_FIELD_VALUE)));
+    }
     if !d.leaderboard.is_empty() {
         tail.push(("Words".to_string(), super::markdown::LEGEND.to_string()));
     }

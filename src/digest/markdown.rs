@@ -108,16 +108,53 @@ pub fn commits_line(d: &Digest) -> String {
     )
 }
 
-/// `Agents: claude-code 34 · copilot 15`.
+/// `Agents: claude-code 34 (1.2M usage, $48.20) · copilot 15`: landed AI
+/// commits per agent, with the verified usage and cost it reported.
 pub fn agents_line(d: &Digest) -> Option<String> {
     (!d.agents.is_empty()).then(|| {
         let list: Vec<String> = d
             .agents
             .iter()
-            .map(|a| format!("{} {}", a.agent, a.commits))
+            .map(|a| match (a.usage, a.cost_usd) {
+                (Some(usage), Some(cost)) => format!(
+                    "{} {} ({} usage, ${cost:.2})",
+                    a.agent,
+                    a.commits,
+                    compact(usage)
+                ),
+                _ => format!("{} {}", a.agent, a.commits),
+            })
             .collect();
         format!("Agents: {}", list.join(" · "))
     })
+}
+
+/// `Waste: bo (usage, nothing landed, $6.00)`: usage that bought nothing.
+pub fn waste_line(d: &Digest, name: impl Fn(&str) -> String) -> Option<String> {
+    (!d.waste.is_empty()).then(|| {
+        let list: Vec<String> = d
+            .waste
+            .iter()
+            .map(|w| {
+                let why = match w.reason {
+                    "nothing_landed" => "usage, nothing landed",
+                    _ => "usage per commit over 3× the team's median",
+                };
+                let cost = w.cost_usd.map(|c| format!(", ${c:.2}")).unwrap_or_default();
+                format!("{} ({why}{cost})", name(&w.person))
+            })
+            .collect();
+        format!("Waste: {}", list.join(" · "))
+    })
+}
+
+/// 1234 → `1.2k`, 1234567 → `1.2M`.
+pub fn compact(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 /// The most valuable commit, as a sentence (without the person).
@@ -233,6 +270,9 @@ pub fn render(d: &Digest) -> String {
         }
         if let Some(agents) = agents_line(d) {
             let _ = writeln!(out, "{agents}");
+        }
+        if let Some(waste) = waste_line(d, handle) {
+            let _ = writeln!(out, "{waste}");
         }
     }
     if let Some(url) = &d.dashboard_url {

@@ -17,7 +17,9 @@ use crate::ledger::read::{LeaderboardLine, Scope};
 use crate::ledger::{Ledger, LedgerError};
 use crate::scoring::MilliTokens;
 use crate::scoring::leaderboard::RankBy;
+use crate::scoring::usage::UsageKind;
 use crate::scoring::week::Week;
+use crate::store::usage::UsageRow;
 use crate::store::weeks::LandingRow;
 
 /// Weeks of the team trend (chart and dashboard).
@@ -51,8 +53,12 @@ pub struct Digest {
     /// The team's earned tokens against the week before (milli-tokens, signed).
     #[serde(serialize_with = "as_tokens")]
     pub earned_change: MilliTokens,
-    /// Agents of the week's landed AI commits, most used first.
+    /// Agents of the week's landed AI commits (and those that reported
+    /// usage), most used first.
     pub agents: Vec<AgentCount>,
+    /// People whose usage was waste this week.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waste: Vec<WasteLine>,
     /// Earned tokens per week, oldest first (the 12-week trend).
     pub trend: Vec<WeekTotal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +188,22 @@ pub struct HygieneGain {
 pub struct AgentCount {
     pub agent: String,
     pub commits: u32,
+    /// Verified usage the agent reported in the week (weighted tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<u64>,
+    /// What that usage cost (USD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// A person whose week of usage was waste, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WasteLine {
+    pub person: String,
+    /// `nothing_landed` or `far_above_median`.
+    pub reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -256,15 +278,18 @@ pub async fn build(
         w.bounds(tz).0
     };
     let previous = week.previous(tz);
-    let (lines, previous_lines, landings, movement, statement, earned_by_landing, people) = tokio::try_join!(
-        ledger.person_weeks(week, &scope),
-        ledger.person_weeks(previous, &scope),
-        async { Ok(store.week_landings(from, to).await?) },
-        async { Ok(store.movement_between(from, to).await?) },
-        ledger.statement(week),
-        async { Ok(store.earned_by_landing(trend_from, to).await?) },
-        async { Ok::<_, LedgerError>(store.people().await?) },
-    )?;
+    let (first_day, last_day) = week.days();
+    let (lines, previous_lines, landings, movement, statement, earned_by_landing, people, usage) =
+        tokio::try_join!(
+            ledger.person_weeks(week, &scope),
+            ledger.person_weeks(previous, &scope),
+            async { Ok(store.week_landings(from, to).await?) },
+            async { Ok(store.movement_between(from, to).await?) },
+            ledger.statement(week),
+            async { Ok(store.earned_by_landing(trend_from, to).await?) },
+            async { Ok::<_, LedgerError>(store.people().await?) },
+            async { Ok::<_, LedgerError>(store.usage_between(&first_day, &last_day, None).await?) },
+        )?;
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
     // The week's most valuable commit: the most earned, less clawed back
     // (clawback sums are negative).
@@ -327,6 +352,7 @@ pub async fn build(
         discord_ids: &discord_ids,
         most_valuable,
         top: config.digest.top,
+        usage: &usage,
     };
     Ok(assemble(inputs, config, ledger.version(), destination))
 }
@@ -408,6 +434,8 @@ pub struct Inputs<'a> {
     pub most_valuable: Option<ValuableCommit>,
     /// People the leaderboard lists (`digest.top`; all of them on the dashboard).
     pub top: usize,
+    /// The week's verified usage rows.
+    pub usage: &'a [UsageRow],
 }
 
 /// The digest from its inputs (pure).
@@ -520,11 +548,52 @@ pub fn assemble(
     stats.ai_share = ratio(stats.ai, stats.landed);
     stats.ai_revert_rate = ratio(stats.ai_reverted, stats.ai);
     stats.human_revert_rate = ratio(stats.human_reverted, stats.landed - stats.ai);
+    // Verified usage and cost per agent, of the people in scope.
+    let mut usage: BTreeMap<String, (f64, i64)> = BTreeMap::new();
+    for (person, agent, _model, _day, kind, amount) in i.usage {
+        if !scope.has_person(person) {
+            continue;
+        }
+        let slot = usage.entry(agent.clone()).or_default();
+        match UsageKind::parse(kind) {
+            Some(UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation) => {
+                slot.0 += *amount as f64
+            }
+            Some(UsageKind::CacheRead) => slot.0 += *amount as f64 * config.usage.cache_read_weight,
+            Some(UsageKind::CostMicroUsd) => slot.1 += amount,
+            _ => {}
+        }
+        agents.entry(agent.clone()).or_default();
+    }
     let mut agents: Vec<AgentCount> = agents
         .into_iter()
-        .map(|(agent, commits)| AgentCount { agent, commits })
+        .map(|(agent, commits)| {
+            let reported = usage.get(&agent);
+            AgentCount {
+                usage: reported.map(|(t, _)| t.round() as u64),
+                cost_usd: reported.map(|(_, c)| (*c as f64 / 1e4).round() / 100.0),
+                agent,
+                commits,
+            }
+        })
         .collect();
-    agents.sort_by(|a, b| b.commits.cmp(&a.commits).then(a.agent.cmp(&b.agent)));
+    agents.sort_by(|a, b| {
+        (b.commits, b.usage)
+            .cmp(&(a.commits, a.usage))
+            .then(a.agent.cmp(&b.agent))
+    });
+    let waste = i
+        .lines
+        .iter()
+        .filter(|l| scope.has_person(&l.person))
+        .filter_map(|l| {
+            Some(WasteLine {
+                person: l.person.clone(),
+                reason: l.waste?,
+                cost_usd: l.cost_usd,
+            })
+        })
+        .collect();
 
     let top = i.top;
     let leaderboard: Vec<DigestLine> = i
@@ -626,6 +695,7 @@ pub fn assemble(
             hygiene_gain,
         },
         agents,
+        waste,
         trend,
         dashboard_url: config
             .public_url

@@ -48,6 +48,7 @@ struct Rows {
     discord: HashMap<String, String>,
     unranked: Vec<LeaderboardLine>,
     taken_back: Vec<TakenBack>,
+    usage: Vec<crate::store::usage::UsageRow>,
 }
 
 /// A week of three people: maria (ranked 1, up 2), kenji (ranked 2, down 1,
@@ -151,6 +152,7 @@ fn rows() -> Rows {
                 by: Some("f1xf1x000004".into()),
             },
         ],
+        usage: Vec::new(),
     }
 }
 
@@ -197,6 +199,7 @@ fn assemble_with(
             discord_ids: &r.discord,
             most_valuable,
             top: config.digest.top,
+            usage: &r.usage,
         },
         config,
         "v1-0123456789ab",
@@ -329,6 +332,7 @@ fn a_quiet_week_is_a_short_digest() {
         discord: HashMap::new(),
         unranked: vec![],
         taken_back: vec![],
+        usage: vec![],
     };
     let d = assemble_with(&r, &config(), &Scope::all(), None);
     assert!(d.quiet);
@@ -471,4 +475,53 @@ fn the_hygiene_gain_never_goes_to_someone_reverted_this_week() {
     );
     // The team's change against last week: 231.5 earned now, 0 then.
     assert_eq!(d.earned_change, 231_500);
+}
+
+#[test]
+fn the_agents_line_carries_verified_usage_and_cost_and_waste_is_named() {
+    let mut r = rows();
+    let row = |person: &str, agent: &str, kind: &str, amount: i64| {
+        (
+            person.to_string(),
+            agent.to_string(),
+            "opus".to_string(),
+            "2026-11-17".to_string(),
+            kind.to_string(),
+            amount,
+        )
+    };
+    r.usage = vec![
+        row("kenji", "claude-code", "input", 1_000_000),
+        row("kenji", "claude-code", "output", 150_000),
+        // 500,000 cache reads weigh 0.1: 50,000.
+        row("kenji", "claude-code", "cache_read", 500_000),
+        row("kenji", "claude-code", "cost_micro_usd", 48_200_000),
+        // An agent with usage and no landed commit is listed too.
+        row("sam", "gemini-cli", "input", 2_000),
+        row("sam", "gemini-cli", "cost_micro_usd", 10_000),
+    ];
+    r.lines[2].waste = Some("nothing_landed");
+    r.lines[2].cost_usd = Some(0.01);
+    let config = Config::default();
+    let d = assemble_rows(&r, &config, &Scope::all());
+    let line = crate::digest::markdown::agents_line(&d).unwrap();
+    assert_eq!(
+        line,
+        "Agents: claude-code 55 (1.2M usage, $48.20) · copilot 15 · cursor 6 · gemini-cli 0 (2.0k usage, $0.01)"
+    );
+    let text = crate::digest::markdown::render(&d);
+    assert!(text.contains(&line), "{text}");
+    let who = &r.lines[2].person;
+    assert!(
+        text.contains(&format!("Waste: @{who} (usage, nothing landed, $0.01)")),
+        "{text}"
+    );
+    // Out of a destination's scope: neither the usage nor the waste.
+    let scope = Scope {
+        repositories: None,
+        people: Some(["maria".to_string()].into_iter().collect()),
+    };
+    let d = assemble_rows(&r, &config, &scope);
+    assert!(d.agents.iter().all(|a| a.usage.is_none()), "{:?}", d.agents);
+    assert!(d.waste.is_empty());
 }
