@@ -103,6 +103,17 @@ impl App {
                     clock.clone(),
                 ))
             });
+        let discord = crate::server::discord::Endpoint::from_config(crate::chat::Chat {
+            ledger: ledger.clone(),
+            config: config.clone(),
+            client: crate::notify::discord::DiscordClient::new(
+                &config.discord.api_url,
+                Duration::from_millis(config.discord.retry_base_ms),
+                metrics.clone(),
+            ),
+            clock: clock.clone(),
+        })
+        .map(Arc::new);
         let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
@@ -185,6 +196,7 @@ impl App {
             clock,
             pr_comments,
             lease_owner,
+            discord,
         };
         App {
             state,

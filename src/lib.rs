@@ -6,6 +6,7 @@
 pub mod api_token;
 pub mod app;
 pub mod attribution;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -20,6 +20,14 @@ pub struct PersonConfig {
     pub emails: Vec<String>,
     pub github: Option<String>,
     pub discord: Option<String>,
+    /// Whether they get a DM when their tokens vest, are clawed back or
+    /// are paid (with `discord.dm`); `dm = false` opts out.
+    #[serde(default = "yes")]
+    pub dm: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default)]
@@ -152,6 +160,7 @@ mod tests {
             emails: vec!["Maria@Example.com".into()],
             github: Some("mgarcia".into()),
             discord: Some("123".into()),
+            dm: true,
         }]);
         assert_eq!(dir.person_for_email("maria@example.com"), "maria");
         assert_eq!(
@@ -175,6 +184,7 @@ mod tests {
             emails: vec![],
             github: Some("mgarcia".into()),
             discord: Some("123".into()),
+            dm: true,
         }]);
         // GitHub user "maria" is somebody else than the configured maria.
         assert_eq!(dir.person_for_login("maria"), "@maria");

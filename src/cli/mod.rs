@@ -3,6 +3,7 @@
 pub mod config_cmd;
 pub mod deliveries;
 pub mod digest;
+pub mod discord;
 pub mod migrate;
 pub mod people;
 pub mod redeem;
@@ -85,6 +86,8 @@ pub enum Command {
     Redeem(redeem::RedeemArgs),
     /// Print a week's digest (Markdown or JSON), write its chart, or post it to Discord.
     Digest(digest::DigestArgs),
+    /// The Discord application: `discord register` creates or updates its slash commands.
+    Discord(discord::DiscordArgs),
 }
 
 /// The process environment as a map, so configuration can be tested without touching it.
@@ -163,6 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(args) => statements::ledger(cli.config.as_ref(), args).await,
         Command::Config => config_cmd::run(cli.config.as_ref()).await,
         Command::Usage(args) => usage::run(cli.config.as_ref(), args).await,
+        Command::Discord(args) => discord::run(cli.config.as_ref(), args).await,
         Command::People(args) => people::run(cli.config.as_ref(), args).await,
         Command::Redeem(args) => redeem::run(cli.config.as_ref(), args).await,
         Command::Digest(args) => digest::run(cli.config.as_ref(), args).await,

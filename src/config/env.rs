@@ -143,6 +143,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("TOKENTALLY_DISCORD_WEBHOOK_URL", "discord.webhook_url"),
     ("TOKENTALLY_DISCORD_RETRY_BASE_MS", "discord.retry_base_ms"),
     ("TOKENTALLY_DISCORD_MAX_ATTEMPTS", "discord.max_attempts"),
+    (
+        "TOKENTALLY_DISCORD_APPLICATION_ID",
+        "discord.application_id",
+    ),
+    ("TOKENTALLY_DISCORD_PUBLIC_KEY", "discord.public_key"),
+    ("TOKENTALLY_DISCORD_BOT_TOKEN", "discord.bot_token"),
+    ("TOKENTALLY_DISCORD_GUILD_ID", "discord.guild_id"),
+    ("TOKENTALLY_DISCORD_DM", "discord.dm"),
     ("TOKENTALLY_DASHBOARD_PUBLIC", "dashboard.public"),
     (
         "TOKENTALLY_DASHBOARD_SESSION_HOURS",
@@ -164,7 +172,9 @@ fn env_kind(key: &str) -> EnvKind {
         "github.webhook_secrets" | "mirrors.allowed_remotes" | "github.repositories" => {
             EnvKind::List
         }
-        "mirrors.enabled" | "github.pr_comments" | "dashboard.public" => EnvKind::Bool,
+        "mirrors.enabled" | "github.pr_comments" | "dashboard.public" | "discord.dm" => {
+            EnvKind::Bool
+        }
         "payout.rate" | "payout.weekly_pool" => EnvKind::Decimal,
         "payout.pto_hours_per_token" => EnvKind::Number,
         "payout.close_after_hours" => EnvKind::Integer,

@@ -51,6 +51,23 @@ pub struct DiscordConfig {
     pub retry_base_ms: u64,
     /// Attempts of one digest before it is marked failed.
     pub max_attempts: u32,
+    /// The Discord application (slash commands and DMs): its id…
+    pub application_id: Option<String>,
+    /// …its public key (hex), which signs every interaction…
+    pub public_key: Option<String>,
+    /// …and its bot token, for registering commands and sending DMs only.
+    pub bot_token: Option<Secret>,
+    /// Register the commands in this server (guild) only, instead of globally.
+    pub guild_id: Option<String>,
+    /// Discord role ids whose members may `/redeem`; nobody when empty.
+    pub redeem_roles: Vec<String>,
+    /// DM people when their tokens vest, are clawed back or are paid.
+    pub dm: bool,
+    /// Interactions one Discord user may make per minute.
+    pub interactions_per_minute: u32,
+    /// An answer not ready within this is deferred ("thinking…") and sent
+    /// as a follow-up (Discord allows 3 s).
+    pub answer_within_ms: u64,
 }
 
 impl Default for DiscordConfig {
@@ -61,6 +78,14 @@ impl Default for DiscordConfig {
             destinations: Vec::new(),
             retry_base_ms: 2_000,
             max_attempts: 8,
+            application_id: None,
+            public_key: None,
+            bot_token: None,
+            guild_id: None,
+            redeem_roles: Vec::new(),
+            dm: false,
+            interactions_per_minute: 20,
+            answer_within_ms: 2_000,
         }
     }
 }

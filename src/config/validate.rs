@@ -140,6 +140,43 @@ impl Config {
                 "must be an ISO 4217 code such as USD, EUR or JPY",
             ));
         }
+        let d = &self.discord;
+        if let Some(key) = &d.public_key {
+            let valid = hex::decode(key.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .is_some_and(|bytes| {
+                    serenity::interactions_endpoint::Verifier::try_new(bytes).is_ok()
+                });
+            if !valid {
+                return Err(invalid(
+                    "discord.public_key",
+                    "must be the application's public key: 64 hex digits (Developer Portal, General Information)",
+                ));
+            }
+        }
+        let snowflake =
+            |v: &str| !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+        for (key, value) in [
+            ("discord.application_id", &d.application_id),
+            ("discord.guild_id", &d.guild_id),
+        ] {
+            if value.as_deref().is_some_and(|v| !snowflake(v)) {
+                return Err(invalid(key, "must be a Discord id (digits)"));
+            }
+        }
+        if let Some(role) = d.redeem_roles.iter().find(|r| !snowflake(r)) {
+            return Err(invalid(
+                "discord.redeem_roles",
+                &format!("{role:?} is not a Discord role id (digits)"),
+            ));
+        }
+        if d.interactions_per_minute == 0 {
+            return Err(invalid(
+                "discord.interactions_per_minute",
+                "must be at least 1",
+            ));
+        }
         let kinds: Vec<&str> = crate::attribution::kind::Kind::ALL
             .iter()
             .map(|k| k.as_str())

@@ -62,7 +62,7 @@ pub fn cut(text: &str, max: usize) -> String {
 }
 
 /// Escapes Discord Markdown in a name or subject.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(
@@ -275,9 +275,10 @@ fn push_field(out: &mut Vec<Embed>, name: &str, value: String) {
         .push((cut(&name, MAX_FIELD_NAME), cut(&value, MAX_FIELD_VALUE)));
 }
 
-/// The webhook message: embeds, no pings, and the chart attached when given.
-pub fn message(d: &Digest, chart: Option<Vec<u8>>) -> ExecuteWebhook {
-    let embeds = embeds(d, chart.is_some())
+/// The digest's embeds as serenity builds them (the webhook message and
+/// Discord's `/leaderboard` answer).
+pub fn create_embeds(d: &Digest, chart: bool) -> Vec<CreateEmbed> {
+    embeds(d, chart)
         .into_iter()
         .map(|e| {
             let mut b = CreateEmbed::new().colour(0x2b8a3e_u32);
@@ -301,11 +302,17 @@ pub fn message(d: &Digest, chart: Option<Vec<u8>>) -> ExecuteWebhook {
             }
             b
         })
-        .collect();
+        .collect()
+}
+
+/// The webhook message: embeds, no pings, and the chart attached when given.
+pub fn message(d: &Digest, chart: Option<Vec<u8>>) -> ExecuteWebhook {
+    let embeds = create_embeds(d, chart.is_some());
     let mut m = ExecuteWebhook::new()
         .username("tokentally")
         .embeds(embeds)
         .allowed_mentions(CreateAllowedMentions::new().empty_users().empty_roles());
+
     if let Some(png) = chart {
         m = m.add_file(CreateAttachment::bytes(png, CHART_FILE));
     }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod read;
 pub mod redemption;
 pub mod replay;
+pub mod why;
 
 #[cfg(test)]
 mod properties;

@@ -272,3 +272,105 @@ enum Attempt {
     RateLimited(Duration, String),
     Failed(String),
 }
+
+/// What a call of Discord's API with the bot token (or an interaction's
+/// token) came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Called {
+    /// 2xx, with the answer's JSON (null for a 204).
+    Done(serde_json::Value),
+    /// Rate limited or failing: try again after the wait.
+    Retry { after: Duration, error: String },
+    /// Discord refused it (4xx other than 429), with its message.
+    Rejected(String),
+}
+
+impl DiscordClient {
+    /// `method route` with a JSON `body`, authorised by `authorization`
+    /// (`Bot …`, or empty where the route's token authorises it). A 429 is
+    /// waited out (up to a minute) and retried, as are 5xx and network
+    /// errors, a few times; the token never appears in an error.
+    pub async fn call(
+        &self,
+        method: LightMethod,
+        route: Route<'_>,
+        body: Option<&serde_json::Value>,
+        authorization: &str,
+    ) -> Called {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        let mut backoff = self.retry_base;
+        let mut last_error = String::new();
+        for attempt in 1..=ATTEMPTS_PER_SEND {
+            let request = Request::new(route, method).body(bytes.clone());
+            let built = match request.build(&self.http, authorization, Some(&self.api_url)) {
+                Ok(b) => b,
+                Err(_) => return Called::Rejected("the request could not be built".into()),
+            };
+            let wait = match built.send().await {
+                Err(e) => {
+                    self.metrics.discord_request("network");
+                    last_error = format!("Discord did not answer: {}", e.without_url());
+                    let wait = backoff;
+                    backoff *= 2;
+                    wait
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let header_wait = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok());
+                    let body: serde_json::Value = match response.bytes().await {
+                        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                        Err(_) => serde_json::Value::Null,
+                    };
+                    match status {
+                        200..=299 => {
+                            self.metrics.discord_request("sent");
+                            return Called::Done(body);
+                        }
+                        429 => {
+                            self.metrics.discord_request("rate_limited");
+                            let seconds = body["retry_after"]
+                                .as_f64()
+                                .or(header_wait)
+                                .unwrap_or(1.0)
+                                .clamp(0.0, 86_400.0);
+                            let after = Duration::from_secs_f64(seconds);
+                            last_error = format!("rate limited for {seconds} s");
+                            if after > LONGEST_WAIT {
+                                return Called::Retry {
+                                    after,
+                                    error: last_error,
+                                };
+                            }
+                            after
+                        }
+                        500..=599 => {
+                            self.metrics.discord_request("server_error");
+                            last_error = format!("Discord answered {status}");
+                            let wait = backoff;
+                            backoff *= 2;
+                            wait
+                        }
+                        _ => {
+                            self.metrics.discord_request("rejected");
+                            return Called::Rejected(format!(
+                                "Discord answered {status}: {}",
+                                body["message"].as_str().unwrap_or("no message")
+                            ));
+                        }
+                    }
+                }
+            };
+            if attempt < ATTEMPTS_PER_SEND {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Called::Retry {
+            after: backoff,
+            error: last_error,
+        }
+    }
+}

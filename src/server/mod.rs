@@ -4,6 +4,7 @@
 pub mod access;
 pub mod body;
 pub mod commits;
+pub mod discord;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub pr_comments: Option<Arc<crate::notify::pr_comment::PrCommenter>>,
     /// This instance's name on the leases it takes.
     pub lease_owner: String,
+    /// The Discord application's endpoint (none without `discord.public_key`).
+    pub discord: Option<Arc<discord::Endpoint>>,
 }
 
 /// The webhook, API and operational routes. (`app.rs` puts the dashboard's
@@ -57,6 +60,7 @@ pub struct AppState {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/github", post(webhook::receive))
+        .route("/discord/interactions", post(discord::interactions))
         .route("/api/v1/signals", post(signals::post_signal))
         .route("/api/v1/commits/{*path}", get(commits::commits_route))
         .route("/api/v1/repos/{*path}", get(commits::repos_route))

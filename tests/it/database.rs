@@ -247,6 +247,7 @@ async fn nullable_parameters_keep_one_type_on_one_connection(db: &TestDb) {
             emails: vec![format!("p{n}@example.com")],
             github: filled.then(|| format!("p{n}")),
             discord: filled.then(|| "123".to_string()),
+            dm: true,
         };
         s.sync_configured_people(&[person], now).await.unwrap();
     }

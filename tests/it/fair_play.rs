@@ -272,6 +272,7 @@ async fn efficiency_divides_like_by_like(db: &TestDb) {
         emails: vec!["bo@example.com".into()],
         github: None,
         discord: None,
+        dm: true,
     });
     let s = Scenario::new(config).await;
     let at = s.now() + HOUR;
@@ -340,6 +341,7 @@ async fn follow_up_fixes_are_found_by_blame_and_claw_back_in_proportion(db: &Tes
         emails: vec!["bo@example.com".into()],
         github: None,
         discord: None,
+        dm: true,
     });
     let s = Scenario::new(config).await;
     let t0 = s.now() + HOUR;

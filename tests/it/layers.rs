@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["ledger"],
     &["digest"],
     &["notify"],
+    &["chat"],
     &["jobs"],
     &["server"],
     &["dashboard"],

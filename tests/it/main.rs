@@ -7,6 +7,7 @@ mod cli;
 mod dashboard;
 mod database;
 mod digest;
+mod discord_app;
 mod edges;
 mod fair_play;
 mod http_limits;

@@ -291,6 +291,7 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
         emails: vec!["Alice@Example.com".into()],
         github: Some("alice-gh".into()),
         discord: Some("4242".into()),
+        dm: true,
     }];
     let app = support::app_with(config.clone()).await;
     let remote = Remote::new();
@@ -346,6 +347,7 @@ async fn people_come_from_configuration_and_from_commits(db: &TestDb) {
         emails: vec!["bob@example.com".into()],
         github: None,
         discord: None,
+        dm: true,
     });
     let app = support::app_with(config).await;
     let people = store(&app).people().await.unwrap();
@@ -641,6 +643,7 @@ async fn a_stranger_whose_login_is_a_configured_name_stays_a_stranger(db: &TestD
         emails: vec!["maria@corp.example".into()],
         github: Some("mgarcia".into()),
         discord: Some("111".into()),
+        dm: true,
     }];
     let app = support::app_with(config).await;
     let remote = Remote::new();

@@ -549,6 +549,7 @@ async fn cost_taken_back_work_and_waste(db: &TestDb) {
             emails: vec!["bo@example.com".into()],
             github: None,
             discord: None,
+            dm: true,
         });
     let s = Scenario::new(config).await;
     let otel = token(&s.app, "otel", Role::Telemetry).await;

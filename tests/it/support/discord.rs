@@ -138,3 +138,69 @@ pub fn payload(request: &wiremock::Request) -> Value {
         .expect("a payload_json part");
     serde_json::from_slice(&part.body).expect("payload_json is JSON")
 }
+
+/// The tests' Discord application.
+pub const APPLICATION_ID: &str = "5550001";
+pub const BOT_TOKEN: &str = "bot-token-secret";
+
+/// The test key interactions are signed with.
+pub fn signing_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// Its public half, as `discord.public_key` takes it.
+pub fn public_key() -> String {
+    hex_of(signing_key().verifying_key().as_bytes())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A request to the interactions endpoint as Discord signs it: Ed25519 over
+/// the timestamp followed by the body.
+pub fn signed(body: &Value, timestamp_s: i64) -> axum::http::Request<axum::body::Body> {
+    use ed25519_dalek::Signer;
+    let body = body.to_string();
+    let timestamp = timestamp_s.to_string();
+    let signature = signing_key().sign(format!("{timestamp}{body}").as_bytes());
+    axum::http::Request::post("/discord/interactions")
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", hex_of(&signature.to_bytes()))
+        .header("x-signature-timestamp", timestamp)
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+/// A slash command `name` with `options` from Discord user `user` holding `roles`.
+pub fn command(id: &str, name: &str, options: Value, user: &str, roles: &[&str]) -> Value {
+    json!({
+        "id": id, "type": 2, "token": format!("interaction-token-{id}"),
+        "application_id": APPLICATION_ID,
+        "member": {"user": {"id": user, "username": "someone"}, "roles": roles},
+        "data": {"id": "1", "name": name, "type": 1, "options": options}
+    })
+}
+
+/// A press of the button `custom_id`.
+pub fn button(id: &str, custom_id: &str, user: &str, roles: &[&str]) -> Value {
+    json!({
+        "id": id, "type": 3, "token": format!("interaction-token-{id}"),
+        "application_id": APPLICATION_ID,
+        "member": {"user": {"id": user}, "roles": roles},
+        "data": {"custom_id": custom_id, "component_type": 2}
+    })
+}
+
+/// Answers one kind of request and tells the test each time it came.
+pub struct Notifying {
+    pub answer: ResponseTemplate,
+    pub seen: tokio::sync::mpsc::UnboundedSender<wiremock::Request>,
+}
+
+impl wiremock::Respond for Notifying {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let _ = self.seen.send(request.clone());
+        self.answer.clone()
+    }
+}

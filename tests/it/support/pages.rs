@@ -153,6 +153,7 @@ pub fn seeded_config(db: &TestDb, name: &str) -> Config {
         emails: vec!["alice@example.com".into()],
         github: None,
         discord: None,
+        dm: true,
     }];
     config
 }

@@ -39,6 +39,7 @@ pub fn config(db: &TestDb) -> Config {
         emails: vec!["alice@example.com".into()],
         github: None,
         discord: None,
+        dm: true,
     }];
     config
 }
