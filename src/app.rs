@@ -40,6 +40,8 @@ pub struct App {
     ledger_wake: Arc<Notify>,
     /// GitHub's API (none without a token or App).
     github: Option<GithubClient>,
+    /// Discord as an application (commands, DMs).
+    chat: crate::chat::Chat,
 }
 
 impl App {
@@ -103,7 +105,7 @@ impl App {
                     clock.clone(),
                 ))
             });
-        let discord = crate::server::discord::Endpoint::from_config(crate::chat::Chat {
+        let chat = crate::chat::Chat {
             ledger: ledger.clone(),
             config: config.clone(),
             client: crate::notify::discord::DiscordClient::new(
@@ -112,8 +114,8 @@ impl App {
                 metrics.clone(),
             ),
             clock: clock.clone(),
-        })
-        .map(Arc::new);
+        };
+        let discord = crate::server::discord::Endpoint::from_config(chat.clone()).map(Arc::new);
         let policy = RemotePolicy::new(&config.mirrors.allowed_remotes, &config.github.api_url);
         let ctx = Arc::new(HandlerContext {
             store: store.clone(),
@@ -203,6 +205,7 @@ impl App {
             worker,
             github,
             ledger_wake,
+            chat,
             writers: vec![
                 ("inbox writer", inbox_writer),
                 ("signal writer", signals_writer),
@@ -213,17 +216,21 @@ impl App {
     /// Brings the ledger up to date with what is stored, at the clock's time
     /// (what the service does after each delivery and signal, and on schedule).
     pub async fn settle(&self) -> anyhow::Result<crate::ledger::SettleReport> {
-        Ok(self.state.ledger.settle(self.state.clock.now_ms()).await?)
+        let report = self.state.ledger.settle(self.state.clock.now_ms()).await?;
+        crate::chat::dm::deliver(&self.chat, &self.state.lease_owner).await;
+        Ok(report)
     }
 
     /// Closes the weeks that are due at the clock's time (what the service
     /// does on start, on schedule and after a settle that appended entries).
     pub async fn close_due(&self) -> anyhow::Result<Vec<String>> {
-        Ok(self
+        let closed = self
             .state
             .ledger
             .close_due(self.state.clock.now_ms())
-            .await?)
+            .await?;
+        crate::chat::dm::deliver(&self.chat, &self.state.lease_owner).await;
+        Ok(closed)
     }
 
     /// The scheduled jobs of this service (vesting, calibration, hygiene, digest).
@@ -236,6 +243,7 @@ impl App {
             Some(self.reconciler()),
             self.state.lease_owner.clone(),
         )
+        .with_dms(self.chat.clone())
     }
 
     /// Mirror fetches for lost webhooks, and CI asked of GitHub before vesting.
@@ -304,6 +312,7 @@ impl App {
                 self.state.clock.clone(),
                 self.ledger_wake.clone(),
             );
+            let (chat, owner) = (self.chat.clone(), self.state.lease_owner.clone());
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 // On start: the weeks whose close time passed while it was down.
@@ -319,6 +328,7 @@ impl App {
                     if let Err(e) = ledger.settle(clock.now_ms()).await {
                         tracing::error!(error = %e, "the ledger could not be settled; retried on the next event or schedule");
                     }
+                    crate::chat::dm::deliver(&chat, &owner).await;
                     // A pass reads every commit: under a stream of events, passes
                     // run at most this often (what arrives meanwhile waits for it).
                     tokio::select! {

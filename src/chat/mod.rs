@@ -5,8 +5,10 @@
 //! - [`interaction`]: what Discord sends and the answers it takes;
 //! - [`commands`]: the commands' definitions and answers;
 //! - [`register`]: `tokentally discord register`;
+//! - [`dm`]: one DM per person per settle pass, through an outbox.
 
 pub mod commands;
+pub mod dm;
 pub mod interaction;
 pub mod register;
 

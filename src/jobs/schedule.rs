@@ -52,9 +52,23 @@ pub struct Scheduler {
     ledger: Ledger,
     clock: Arc<dyn Clock>,
     owner: String,
+    /// Sends DMs after the passes it runs (none: no DMs).
+    chat: Option<crate::chat::Chat>,
 }
 
 impl Scheduler {
+    /// DMs people after each vesting pass and close (`discord.dm`).
+    pub fn with_dms(mut self, chat: crate::chat::Chat) -> Scheduler {
+        self.chat = Some(chat);
+        self
+    }
+
+    async fn deliver_dms(&self) {
+        if let Some(chat) = &self.chat {
+            crate::chat::dm::deliver(chat, &self.owner).await;
+        }
+    }
+
     /// `poster` sends digests (none: no digest job); `reconciler` asks GitHub
     /// for missing CI before the vesting job settles.
     pub fn new(
@@ -85,6 +99,7 @@ impl Scheduler {
             ledger,
             clock,
             owner,
+            chat: None,
         }
     }
 
@@ -150,10 +165,12 @@ impl Scheduler {
                     tracing::warn!(error = %e, "CI could not be asked of GitHub");
                 }
                 self.ledger.settle(now).await?;
+                self.deliver_dms().await;
             }
             Job::Digest => {}
             Job::Close => {
                 self.ledger.close_due(now).await?;
+                self.deliver_dms().await;
             }
             Job::Calibration => {
                 let week = Week::of(now, self.tz);

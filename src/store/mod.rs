@@ -11,6 +11,7 @@ pub mod commits;
 pub mod dashboard;
 pub mod deliveries;
 pub mod digest_posts;
+pub mod dms;
 pub mod job_runs;
 pub mod ledger;
 mod nodelay;

@@ -399,3 +399,106 @@ async fn registering_is_idempotent(db: &TestDb) {
     );
 }
 db_test!(registering_is_idempotent);
+
+async fn vesting_is_told_once_by_dm(db: &TestDb) {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v10/users/@me/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "9001", "type": 1})))
+        .mount(&mock)
+        .await;
+    // The first message is rate limited: waited out and sent again.
+    Mock::given(method("POST"))
+        .and(path("/api/v10/channels/9001/messages"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(
+            json!({"message": "You are being rate limited.", "retry_after": 0.05, "global": false}),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v10/channels/9001/messages"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "1", "channel_id": "9001"})),
+        )
+        .with_priority(5)
+        .mount(&mock)
+        .await;
+    let mut config = None;
+    let s = app_with_discord(db, &mock, |c| {
+        c.discord.dm = true;
+        config = Some(c.clone());
+    })
+    .await;
+    let config = config.unwrap();
+    let sha = s.ai_commit("fix", "a.rs", 120);
+    s.push(&sha, s.now() + HOUR).await;
+    s.settle().await;
+    assert!(
+        s.app.state.store.dms().await.unwrap().is_empty(),
+        "nothing vested yet"
+    );
+    s.clock.advance_ms(15 * DAY);
+    // Two instances over one database settle the same vesting: one DM.
+    let other = tokentally::app::App::connect_with_clock(config.clone(), s.clock.clone())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(s.app.settle(), other.settle());
+    a.unwrap();
+    b.unwrap();
+    // And after a restart, nothing is told twice.
+    drop(other);
+    let restarted = tokentally::app::App::connect_with_clock(config, s.clock.clone())
+        .await
+        .unwrap();
+    restarted.settle().await.unwrap();
+    s.settle().await;
+    let dms = s.app.state.store.dms().await.unwrap();
+    assert_eq!(dms.len(), 1, "{dms:?}");
+    let (person, state, _, body) = &dms[0];
+    assert_eq!(
+        (person.as_str(), state.as_str()),
+        ("ada", "sent"),
+        "{dms:?}"
+    );
+    let vested = s.balance("ada").await["vested"].as_f64().unwrap();
+    assert!(
+        body.contains(&format!("{vested:.3} tokens vested (1 commits)")),
+        "{body}"
+    );
+    let messages: Vec<_> = mock
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/api/v10/channels/9001/messages")
+        .collect();
+    assert_eq!(messages.len(), 2, "a 429, then the one message");
+    let sent: Value = serde_json::from_slice(&messages[1].body).unwrap();
+    assert_eq!(sent["content"], body.as_str());
+    assert_eq!(sent["allowed_mentions"], json!({"parse": []}));
+    assert_eq!(
+        messages[1].headers["authorization"],
+        format!("Bot {BOT_TOKEN}")
+    );
+}
+db_test!(vesting_is_told_once_by_dm);
+
+async fn people_can_opt_out_of_dms(db: &TestDb) {
+    let mock = MockServer::start().await;
+    let s = app_with_discord(db, &mock, |c| {
+        c.discord.dm = true;
+        c.people[0].dm = false;
+    })
+    .await;
+    let sha = s.ai_commit("fix", "a.rs", 120);
+    s.push(&sha, s.now() + HOUR).await;
+    s.settle().await;
+    s.clock.advance_ms(15 * DAY);
+    s.settle().await;
+    assert!(s.balance("ada").await["vested"].as_f64().unwrap() > 0.0);
+    assert!(s.app.state.store.dms().await.unwrap().is_empty());
+    assert!(mock.received_requests().await.unwrap().is_empty());
+}
+db_test!(people_can_opt_out_of_dms);
