@@ -141,13 +141,13 @@ impl Store {
             .await
             .named("dms::claim_dm")?;
             if taken.rows_affected() == 1 {
-                return Ok(sqlx::query_as(
+                return sqlx::query_as(
                     "SELECT id, person, discord_id, body, attempts FROM discord_dms WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await
-                .named("dms::claim_dm")?);
+                .named("dms::claim_dm");
             }
             // Another replica took it: look again.
         }
