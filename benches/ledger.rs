@@ -482,6 +482,7 @@ async fn reads(url: &str, now: i64) {
     }
     let d = digest.expect("built");
     dashboard(&store, &config, week).await;
+    discord_tokens(&store, &config).await;
     let (build, people, trend) = (median(build), median(people), median(trend));
     println!(
         "digest of {} ({} landed commits, {} ranked): build median {build:.1} ms, \
@@ -493,4 +494,59 @@ async fn reads(url: &str, now: i64) {
         build + people.max(trend)
     );
     store.close().await;
+}
+
+/// Discord's `/tokens` for one of the 200 people, signed as Discord signs it,
+/// through the router: p99 of 200 requests, from request to answer.
+async fn discord_tokens(store: &Store, config: &Config) {
+    use ed25519_dalek::Signer;
+    use tower::ServiceExt;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut config = config.clone();
+    config.discord.public_key = Some(hex(key.verifying_key().as_bytes()));
+    config.discord.interactions_per_minute = 10_000;
+    config.people.push(tokentally::attribution::identity::PersonConfig {
+        name: "p7".into(),
+        emails: vec![],
+        github: None,
+        discord: Some("7007".into()),
+        dm: true,
+    });
+    let app = tokentally::app::App::new(config, store.clone(), tokentally::clock::system());
+    let router = app.router();
+    let mut times = Vec::new();
+    for i in 0..220 {
+        let body = serde_json::json!({
+            "id": format!("{i}"), "type": 2, "token": "t", "application_id": "1",
+            "member": {"user": {"id": "7007"}, "roles": []},
+            "data": {"name": "tokens", "options": []}
+        })
+        .to_string();
+        let timestamp = (tokentally::clock::now_ms() / 1000).to_string();
+        let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+        let request = axum::http::Request::post("/discord/interactions")
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", hex(&signature.to_bytes()))
+            .header("x-signature-timestamp", timestamp)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let t = Instant::now();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let answer = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert!(String::from_utf8_lossy(&answer).contains("Pending"), "a card");
+        if i >= 20 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+    println!(
+        "discord /tokens (p7, signed, through the router): median {:.1} ms, p99 {p99:.1} ms (target < 100 ms)",
+        times[times.len() / 2]
+    );
 }

@@ -502,3 +502,30 @@ async fn people_can_opt_out_of_dms(db: &TestDb) {
     assert!(mock.received_requests().await.unwrap().is_empty());
 }
 db_test!(people_can_opt_out_of_dms);
+
+async fn each_discord_user_is_rate_limited(db: &TestDb) {
+    let mock = MockServer::start().await;
+    let s = app_with_discord(db, &mock, |c| c.discord.interactions_per_minute = 2).await;
+    for id in ["40", "41"] {
+        let a = interact(&s, command(id, "tokens", json!([]), "999", &[])).await;
+        assert!(
+            a["data"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("not linked"),
+            "{a}"
+        );
+    }
+    let a = interact(&s, command("42", "tokens", json!([]), "999", &[])).await;
+    assert!(
+        a["data"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Slow down"),
+        "{a}"
+    );
+    // Another user has their own budget.
+    let a = interact(&s, command("43", "tokens", json!([]), ADA, &[])).await;
+    assert!(a["data"]["embeds"][0]["fields"].is_array(), "{a}");
+}
+db_test!(each_discord_user_is_rate_limited);
