@@ -506,13 +506,15 @@ async fn discord_tokens(store: &Store, config: &Config) {
     let mut config = config.clone();
     config.discord.public_key = Some(hex(key.verifying_key().as_bytes()));
     config.discord.interactions_per_minute = 10_000;
-    config.people.push(tokentally::attribution::identity::PersonConfig {
-        name: "p7".into(),
-        emails: vec![],
-        github: None,
-        discord: Some("7007".into()),
-        dm: true,
-    });
+    config
+        .people
+        .push(tokentally::attribution::identity::PersonConfig {
+            name: "p7".into(),
+            emails: vec![],
+            github: None,
+            discord: Some("7007".into()),
+            dm: true,
+        });
     let app = tokentally::app::App::new(config, store.clone(), tokentally::clock::system());
     let router = app.router();
     let mut times = Vec::new();
@@ -538,7 +540,10 @@ async fn discord_tokens(store: &Store, config: &Config) {
             .await
             .unwrap()
             .to_bytes();
-        assert!(String::from_utf8_lossy(&answer).contains("Pending"), "a card");
+        assert!(
+            String::from_utf8_lossy(&answer).contains("Pending"),
+            "a card"
+        );
         if i >= 20 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
