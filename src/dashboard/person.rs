@@ -13,7 +13,7 @@ use super::layout::{not_found, ok, repo_path, shell, time, tokens, unavailable};
 use super::{Viewer, next_week, week_of};
 use crate::digest::TREND_WEEKS;
 use crate::ledger::read::LeaderboardLine;
-use crate::scoring::usage::UsageKind;
+use crate::scoring::usage::{Spent, UsageKind};
 use crate::scoring::week::Week;
 use crate::server::AppState;
 use crate::store::usage::UsageRow;
@@ -242,7 +242,7 @@ struct UsageView {
     /// (agent, model) → summed amounts by kind.
     rows: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<UsageKind, i64>>,
     /// Per week: weighted usage tokens and micro-USD.
-    weeks: Vec<(Week, f64, i64)>,
+    weeks: Vec<(Week, Spent)>,
 }
 
 impl UsageView {
@@ -252,7 +252,8 @@ impl UsageView {
             _,
             std::collections::BTreeMap<UsageKind, i64>,
         > = Default::default();
-        let mut per_week: Vec<(Week, f64, i64)> = weeks.iter().map(|w| (*w, 0.0, 0)).collect();
+        let mut per_week: Vec<(Week, Spent)> =
+            weeks.iter().map(|w| (*w, Spent::default())).collect();
         for (_, agent, model, day, kind, amount) in rows {
             let Some(kind) = UsageKind::parse(kind) else {
                 continue;
@@ -264,20 +265,13 @@ impl UsageView {
                     .entry(kind)
                     .or_default() += amount;
             }
-            let Some(slot) = per_week.iter_mut().find(|(w, _, _)| {
+            let Some(slot) = per_week.iter_mut().find(|(w, _)| {
                 let (a, b) = w.days();
                 *day >= a && *day <= b
             }) else {
                 continue;
             };
-            match kind {
-                UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation => {
-                    slot.1 += *amount as f64
-                }
-                UsageKind::CacheRead => slot.1 += *amount as f64 * cache_read_weight,
-                UsageKind::CostMicroUsd => slot.2 += amount,
-                _ => {}
-            }
+            slot.1.add(kind, *amount, cache_read_weight);
         }
         UsageView {
             rows: by_model,
@@ -291,7 +285,7 @@ fn usd(micro: i64) -> String {
 }
 
 fn usage_section(u: &UsageView, line: Option<&LeaderboardLine>, week: Week) -> maud::Markup {
-    let max = u.weeks.iter().map(|(_, t, _)| *t).fold(1.0, f64::max);
+    let max = u.weeks.iter().map(|(_, s)| s.tokens).fold(1.0, f64::max);
     let amount = |kinds: &std::collections::BTreeMap<UsageKind, i64>, k: UsageKind| {
         kinds.get(&k).copied().unwrap_or(0)
     };
@@ -342,10 +336,10 @@ fn usage_section(u: &UsageView, line: Option<&LeaderboardLine>, week: Week) -> m
             }
         }
         svg.trend #usage-trend width="600" height="140" viewBox="0 0 600 140" role="img" aria-label="verified usage per week" {
-            @for (i, (w, t, cost)) in u.weeks.iter().enumerate() {
-                @let h = (110.0 * t / max) as i64;
+            @for (i, (w, spent)) in u.weeks.iter().enumerate() {
+                @let h = (110.0 * spent.tokens / max) as i64;
                 rect x=(i * 50 + 5) y=(115 - h) width="40" height=(h.max(1)) fill="#5c7cfa" {
-                    title { (w.label()) ": " (t.round() as i64) " usage tokens, " (usd(*cost)) }
+                    title { (w.label()) ": " (spent.tokens.round() as i64) " usage tokens, " (usd(spent.cost_micro_usd)) }
                 }
                 text x=(i * 50 + 25) y="132" font-size="10" text-anchor="middle" fill="currentColor" {
                     (w.label().split_once('-').map_or("", |(_, n)| n))

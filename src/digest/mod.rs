@@ -17,7 +17,7 @@ use crate::ledger::read::{LeaderboardLine, Scope};
 use crate::ledger::{Ledger, LedgerError};
 use crate::scoring::MilliTokens;
 use crate::scoring::leaderboard::RankBy;
-use crate::scoring::usage::UsageKind;
+use crate::scoring::usage::{Spent, UsageKind};
 use crate::scoring::week::Week;
 use crate::store::usage::UsageRow;
 use crate::store::weeks::LandingRow;
@@ -549,20 +549,15 @@ pub fn assemble(
     stats.ai_revert_rate = ratio(stats.ai_reverted, stats.ai);
     stats.human_revert_rate = ratio(stats.human_reverted, stats.landed - stats.ai);
     // Verified usage and cost per agent, of the people in scope.
-    let mut usage: BTreeMap<String, (f64, i64)> = BTreeMap::new();
+    let mut usage: BTreeMap<String, Spent> = BTreeMap::new();
     for (person, agent, _model, _day, kind, amount) in i.usage {
-        if !scope.has_person(person) {
+        let Some(kind) = UsageKind::parse(kind).filter(|_| scope.has_person(person)) else {
             continue;
-        }
-        let slot = usage.entry(agent.clone()).or_default();
-        match UsageKind::parse(kind) {
-            Some(UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation) => {
-                slot.0 += *amount as f64
-            }
-            Some(UsageKind::CacheRead) => slot.0 += *amount as f64 * config.usage.cache_read_weight,
-            Some(UsageKind::CostMicroUsd) => slot.1 += amount,
-            _ => {}
-        }
+        };
+        usage
+            .entry(agent.clone())
+            .or_default()
+            .add(kind, *amount, config.usage.cache_read_weight);
         agents.entry(agent.clone()).or_default();
     }
     let mut agents: Vec<AgentCount> = agents
@@ -570,8 +565,8 @@ pub fn assemble(
         .map(|(agent, commits)| {
             let reported = usage.get(&agent);
             AgentCount {
-                usage: reported.map(|(t, _)| t.round() as u64),
-                cost_usd: reported.map(|(_, c)| (*c as f64 / 1e4).round() / 100.0),
+                usage: reported.map(|s| s.tokens.round() as u64),
+                cost_usd: reported.map(|s| (s.cost_micro_usd as f64 / 1e4).round() / 100.0),
                 agent,
                 commits,
             }

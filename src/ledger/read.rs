@@ -489,21 +489,25 @@ impl Ledger {
         &self,
         rows: Vec<crate::store::usage::UsageRow>,
     ) -> BTreeMap<String, Vec<DayUsage>> {
-        use crate::scoring::usage::UsageKind;
-        let mut by_day: BTreeMap<(String, String), (f64, i64)> = BTreeMap::new();
+        use crate::scoring::usage::{Spent, UsageKind};
+        let mut by_day: BTreeMap<(String, String), Spent> = BTreeMap::new();
         for (person, _agent, _model, day, kind, amount) in rows {
-            let slot = by_day.entry((person, day)).or_default();
-            match UsageKind::parse(&kind) {
-                Some(UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation) => {
-                    slot.0 += amount as f64
-                }
-                Some(UsageKind::CacheRead) => slot.0 += amount as f64 * self.cache_read_weight,
-                Some(UsageKind::CostMicroUsd) => slot.1 += amount,
-                _ => {}
+            if let Some(kind) = UsageKind::parse(&kind) {
+                by_day
+                    .entry((person, day))
+                    .or_default()
+                    .add(kind, amount, self.cache_read_weight);
             }
         }
         let mut out: BTreeMap<String, Vec<DayUsage>> = BTreeMap::new();
-        for ((person, day), (tokens, cost_micro_usd)) in by_day {
+        for (
+            (person, day),
+            Spent {
+                tokens,
+                cost_micro_usd,
+            },
+        ) in by_day
+        {
             out.entry(person).or_default().push(DayUsage {
                 day,
                 tokens,

@@ -54,6 +54,28 @@ impl UsageKind {
     }
 }
 
+/// Verified usage summed: weighted model tokens (input, output and cache
+/// creation weigh 1, cache reads `cache_read_weight`) and cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    pub tokens: f64,
+    pub cost_micro_usd: i64,
+}
+
+impl Spent {
+    /// Adds `amount` of `kind` (kinds that are neither tokens nor cost add nothing).
+    pub fn add(&mut self, kind: UsageKind, amount: i64, cache_read_weight: f64) {
+        match kind {
+            UsageKind::Input | UsageKind::Output | UsageKind::CacheCreation => {
+                self.tokens += amount as f64
+            }
+            UsageKind::CacheRead => self.tokens += amount as f64 * cache_read_weight,
+            UsageKind::CostMicroUsd => self.cost_micro_usd += amount,
+            UsageKind::Sessions | UsageKind::Commits | UsageKind::ActiveSeconds => {}
+        }
+    }
+}
+
 /// One data point, as the store counts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsagePoint {
