@@ -529,3 +529,41 @@ async fn each_discord_user_is_rate_limited(db: &TestDb) {
     assert!(a["data"]["embeds"][0]["fields"].is_array(), "{a}");
 }
 db_test!(each_discord_user_is_rate_limited);
+
+async fn an_ambiguous_short_id_lists_the_candidates(db: &TestDb) {
+    let mock = MockServer::start().await;
+    let s = app_with_discord(db, &mock, |_| {}).await;
+    let sha = s.ai_commit("fix", "a.rs", 120);
+    s.push(&sha, s.now() + HOUR).await;
+    // The same history under a second repository (a fork): the id names two commits.
+    s.deliver(
+        "push",
+        json!({
+            "ref": "refs/heads/main", "before": crate::support::scenario::ZERO, "after": sha,
+            "forced": false, "deleted": false, "created": false, "commits": [],
+            "repository": {
+                "id": 100, "full_name": "acme/fork", "default_branch": "main",
+                "clone_url": s.remote.url(), "pushed_at": (s.now() + HOUR) / 1000,
+            },
+        }),
+    )
+    .await;
+    let a = interact(
+        &s,
+        command(
+            "50",
+            "why",
+            json!([{"name": "sha", "type": 3, "value": &sha[..9]}]),
+            ADA,
+            &[],
+        ),
+    )
+    .await;
+    let text = a["data"]["content"].as_str().unwrap();
+    assert!(text.contains("names 2 commits"), "{text}");
+    assert!(
+        text.contains("acme/api") && text.contains("acme/fork"),
+        "{text}"
+    );
+}
+db_test!(an_ambiguous_short_id_lists_the_candidates);
