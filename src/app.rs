@@ -186,6 +186,7 @@ impl App {
             inbox,
             signals,
             rate_limiter: Arc::new(RateLimiter::new(config.api.rate_limit_per_minute)),
+            telemetry_rate_limiter: Arc::new(RateLimiter::new(config.usage.rate_limit_per_minute)),
             body_limits: BodyLimits::new(
                 Duration::from_secs(config.http.body_timeout_seconds),
                 config.http.max_large_bodies,

@@ -108,6 +108,9 @@ pub struct UsageConfig {
     /// With `scoring.require_usage`: how many hours before a commit its
     /// author's agent must have reported usage.
     pub window_hours: u32,
+    /// Requests per minute one telemetry token may send (each agent's export
+    /// is one request: 100 engineers × 10 agents every minute are 1,000).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for UsageConfig {
@@ -116,6 +119,7 @@ impl Default for UsageConfig {
             agents: crate::scoring::usage::default_agents(),
             cache_read_weight: 0.1,
             window_hours: 72,
+            rate_limit_per_minute: 6_000,
         }
     }
 }

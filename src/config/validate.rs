@@ -192,6 +192,9 @@ impl Config {
                 &format!("{kind:?} is not a kind (those are: {})", kinds.join(", ")),
             ));
         }
+        if self.usage.rate_limit_per_minute == 0 {
+            return Err(invalid("usage.rate_limit_per_minute", "must be at least 1"));
+        }
         if self.api.rate_limit_per_minute == 0 {
             return Err(invalid("api.rate_limit_per_minute", "must be at least 1"));
         }

@@ -31,19 +31,25 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Token
         .await
         .map_err(ApiError::database)?
         .ok_or_else(|| unauthorized("unknown or revoked API token"))?;
-    state
-        .rate_limiter
-        .check(&row.name)
-        .map_err(|retry_after| ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "rate_limited",
-            message: format!(
-                "token {:?} is limited to {} requests per minute; retry in {retry_after} s",
-                row.name, state.config.api.rate_limit_per_minute
-            ),
-            retry_after: Some(retry_after),
-            rejected: None,
-        })?;
+    // A telemetry token sends one request per export of every agent it
+    // serves: it has its own, larger budget.
+    let (limiter, per_minute) = match row.role {
+        Role::Telemetry => (
+            &state.telemetry_rate_limiter,
+            state.config.usage.rate_limit_per_minute,
+        ),
+        _ => (&state.rate_limiter, state.config.api.rate_limit_per_minute),
+    };
+    limiter.check(&row.name).map_err(|retry_after| ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "rate_limited",
+        message: format!(
+            "token {:?} is limited to {per_minute} requests per minute; retry in {retry_after} s",
+            row.name
+        ),
+        retry_after: Some(retry_after),
+        rejected: None,
+    })?;
     Ok(row)
 }
 

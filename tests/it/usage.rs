@@ -656,3 +656,41 @@ async fn cost_taken_back_work_and_waste(db: &TestDb) {
     );
 }
 db_test!(cost_taken_back_work_and_waste);
+
+async fn telemetry_tokens_have_their_own_rate_limit(db: &TestDb) {
+    let mut config = config(db);
+    config.api.rate_limit_per_minute = 1;
+    config.usage.rate_limit_per_minute = 2;
+    let s = Scenario::new(config).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    // Two exports fit the telemetry budget although the API's is 1 a minute.
+    for tokens in [100, 200] {
+        // Each export its own window (a re-sent window counts once).
+        s.clock.advance_ms(60_000);
+        let body = one_point(
+            "alice@example.com",
+            "claude_code.token.usage",
+            tokens,
+            s.now(),
+        );
+        let reply = export(&s, &otel, "application/x-protobuf", false, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    let body = one_point("alice@example.com", "claude_code.token.usage", 300, s.now());
+    let reply = export(&s, &otel, "application/x-protobuf", false, body).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("2 requests per minute"),
+        "{}",
+        reply.text
+    );
+    // The admin token's own budget is untouched by the exports.
+    let usage = usage_of(&s, "ada").await;
+    assert_eq!(usage["input"], 300, "{usage}");
+}
+db_test!(telemetry_tokens_have_their_own_rate_limit);
