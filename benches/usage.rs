@@ -115,19 +115,25 @@ async fn main() {
     };
     // Warm-up: the first batch creates the rows.
     post(1000).await;
+    app.count_usage().await.unwrap();
     let mut big = Vec::new();
+    let mut counting = Vec::new();
     for _ in 0..30 {
         big.push(post(1000).await);
+        // What the service does right after the answer: count the batch.
+        let t = Instant::now();
+        app.count_usage().await.unwrap();
+        counting.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let mut small = Vec::new();
     for _ in 0..100 {
         small.push(post(10).await);
     }
-    let (big, small) = (median(big), median(small));
+    let (big, small, counting) = (median(big), median(small), median(counting));
     // 10 agents × 100 engineers, one 10-point export each per 60 s.
     let exports_per_second = 10.0 * 100.0 / 60.0;
     println!(
-        "one OTLP batch of 1,000 data points, stored before the answer: median {big:.2} ms (target < 5 ms)"
+        "one OTLP batch of 1,000 data points, stored before the answer: median {big:.2} ms (target < 5 ms); counted into usage after it: median {counting:.2} ms"
     );
     println!(
         "one 10-point export: median {small:.2} ms; 10 agents × 100 engineers every 60 s = {exports_per_second:.1} exports/s ≈ {:.2}% of one core (target < 2%)",

@@ -187,6 +187,7 @@ impl App {
             signals,
             rate_limiter: Arc::new(RateLimiter::new(config.api.rate_limit_per_minute)),
             telemetry_rate_limiter: Arc::new(RateLimiter::new(config.usage.rate_limit_per_minute)),
+            usage_wake: Arc::new(Notify::new()),
             body_limits: BodyLimits::new(
                 Duration::from_secs(config.http.body_timeout_seconds),
                 config.http.max_large_bodies,
@@ -220,6 +221,16 @@ impl App {
         let report = self.state.ledger.settle(self.state.clock.now_ms()).await?;
         crate::chat::dm::deliver(&self.chat, &self.state.lease_owner).await;
         Ok(report)
+    }
+
+    /// Counts the stored OTLP batches into usage (what the service does
+    /// right after each batch is acknowledged). Returns the points that added something.
+    pub async fn count_usage(&self) -> anyhow::Result<u64> {
+        let s = &self.state;
+        Ok(
+            crate::jobs::usage::count_stored(&s.store, &s.config, s.ledger.tz(), s.clock.now_ms())
+                .await?,
+        )
     }
 
     /// Closes the weeks that are due at the clock's time (what the service
@@ -339,6 +350,35 @@ impl App {
                 }
             })
         };
+        let usage_counter = {
+            let (store, config, ledger, clock, wake) = (
+                self.state.store.clone(),
+                self.state.config.clone(),
+                self.state.ledger.clone(),
+                self.state.clock.clone(),
+                self.state.usage_wake.clone(),
+            );
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Batches stored before a restart are counted on start.
+                    if let Err(e) = crate::jobs::usage::count_stored(
+                        &store,
+                        &config,
+                        ledger.tz(),
+                        clock.now_ms(),
+                    )
+                    .await
+                    {
+                        tracing::error!(error = %e, "usage batches could not be counted; retried on the next batch");
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = wake.notified() => {}
+                    }
+                }
+            })
+        };
         let fatal = {
             let (health, shutdown) = (health.clone(), shutdown.clone());
             tokio::spawn(async move {
@@ -354,7 +394,7 @@ impl App {
         if tokio::time::timeout(grace, worker).await.is_err() {
             tracing::warn!("the worker did not stop within the grace period");
         }
-        for task in [scheduler, settler, reconciler] {
+        for task in [scheduler, settler, reconciler, usage_counter] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!("the ledger did not stop within the grace period");
             }

@@ -7,4 +7,5 @@ pub mod outcome;
 pub mod reconcile;
 pub mod schedule;
 pub mod sync;
+pub mod usage;
 pub mod worker;

@@ -41,6 +41,8 @@ pub struct AppState {
     /// Durable intake of CI signals.
     pub signals: GroupCommit<NewSignal, SignalInsert>,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Wakes the counting of stored OTLP batches.
+    pub usage_wake: Arc<tokio::sync::Notify>,
     /// Telemetry tokens' own limit (`usage.rate_limit_per_minute`).
     pub telemetry_rate_limiter: Arc<RateLimiter>,
     /// Size, time and concurrency limits for request bodies.

@@ -20,10 +20,8 @@ use super::AppState;
 use super::access::{READ, authorize};
 use super::error::ApiError;
 use super::extract::Query;
-use crate::attribution::identity::Directory;
 use crate::scoring::usage::{UsageKind, decode};
 use crate::store::tokens::Role;
-use crate::store::usage::DatedPoint;
 
 /// A batch's largest body, compressed or not (as webhooks').
 pub const MAX_OTLP_BODY: usize = 25 * 1024 * 1024;
@@ -90,26 +88,22 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         })?,
     };
     let decoded = decode(&request, &state.config.usage.agents);
-    let directory = Directory::new(&state.config.people);
-    let tz = state.ledger.tz();
-    let dated: Vec<DatedPoint<'_>> = decoded
-        .points
-        .iter()
-        .map(|p| DatedPoint {
-            point: p,
-            person: directory.person_for_email(&p.email),
-            day: crate::scoring::week::day_of(p.time_ns.div_euclid(1_000_000), tz),
-        })
-        .collect();
-    // Acknowledged = stored: the answer waits for the transaction.
-    let counted = state
-        .store
-        .record_usage(&dated)
-        .await
-        .map_err(ApiError::database)?;
+    if !decoded.points.is_empty() {
+        // Acknowledged = stored: the batch is in the database before the
+        // answer; it is counted into usage right after (each batch once).
+        let body = match encoding {
+            Encoding::Protobuf => bytes,
+            Encoding::Json => request.encode_to_vec(),
+        };
+        state
+            .store
+            .store_usage_batch(&body, state.clock.now_ms())
+            .await
+            .map_err(ApiError::database)?;
+        state.usage_wake.notify_one();
+    }
     tracing::debug!(
         points = decoded.points.len(),
-        counted,
         rejected = decoded.rejected,
         "usage received"
     );

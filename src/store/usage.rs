@@ -26,121 +26,181 @@ impl Store {
     /// many points added something (the rest were counted before).
     pub async fn record_usage(&self, points: &[DatedPoint<'_>]) -> Result<u64> {
         let mut tx = self.begin().await?;
-        let conn = tx.conn();
-        // Delta windows: one multi-row insert per chunk; the rows it returns
-        // are the windows not counted before.
-        let deltas: Vec<&UsagePoint> = points
-            .iter()
-            .map(|d| d.point)
-            .filter(|p| !p.cumulative)
-            .collect();
-        let mut new_windows: std::collections::HashSet<(String, i64, i64)> = Default::default();
-        for chunk in deltas.chunks(WINDOW_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                .collect();
-            let sql = format!(
-                "INSERT INTO usage_windows (series, start_time, end_time) VALUES {}
-                 ON CONFLICT (series, start_time, end_time) DO NOTHING
-                 RETURNING series, start_time, end_time",
-                values.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
-            for p in chunk {
-                query = query.bind(&p.series).bind(p.start_ns).bind(p.time_ns);
-            }
-            new_windows.extend(
-                query
-                    .fetch_all(&mut *conn)
-                    .await
-                    .named("usage::record_usage")?,
-            );
-        }
-        // What each point adds, summed per row of the usage table.
-        let mut sums: std::collections::BTreeMap<(&str, &str, &str, &str, &str), i64> =
-            Default::default();
-        let mut counted = 0;
-        for d in points {
-            let p = d.point;
-            let amount = if p.cumulative {
-                let last: Option<(i64, i64, i64)> = sqlx::query_as(
-                    "SELECT start_time, last_time, last_value FROM usage_series WHERE series = $1",
-                )
-                .bind(&p.series)
-                .fetch_optional(&mut *conn)
-                .await
-                .named("usage::record_usage")?;
-                let amount = added(p, last, false);
-                if amount.is_some() {
-                    sqlx::query(
-                        "INSERT INTO usage_series (series, start_time, last_time, last_value)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (series) DO UPDATE SET start_time = excluded.start_time,
-                             last_time = excluded.last_time, last_value = excluded.last_value",
-                    )
-                    .bind(&p.series)
-                    .bind(p.start_ns)
-                    .bind(p.time_ns)
-                    .bind(p.value)
-                    .execute(&mut *conn)
-                    .await
-                    .named("usage::record_usage")?;
-                }
-                amount
-            } else {
-                // A window seen twice in one batch counts once.
-                let new = new_windows.remove(&(p.series.clone(), p.start_ns, p.time_ns));
-                added(p, None, !new)
-            };
-            let Some(amount) = amount.filter(|a| *a != 0) else {
-                continue;
-            };
-            counted += 1;
-            *sums
-                .entry((&d.person, &p.agent, &p.model, &d.day, p.kind.as_str()))
-                .or_default() += amount;
-        }
-        let rows: Vec<_> = sums.into_iter().collect();
-        for chunk in rows.chunks(USAGE_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = 6 * i;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO usage (person, agent, model, day, kind, amount) VALUES {}
-                 ON CONFLICT (person, agent, model, day, kind)
-                 DO UPDATE SET amount = usage.amount + excluded.amount",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for ((person, agent, model, day, kind), amount) in chunk {
-                query = query
-                    .bind(*person)
-                    .bind(*agent)
-                    .bind(*model)
-                    .bind(*day)
-                    .bind(*kind)
-                    .bind(*amount);
-            }
-            query
-                .execute(&mut *conn)
-                .await
-                .named("usage::record_usage")?;
-        }
+        let counted = record_in(tx.conn(), points).await?;
         tx.commit().await?;
         Ok(counted)
     }
 
+    /// Stores an OTLP batch as received (protobuf): what `/v1/metrics`
+    /// acknowledges. Returns its id.
+    pub async fn store_usage_batch(&self, body: &[u8], now: i64) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO usage_batches (body, received_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(body)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .named("usage::store_usage_batch")?;
+        Ok(id)
+    }
+
+    /// Up to `limit` stored batches not counted yet, oldest first.
+    pub async fn open_usage_batches(&self, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        sqlx::query_as(
+            "SELECT id, body FROM usage_batches WHERE counted_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .named("usage::open_usage_batches")
+    }
+
+    /// Counts batch `id`'s points, once: the batch is marked counted in the
+    /// same transaction, and a batch another replica counted is skipped
+    /// (`None`).
+    pub async fn count_usage_batch(
+        &self,
+        id: i64,
+        points: &[DatedPoint<'_>],
+        now: i64,
+    ) -> Result<Option<u64>> {
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE usage_batches SET counted_at = $2 WHERE id = $1 AND counted_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .named("usage::count_usage_batch")?;
+        if claimed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let counted = record_in(tx.conn(), points).await?;
+        tx.commit().await?;
+        Ok(Some(counted))
+    }
+}
+
+/// Counts `points` on `conn` (inside the caller's transaction): a delta point
+/// once per window, a cumulative one by its growth since its series' last
+/// point. Returns how many points added something.
+async fn record_in(conn: &mut sqlx::AnyConnection, points: &[DatedPoint<'_>]) -> Result<u64> {
+    // Delta windows: one multi-row insert per chunk; the rows it returns
+    // are the windows not counted before.
+    let deltas: Vec<&UsagePoint> = points
+        .iter()
+        .map(|d| d.point)
+        .filter(|p| !p.cumulative)
+        .collect();
+    let mut new_windows: std::collections::HashSet<(String, i64, i64)> = Default::default();
+    for chunk in deltas.chunks(WINDOW_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage_windows (series, start_time, end_time) VALUES {}
+                 ON CONFLICT (series, start_time, end_time) DO NOTHING
+                 RETURNING series, start_time, end_time",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            query = query.bind(&p.series).bind(p.start_ns).bind(p.time_ns);
+        }
+        new_windows.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await
+                .named("usage::record_usage")?,
+        );
+    }
+    // What each point adds, summed per row of the usage table.
+    let mut sums: std::collections::BTreeMap<(&str, &str, &str, &str, &str), i64> =
+        Default::default();
+    let mut counted = 0;
+    for d in points {
+        let p = d.point;
+        let amount = if p.cumulative {
+            let last: Option<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT start_time, last_time, last_value FROM usage_series WHERE series = $1",
+            )
+            .bind(&p.series)
+            .fetch_optional(&mut *conn)
+            .await
+            .named("usage::record_usage")?;
+            let amount = added(p, last, false);
+            if amount.is_some() {
+                sqlx::query(
+                    "INSERT INTO usage_series (series, start_time, last_time, last_value)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (series) DO UPDATE SET start_time = excluded.start_time,
+                             last_time = excluded.last_time, last_value = excluded.last_value",
+                )
+                .bind(&p.series)
+                .bind(p.start_ns)
+                .bind(p.time_ns)
+                .bind(p.value)
+                .execute(&mut *conn)
+                .await
+                .named("usage::record_usage")?;
+            }
+            amount
+        } else {
+            // A window seen twice in one batch counts once.
+            let new = new_windows.remove(&(p.series.clone(), p.start_ns, p.time_ns));
+            added(p, None, !new)
+        };
+        let Some(amount) = amount.filter(|a| *a != 0) else {
+            continue;
+        };
+        counted += 1;
+        *sums
+            .entry((&d.person, &p.agent, &p.model, &d.day, p.kind.as_str()))
+            .or_default() += amount;
+    }
+    let rows: Vec<_> = sums.into_iter().collect();
+    for chunk in rows.chunks(USAGE_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = 6 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage (person, agent, model, day, kind, amount) VALUES {}
+                 ON CONFLICT (person, agent, model, day, kind)
+                 DO UPDATE SET amount = usage.amount + excluded.amount",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((person, agent, model, day, kind), amount) in chunk {
+            query = query
+                .bind(*person)
+                .bind(*agent)
+                .bind(*model)
+                .bind(*day)
+                .bind(*kind)
+                .bind(*amount);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .named("usage::record_usage")?;
+    }
+    Ok(counted)
+}
+
+impl Store {
     /// (person, agent, day) of the days from `from` on with model tokens
     /// reported: what proves a commit was assisted.
     pub async fn usage_days(

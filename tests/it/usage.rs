@@ -101,7 +101,10 @@ async fn export(
     } else {
         body
     };
-    send(&s.app, request.body(Body::from(body)).unwrap()).await
+    let reply = send(&s.app, request.body(Body::from(body)).unwrap()).await;
+    // The service counts an acknowledged batch right after; here, now.
+    s.app.count_usage().await.unwrap();
+    reply
 }
 
 async fn usage_of(s: &Scenario, person: &str) -> Value {
@@ -694,3 +697,29 @@ async fn telemetry_tokens_have_their_own_rate_limit(db: &TestDb) {
     assert_eq!(usage["input"], 300, "{usage}");
 }
 db_test!(telemetry_tokens_have_their_own_rate_limit);
+
+async fn an_acknowledged_batch_is_counted_once_by_any_replica(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let body = one_point("alice@example.com", "claude_code.token.usage", 500, s.now());
+    let reply = send(
+        &s.app,
+        Request::post("/v1/metrics")
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", format!("Bearer {otel}"))
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // Acknowledged = stored: a second replica over the same database counts
+    // it as well as the first; together, once.
+    let other = tokentally::app::App::connect_with_clock(config(db), s.clock.clone())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(s.app.count_usage(), other.count_usage());
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(s.app.count_usage().await.unwrap(), 0, "nothing left");
+    assert_eq!(usage_of(&s, "ada").await["input"], 500);
+}
+db_test!(an_acknowledged_batch_is_counted_once_by_any_replica);

@@ -1,0 +1,10 @@
+-- OTLP batches as received (re-encoded protobuf): acknowledged once stored
+-- here, counted into usage right after, exactly once (counted_at is set in
+-- the transaction that counts them).
+CREATE TABLE usage_batches (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    body        BYTEA NOT NULL,
+    received_at BIGINT NOT NULL,
+    counted_at  BIGINT
+);
+CREATE INDEX usage_batches_open ON usage_batches (counted_at, id);
