@@ -98,7 +98,10 @@ pub struct UsagePoint {
 /// (with why), for OTLP's partial success.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decoded {
+    /// The points to count (left empty by [`check`]).
     pub points: Vec<UsagePoint>,
+    /// How many points are accepted.
+    pub accepted: usize,
     pub rejected: i64,
     pub message: String,
 }
@@ -156,6 +159,20 @@ fn kind_of(metric: &str, kind_attribute: Option<&str>) -> Option<UsageKind> {
 /// agents. Other metrics are not usage and are skipped (not refused); a data
 /// point with no `user.email` (on the point or its resource) is refused.
 pub fn decode(request: &ExportMetricsServiceRequest, agents: &BTreeMap<String, String>) -> Decoded {
+    read(request, agents, true)
+}
+
+/// What [`decode`] would accept and refuse, without building the points:
+/// what a receiver answers before the points are counted.
+pub fn check(request: &ExportMetricsServiceRequest, agents: &BTreeMap<String, String>) -> Decoded {
+    read(request, agents, false)
+}
+
+fn read(
+    request: &ExportMetricsServiceRequest,
+    agents: &BTreeMap<String, String>,
+    build: bool,
+) -> Decoded {
     let mut out = Decoded::default();
     for resource_metrics in &request.resource_metrics {
         let resource = resource_metrics
@@ -210,6 +227,10 @@ pub fn decode(request: &ExportMetricsServiceRequest, agents: &BTreeMap<String, S
                     };
                     if !raw.is_finite() || raw < 0.0 {
                         out.rejected += 1;
+                        continue;
+                    }
+                    out.accepted += 1;
+                    if !build {
                         continue;
                     }
                     let value = match kind {

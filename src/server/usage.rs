@@ -20,7 +20,7 @@ use super::AppState;
 use super::access::{READ, authorize};
 use super::error::ApiError;
 use super::extract::Query;
-use crate::scoring::usage::{UsageKind, decode};
+use crate::scoring::usage::{UsageKind, check};
 use crate::store::tokens::Role;
 
 /// A batch's largest body, compressed or not (as webhooks').
@@ -87,8 +87,9 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
             ApiError::bad_request("invalid_otlp", format!("not an OTLP metrics request: {e}"))
         })?,
     };
-    let decoded = decode(&request, &state.config.usage.agents);
-    if !decoded.points.is_empty() {
+    // What is accepted and refused; the points are built when counted.
+    let decoded = check(&request, &state.config.usage.agents);
+    if decoded.accepted > 0 {
         // Acknowledged = stored: the batch is in the database before the
         // answer; it is counted into usage right after (each batch once).
         let body = match encoding {
@@ -103,7 +104,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
         state.usage_wake.notify_one();
     }
     tracing::debug!(
-        points = decoded.points.len(),
+        points = decoded.accepted,
         rejected = decoded.rejected,
         "usage received"
     );

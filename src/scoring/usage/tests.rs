@@ -125,6 +125,25 @@ fn a_point_without_an_email_is_refused() {
     let d = decode(&r, &default_agents());
     assert_eq!((d.points.len(), d.rejected), (0, 1));
     assert!(d.message.contains("user.email"));
+    // The receiver's check says the same, without building points.
+    let mut mixed = r.clone();
+    mixed.resource_metrics.extend(
+        request(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            vec![point("input", 5, 1, 2), point("output", 7, 1, 2)],
+            Some("ada@example.com"),
+        )
+        .resource_metrics,
+    );
+    let (full, checked) = (
+        decode(&mixed, &default_agents()),
+        check(&mixed, &default_agents()),
+    );
+    assert_eq!((full.accepted, full.points.len(), full.rejected), (2, 2, 1));
+    assert_eq!((checked.accepted, checked.rejected), (2, 1));
+    assert!(checked.points.is_empty());
+    assert_eq!(checked.message, full.message);
 }
 
 #[test]
