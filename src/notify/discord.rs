@@ -201,15 +201,7 @@ impl DiscordClient {
             }
         };
         let status = response.status();
-        let header_wait = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let body: serde_json::Value = match response.bytes().await {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-            Err(_) => serde_json::Value::Null,
-        };
+        let (header_wait, body) = read_answer(response).await;
         let message = body["message"].as_str().unwrap_or("").to_string();
         match status.as_u16() {
             200..=299 => {
@@ -222,11 +214,7 @@ impl DiscordClient {
             }
             429 => {
                 self.metrics.discord_request("rate_limited");
-                let seconds = body["retry_after"]
-                    .as_f64()
-                    .or(header_wait)
-                    .unwrap_or(1.0)
-                    .clamp(0.0, 86_400.0);
+                let seconds = retry_after(&body, header_wait);
                 let scope = if body["global"].as_bool() == Some(true) {
                     "global"
                 } else {
@@ -265,6 +253,30 @@ impl DiscordClient {
             }
         }
     }
+}
+
+/// An answer's `Retry-After` header (seconds) and its JSON body (null when none).
+async fn read_answer(response: reqwest012::Response) -> (Option<f64>, serde_json::Value) {
+    let header_wait = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let body = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        Err(_) => serde_json::Value::Null,
+    };
+    (header_wait, body)
+}
+
+/// How long a 429 asks to wait: the body's `retry_after` (float seconds),
+/// else the header, else a second; never negative, at most a day.
+fn retry_after(body: &serde_json::Value, header_wait: Option<f64>) -> f64 {
+    body["retry_after"]
+        .as_f64()
+        .or(header_wait)
+        .unwrap_or(1.0)
+        .clamp(0.0, 86_400.0)
 }
 
 enum Attempt {
@@ -316,15 +328,7 @@ impl DiscordClient {
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let header_wait = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok());
-                    let body: serde_json::Value = match response.bytes().await {
-                        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-                        Err(_) => serde_json::Value::Null,
-                    };
+                    let (header_wait, body) = read_answer(response).await;
                     match status {
                         200..=299 => {
                             self.metrics.discord_request("sent");
@@ -332,11 +336,7 @@ impl DiscordClient {
                         }
                         429 => {
                             self.metrics.discord_request("rate_limited");
-                            let seconds = body["retry_after"]
-                                .as_f64()
-                                .or(header_wait)
-                                .unwrap_or(1.0)
-                                .clamp(0.0, 86_400.0);
+                            let seconds = retry_after(&body, header_wait);
                             let after = Duration::from_secs_f64(seconds);
                             last_error = format!("rate limited for {seconds} s");
                             if after > LONGEST_WAIT {

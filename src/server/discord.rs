@@ -139,10 +139,14 @@ async fn interaction(
     let within = Duration::from_millis(endpoint.chat.config.discord.answer_within_ms);
     // A button's answer replaces its message: always answered in place.
     let mut worker = worker;
-    let finished = if i.command.is_some() {
-        tokio::time::timeout(within, &mut worker).await.ok()
-    } else {
+    let finished = if i.command.is_none() {
         Some((&mut worker).await)
+    } else if within.is_zero() {
+        // No budget: always deferred (a timeout of zero would still take an
+        // answer that happened to be ready at once).
+        None
+    } else {
+        tokio::time::timeout(within, &mut worker).await.ok()
     };
     match finished {
         Some(done) => {

@@ -21,16 +21,6 @@ const USAGE_CHUNK: usize = 150;
 pub type UsageRow = (String, String, String, String, String, i64);
 
 impl Store {
-    /// Counts `points` in one transaction: a delta point once per window, a
-    /// cumulative one by its growth since its series' last point. Returns how
-    /// many points added something (the rest were counted before).
-    pub async fn record_usage(&self, points: &[DatedPoint<'_>]) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let counted = record_in(tx.conn(), points).await?;
-        tx.commit().await?;
-        Ok(counted)
-    }
-
     /// Stores an OTLP batch as received (protobuf): what `/v1/metrics`
     /// acknowledges. Returns its id.
     pub async fn store_usage_batch(&self, body: &[u8], now: i64) -> Result<i64> {
