@@ -125,18 +125,23 @@ async fn main() {
         app.count_usage().await.unwrap();
         counting.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    // 10 agents × 100 engineers, one 10-point export each per 60 s.
+    let exports_per_second = 10.0 * 100.0 / 60.0;
+    let per_pause = f64::ceil(exports_per_second) as usize;
     let mut small = Vec::new();
     let mut small_counting = Vec::new();
-    for _ in 0..100 {
-        small.push(post(10).await);
+    for _ in 0..20 {
+        // What arrives while the counter pauses (1 s) after a batch is
+        // counted together, in one transaction.
+        for _ in 0..per_pause {
+            small.push(post(10).await);
+        }
         let t = Instant::now();
         app.count_usage().await.unwrap();
-        small_counting.push(t.elapsed().as_secs_f64() * 1000.0);
+        small_counting.push(t.elapsed().as_secs_f64() * 1000.0 / per_pause as f64);
     }
     let small_counting = median(small_counting);
     let (big, small, counting) = (median(big), median(small), median(counting));
-    // 10 agents × 100 engineers, one 10-point export each per 60 s.
-    let exports_per_second = 10.0 * 100.0 / 60.0;
     println!(
         "one OTLP batch of 1,000 data points, stored before the answer: median {big:.2} ms (target < 5 ms); counted into usage after it: median {counting:.2} ms"
     );
@@ -145,7 +150,7 @@ async fn main() {
         exports_per_second * small / 1000.0 * 100.0
     );
     println!(
-        "counting a 10-point export after the answer: median {small_counting:.2} ms; answering and counting together ≈ {:.2}% of one core (target < 2%)",
+        "counting 10-point exports after the answer, {per_pause} at a time (what arrives in the 1 s pause): median {small_counting:.2} ms per export; answering and counting together ≈ {:.2}% of one core (target < 2%)",
         exports_per_second * (small + small_counting) / 1000.0 * 100.0
     );
 }

@@ -32,6 +32,10 @@ use crate::store::deliveries::Inserted;
 /// The least time between two ledger passes woken by events.
 const SETTLE_PAUSE: Duration = Duration::from_secs(5);
 
+/// How long the usage counter waits after a batch arrives, so the batches
+/// arriving meanwhile are counted in the same transaction.
+const COUNT_PAUSE: Duration = Duration::from_secs(1);
+
 pub struct App {
     pub state: AppState,
     pub worker: Worker,
@@ -375,6 +379,10 @@ impl App {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = wake.notified() => {}
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(COUNT_PAUSE) => {}
                     }
                 }
             })

@@ -35,10 +35,11 @@ impl Store {
         Ok(id)
     }
 
-    /// Up to `limit` stored batches not counted yet, oldest first.
-    pub async fn open_usage_batches(&self, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+    /// Up to `limit` stored batches not counted yet, oldest first: (id, size
+    /// in bytes), so the counter can read their bodies a bounded amount at a time.
+    pub async fn open_usage_batches(&self, limit: i64) -> Result<Vec<(i64, i64)>> {
         sqlx::query_as(
-            "SELECT id, body FROM usage_batches WHERE counted_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, CAST(length(body) AS BIGINT) FROM usage_batches WHERE counted_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
@@ -46,37 +47,53 @@ impl Store {
         .named("usage::open_usage_batches")
     }
 
-    /// Counts batch `id`'s points, once: the batch is marked counted in the
-    /// same transaction, and a batch another replica counted is skipped
-    /// (`None`).
-    pub async fn count_usage_batch(
-        &self,
-        id: i64,
-        points: &[DatedPoint<'_>],
-        now: i64,
-    ) -> Result<Option<u64>> {
-        let mut tx = self.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE usage_batches SET counted_at = $2 WHERE id = $1 AND counted_at IS NULL",
+    /// The bodies of the batches from `first` to `last` (ids) not counted yet.
+    pub async fn usage_batch_bodies(&self, first: i64, last: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        sqlx::query_as(
+            "SELECT id, body FROM usage_batches
+             WHERE id >= $1 AND id <= $2 AND counted_at IS NULL ORDER BY id",
         )
-        .bind(id)
-        .bind(now)
-        .execute(tx.conn())
+        .bind(first)
+        .bind(last)
+        .fetch_all(self.pool())
         .await
-        .named("usage::count_usage_batch")?;
-        if claimed.rows_affected() == 0 {
-            return Ok(None);
+        .named("usage::usage_batch_bodies")
+    }
+
+    /// Counts the points of several stored batches in one transaction, each
+    /// batch once: a batch is marked counted in the same transaction, and a
+    /// batch another replica counted already is skipped. Returns how many
+    /// points added something.
+    pub async fn count_usage_batches(
+        &self,
+        batches: &[(i64, Vec<DatedPoint<'_>>)],
+        now: i64,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut points: Vec<&DatedPoint<'_>> = Vec::new();
+        for (id, batch) in batches {
+            let claimed = sqlx::query(
+                "UPDATE usage_batches SET counted_at = $2 WHERE id = $1 AND counted_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(tx.conn())
+            .await
+            .named("usage::count_usage_batches")?;
+            if claimed.rows_affected() == 1 {
+                points.extend(batch);
+            }
         }
-        let counted = record_in(tx.conn(), points).await?;
+        let counted = record_in(tx.conn(), &points).await?;
         tx.commit().await?;
-        Ok(Some(counted))
+        Ok(counted)
     }
 }
 
 /// Counts `points` on `conn` (inside the caller's transaction): a delta point
 /// once per window, a cumulative one by its growth since its series' last
 /// point. Returns how many points added something.
-async fn record_in(conn: &mut sqlx::AnyConnection, points: &[DatedPoint<'_>]) -> Result<u64> {
+async fn record_in(conn: &mut sqlx::AnyConnection, points: &[&DatedPoint<'_>]) -> Result<u64> {
     // Delta windows: one multi-row insert per chunk; the rows it returns
     // are the windows not counted before.
     let deltas: Vec<&UsagePoint> = points

@@ -723,3 +723,64 @@ async fn an_acknowledged_batch_is_counted_once_by_any_replica(db: &TestDb) {
     assert_eq!(usage_of(&s, "ada").await["input"], 500);
 }
 db_test!(an_acknowledged_batch_is_counted_once_by_any_replica);
+
+async fn batches_counted_together_add_up_as_one_by_one(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let otel = token(&s.app, "otel", Role::Telemetry).await;
+    let now_ns = (s.now() as u64) * 1_000_000;
+    let (start, t1, t2) = (now_ns - 120_000_000_000, now_ns - 60_000_000_000, now_ns);
+    use number_data_point::Value::AsInt;
+    let delta = batch(
+        Some("alice@example.com"),
+        vec![(
+            "claude_code.token.usage",
+            AggregationTemporality::Delta,
+            vec![number(Some("input"), AsInt(1200), start, t1)],
+        )],
+    )
+    .encode_to_vec();
+    let cumulative = |value, from, at| {
+        batch(
+            Some("alice@example.com"),
+            vec![(
+                "gemini_cli.token.usage",
+                AggregationTemporality::Cumulative,
+                vec![number(Some("input"), AsInt(value), from, at)],
+            )],
+        )
+        .encode_to_vec()
+    };
+    // Acknowledged while the counter pauses: an exporter's retry of the same
+    // window, a running total, its duplicate and its restart.
+    let bodies = [
+        delta.clone(),
+        cumulative(100, start, t1),
+        delta,
+        cumulative(150, start, t2),
+        cumulative(150, start, t2),
+        cumulative(30, t2, t2 + 1_000),
+    ];
+    for body in bodies {
+        let reply = send(
+            &s.app,
+            Request::post("/v1/metrics")
+                .header("content-type", "application/x-protobuf")
+                .header("authorization", format!("Bearer {otel}"))
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    // Counted in one go: the window once, the running total by its growth.
+    assert_eq!(s.app.count_usage().await.unwrap(), 4, "points that added");
+    let ada = usage_of(&s, "ada").await;
+    assert_eq!(ada["agents"]["claude-code"]["input"].as_i64(), Some(1200));
+    assert_eq!(
+        ada["agents"]["gemini-cli"]["input"].as_i64(),
+        Some(180),
+        "{ada}"
+    );
+    assert_eq!(s.app.count_usage().await.unwrap(), 0, "nothing left");
+}
+db_test!(batches_counted_together_add_up_as_one_by_one);
