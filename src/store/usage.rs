@@ -13,9 +13,9 @@ pub struct DatedPoint<'a> {
 
 /// Windows per multi-row insert (3 parameters each; well under both
 /// databases' parameter limits).
-const WINDOW_CHUNK: usize = 300;
+const WINDOW_CHUNK: usize = 100;
 /// Usage rows per multi-row upsert (6 parameters each).
-const USAGE_CHUNK: usize = 150;
+const USAGE_CHUNK: usize = 50;
 
 /// One summed row: person, agent, model, day, kind, amount.
 pub type UsageRow = (String, String, String, String, String, i64);
@@ -69,21 +69,34 @@ impl Store {
         batches: &[(i64, Vec<DatedPoint<'_>>)],
         now: i64,
     ) -> Result<u64> {
-        let mut tx = self.begin().await?;
-        let mut points: Vec<&DatedPoint<'_>> = Vec::new();
-        for (id, batch) in batches {
-            let claimed = sqlx::query(
-                "UPDATE usage_batches SET counted_at = $2 WHERE id = $1 AND counted_at IS NULL",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(tx.conn())
-            .await
-            .named("usage::count_usage_batches")?;
-            if claimed.rows_affected() == 1 {
-                points.extend(batch);
-            }
+        if batches.is_empty() {
+            return Ok(0);
         }
+        let mut tx = self.begin().await?;
+        // One statement claims them all (a statement per small batch cost
+        // more than counting it); only the batches it claimed are counted.
+        let placeholders: Vec<String> = (0..batches.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE usage_batches SET counted_at = $1
+             WHERE id IN ({}) AND counted_at IS NULL RETURNING id",
+            placeholders.join(", ")
+        );
+        let mut claim = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).bind(now);
+        for (id, _) in batches {
+            claim = claim.bind(*id);
+        }
+        let claimed: std::collections::HashSet<i64> = claim
+            .fetch_all(tx.conn())
+            .await
+            .named("usage::count_usage_batches")?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let points: Vec<&DatedPoint<'_>> = batches
+            .iter()
+            .filter(|(id, _)| claimed.contains(id))
+            .flat_map(|(_, batch)| batch)
+            .collect();
         let counted = record_in(tx.conn(), &points).await?;
         tx.commit().await?;
         Ok(counted)
