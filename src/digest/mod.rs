@@ -279,24 +279,30 @@ pub async fn build(
     };
     let previous = week.previous(tz);
     let (first_day, last_day) = week.days();
-    let (lines, previous_lines, landings, movement, statement, earned_by_landing, people, usage) =
-        tokio::try_join!(
-            ledger.person_weeks(week, &scope),
-            ledger.person_weeks(previous, &scope),
-            async { Ok(store.week_landings(from, to).await?) },
-            async { Ok(store.movement_between(from, to).await?) },
-            ledger.statement(week),
-            async { Ok(store.earned_by_landing(trend_from, to).await?) },
-            async { Ok::<_, LedgerError>(store.people().await?) },
-            async { Ok::<_, LedgerError>(store.usage_between(&first_day, &last_day, None).await?) },
-        )?;
+    let (
+        (lines, week_commits),
+        previous_lines,
+        landings,
+        movement,
+        statement,
+        earned_by_landing,
+        people,
+        usage,
+    ) = tokio::try_join!(
+        ledger.week_lines(week, &scope),
+        ledger.person_weeks(previous, &scope),
+        async { Ok(store.week_landings(from, to).await?) },
+        async { Ok(store.movement_between(from, to).await?) },
+        ledger.statement(week),
+        async { Ok(store.earned_by_landing(trend_from, to).await?) },
+        async { Ok::<_, LedgerError>(store.people().await?) },
+        async { Ok::<_, LedgerError>(store.usage_between(&first_day, &last_day, None).await?) },
+    )?;
     let board = ledger.ranked(week, RankBy::Value, lines.clone(), &previous_lines);
     // The week's most valuable commit: the most earned, less clawed back
     // (clawback sums are negative).
     let net = |c: &crate::store::weeks::WeekCommit| c.earned - c.clawed.abs() - c.cancelled.abs();
-    let best = store
-        .week_commits(from, to)
-        .await?
+    let best = week_commits
         .into_iter()
         .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person))
         .max_by_key(|c| (net(c), std::cmp::Reverse(c.id)));

@@ -14,6 +14,7 @@ use crate::scoring::spend::{self, DayUsage, LandedCommit};
 use crate::scoring::week::Week;
 use crate::scoring::{MilliTokens, commit::efficiency, to_milli};
 use crate::store::ledger::EntryRow;
+use crate::store::weeks::WeekCommit;
 
 /// Which part of the team a reading covers (a digest destination's filters);
 /// `None` means everything.
@@ -307,6 +308,17 @@ impl Ledger {
         week: Week,
         scope: &Scope,
     ) -> Result<Vec<LeaderboardLine>, LedgerError> {
+        Ok(self.week_lines(week, scope).await?.0)
+    }
+
+    /// [`Ledger::person_weeks`], and the week's commits with their entries'
+    /// sums that they are made of (the digest reads them too, and reading
+    /// them is most of a week's cost).
+    pub async fn week_lines(
+        &self,
+        week: Week,
+        scope: &Scope,
+    ) -> Result<(Vec<LeaderboardLine>, Vec<WeekCommit>), LedgerError> {
         let (from, to) = week.bounds(self.tz);
         let rules = &self.rules;
         // Two queries at once (PostgreSQL runs them on two connections).
@@ -316,7 +328,7 @@ impl Ledger {
         let window_days = self.usage_window_hours.div_ceil(24).max(1);
         let lookback =
             crate::scoring::week::day_of(from - i64::from(window_days - 1) * 86_400_000, self.tz);
-        let (commits, events, usage) = tokio::try_join!(
+        let (week_commits, events, usage) = tokio::try_join!(
             self.store.week_commits(from, to),
             self.store.hygiene_events_between(from, to),
             self.store.usage_between(&lookback, &last_day, None)
@@ -347,7 +359,7 @@ impl Ledger {
         }
         let mut people: BTreeMap<String, Acc> = BTreeMap::new();
         let blank = LeaderboardLine::blank;
-        let commits = commits
+        let commits = week_commits
             .iter()
             .filter(|c| scope.has_repository(Some(c.repository_id)) && scope.has_person(&c.person));
         for c in commits {
@@ -410,7 +422,7 @@ impl Ledger {
             })
             .collect();
         let median = spend::team_median(&per_commit);
-        Ok(people
+        let lines: Vec<LeaderboardLine> = people
             .into_values()
             .filter_map(|acc| {
                 let mut line = acc.line?;
@@ -480,7 +492,8 @@ impl Ledger {
                 };
                 Some(line)
             })
-            .collect())
+            .collect();
+        Ok((lines, week_commits))
     }
 
     /// Per person, their days of verified usage: tokens (input + output +
