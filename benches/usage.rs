@@ -69,21 +69,24 @@ fn batch(points: usize, n: u64, now_ns: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// This process's CPU time so far (user + system, every thread), in seconds.
-fn cpu_seconds() -> f64 {
+/// This process's CPU time so far (user + system, every thread), in clock ticks.
+fn cpu_ticks() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    let per_second = std::process::Command::new("getconf")
+    fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()
+}
+
+/// Clock ticks per second (asked once, before anything is measured).
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
-    ticks / per_second
+        .unwrap_or(100.0)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -184,6 +187,8 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20u64);
     let interval = std::time::Duration::from_secs_f64(1.0 / exports_per_second);
+    let per_second = ticks_per_second();
+    let cpu_seconds = || cpu_ticks() / per_second;
     // The pacing alone (the bench's timer, the service's idle tasks): what
     // the figure below holds besides answering and counting.
     let mut tick = tokio::time::interval(interval);

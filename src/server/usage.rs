@@ -91,7 +91,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     let decoded = check(&request, &state.config.usage.agents);
     if decoded.accepted > 0 {
         // Acknowledged = stored: the batch is in the database before the
-        // answer; it is counted into usage right after (each batch once).
+        // answer; the counter adds it to usage about a second later (each batch once).
         let body = match encoding {
             Encoding::Protobuf => bytes,
             Encoding::Json => request.encode_to_vec(),

@@ -44,6 +44,12 @@ async fn interact(s: &Scenario, body: Value) -> Value {
     reply.json
 }
 
+/// `/name` with one text option, as `user` (no roles).
+async fn ask(s: &Scenario, id: &str, name: &str, option: (&str, &str), user: &str) -> Value {
+    let options = json!([{"name": option.0, "type": 3, "value": option.1}]);
+    interact(s, command(id, name, options, user, &[])).await
+}
+
 /// Every embed field's value by name, of the first embed.
 fn fields(answer: &Value) -> std::collections::BTreeMap<String, String> {
     answer["data"]["embeds"][0]["fields"]
@@ -124,17 +130,7 @@ async fn commands_answer_with_the_dashboards_numbers(db: &TestDb) {
         "{card:?}"
     );
     // Someone else's card by name, asked by someone unlinked.
-    let a = interact(
-        &s,
-        command(
-            "11",
-            "tokens",
-            json!([{"name": "person", "type": 3, "value": "ada"}]),
-            "999",
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "11", "tokens", ("person", "ada"), "999").await;
     assert_eq!(fields(&a)["Pending"], card["Pending"]);
     // Unlinked, about themselves: told how to link.
     let a = interact(&s, command("12", "tokens", json!([]), "999", &[])).await;
@@ -146,33 +142,13 @@ async fn commands_answer_with_the_dashboards_numbers(db: &TestDb) {
         "{a}"
     );
     // An unknown person.
-    let a = interact(
-        &s,
-        command(
-            "13",
-            "tokens",
-            json!([{"name": "person", "type": 3, "value": "*nobody*"}]),
-            ADA,
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "13", "tokens", ("person", "*nobody*"), ADA).await;
     assert_eq!(
         a["data"]["content"], "There is no person \\*nobody\\*.",
         "escaped: {a}"
     );
     // /leaderboard: the digest's embeds, in the channel.
-    let a = interact(
-        &s,
-        command(
-            "14",
-            "leaderboard",
-            json!([{"name": "week", "type": 3, "value": "current"}]),
-            ADA,
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "14", "leaderboard", ("week", "current"), ADA).await;
     assert!(a["data"].get("flags").is_none(), "public: {a}");
     assert!(
         a["data"]["embeds"][0]["title"]
@@ -181,17 +157,7 @@ async fn commands_answer_with_the_dashboards_numbers(db: &TestDb) {
             .contains("W"),
         "{a}"
     );
-    let a = interact(
-        &s,
-        command(
-            "15",
-            "leaderboard",
-            json!([{"name": "week", "type": 3, "value": "soon"}]),
-            ADA,
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "15", "leaderboard", ("week", "soon"), ADA).await;
     assert!(
         a["data"]["content"]
             .as_str()
@@ -200,17 +166,7 @@ async fn commands_answer_with_the_dashboards_numbers(db: &TestDb) {
         "{a}"
     );
     // /why with a short id: the same explanation as `tokentally why`.
-    let a = interact(
-        &s,
-        command(
-            "16",
-            "why",
-            json!([{"name": "sha", "type": 3, "value": &sha[..8]}]),
-            "999",
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "16", "why", ("sha", &sha[..8]), "999").await;
     let text = a["data"]["content"].as_str().unwrap();
     let tokens = s.tokens(&sha).await;
     assert!(
@@ -222,29 +178,9 @@ async fn commands_answer_with_the_dashboards_numbers(db: &TestDb) {
         text.contains("tier") && text.contains("calibration"),
         "{text}"
     );
-    let a = interact(
-        &s,
-        command(
-            "17",
-            "why",
-            json!([{"name": "sha", "type": 3, "value": "abcdef1"}]),
-            "999",
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "17", "why", ("sha", "abcdef1"), "999").await;
     assert_eq!(a["data"]["content"], "No commit abcdef1 is known.");
-    let a = interact(
-        &s,
-        command(
-            "18",
-            "why",
-            json!([{"name": "sha", "type": 3, "value": "zz"}]),
-            "999",
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "18", "why", ("sha", "zz"), "999").await;
     assert!(
         a["data"]["content"]
             .as_str()
@@ -548,17 +484,7 @@ async fn an_ambiguous_short_id_lists_the_candidates(db: &TestDb) {
         }),
     )
     .await;
-    let a = interact(
-        &s,
-        command(
-            "50",
-            "why",
-            json!([{"name": "sha", "type": 3, "value": &sha[..9]}]),
-            ADA,
-            &[],
-        ),
-    )
-    .await;
+    let a = ask(&s, "50", "why", ("sha", &sha[..9]), ADA).await;
     let text = a["data"]["content"].as_str().unwrap();
     assert!(text.contains("names 2 commits"), "{text}");
     assert!(

@@ -89,6 +89,20 @@ async fn export(
     gzip: bool,
     body: Vec<u8>,
 ) -> crate::support::Reply {
+    let reply = acknowledge(s, token, content_type, gzip, body).await;
+    // The service counts an acknowledged batch right after; here, now.
+    s.app.count_usage().await.unwrap();
+    reply
+}
+
+/// Sends an export and returns the answer, leaving the batch to be counted.
+async fn acknowledge(
+    s: &Scenario,
+    token: &str,
+    content_type: &str,
+    gzip: bool,
+    body: Vec<u8>,
+) -> crate::support::Reply {
     let mut request = Request::post("/v1/metrics")
         .header("content-type", content_type)
         .header("authorization", format!("Bearer {token}"));
@@ -101,10 +115,7 @@ async fn export(
     } else {
         body
     };
-    let reply = send(&s.app, request.body(Body::from(body)).unwrap()).await;
-    // The service counts an acknowledged batch right after; here, now.
-    s.app.count_usage().await.unwrap();
-    reply
+    send(&s.app, request.body(Body::from(body)).unwrap()).await
 }
 
 async fn usage_of(s: &Scenario, person: &str) -> Value {
@@ -702,15 +713,7 @@ async fn an_acknowledged_batch_is_counted_once_by_any_replica(db: &TestDb) {
     let s = Scenario::new(config(db)).await;
     let otel = token(&s.app, "otel", Role::Telemetry).await;
     let body = one_point("alice@example.com", "claude_code.token.usage", 500, s.now());
-    let reply = send(
-        &s.app,
-        Request::post("/v1/metrics")
-            .header("content-type", "application/x-protobuf")
-            .header("authorization", format!("Bearer {otel}"))
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await;
+    let reply = acknowledge(&s, &otel, "application/x-protobuf", false, body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     // Acknowledged = stored: a second replica over the same database counts
     // it as well as the first; together, once.
@@ -761,15 +764,7 @@ async fn batches_counted_together_add_up_as_one_by_one(db: &TestDb) {
         cumulative(30, t2, t2 + 1_000),
     ];
     for body in bodies {
-        let reply = send(
-            &s.app,
-            Request::post("/v1/metrics")
-                .header("content-type", "application/x-protobuf")
-                .header("authorization", format!("Bearer {otel}"))
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await;
+        let reply = acknowledge(&s, &otel, "application/x-protobuf", false, body).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     }
     // Counted in one go: the window once, the running total by its growth.
@@ -784,3 +779,40 @@ async fn batches_counted_together_add_up_as_one_by_one(db: &TestDb) {
     assert_eq!(s.app.count_usage().await.unwrap(), 0, "nothing left");
 }
 db_test!(batches_counted_together_add_up_as_one_by_one);
+
+async fn a_batch_claimed_by_another_replica_is_not_counted_again(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let store = crate::support::store(&s.app);
+    let now_ns = s.now() * 1_000_000;
+    let point = |series: &str, value| tokentally::scoring::usage::UsagePoint {
+        series: series.into(),
+        email: "alice@example.com".into(),
+        agent: "claude-code".into(),
+        model: "claude-opus-4-5".into(),
+        kind: tokentally::scoring::usage::UsageKind::Input,
+        start_ns: now_ns - 60_000_000_000,
+        time_ns: now_ns,
+        value,
+        cumulative: false,
+    };
+    let (a, b) = (point("a", 100), point("b", 20));
+    let dated = |p| tokentally::store::usage::DatedPoint {
+        point: p,
+        person: "ada".into(),
+        day: tokentally::scoring::week::day_of(s.now(), chrono_tz::UTC),
+    };
+    let first = store.store_usage_batch(b"a", s.now()).await.unwrap();
+    let second = store.store_usage_batch(b"b", s.now()).await.unwrap();
+    // This replica read both batches, but another one counted the first
+    // meanwhile: only the second adds anything (the claim skips the first,
+    // and its window is known too).
+    store
+        .count_usage_batches(&[(first, vec![dated(&a)])], s.now())
+        .await
+        .unwrap();
+    let stale = [(first, vec![dated(&a)]), (second, vec![dated(&b)])];
+    assert_eq!(store.count_usage_batches(&stale, s.now()).await.unwrap(), 1);
+    assert_eq!(store.count_usage_batches(&stale, s.now()).await.unwrap(), 0);
+    assert_eq!(usage_of(&s, "ada").await["input"], 120);
+}
+db_test!(a_batch_claimed_by_another_replica_is_not_counted_again);
