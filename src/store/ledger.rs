@@ -7,7 +7,9 @@
 //! closed since the caller looked, and extends the hash chain: each entry's
 //! SHA-256 over the previous entry's hash and its own fields (`ledger_chain`).
 
-use sqlx::AnyConnection;
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
 
 use super::{Backend, Named, Result, Store, StoreTx};
 use crate::scoring::balance::EntryKind;
@@ -303,9 +305,14 @@ async fn available_in(conn: &mut AnyConnection, person: &str) -> Result<i64> {
     Ok(crate::scoring::balance::available(&rows))
 }
 
-async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64) -> Result<u64> {
+/// Inserts `entries` (those whose key is new); returns (id, key) of each inserted.
+async fn insert_entries(
+    conn: &mut AnyConnection,
+    entries: &[NewEntry],
+    now: i64,
+) -> Result<Vec<(i64, String)>> {
     if entries.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut sql = String::from(
         "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
@@ -319,7 +326,7 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
         let placeholders: Vec<String> = (0..14).map(|k| format!("${}", i * 14 + k + 2)).collect();
         sql.push_str(&format!("({}, $1)", placeholders.join(", ")));
     }
-    sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+    sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key");
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for e in entries {
         insert = insert
@@ -338,11 +345,14 @@ async fn insert_entries(conn: &mut AnyConnection, entries: &[NewEntry], now: i64
             .bind(e.payout_factor_ppm)
             .bind(e.money_minor);
     }
-    Ok(insert
-        .execute(&mut *conn)
+    let rows = insert
+        .fetch_all(&mut *conn)
         .await
-        .named("ledger::insert_entries")?
-        .rows_affected())
+        .named("ledger::insert_entries")?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
+        .collect())
 }
 
 /// An entry with every field the chain's hash covers, in the chain's order.
@@ -373,6 +383,29 @@ const CHAINED_COLUMNS: &str = "e.id, e.person, e.kind, e.repository_id, e.commit
     e.payout_factor_ppm, e.money_minor, e.created_at, c.hash";
 
 impl ChainedEntry {
+    /// The row `entry` became when it was inserted as `id` at `now`.
+    fn of(id: i64, entry: &NewEntry, now: i64) -> ChainedEntry {
+        ChainedEntry {
+            id,
+            person: entry.person.clone(),
+            kind: entry.kind,
+            repository_id: entry.repository_id,
+            commit_id: entry.commit_id,
+            sha: entry.sha.clone(),
+            amount: entry.amount,
+            rules_version: entry.rules_version.clone(),
+            at: entry.at,
+            landed_at: entry.landed_at,
+            idempotency_key: entry.idempotency_key.clone(),
+            explanation: entry.explanation.clone(),
+            corrects: entry.corrects.clone(),
+            payout_factor_ppm: entry.payout_factor_ppm,
+            money_minor: entry.money_minor,
+            created_at: now,
+            hash: None,
+        }
+    }
+
     /// The entry's hash given the previous one: SHA-256 over the previous hash,
     /// a newline, and the entry's fields as a JSON array.
     pub fn chain_hash(&self, previous: &str) -> String {
@@ -407,24 +440,94 @@ impl StoreTx {
         } else {
             POSTGRES_INSERT_ROWS
         };
-        let mut added = 0;
-        for chunk in entries.chunks(rows) {
-            added += insert_entries(self.conn(), chunk, now)
+        let (head_id, head_hash) = self.chain_head().await?;
+        // (id, position in `entries`) of each row this call inserted.
+        let mut inserted: Vec<(i64, usize)> = Vec::new();
+        for (n, chunk) in entries.chunks(rows).enumerate() {
+            let positions: HashMap<&str, usize> = chunk
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, e)| (e.idempotency_key.as_str(), n * rows + i))
+                .collect();
+            for (id, key) in insert_entries(self.conn(), chunk, now)
                 .await
-                .named("ledger::append")?;
+                .named("ledger::append")?
+            {
+                inserted.push((id, positions[key.as_str()]));
+            }
         }
-        self.extend_chain().await?;
-        Ok(added)
-    }
-
-    /// Chains every entry after the head (the new ones, and on the first run
-    /// after an upgrade, every entry made before the chain existed).
-    async fn extend_chain(&mut self) -> Result<()> {
-        let (mut last_id, mut last_hash): (i64, String) =
-            sqlx::query_as("SELECT last_entry_id, last_hash FROM ledger_head WHERE id = 1")
+        self.extend_balances().await?;
+        let (after_head,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM ledger_entries WHERE id > $1")
+                .bind(head_id)
                 .fetch_one(self.conn())
                 .await
-                .named("ledger::extend_chain")?;
+                .named("ledger::append")?;
+        if after_head as usize == inserted.len() {
+            // The rows are what was bound: chained from them, not read back.
+            inserted.sort_unstable();
+            let chained = inserted
+                .iter()
+                .map(|&(id, i)| ChainedEntry::of(id, &entries[i], now));
+            self.chain(chained, head_hash).await?;
+        } else {
+            // Entries made before the chain existed come first: read them all.
+            self.extend_chain().await?;
+        }
+        Ok(inserted.len() as u64)
+    }
+
+    /// Adds the entries appended since the last call to `commit_balances`
+    /// (each commit's sums by kind, per landing time), in the transaction
+    /// that appended them.
+    async fn extend_balances(&mut self) -> Result<()> {
+        let (from,): (i64,) =
+            sqlx::query_as("SELECT balanced_entry_id FROM ledger_head WHERE id = 1")
+                .fetch_one(self.conn())
+                .await
+                .named("ledger::extend_balances")?;
+        // `WHERE` before `ON CONFLICT` keeps SQLite from reading it as a join.
+        sqlx::query(
+            "INSERT INTO commit_balances (commit_id, landed_at, person, repository_id, sha,
+                                          earned, vested, clawed, cancelled, latest)
+             SELECT commit_id, landed_at, MAX(person), MAX(repository_id), MAX(sha),
+                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT),
+                    MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END)
+             FROM ledger_entries
+             WHERE id > $1 AND commit_id IS NOT NULL AND landed_at IS NOT NULL
+             GROUP BY commit_id, landed_at
+             ON CONFLICT (commit_id, landed_at) DO UPDATE SET
+                 earned = commit_balances.earned + excluded.earned,
+                 vested = commit_balances.vested + excluded.vested,
+                 clawed = commit_balances.clawed + excluded.clawed,
+                 cancelled = commit_balances.cancelled + excluded.cancelled,
+                 latest = CASE WHEN excluded.latest IS NULL THEN commit_balances.latest
+                               ELSE excluded.latest END",
+        )
+        .bind(from)
+        .execute(self.conn())
+        .await
+        .named("ledger::extend_balances")?;
+        sqlx::query(
+            "UPDATE ledger_head
+             SET balanced_entry_id = (SELECT COALESCE(MAX(id), $1) FROM ledger_entries)
+             WHERE id = 1",
+        )
+        .bind(from)
+        .execute(self.conn())
+        .await
+        .named("ledger::extend_balances")?;
+        Ok(())
+    }
+
+    /// Chains every entry after the head, read from the database (on the
+    /// first run after an upgrade, every entry made before the chain existed).
+    async fn extend_chain(&mut self) -> Result<()> {
+        let (mut last_id, mut last_hash) = self.chain_head().await?;
         loop {
             let sql = format!(
                 "SELECT {CHAINED_COLUMNS} FROM ledger_entries e
@@ -436,40 +539,51 @@ impl StoreTx {
                 .fetch_all(self.conn())
                 .await
                 .named("ledger::extend_chain")?;
-            if batch.is_empty() {
-                break;
-            }
-            let mut rows = Vec::with_capacity(batch.len());
-            for e in &batch {
-                last_hash = e.chain_hash(&last_hash);
-                last_id = e.id;
-                rows.push((e.id, last_hash.clone()));
-            }
-            for chunk in rows.chunks(200) {
-                let mut sql = String::from("INSERT INTO ledger_chain (entry_id, hash) VALUES ");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            last_id = last.id;
+            last_hash = self.chain(batch.into_iter(), last_hash).await?;
+        }
+    }
+
+    /// Hashes `entries` (in id order, the first one right after the head,
+    /// whose hash is `last_hash`) into the chain and moves the head to the
+    /// last; returns its hash.
+    async fn chain(
+        &mut self,
+        entries: impl Iterator<Item = ChainedEntry>,
+        mut last_hash: String,
+    ) -> Result<String> {
+        let mut rows = Vec::new();
+        for e in entries {
+            last_hash = e.chain_hash(&last_hash);
+            rows.push((e.id, last_hash.clone()));
+        }
+        let Some(&(last_id, _)) = rows.last() else {
+            return Ok(last_hash);
+        };
+        for chunk in rows.chunks(200) {
+            let mut sql = String::from("INSERT INTO ledger_chain (entry_id, hash) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
                 }
-                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (id, hash) in chunk {
-                    insert = insert.bind(*id).bind(hash);
-                }
-                insert
-                    .execute(self.conn())
-                    .await
-                    .named("ledger::extend_chain")?;
+                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
             }
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, hash) in chunk {
+                insert = insert.bind(*id).bind(hash);
+            }
+            insert.execute(self.conn()).await.named("ledger::chain")?;
         }
         sqlx::query("UPDATE ledger_head SET last_entry_id = $1, last_hash = $2 WHERE id = 1")
             .bind(last_id)
             .bind(&last_hash)
             .execute(self.conn())
             .await
-            .named("ledger::extend_chain")?;
-        Ok(())
+            .named("ledger::chain")?;
+        Ok(last_hash)
     }
 
     /// The last closed week, if any.

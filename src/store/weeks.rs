@@ -52,9 +52,10 @@ pub struct LandingRow {
 
 impl Store {
     /// AI commits in the ledger that landed in `[from, to)`, one row each with
-    /// its entry sums. Entries record their commit's landing time, so this is
-    /// one index range; the latest score's explanation is searched where it is
-    /// stored (its JSON comes from one serialiser) rather than sent and parsed.
+    /// its entry sums, read from `commit_balances` (kept as entries are
+    /// appended), so this is one index range over one row per commit; the
+    /// latest score's explanation is searched where it is stored (its JSON
+    /// comes from one serialiser) rather than sent and parsed.
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
         sqlx::query_as(
             // Scalar subqueries make both databases look rows up by key (a
@@ -74,14 +75,14 @@ impl Store {
                     g.landed_at
              FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
                           MAX(sha) AS sha,
-                          CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT) AS earned,
-                          CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT) AS vested,
-                          CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT) AS clawed,
-                          CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT) AS cancelled,
-                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest,
+                          CAST(SUM(earned) AS BIGINT) AS earned,
+                          CAST(SUM(vested) AS BIGINT) AS vested,
+                          CAST(SUM(clawed) AS BIGINT) AS clawed,
+                          CAST(SUM(cancelled) AS BIGINT) AS cancelled,
+                          MAX(latest) AS latest,
                           MAX(landed_at) AS landed_at
-                   FROM ledger_entries
-                   WHERE landed_at >= $1 AND landed_at < $2 AND commit_id IS NOT NULL
+                   FROM commit_balances
+                   WHERE landed_at >= $1 AND landed_at < $2
                    GROUP BY commit_id) g
              ORDER BY g.commit_id",
         )

@@ -150,8 +150,52 @@ impl Scenario {
         .await;
     }
 
+    /// Settles the ledger, then checks what every settle must leave: an
+    /// unbroken hash chain, and each week's commit sums (kept as entries are
+    /// appended) equal to the sums of the entries themselves.
     pub async fn settle(&self) {
         self.app.settle().await.unwrap();
+        self.assert_ledger_consistent().await;
+    }
+
+    pub async fn assert_ledger_consistent(&self) {
+        use std::collections::BTreeMap;
+        use tokentally::scoring::balance::EntryKind;
+        let verified = self.app.state.ledger.verify().await.unwrap();
+        assert!(
+            matches!(verified, tokentally::ledger::periods::Verified::Ok { .. }),
+            "{verified:?}"
+        );
+        let store = store(&self.app);
+        // (week start, commit) → [earned, vested, clawed, cancelled], from the entries.
+        let mut sums: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
+        let mut weeks: BTreeMap<i64, i64> = BTreeMap::new();
+        let utc = utc();
+        store
+            .each_chained_entry(|e| {
+                let (Some(commit), Some(landed_at)) = (e.commit_id, e.landed_at) else {
+                    return;
+                };
+                let (from, to) = Week::of(landed_at, utc).bounds(utc);
+                weeks.insert(from, to);
+                let slot = match e.kind {
+                    EntryKind::Accrual | EntryKind::Adjustment => 0,
+                    EntryKind::Vest => 1,
+                    EntryKind::Clawback => 2,
+                    EntryKind::Cancel => 3,
+                    _ => return,
+                };
+                sums.entry((from, commit)).or_insert([0; 4])[slot] += e.amount;
+            })
+            .await
+            .unwrap();
+        let mut read: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
+        for (from, to) in weeks {
+            for c in store.week_commits(from, to).await.unwrap() {
+                read.insert((from, c.id), [c.earned, c.vested, c.clawed, c.cancelled]);
+            }
+        }
+        assert_eq!(read, sums, "a week's commit sums differ from its entries'");
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {

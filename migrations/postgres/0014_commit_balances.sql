@@ -1,0 +1,36 @@
+-- Per commit and landing time, the sums of its ledger entries by kind: what
+-- the leaderboard, the digest and the dashboard read for a week, kept in the
+-- transaction that appends the entries, so a week's read is one row per
+-- commit rather than a sum over the ledger. `latest` is the id of its last
+-- earning entry (accrual or adjustment), whose explanation holds the score.
+CREATE TABLE commit_balances (
+    commit_id     BIGINT NOT NULL,
+    landed_at     BIGINT NOT NULL,
+    person        TEXT    NOT NULL,
+    repository_id BIGINT,
+    sha           TEXT,
+    earned        BIGINT NOT NULL,
+    vested        BIGINT NOT NULL,
+    clawed        BIGINT NOT NULL,
+    cancelled     BIGINT NOT NULL,
+    latest        BIGINT,
+    PRIMARY KEY (commit_id, landed_at)
+);
+CREATE INDEX commit_balances_landed ON commit_balances (landed_at);
+
+-- Entries up to this id are in commit_balances.
+ALTER TABLE ledger_head ADD COLUMN balanced_entry_id BIGINT NOT NULL DEFAULT 0;
+
+INSERT INTO commit_balances (commit_id, landed_at, person, repository_id, sha,
+                             earned, vested, clawed, cancelled, latest)
+SELECT commit_id, landed_at, MAX(person), MAX(repository_id), MAX(sha),
+       CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT),
+       CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT),
+       CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT),
+       CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT),
+       MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END)
+FROM ledger_entries
+WHERE commit_id IS NOT NULL AND landed_at IS NOT NULL
+GROUP BY commit_id, landed_at;
+
+UPDATE ledger_head SET balanced_entry_id = (SELECT COALESCE(MAX(id), 0) FROM ledger_entries);
