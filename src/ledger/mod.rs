@@ -141,8 +141,9 @@ struct PassContext {
     scratch: bool,
     /// (person, week it landed) → the payout factor a vest records.
     landing_factors: HashMap<(String, Week), FactorPpm>,
-    /// Some commit's vest waits for the next pass (its week had no entries yet).
-    deferred_vests: bool,
+    /// The commits (by position) whose vest waits for the next pass (their
+    /// week had no entries yet).
+    deferred_vests: Vec<usize>,
     /// Who reported usage when, when some rule set requires it.
     usage_days: Option<UsageDays>,
 }
@@ -267,21 +268,26 @@ impl Ledger {
             .await?;
         let started = std::time::Instant::now();
         let mut report = SettleReport::default();
+        let loaded_at = std::time::Instant::now();
+        let mut snapshot = self.load(true).await?;
+        report.load += loaded_at.elapsed();
+        let mut ctx = self
+            .context(&snapshot, current_rules_for_all, false)
+            .await?;
+        report.commits = snapshot.commits.len();
+        let mut todo: Vec<usize> = (0..snapshot.commits.len()).collect();
         // A commit accrued in this pass that is due to vest vests in a second
-        // pass: its payout factor needs its week's entries to be in.
-        for _ in 0..2 {
-            let loaded_at = std::time::Instant::now();
-            let snapshot = self.load(true).await?;
-            report.load += loaded_at.elapsed();
-            let mut ctx = self
-                .context(&snapshot, current_rules_for_all, false)
-                .await?;
+        // pass: its payout factor needs its week's entries to be in. Only
+        // those commits are planned again, from the facts already loaded
+        // (facts that arrive meanwhile wake the next pass).
+        for pass in 0..2 {
+            if pass > 0 {
+                let loaded_at = std::time::Instant::now();
+                snapshot.entries = by_commit(self.store.ledger_state().await?);
+                report.load += loaded_at.elapsed();
+            }
             ctx.landing_factors = self.landing_factors(&snapshot, now).await?;
-            let mut appended = 0;
-            for chunk in (0..snapshot.commits.len())
-                .collect::<Vec<_>>()
-                .chunks(PLAN_CHUNK)
-            {
+            for chunk in todo.chunks(PLAN_CHUNK) {
                 let planned = std::time::Instant::now();
                 let mut new = Vec::new();
                 for &i in chunk {
@@ -294,13 +300,12 @@ impl Ledger {
                     );
                 }
                 report.plan += planned.elapsed();
-                appended += self.append_dated(new, now).await?;
+                report.appended += self.append_dated(new, now).await?;
             }
-            report.commits = snapshot.commits.len();
-            report.appended += appended;
-            if !ctx.deferred_vests {
+            if ctx.deferred_vests.is_empty() {
                 break;
             }
+            todo = std::mem::take(&mut ctx.deferred_vests);
         }
         report.total = started.elapsed();
         if report.appended > 0 {
@@ -449,7 +454,7 @@ impl Ledger {
             current_rules_for_all,
             scratch,
             landing_factors: HashMap::new(),
-            deferred_vests: false,
+            deferred_vests: Vec::new(),
         })
     }
 
@@ -542,7 +547,9 @@ impl Ledger {
                     now,
                 );
                 let vests = plan.entries.iter().any(|e| e.kind == EntryKind::Vest);
-                ctx.deferred_vests |= vests;
+                if vests {
+                    ctx.deferred_vests.push(i);
+                }
                 plan::Plan {
                     entries: plan
                         .entries
@@ -564,6 +571,15 @@ impl Ledger {
             .get(&snapshot, week, self.tz, &self.version, &self.rules)
             .clone())
     }
+}
+
+/// Entries grouped by their commit.
+fn by_commit(entries: Vec<StateRow>) -> HashMap<i64, Vec<StateRow>> {
+    let mut out: HashMap<i64, Vec<StateRow>> = HashMap::new();
+    for e in entries {
+        out.entry(e.commit_id).or_default().push(e);
+    }
+    out
 }
 
 /// A vest that recorded its payout factor (later vest entries of its commit use it).
@@ -625,10 +641,6 @@ impl Snapshot {
         heads: Vec<(i64, i64, String, i64, Option<String>)>,
         entries: Vec<StateRow>,
     ) -> Snapshot {
-        let mut by_entry: HashMap<i64, Vec<StateRow>> = HashMap::new();
-        for e in entries {
-            by_entry.entry(e.commit_id).or_default().push(e);
-        }
         let mut sorted_shas: HashMap<i64, Vec<String>> = HashMap::new();
         for c in &commits {
             sorted_shas
@@ -659,7 +671,7 @@ impl Snapshot {
             merge_commits,
             commits,
             signals: HashMap::new(),
-            entries: by_entry,
+            entries: by_commit(entries),
             heads,
             sorted_shas,
         }
