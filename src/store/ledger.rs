@@ -487,26 +487,35 @@ impl StoreTx {
                 .fetch_one(self.conn())
                 .await
                 .named("ledger::extend_balances")?;
-        // `WHERE` before `ON CONFLICT` keeps SQLite from reading it as a join.
+        // The flags of the latest score are read once, here: its explanation
+        // never changes. `WHERE true` keeps SQLite from reading `ON` as a join's.
         sqlx::query(
             "INSERT INTO commit_balances (commit_id, landed_at, person, repository_id, sha,
-                                          earned, vested, clawed, cancelled, latest)
-             SELECT commit_id, landed_at, MAX(person), MAX(repository_id), MAX(sha),
-                    CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT),
-                    CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT),
-                    CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT),
-                    CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT),
-                    MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END)
-             FROM ledger_entries
-             WHERE id > $1 AND commit_id IS NOT NULL AND landed_at IS NOT NULL
-             GROUP BY commit_id, landed_at
+                                          earned, vested, clawed, cancelled, latest, flags)
+             SELECT g.*,
+                    (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
+                          + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
+                          + CASE WHEN l.explanation LIKE '%\"noise\":true%' THEN 4 ELSE 0 END
+                     FROM ledger_entries l WHERE l.id = g.latest)
+             FROM (SELECT commit_id, landed_at, MAX(person), MAX(repository_id), MAX(sha),
+                          CAST(SUM(CASE WHEN kind IN ('accrual', 'adjustment') THEN amount ELSE 0 END) AS BIGINT),
+                          CAST(SUM(CASE WHEN kind = 'vest' THEN amount ELSE 0 END) AS BIGINT),
+                          CAST(SUM(CASE WHEN kind = 'clawback' THEN amount ELSE 0 END) AS BIGINT),
+                          CAST(SUM(CASE WHEN kind = 'cancel' THEN amount ELSE 0 END) AS BIGINT),
+                          MAX(CASE WHEN kind IN ('accrual', 'adjustment') THEN id END) AS latest
+                   FROM ledger_entries
+                   WHERE id > $1 AND commit_id IS NOT NULL AND landed_at IS NOT NULL
+                   GROUP BY commit_id, landed_at) g
+             WHERE true
              ON CONFLICT (commit_id, landed_at) DO UPDATE SET
                  earned = commit_balances.earned + excluded.earned,
                  vested = commit_balances.vested + excluded.vested,
                  clawed = commit_balances.clawed + excluded.clawed,
                  cancelled = commit_balances.cancelled + excluded.cancelled,
                  latest = CASE WHEN excluded.latest IS NULL THEN commit_balances.latest
-                               ELSE excluded.latest END",
+                               ELSE excluded.latest END,
+                 flags = CASE WHEN excluded.latest IS NULL THEN commit_balances.flags
+                              ELSE excluded.flags END",
         )
         .bind(from)
         .execute(self.conn())

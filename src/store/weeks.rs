@@ -52,10 +52,9 @@ pub struct LandingRow {
 
 impl Store {
     /// AI commits in the ledger that landed in `[from, to)`, one row each with
-    /// its entry sums, read from `commit_balances` (kept as entries are
-    /// appended), so this is one index range over one row per commit; the
-    /// latest score's explanation is searched where it is stored (its JSON
-    /// comes from one serialiser) rather than sent and parsed.
+    /// its entry sums and what its latest score said, read from
+    /// `commit_balances` (kept as entries are appended): one index range over
+    /// one row per commit.
     pub async fn week_commits(&self, from: i64, to: i64) -> Result<Vec<WeekCommit>> {
         sqlx::query_as(
             // Scalar subqueries make both databases look rows up by key (a
@@ -68,10 +67,7 @@ impl Store {
                     COALESCE((SELECT 1 FROM signals s WHERE s.repository_id = g.repository_id
                               AND s.sha = g.sha AND s.name = 'reverted' LIMIT 1), 0) AS reverted,
                     g.earned, g.vested, g.clawed, g.cancelled,
-                    (SELECT CASE WHEN l.explanation LIKE '%\"ci\":\"red\"%' THEN 1 ELSE 0 END
-                          + CASE WHEN l.explanation LIKE '%\"duplicate_of\":%' THEN 2 ELSE 0 END
-                          + CASE WHEN l.explanation LIKE '%\"noise\":true%' THEN 4 ELSE 0 END
-                     FROM ledger_entries l WHERE l.id = g.latest) AS flags,
+                    g.flags,
                     g.landed_at
              FROM (SELECT commit_id, MAX(person) AS person, MAX(repository_id) AS repository_id,
                           MAX(sha) AS sha,
@@ -79,7 +75,8 @@ impl Store {
                           CAST(SUM(vested) AS BIGINT) AS vested,
                           CAST(SUM(clawed) AS BIGINT) AS clawed,
                           CAST(SUM(cancelled) AS BIGINT) AS cancelled,
-                          MAX(latest) AS latest,
+                          -- The flags (< 8) of the row with the latest score.
+                          COALESCE(MAX(latest * 8 + COALESCE(flags, 0)) % 8, 0) AS flags,
                           MAX(landed_at) AS landed_at
                    FROM commit_balances
                    WHERE landed_at >= $1 AND landed_at < $2

@@ -167,8 +167,9 @@ impl Scenario {
             "{verified:?}"
         );
         let store = store(&self.app);
-        // (week start, commit) → [earned, vested, clawed, cancelled], from the entries.
-        let mut sums: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
+        // (week start, commit) → [earned, vested, clawed, cancelled, flags of
+        // the latest score], from the entries.
+        let mut sums: BTreeMap<(i64, i64), [i64; 5]> = BTreeMap::new();
         let mut weeks: BTreeMap<i64, i64> = BTreeMap::new();
         let utc = utc();
         store
@@ -185,14 +186,22 @@ impl Scenario {
                     EntryKind::Cancel => 3,
                     _ => return,
                 };
-                sums.entry((from, commit)).or_insert([0; 4])[slot] += e.amount;
+                let line = sums.entry((from, commit)).or_insert([0; 5]);
+                line[slot] += e.amount;
+                if slot == 0 {
+                    let said = |text: &str| e.explanation.contains(text);
+                    line[4] = i64::from(said(r#""ci":"red""#))
+                        + 2 * i64::from(said(r#""duplicate_of":"#))
+                        + 4 * i64::from(said(r#""noise":true"#));
+                }
             })
             .await
             .unwrap();
-        let mut read: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
+        let mut read: BTreeMap<(i64, i64), [i64; 5]> = BTreeMap::new();
         for (from, to) in weeks {
             for c in store.week_commits(from, to).await.unwrap() {
-                read.insert((from, c.id), [c.earned, c.vested, c.clawed, c.cancelled]);
+                let line = [c.earned, c.vested, c.clawed, c.cancelled, c.flags];
+                read.insert((from, c.id), line);
             }
         }
         assert_eq!(read, sums, "a week's commit sums differ from its entries'");
