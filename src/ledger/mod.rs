@@ -401,13 +401,20 @@ impl Ledger {
 
     /// Loads what a pass plans from (the entries made so far when `with_entries`).
     pub async fn load(&self, with_entries: bool) -> Result<Snapshot, LedgerError> {
-        let commits = self.store.scoring_commits().await?;
-        let heads = self.store.merged_pull_request_heads().await?;
-        let entries = if with_entries {
-            self.store.ledger_state().await?
-        } else {
-            Vec::new()
+        // At once, on separate connections (each database connection decodes
+        // its rows on its own thread).
+        let entries = async {
+            if with_entries {
+                self.store.ledger_state().await
+            } else {
+                Ok(Vec::new())
+            }
         };
+        let (commits, heads, entries) = tokio::try_join!(
+            self.store.scoring_commits(),
+            self.store.merged_pull_request_heads(),
+            entries
+        )?;
         let mut snapshot = Snapshot::new(commits, heads, entries);
         let mut interner = Interner::default();
         self.store
