@@ -71,10 +71,11 @@ pub struct NewEntry {
     pub money_minor: Option<i64>,
 }
 
-/// Rows per multi-row INSERT (14 parameters each). sqlx's SQLite driver looks each parameter up by
-/// name among all of the statement's, so its cost grows with the square of
-/// the parameters: SQLite takes small statements, PostgreSQL large ones.
-const SQLITE_INSERT_ROWS: usize = 16;
+/// Rows per INSERT. SQLite takes them as one JSON array (sqlx's SQLite
+/// driver looks each parameter up by name among all of the statement's, so
+/// many parameters cost their square); PostgreSQL as a multi-row VALUES of
+/// 14 parameters each.
+const SQLITE_INSERT_ROWS: usize = 1_000;
 const POSTGRES_INSERT_ROWS: usize = 500;
 
 const ENTRY_COLUMNS: &str =
@@ -355,6 +356,59 @@ async fn insert_entries(
         .collect())
 }
 
+/// [`insert_entries`] on SQLite: the rows as one JSON parameter, expanded by
+/// `json_each` (the stored values are exactly the bound ones: the chain is
+/// hashed from them).
+async fn insert_entries_sqlite(
+    conn: &mut AnyConnection,
+    entries: &[NewEntry],
+    now: i64,
+) -> Result<Vec<(i64, String)>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.person,
+                e.kind.as_str(),
+                e.repository_id,
+                e.commit_id,
+                e.sha,
+                e.amount,
+                e.rules_version,
+                e.at,
+                e.landed_at,
+                e.idempotency_key,
+                e.explanation,
+                e.corrects,
+                e.payout_factor_ppm,
+                e.money_minor,
+            ])
+        })
+        .collect();
+    let rows = sqlx::query(
+        "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
+             rules_version, at, landed_at, idempotency_key, explanation, corrects,
+             payout_factor_ppm, money_minor, created_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+                value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
+                value ->> 12, value ->> 13, $1
+         FROM json_each($2) WHERE true
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+    )
+    .bind(now)
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .named("ledger::insert_entries")?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
+        .collect())
+}
+
 /// An entry with every field the chain's hash covers, in the chain's order.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ChainedEntry {
@@ -443,6 +497,7 @@ impl StoreTx {
         let (head_id, head_hash) = self.chain_head().await?;
         // (id, position in `entries`) of each row this call inserted.
         let mut inserted: Vec<(i64, usize)> = Vec::new();
+        let sqlite = self.is_sqlite();
         for (n, chunk) in entries.chunks(rows).enumerate() {
             let positions: HashMap<&str, usize> = chunk
                 .iter()
@@ -450,10 +505,12 @@ impl StoreTx {
                 .rev()
                 .map(|(i, e)| (e.idempotency_key.as_str(), n * rows + i))
                 .collect();
-            for (id, key) in insert_entries(self.conn(), chunk, now)
-                .await
-                .named("ledger::append")?
-            {
+            let inserted_now = if sqlite {
+                insert_entries_sqlite(self.conn(), chunk, now).await
+            } else {
+                insert_entries(self.conn(), chunk, now).await
+            };
+            for (id, key) in inserted_now.named("ledger::append")? {
                 inserted.push((id, positions[key.as_str()]));
             }
         }
@@ -572,18 +629,30 @@ impl StoreTx {
         let Some(&(last_id, _)) = rows.last() else {
             return Ok(last_hash);
         };
-        for chunk in rows.chunks(200) {
-            let mut sql = String::from("INSERT INTO ledger_chain (entry_id, hash) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
+        let sqlite = self.is_sqlite();
+        for chunk in rows.chunks(if sqlite { SQLITE_INSERT_ROWS } else { 200 }) {
+            let insert = if sqlite {
+                // One JSON parameter (see `SQLITE_INSERT_ROWS`).
+                let json = serde_json::to_string(chunk).expect("ids and hashes serialise");
+                sqlx::query(
+                    "INSERT INTO ledger_chain (entry_id, hash)
+                     SELECT value ->> 0, value ->> 1 FROM json_each($1)",
+                )
+                .bind(json)
+            } else {
+                let mut sql = String::from("INSERT INTO ledger_chain (entry_id, hash) VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
                 }
-                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-            }
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, hash) in chunk {
-                insert = insert.bind(*id).bind(hash);
-            }
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, hash) in chunk {
+                    insert = insert.bind(*id).bind(hash);
+                }
+                insert
+            };
             insert.execute(self.conn()).await.named("ledger::chain")?;
         }
         sqlx::query("UPDATE ledger_head SET last_entry_id = $1, last_hash = $2 WHERE id = 1")
