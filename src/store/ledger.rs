@@ -78,6 +78,11 @@ pub struct NewEntry {
 const SQLITE_INSERT_ROWS: usize = 1_000;
 const POSTGRES_INSERT_ROWS: usize = 500;
 
+/// The columns an insert of entries fills, in the order of `NewEntry`'s fields.
+const INSERT_COLUMNS: &str = "person, kind, repository_id, commit_id, sha, amount, rules_version,
+    at, landed_at, idempotency_key, explanation, corrects, payout_factor_ppm, money_minor,
+    created_at";
+
 const ENTRY_COLUMNS: &str =
     "e.id, e.person, e.kind, e.repository_id, e.commit_id, r.full_name AS repo, e.sha,
      e.amount, e.rules_version, e.at, e.idempotency_key, e.explanation, e.corrects,
@@ -315,11 +320,7 @@ async fn insert_entries(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = String::from(
-        "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
-             rules_version, at, landed_at, idempotency_key, explanation, corrects,
-             payout_factor_ppm, money_minor, created_at) VALUES ",
-    );
+    let mut sql = format!("INSERT INTO ledger_entries ({INSERT_COLUMNS}) VALUES ");
     for i in 0..entries.len() {
         if i > 0 {
             sql.push_str(", ");
@@ -346,10 +347,14 @@ async fn insert_entries(
             .bind(e.payout_factor_ppm)
             .bind(e.money_minor);
     }
-    let rows = insert
-        .fetch_all(&mut *conn)
-        .await
-        .named("ledger::insert_entries")?;
+    inserted_keys(insert.fetch_all(&mut *conn).await)
+}
+
+/// (id, key) of each row an insert of entries returned.
+fn inserted_keys(
+    rows: std::result::Result<Vec<sqlx::any::AnyRow>, sqlx::Error>,
+) -> Result<Vec<(i64, String)>> {
+    let rows = rows.named("ledger::insert_entries")?;
     Ok(rows
         .iter()
         .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
@@ -388,25 +393,18 @@ async fn insert_entries_sqlite(
             ])
         })
         .collect();
-    let rows = sqlx::query(
-        "INSERT INTO ledger_entries (person, kind, repository_id, commit_id, sha, amount,
-             rules_version, at, landed_at, idempotency_key, explanation, corrects,
-             payout_factor_ppm, money_minor, created_at)
+    let sql = format!(
+        "INSERT INTO ledger_entries ({INSERT_COLUMNS})
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
                 value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
                 value ->> 12, value ->> 13, $1
          FROM json_each($2) WHERE true
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
-    )
-    .bind(now)
-    .bind(serde_json::Value::Array(rows).to_string())
-    .fetch_all(&mut *conn)
-    .await
-    .named("ledger::insert_entries")?;
-    Ok(rows
-        .iter()
-        .map(|row| (row.get::<i64, _>(0), row.get::<String, _>(1)))
-        .collect())
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
+    );
+    let insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(serde_json::Value::Array(rows).to_string());
+    inserted_keys(insert.fetch_all(&mut *conn).await)
 }
 
 /// An entry with every field the chain's hash covers, in the chain's order.
@@ -537,8 +535,8 @@ impl StoreTx {
 
     /// Adds the entries appended since the last call to `commit_balances`
     /// (each commit's sums by kind, per landing time), in the transaction
-    /// that appended them.
-    async fn extend_balances(&mut self) -> Result<()> {
+    /// that appended them (and on start, see [`Store::migrate`]).
+    pub(super) async fn extend_balances(&mut self) -> Result<()> {
         let (from,): (i64,) =
             sqlx::query_as("SELECT balanced_entry_id FROM ledger_head WHERE id = 1")
                 .fetch_one(self.conn())
@@ -569,8 +567,7 @@ impl StoreTx {
                  vested = commit_balances.vested + excluded.vested,
                  clawed = commit_balances.clawed + excluded.clawed,
                  cancelled = commit_balances.cancelled + excluded.cancelled,
-                 latest = CASE WHEN excluded.latest IS NULL THEN commit_balances.latest
-                               ELSE excluded.latest END,
+                 latest = COALESCE(excluded.latest, commit_balances.latest),
                  flags = CASE WHEN excluded.latest IS NULL THEN commit_balances.flags
                               ELSE excluded.flags END",
         )

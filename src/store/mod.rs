@@ -370,6 +370,11 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await.named("migrate")?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await.named("migrate")?,
         }
+        // Entries not in `commit_balances` yet: all of them on the first start
+        // after it was added (appends keep it current after that).
+        let mut tx = self.begin_ledger_write().await?;
+        tx.extend_balances().await?;
+        tx.commit().await.named("migrate")?;
         Ok(())
     }
 

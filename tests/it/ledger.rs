@@ -551,6 +551,28 @@ async fn ledger_entries_are_append_only(db: &TestDb) {
 }
 db_test!(ledger_entries_are_append_only);
 
+/// A ledger from before `commit_balances` (entries, no sums yet): the store
+/// sums its entries when it starts, so the weeks read what they read before.
+async fn a_ledger_from_before_commit_balances_is_summed_on_start(db: &TestDb) {
+    let s = Scenario::new(config(db)).await;
+    let fix = s.ai_commit("fix", "fix.rs", 127);
+    s.push(&fix, s.now() + HOUR).await;
+    s.settle().await;
+    assert!(s.entry_count().await > 0);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    for statement in [
+        "DELETE FROM commit_balances",
+        "UPDATE ledger_head SET balanced_entry_id = 0",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    store(&s.app).migrate().await.unwrap();
+    s.assert_ledger_consistent().await;
+}
+db_test!(a_ledger_from_before_commit_balances_is_summed_on_start);
+
 /// `why`, `balance`, `leaderboard`, `redeem`, `replay` and `token create --role`
 /// as a user runs them, against the scenario's database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
