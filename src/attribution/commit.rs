@@ -131,6 +131,75 @@ impl Credit {
     }
 }
 
+/// What attribution reads of a commit: from a `git2::Commit`, or from the
+/// bytes a walk already read ([`crate::git::topo_walk`]), so a scan need not
+/// read every commit twice.
+#[derive(Debug, Clone)]
+pub struct CommitFacts<'a> {
+    pub id: Oid,
+    pub parents: Vec<Oid>,
+    pub author: Person,
+    pub committer: Person,
+    pub message: &'a [u8],
+    /// The subject as git gives it (the first paragraph on one line).
+    pub summary: String,
+}
+
+/// A commit's author or committer (as git2 gives them: a name or email that is
+/// not UTF-8 reads as empty).
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub when: git2::Time,
+}
+
+impl<'a> CommitFacts<'a> {
+    pub fn of(commit: &'a Commit<'_>) -> CommitFacts<'a> {
+        let person = |sig: git2::Signature<'_>| Person {
+            name: sig.name().unwrap_or_default().to_string(),
+            email: sig.email().unwrap_or_default().to_string(),
+            when: sig.when(),
+        };
+        CommitFacts {
+            id: commit.id(),
+            parents: commit.parent_ids().collect(),
+            author: person(commit.author()),
+            committer: person(commit.committer()),
+            message: commit.message_bytes(),
+            summary: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+        }
+    }
+
+    /// From a commit object's bytes; `None` when they are not a commit git reads.
+    pub fn parse(id: Oid, bytes: &'a [u8]) -> Option<CommitFacts<'a>> {
+        let raw = crate::git::commit_object::parse(bytes)?;
+        let person = |sig: crate::git::commit_object::RawSignature<'_>| Person {
+            name: std::str::from_utf8(sig.name)
+                .unwrap_or_default()
+                .to_string(),
+            email: std::str::from_utf8(sig.email)
+                .unwrap_or_default()
+                .to_string(),
+            when: sig.when,
+        };
+        Some(CommitFacts {
+            id,
+            author: person(raw.author),
+            committer: person(raw.committer),
+            summary: String::from_utf8_lossy(&crate::git::commit_object::summary(raw.message))
+                .into_owned(),
+            message: raw.message,
+            parents: raw.parents,
+        })
+    }
+
+    pub fn merge(&self) -> bool {
+        self.parents.len() > 1
+    }
+}
+
 /// The rules attribution applies (registry, path classes, people).
 #[derive(Debug, Clone, Default)]
 pub struct Attributor {
@@ -192,23 +261,38 @@ impl Attributor {
     pub fn attribute(
         &self,
         repo: &Repository,
-        commit: &Commit<'_>,
+        commit: &CommitFacts<'_>,
         with_diff: bool,
         seen: &SeenCommits,
     ) -> CommitRecord {
-        let message = String::from_utf8_lossy(commit.message_bytes());
+        let diff = (with_diff && !commit.merge()).then(|| {
+            repo.find_commit(commit.id)
+                .and_then(|commit| diff_facts(repo, &commit, &self.rules))
+        });
+        self.link(repo, self.prepare(commit, diff), seen)
+    }
+
+    /// Everything attribution says about `commit` on its own: all but the
+    /// commits it reverts or fixes, which need the history before it (see
+    /// [`Attributor::link`]). Needs no repository, so a scan runs it on another
+    /// thread while it is still reading the history.
+    pub fn prepare(
+        &self,
+        commit: &CommitFacts<'_>,
+        diff: Option<Result<DiffFacts, git2::Error>>,
+    ) -> Prepared {
+        let message = String::from_utf8_lossy(commit.message);
         let subject = message
             .lines()
             .next()
             .unwrap_or_default()
             .trim()
             .to_string();
-        let author = commit.author();
-        let committer = commit.committer();
-        let author_name = author.name().unwrap_or_default().to_string();
-        let author_email = author.email().unwrap_or_default().to_string();
-        let committer_name = committer.name().unwrap_or_default();
-        let committer_email = committer.email().unwrap_or_default().to_string();
+        let (author, committer) = (&commit.author, &commit.committer);
+        let author_name = author.name.clone();
+        let author_email = author.email.clone();
+        let committer_name = committer.name.as_str();
+        let committer_email = committer.email.clone();
 
         let mut ev = trailers::read(
             &self.registry,
@@ -240,62 +324,41 @@ impl Attributor {
             (author_email.clone(), Credit::Author)
         };
 
-        let merge = commit.parent_count() > 1;
-        let facts = if with_diff && !merge {
-            diff_facts(repo, commit, &self.rules).unwrap_or_else(|err| {
+        let merge = commit.merge();
+        let with_diff = diff.is_some();
+        let facts = match diff {
+            Some(Ok(facts)) => facts,
+            Some(Err(err)) => {
                 warnings.push(format!("diff could not be computed: {}", err.message()));
                 DiffFacts::default()
-            })
-        } else {
-            DiffFacts::default()
+            }
+            None => DiffFacts::default(),
         };
-        let reverts: Vec<String> = resolve_reverts(repo, &message, seen, &mut warnings)
-            .into_iter()
-            .filter(|target| {
-                is_ancestor(repo, commit, seen, target, "reverted commit", &mut warnings)
-            })
-            .collect();
-        let reverts = with_merged_commits(repo, reverts, &mut warnings);
-        let fixes: Vec<String> = ev
-            .fixes
-            .iter()
-            .filter_map(|value| links::fixes_sha(value))
-            .filter_map(|sha| resolve_sha(repo, &sha, "Fixes:", &mut warnings))
-            .collect();
-        let fixes = fixes
-            .into_iter()
-            .filter(|target| is_ancestor(repo, commit, seen, target, "Fixes:", &mut warnings))
-            .collect();
-        // A revert or reapply is kind revert whatever it declares: undoing work
-        // earns nothing, and a trailer must not make it earn.
-        let reverting = !reverts.is_empty()
-            || subject.starts_with("Revert \"")
-            || subject.starts_with("Reapply \"");
         let detected = if let Some(kind) = Kind::from_conventional_subject(&subject) {
             (kind, KindSource::Conventional)
-        } else if with_diff && !merge {
+        } else if with_diff {
             (facts.kind(), KindSource::Diff)
         } else {
             (Kind::Feature, KindSource::Default)
         };
-        let (kind, kind_source, detected_kind) = if reverting {
-            (Kind::Revert, KindSource::Revert, None)
-        } else if let Some(kind) = ev.declared_kind {
-            (kind, KindSource::Trailer, Some(detected.0))
-        } else {
-            (detected.0, detected.1, None)
-        };
+        let revert_refs = links::revert_refs(&message);
+        let fix_refs: Vec<String> = ev
+            .fixes
+            .iter()
+            .filter_map(|value| links::fixes_sha(value))
+            .collect();
+        let declared_kind = ev.declared_kind;
 
-        CommitRecord {
-            sha: commit.id().to_string(),
+        let record = CommitRecord {
+            sha: commit.id.to_string(),
             subject,
             person: self.directory.person_for_email(&credited_email),
             credit,
             author_name,
             author_email,
             committer_email,
-            authored_at: rfc3339(author.when()),
-            committed_at: rfc3339(committer.when()),
+            authored_at: rfc3339(author.when),
+            committed_at: rfc3339(committer.when),
             ai,
             agents: if ai {
                 ev.agents.iter().map(|a| a.agent.clone()).collect()
@@ -307,9 +370,10 @@ impl Attributor {
             } else {
                 None
             },
-            kind,
-            kind_source,
-            detected_kind,
+            // Final once linked (a revert's kind is revert).
+            kind: declared_kind.unwrap_or(detected.0),
+            kind_source: detected.1,
+            detected_kind: None,
             usage_tokens: ev.usage_tokens,
             files_changed: facts.files_changed,
             binary_files: facts.binary_files,
@@ -322,14 +386,113 @@ impl Attributor {
             formatting_only: facts.formatting_only,
             files: facts.files,
             minhash: facts.minhash,
-            reverts,
-            fixes,
+            reverts: Vec::new(),
+            fixes: Vec::new(),
             follow_ups: Vec::new(),
             merge,
             links: ev.links,
             evidence: ev.agents,
             warnings,
+        };
+        Prepared {
+            record,
+            id: commit.id,
+            committed_at: commit.committer.when.seconds(),
+            parents: commit.parents.clone(),
+            summary: commit.summary.clone(),
+            revert_refs,
+            fix_refs,
+            detected,
+            declared_kind,
         }
+    }
+
+    /// Completes a prepared commit with what needs the history before it:
+    /// the commits it reverts (and, for a merge, what that merge brought in)
+    /// and fixes, each only when in its history; a revert's kind.
+    pub fn link(&self, repo: &Repository, prepared: Prepared, seen: &SeenCommits) -> CommitRecord {
+        let Prepared {
+            mut record,
+            id,
+            parents,
+            revert_refs,
+            fix_refs,
+            detected,
+            declared_kind,
+            ..
+        } = prepared;
+        let warnings = &mut record.warnings;
+        let reverts: Vec<String> = resolve_reverts(repo, revert_refs, seen, warnings)
+            .into_iter()
+            .filter(|target| {
+                is_ancestor(
+                    repo,
+                    (id, &parents),
+                    seen,
+                    target,
+                    "reverted commit",
+                    warnings,
+                )
+            })
+            .collect();
+        let reverts = with_merged_commits(repo, reverts, warnings);
+        let fixes: Vec<String> = fix_refs
+            .iter()
+            .filter_map(|sha| resolve_sha(repo, sha, "Fixes:", warnings))
+            .collect();
+        let fixes = fixes
+            .into_iter()
+            .filter(|target| is_ancestor(repo, (id, &parents), seen, target, "Fixes:", warnings))
+            .collect();
+        // A revert or reapply is kind revert whatever it declares: undoing work
+        // earns nothing, and a trailer must not make it earn.
+        let reverting = !reverts.is_empty()
+            || record.subject.starts_with("Revert \"")
+            || record.subject.starts_with("Reapply \"");
+        (record.kind, record.kind_source, record.detected_kind) = if reverting {
+            (Kind::Revert, KindSource::Revert, None)
+        } else if let Some(kind) = declared_kind {
+            (kind, KindSource::Trailer, Some(detected.0))
+        } else {
+            (detected.0, detected.1, None)
+        };
+        record.reverts = reverts;
+        record.fixes = fixes;
+        record
+    }
+}
+
+/// A commit attributed on its own, waiting for [`Attributor::link`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    record: CommitRecord,
+    id: Oid,
+    committed_at: i64,
+    parents: Vec<Oid>,
+    summary: String,
+    revert_refs: Vec<RevertRef>,
+    fix_refs: Vec<String>,
+    detected: (Kind, KindSource),
+    declared_kind: Option<Kind>,
+}
+
+impl Prepared {
+    pub fn id(&self) -> Oid {
+        self.id
+    }
+
+    pub fn parents(&self) -> &[Oid] {
+        &self.parents
+    }
+
+    /// The subject as git gives it (what a later revert names), taken out.
+    pub fn take_summary(&mut self) -> String {
+        std::mem::take(&mut self.summary)
+    }
+
+    /// The committer time (seconds).
+    pub fn committed_at(&self) -> i64 {
+        self.committed_at
     }
 }
 
@@ -388,12 +551,12 @@ fn with_merged_commits(
 
 fn resolve_reverts(
     repo: &Repository,
-    message: &str,
+    refs: Vec<RevertRef>,
     seen: &SeenCommits,
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    for reference in links::revert_refs(message) {
+    for reference in refs {
         let resolved = match &reference {
             RevertRef::Sha(sha) => resolve_sha(repo, sha, "reverted commit", warnings),
             RevertRef::PullRequest { repo: name, number } => {
@@ -462,7 +625,7 @@ fn has_subject(repo: &Repository, oid: Oid, subject: &str) -> bool {
 /// when the walk started partway (a range, an incremental sync).
 fn is_ancestor(
     repo: &Repository,
-    commit: &Commit<'_>,
+    (id, parents): (Oid, &[Oid]),
     seen: &SeenCommits,
     target: &str,
     what: &str,
@@ -471,13 +634,10 @@ fn is_ancestor(
     let Ok(target_oid) = Oid::from_str(target) else {
         return false;
     };
-    let parents: Vec<Oid> = commit.parent_ids().collect();
-    let ancestor = target_oid != commit.id()
-        && match seen.is_ancestor(&parents, target_oid) {
+    let ancestor = target_oid != id
+        && match seen.is_ancestor(parents, target_oid) {
             Some(known) => known,
-            None => repo
-                .graph_descendant_of(commit.id(), target_oid)
-                .unwrap_or(false),
+            None => repo.graph_descendant_of(id, target_oid).unwrap_or(false),
         };
     if !ancestor {
         warnings.push(format!(

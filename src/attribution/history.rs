@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use git2::Oid;
 
 use super::links;
+use crate::git::oid_map::{OidHasher, OidMap};
 
 /// A commit of the walk.
 #[derive(Debug, Clone, Copy)]
@@ -24,25 +25,6 @@ struct Node {
     /// in the index is not its ancestor).
     complete: bool,
 }
-
-/// Object ids are already uniformly random: their first bytes are a hash.
-#[derive(Debug, Default, Clone, Copy)]
-struct OidHasher(u64);
-
-impl std::hash::Hasher for OidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
-    }
-}
-
-type OidMap<V> = HashMap<Oid, V, std::hash::BuildHasherDefault<OidHasher>>;
 
 /// A 64-bit hash of a subject (SipHash: subjects are written by anyone).
 fn subject_hash(subject: &str) -> u64 {

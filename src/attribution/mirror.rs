@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use git2::{Oid, Repository, Sort};
 
-use super::commit::{Attributor, CommitRecord, PullRequestLink, PullRequestVia, SeenCommits};
+use super::commit::{
+    Attributor, CommitFacts, CommitRecord, PullRequestLink, PullRequestVia, SeenCommits,
+};
 use super::links::pull_request_number;
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +158,7 @@ pub fn walk(
             Some(true) => {}
             Some(false) => outcome.now_landed.push(sha),
             None => {
-                let mut record = attributor.attribute(repo, &commit, true, &seen);
+                let mut record = attributor.attribute(repo, &CommitFacts::of(&commit), true, &seen);
                 // After the first sync, a landed fix is blamed for the lines
                 // it touched (before it, history is the baseline).
                 if last_tip.is_some() {
@@ -212,7 +214,7 @@ pub fn walk(
                 continue;
             }
             let commit = repo.find_commit(oid).map_err(git)?;
-            let record = attributor.attribute(repo, &commit, true, &seen);
+            let record = attributor.attribute(repo, &CommitFacts::of(&commit), true, &seen);
             outcome.pull_requests += 1;
             if !found(Found::Preview(number, record)) {
                 return Err(WalkError::Cancelled(full_name.to_string()));

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use git2::{Repository, Sort};
+use git2::{Oid, Repository, Sort};
 
-use super::commit::{Attributor, CommitRecord, SeenCommits};
+use super::commit::{Attributor, CommitFacts, CommitRecord, Prepared, SeenCommits};
+use crate::git::topo_walk::OldestFirst;
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -93,9 +94,41 @@ pub fn scan(
         rev: options.rev.clone(),
         message: e.message().to_string(),
     };
+    let spec = repo.revparse(&options.rev).map_err(bad_range)?;
+    let mut out = Output {
+        repo: &repo,
+        attributor,
+        options,
+        seen: SeenCommits::default(),
+        summary: ScanSummary::default(),
+        emit: &mut emit,
+    };
+    // One revision, in a repository whose commits say their own parents (no
+    // shallow boundary or grafts): the walk reads each commit once.
+    let replaced_parents = repo.is_shallow() || repo.path().join("info/grafts").exists();
+    if !spec.mode().contains(git2::RevparseMode::RANGE) && !replaced_parents {
+        let single = spec.from().expect("a single revision has a start");
+        let start = single.peel_to_commit().map_err(bad_range)?.id();
+        if options.diff {
+            let walk = OldestFirst::walk(&repo, start, |_, _, _| {})?;
+            for (_, oid) in walk.iter() {
+                out.commit(&CommitFacts::of(&repo.find_commit(oid)?))?;
+            }
+        } else {
+            let (walk, mut prepared) = prepare_while_walking(&repo, start, attributor)?;
+            for (n, _) in walk.iter() {
+                out.prepared(
+                    prepared[n as usize]
+                        .take()
+                        .expect("every commit read is prepared"),
+                )?;
+            }
+        }
+        return Ok(out.summary);
+    }
+
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME | Sort::REVERSE)?;
-    let spec = repo.revparse(&options.rev).map_err(bad_range)?;
     if spec.mode().contains(git2::RevparseMode::RANGE) {
         let (Some(from), Some(to)) = (spec.from(), spec.to()) else {
             return Err(ScanError::BadRange {
@@ -116,22 +149,117 @@ pub fn scan(
         let single = spec.from().expect("a single revision has a start");
         walk.push(single.peel_to_commit().map_err(bad_range)?.id())?;
     }
-
-    let mut seen = SeenCommits::default();
-    let mut summary = ScanSummary::default();
     for oid in walk {
-        let commit = repo.find_commit(oid?)?;
-        let time = commit.committer().when().seconds();
-        let subject =
-            String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).to_string();
-        let in_window =
-            options.since.is_none_or(|s| time >= s) && options.until.is_none_or(|u| time <= u);
-        if in_window {
-            let record = attributor.attribute(&repo, &commit, options.diff, &seen);
-            summary.add(&record);
-            emit(record)?;
-        }
-        seen.remember_commit(commit.id(), commit.parent_ids(), &subject);
+        out.commit(&CommitFacts::of(&repo.find_commit(oid?)?))?;
     }
-    Ok(summary)
+    Ok(out.summary)
+}
+
+/// Commits read this many at a time are handed to the preparing thread.
+const BATCH: usize = 256;
+
+/// A batch of commits as read: `(number, id, end of its bytes in data)`.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    commits: Vec<(u32, Oid, usize)>,
+}
+
+/// Walks the history from `start` while a second thread prepares each commit
+/// as it is read ([`Attributor::prepare`]: trailers, credit, kind; no diff),
+/// so only the linking and the output wait for the walk's end. Returns the
+/// walk and the prepared commits by number.
+fn prepare_while_walking(
+    repo: &Repository,
+    start: Oid,
+    attributor: &Attributor,
+) -> Result<(OldestFirst, Vec<Option<Prepared>>), ScanError> {
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(8);
+        let preparer = scope.spawn(move || -> Result<Vec<(u32, Prepared)>, Oid> {
+            let mut prepared = Vec::new();
+            for batch in receive {
+                let mut from = 0;
+                for (n, oid, end) in batch.commits {
+                    let facts = CommitFacts::parse(oid, &batch.data[from..end]).ok_or(oid)?;
+                    prepared.push((n, attributor.prepare(&facts, None)));
+                    from = end;
+                }
+            }
+            Ok(prepared)
+        });
+        let mut batch = Batch::default();
+        let walked = OldestFirst::walk(repo, start, |n, oid, bytes| {
+            batch.data.extend_from_slice(bytes);
+            batch.commits.push((n, oid, batch.data.len()));
+            if batch.commits.len() == BATCH {
+                // A closed channel means the preparer stopped at a bad commit: said below.
+                let _ = send.send(std::mem::take(&mut batch));
+            }
+        });
+        let _ = send.send(batch);
+        drop(send);
+        let prepared = preparer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let walk = walked?;
+        let prepared = prepared.map_err(|oid| {
+            ScanError::Git(git2::Error::from_str(&format!("commit {oid} is malformed")))
+        })?;
+        let mut by_number: Vec<Option<Prepared>> = Vec::new();
+        by_number.resize_with(walk.numbered(), || None);
+        for (n, commit) in prepared {
+            by_number[n as usize] = Some(commit);
+        }
+        Ok((walk, by_number))
+    })
+}
+
+/// Where attributed commits go, oldest first: the summary, `emit`, and the
+/// history later commits link to.
+struct Output<'a, E> {
+    repo: &'a Repository,
+    attributor: &'a Attributor,
+    options: &'a ScanOptions,
+    seen: SeenCommits,
+    summary: ScanSummary,
+    emit: &'a mut E,
+}
+
+impl<E: FnMut(CommitRecord) -> Result<(), std::io::Error>> Output<'_, E> {
+    fn in_window(&self, time: i64) -> bool {
+        self.options.since.is_none_or(|s| time >= s) && self.options.until.is_none_or(|u| time <= u)
+    }
+
+    fn record(&mut self, record: CommitRecord) -> Result<(), ScanError> {
+        self.summary.add(&record);
+        (self.emit)(record)?;
+        Ok(())
+    }
+
+    fn commit(&mut self, facts: &CommitFacts<'_>) -> Result<(), ScanError> {
+        if self.in_window(facts.committer.when.seconds()) {
+            let record = self
+                .attributor
+                .attribute(self.repo, facts, self.options.diff, &self.seen);
+            self.record(record)?;
+        }
+        self.seen
+            .remember_commit(facts.id, facts.parents.iter().copied(), &facts.summary);
+        Ok(())
+    }
+
+    fn prepared(&mut self, mut commit: Prepared) -> Result<(), ScanError> {
+        let (id, parents, subject) = (
+            commit.id(),
+            commit.parents().to_vec(),
+            commit.take_summary(),
+        );
+        if self.in_window(commit.committed_at()) {
+            let record = self.attributor.link(self.repo, commit, &self.seen);
+            self.record(record)?;
+        }
+        self.seen.remember_commit(id, parents, &subject);
+        Ok(())
+    }
 }

@@ -2,9 +2,12 @@
 //! fetch, where the GitHub token may be sent, fetching the mirrors, and branch
 //! names that are safe to put in a refspec.
 
+pub mod commit_object;
 pub mod fetch;
 pub mod mirrors;
+pub mod oid_map;
 pub mod remote;
+pub mod topo_walk;
 
 /// Why `name` is not a branch name git would accept (`git check-ref-format
 /// --branch`), or `None` when it is. Names from payloads go into fetch refspecs:

@@ -207,6 +207,9 @@ async fn a_renewed_lease_keeps_a_slow_delivery_from_other_workers(db: &TestDb) {
     // renewals keep it.
     config.worker.lease_seconds = 10;
     config.worker.delivery_timeout_seconds = 22;
+    // The retry the deadline records must not be claimable at once: between
+    // that record and the task's end the other worker steps once more.
+    config.worker.retry_base_ms = 600_000;
     let slow = Arc::new(support::app_with(config.clone()).await);
     let other = support::app_with(config).await;
     send(
