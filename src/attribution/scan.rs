@@ -7,6 +7,7 @@ use std::path::Path;
 use git2::{Oid, Repository, Sort};
 
 use super::commit::{Attributor, CommitFacts, CommitRecord, Prepared, SeenCommits};
+use super::diff::diff_facts;
 use crate::git::topo_walk::OldestFirst;
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,13 @@ pub enum ScanError {
     Git(#[from] git2::Error),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+impl ScanOptions {
+    /// Whether a commit committed at `time` is in the scan's window.
+    fn in_window(&self, time: i64) -> bool {
+        self.since.is_none_or(|s| time >= s) && self.until.is_none_or(|u| time <= u)
+    }
 }
 
 /// Totals for the summary line.
@@ -73,6 +81,12 @@ pub fn scan(
     // re-hashing every object read (libgit2's default) doubles the cost of a scan.
     git2::opts::strict_hash_verification(false);
     crate::git::fetch::limit_libgit2_memory();
+    // Each commit is read once by the walk and once for its diff, far apart:
+    // cached, they would only push out the trees that consecutive diffs share.
+    // SAFETY: a global libgit2 tunable; `scan` serves the command line alone.
+    unsafe {
+        let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0);
+    }
     // Like git: a subdirectory of a work tree finds its repository.
     // Never freed: `scan` serves the command line, whose process ends right after,
     // and freeing a long history's cached objects one by one took a fifth of
@@ -111,9 +125,10 @@ pub fn scan(
         let start = single.peel_to_commit().map_err(bad_range)?.id();
         if options.diff {
             let walk = OldestFirst::walk(&repo, start, |_, _, _| {})?;
-            for (_, oid) in walk.iter() {
-                out.commit(&CommitFacts::of(&repo.find_commit(oid)?))?;
-            }
+            let oids: Vec<Oid> = walk.iter().map(|(_, oid)| oid).collect();
+            diff_in_parallel(&repo, &oids, attributor, options, |commit| {
+                out.prepared(commit)
+            })?;
         } else {
             let (walk, mut prepared) = prepare_while_walking(&repo, start, attributor)?;
             for (n, _) in walk.iter() {
@@ -215,6 +230,82 @@ fn prepare_while_walking(
     })
 }
 
+/// Commits a diff thread takes at a time (the output waits for the oldest).
+const DIFF_CHUNK: usize = 64;
+
+/// The diff facts of `oids` (oldest first) on every core, each thread with a
+/// repository handle of its own (libgit2's handles are not shared across
+/// threads), handed to `done` in order. Diffs are independent of each other:
+/// only linking reverts and fixes needs the order, and `done` does that.
+fn diff_in_parallel(
+    repo: &Repository,
+    oids: &[Oid],
+    attributor: &Attributor,
+    options: &ScanOptions,
+    mut done: impl FnMut(Prepared) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let chunks: Vec<&[Oid]> = oids.chunks(DIFF_CHUNK).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let path = repo.path();
+    std::thread::scope(|scope| {
+        let (send, receive) =
+            std::sync::mpsc::channel::<(usize, Result<Vec<Prepared>, git2::Error>)>();
+        for _ in 0..threads {
+            let send = send.clone();
+            let (chunks, next, stop) = (&chunks, &next, &stop);
+            scope.spawn(move || {
+                let repo = match Repository::open(path) {
+                    Ok(repo) => repo,
+                    Err(err) => {
+                        let _ = send.send((0, Err(err)));
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= chunks.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let prepared = chunks[i]
+                        .iter()
+                        .map(|&oid| {
+                            let commit = repo.find_commit(oid)?;
+                            let facts = CommitFacts::of(&commit);
+                            let diff = (!facts.merge()
+                                && options.in_window(facts.committer.when.seconds()))
+                            .then(|| diff_facts(&repo, &commit, &attributor.rules));
+                            Ok(attributor.prepare(&facts, diff))
+                        })
+                        .collect();
+                    if send.send((i, prepared)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(send);
+        // Chunks finish out of order; they are handed on oldest first.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut expected = 0;
+        let result = (|| {
+            for (i, chunk) in receive {
+                waiting.insert(i, chunk?);
+                while let Some(chunk) = waiting.remove(&expected) {
+                    for commit in chunk {
+                        done(commit)?;
+                    }
+                    expected += 1;
+                }
+            }
+            Ok(())
+        })();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
+}
+
 /// Where attributed commits go, oldest first: the summary, `emit`, and the
 /// history later commits link to.
 struct Output<'a, E> {
@@ -227,10 +318,6 @@ struct Output<'a, E> {
 }
 
 impl<E: FnMut(CommitRecord) -> Result<(), std::io::Error>> Output<'_, E> {
-    fn in_window(&self, time: i64) -> bool {
-        self.options.since.is_none_or(|s| time >= s) && self.options.until.is_none_or(|u| time <= u)
-    }
-
     fn record(&mut self, record: CommitRecord) -> Result<(), ScanError> {
         self.summary.add(&record);
         (self.emit)(record)?;
@@ -238,7 +325,7 @@ impl<E: FnMut(CommitRecord) -> Result<(), std::io::Error>> Output<'_, E> {
     }
 
     fn commit(&mut self, facts: &CommitFacts<'_>) -> Result<(), ScanError> {
-        if self.in_window(facts.committer.when.seconds()) {
+        if self.options.in_window(facts.committer.when.seconds()) {
             let record = self
                 .attributor
                 .attribute(self.repo, facts, self.options.diff, &self.seen);
@@ -255,7 +342,7 @@ impl<E: FnMut(CommitRecord) -> Result<(), std::io::Error>> Output<'_, E> {
             commit.parents().to_vec(),
             commit.take_summary(),
         );
-        if self.in_window(commit.committed_at()) {
+        if self.options.in_window(commit.committed_at()) {
             let record = self.attributor.link(self.repo, commit, &self.seen);
             self.record(record)?;
         }

@@ -556,3 +556,27 @@ fn links_count_only_to_ancestors_and_large_or_deep_files_are_bounded() {
     );
     assert_eq!(bounded["lines_added"], 0);
 }
+
+/// The scan of one revision walks the history itself and reads each commit
+/// once; with grafts (or a shallow clone) it keeps libgit2's walk, which
+/// applies them. On a history without any, both must say the same, in the
+/// same order, with and without diff facts.
+#[test]
+fn the_scans_own_walk_says_what_libgit2s_walk_says() {
+    let (repo, _) = history();
+    let own = (scan_json(&repo, &["--no-diff"]), scan_json(&repo, &[]));
+    // An empty grafts file replaces no parent but sends the scan down libgit2's walk.
+    let grafts = repo.path().join(".git/info/grafts");
+    std::fs::create_dir_all(grafts.parent().unwrap()).unwrap();
+    std::fs::write(&grafts, "").unwrap();
+    let libgit2 = (scan_json(&repo, &["--no-diff"]), scan_json(&repo, &[]));
+    assert!(own.0.len() > 10, "{}", own.0.len());
+    assert!(
+        own.0
+            .iter()
+            .any(|r| !r["reverts"].as_array().unwrap().is_empty()),
+        "the history has reverts to link"
+    );
+    assert_eq!(own.0, libgit2.0, "trailers only");
+    assert_eq!(own.1, libgit2.1, "with diff facts");
+}
