@@ -237,6 +237,8 @@ const DIFF_CHUNK: usize = 64;
 /// repository handle of its own (libgit2's handles are not shared across
 /// threads), handed to `done` in order. Diffs are independent of each other:
 /// only linking reverts and fixes needs the order, and `done` does that.
+/// Chunks are handed out only a few ahead of the oldest not yet done, so a
+/// slow chunk or a slow reader of the output never lets results pile up.
 fn diff_in_parallel(
     repo: &Repository,
     oids: &[Oid],
@@ -245,16 +247,20 @@ fn diff_in_parallel(
     mut done: impl FnMut(Prepared) -> Result<(), ScanError>,
 ) -> Result<(), ScanError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let ahead = 2 * threads;
     let chunks: Vec<&[Oid]> = oids.chunks(DIFF_CHUNK).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let stop = std::sync::atomic::AtomicBool::new(false);
     let path = repo.path();
+    let (hand_out, work) = std::sync::mpsc::channel::<usize>();
+    let work = std::sync::Mutex::new(work);
     std::thread::scope(|scope| {
+        // Dropped when this closure returns, however it returns: the threads
+        // then find no more work and end.
+        let hand_out = hand_out;
         let (send, receive) =
             std::sync::mpsc::channel::<(usize, Result<Vec<Prepared>, git2::Error>)>();
         for _ in 0..threads {
             let send = send.clone();
-            let (chunks, next, stop) = (&chunks, &next, &stop);
+            let (chunks, work) = (&chunks, &work);
             scope.spawn(move || {
                 let repo = match Repository::open(path) {
                     Ok(repo) => repo,
@@ -263,11 +269,12 @@ fn diff_in_parallel(
                         return;
                     }
                 };
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= chunks.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
+                // Ends when the chunks are all handed out, or the output stopped.
+                while let Ok(i) = work
+                    .lock()
+                    .map_err(drop)
+                    .and_then(|w| w.recv().map_err(drop))
+                {
                     let prepared = chunks[i]
                         .iter()
                         .map(|&oid| {
@@ -286,23 +293,31 @@ fn diff_in_parallel(
             });
         }
         drop(send);
+        let mut handed = 0;
+        while handed < chunks.len().min(ahead) {
+            let _ = hand_out.send(handed);
+            handed += 1;
+        }
         // Chunks finish out of order; they are handed on oldest first.
         let mut waiting = std::collections::BTreeMap::new();
         let mut expected = 0;
-        let result = (|| {
-            for (i, chunk) in receive {
-                waiting.insert(i, chunk?);
-                while let Some(chunk) = waiting.remove(&expected) {
-                    for commit in chunk {
-                        done(commit)?;
-                    }
-                    expected += 1;
+        while expected < chunks.len() {
+            let Ok((i, chunk)) = receive.recv() else {
+                break; // every thread stopped (a panic: the scope passes it on)
+            };
+            waiting.insert(i, chunk?);
+            while let Some(chunk) = waiting.remove(&expected) {
+                for commit in chunk {
+                    done(commit)?;
+                }
+                expected += 1;
+                if handed < chunks.len() {
+                    let _ = hand_out.send(handed);
+                    handed += 1;
                 }
             }
-            Ok(())
-        })();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
+        }
+        Ok(())
     })
 }
 

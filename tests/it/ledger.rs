@@ -559,15 +559,8 @@ async fn a_ledger_from_before_commit_balances_is_summed_on_start(db: &TestDb) {
     s.push(&fix, s.now() + HOUR).await;
     s.settle().await;
     assert!(s.entry_count().await > 0);
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    for statement in [
-        "DELETE FROM commit_balances",
-        "UPDATE ledger_head SET balanced_entry_id = 0",
-    ] {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    db.exec("DELETE FROM commit_balances; UPDATE ledger_head SET balanced_entry_id = 0")
+        .await;
     store(&s.app).migrate().await.unwrap();
     s.assert_ledger_consistent().await;
 }
@@ -725,15 +718,11 @@ async fn the_ledger_commands() {
     let (ok, out, err) = run(&["ledger", "verify"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "ok: 2 entries, 1 statements");
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    for statement in [
-        "DROP TRIGGER ledger_entries_no_update",
-        "UPDATE ledger_entries SET amount = 1 WHERE kind = 'vest'",
-    ] {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    db.exec(
+        "DROP TRIGGER ledger_entries_no_update; \
+         UPDATE ledger_entries SET amount = 1 WHERE kind = 'vest'",
+    )
+    .await;
     let (ok, _, err) = run(&["ledger", "verify"]);
     assert!(!ok && err.contains("does not match the chain"), "{err}");
 }
